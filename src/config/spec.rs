@@ -1,0 +1,156 @@
+//! The typed, validated form of one `service "NAME" { ... }` node.
+//!
+//! Fields are grouped by what a reload does when they change (see SPEC.md, "Reload"):
+//! a change in [`ProcessSpec`] restarts the service, a change in [`Policy`] or [`Deps`]
+//! applies in place, and `numprocs` adds or removes instances only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a service was defined, for messages that point the user at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub origin: Origin,
+    pub numprocs: u32,
+    pub process: ProcessSpec,
+    pub policy: Policy,
+    pub deps: Deps,
+}
+
+/// What it takes to start the process. Any change here restarts the service on reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// argv; `cmd[0]` is the program as written (resolved against PATH at spawn time).
+    pub cmd: Vec<String>,
+    pub kind: ServiceType,
+    pub umask: Option<u32>,
+    pub workingdir: PathBuf,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub env: BTreeMap<String, String>,
+    pub credentials: Option<Credentials>,
+    /// `None`: the field was not given (root keeps all, another user gets none).
+    pub capabilities: Option<Vec<caps::Capability>>,
+    pub no_new_privs: bool,
+    pub limits: Vec<Limit>,
+    pub stdout_rotation: Rotation,
+    pub stderr_rotation: Rotation,
+}
+
+/// How the supervisor watches the process. Changes apply in place on reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub autostart: bool,
+    pub autorestart: RestartPolicy,
+    pub exitcodes: Vec<i32>,
+    pub startretries: u32,
+    pub starttime: Duration,
+    /// Signal number (validated against the platform's signals).
+    pub stopsignal: i32,
+    pub stoptime: Duration,
+    pub essential: bool,
+}
+
+/// Dependencies by service name (validated to exist and to be acyclic at load).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deps {
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    Simple,
+    Oneshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    Never,
+    Unexpected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Kept in a bounded ring buffer for `tmctl tail` (the default).
+    Capture,
+    Discard,
+    Syslog,
+    Inherit,
+    /// Appended to this file.
+    File(PathBuf),
+}
+
+/// A user resolved at load time (names looked up in the parent, never after fork).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The name as written, for messages and `initgroups`-style lookups.
+    pub user: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (the user's, from getgrouplist), resolved at load.
+    pub groups: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// e.g. `libc::RLIMIT_NOFILE` as written in the file: `nofile`.
+    pub resource: LimitKind,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LimitKind {
+    Nofile,
+    Nproc,
+    Core,
+    Cpu,
+    Fsize,
+    Data,
+    Stack,
+    As,
+    Memlock,
+    Rss,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate past this many bytes; 0 = never.
+    pub maxbytes: u64,
+    pub backups: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            maxbytes: 0,
+            backups: 10,
+        }
+    }
+}
+
+/// A whole, validated config directory.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// By name; iteration order is the name order.
+    pub services: BTreeMap<String, ServiceSpec>,
+}

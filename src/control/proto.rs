@@ -1,0 +1,91 @@
+//! The control protocol between `tmctl` and `taskmasterd`: newline-delimited JSON over a
+//! Unix stream socket. One request per line; the daemon answers each with one response
+//! line, except `tail` with `follow`, which streams `Output` responses until the client
+//! goes away. Requests larger than [`MAX_REQUEST_BYTES`] close the connection.
+
+use serde::{Deserialize, Serialize};
+
+/// A request line longer than this is refused and the connection closed.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Every instance when `names` is empty.
+    Status { names: Vec<String> },
+    /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
+    Start { names: Vec<String> },
+    /// Stop and wait until each instance is stopped.
+    Stop { names: Vec<String> },
+    /// Stop, then start and wait as `Start` does.
+    Restart { names: Vec<String> },
+    /// Re-read the config directory.
+    Reload,
+    /// Stop everything in reverse dependency order, then exit (as PID 1: power off).
+    Shutdown,
+    /// PID 1 only.
+    Reboot,
+    /// PID 1 only.
+    Poweroff,
+    /// PID 1 only.
+    Halt,
+    /// Recent output of one instance; with `follow`, then every new chunk.
+    Tail {
+        name: String,
+        stderr: bool,
+        follow: bool,
+    },
+    Pause { names: Vec<String> },
+    Resume { names: Vec<String> },
+    /// `signal` is a name (`TERM`, `SIGTERM`) or a number.
+    Signal { signal: String, names: Vec<String> },
+    /// The dependency graph; `dot` asks for Graphviz.
+    Graph { dot: bool },
+    /// Reopen every log file (after logrotate).
+    Reopen,
+    /// Service and instance names, for completion in the shell.
+    Names,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// Success; `lines` are human-readable (one per instance or event).
+    Ok { lines: Vec<String> },
+    Status { instances: Vec<InstanceStatus> },
+    /// Start/stop/restart outcome per instance; `ok` is false if any failed.
+    Outcome { ok: bool, results: Vec<InstanceOutcome> },
+    Reload { added: Vec<String>, changed: Vec<String>, restarted: Vec<String>, removed: Vec<String> },
+    /// A chunk of a service's output (lossily decoded as UTF-8). `missed` counts bytes a
+    /// lagging follower did not get.
+    Output { data: String, missed: u64 },
+    Graph { text: String },
+    Names { services: Vec<String>, instances: Vec<String> },
+    Error { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// `web`, or `web:0` when the service has several instances.
+    pub name: String,
+    pub service: String,
+    /// The state word in capitals: RUNNING, STOPPED, ...
+    pub state: String,
+    pub pid: Option<i32>,
+    /// Seconds since the process started, while it runs.
+    pub uptime_secs: Option<u64>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    /// Signal name without `SIG`, e.g. `KILL`.
+    pub exit_signal: Option<String>,
+    /// Why it is in this state, when there is more to say (FATAL reason, PENDING cause).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceOutcome {
+    pub name: String,
+    pub ok: bool,
+    /// e.g. "RUNNING", "stopped", "FATAL: exec /bin/x: No such file or directory".
+    pub message: String,
+}
