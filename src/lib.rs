@@ -5,3 +5,6 @@
 
 pub mod config;
 pub mod control;
+pub mod log;
+pub mod signals;
+pub mod supervisor;

@@ -12,13 +12,21 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Every instance when `names` is empty.
-    Status { names: Vec<String> },
+    Status {
+        names: Vec<String>,
+    },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
-    Start { names: Vec<String> },
+    Start {
+        names: Vec<String>,
+    },
     /// Stop and wait until each instance is stopped.
-    Stop { names: Vec<String> },
+    Stop {
+        names: Vec<String>,
+    },
     /// Stop, then start and wait as `Start` does.
-    Restart { names: Vec<String> },
+    Restart {
+        names: Vec<String>,
+    },
     /// Re-read the config directory.
     Reload,
     /// Stop everything in reverse dependency order, then exit (as PID 1: power off).
@@ -35,12 +43,21 @@ pub enum Request {
         stderr: bool,
         follow: bool,
     },
-    Pause { names: Vec<String> },
-    Resume { names: Vec<String> },
+    Pause {
+        names: Vec<String>,
+    },
+    Resume {
+        names: Vec<String>,
+    },
     /// `signal` is a name (`TERM`, `SIGTERM`) or a number.
-    Signal { signal: String, names: Vec<String> },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
     /// The dependency graph; `dot` asks for Graphviz.
-    Graph { dot: bool },
+    Graph {
+        dot: bool,
+    },
     /// Reopen every log file (after logrotate).
     Reopen,
     /// Service and instance names, for completion in the shell.
@@ -51,17 +68,39 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     /// Success; `lines` are human-readable (one per instance or event).
-    Ok { lines: Vec<String> },
-    Status { instances: Vec<InstanceStatus> },
+    Ok {
+        lines: Vec<String>,
+    },
+    Status {
+        instances: Vec<InstanceStatus>,
+    },
     /// Start/stop/restart outcome per instance; `ok` is false if any failed.
-    Outcome { ok: bool, results: Vec<InstanceOutcome> },
-    Reload { added: Vec<String>, changed: Vec<String>, restarted: Vec<String>, removed: Vec<String> },
+    Outcome {
+        ok: bool,
+        results: Vec<InstanceOutcome>,
+    },
+    Reload {
+        added: Vec<String>,
+        changed: Vec<String>,
+        restarted: Vec<String>,
+        removed: Vec<String>,
+    },
     /// A chunk of a service's output (lossily decoded as UTF-8). `missed` counts bytes a
     /// lagging follower did not get.
-    Output { data: String, missed: u64 },
-    Graph { text: String },
-    Names { services: Vec<String>, instances: Vec<String> },
-    Error { message: String },
+    Output {
+        data: String,
+        missed: u64,
+    },
+    Graph {
+        text: String,
+    },
+    Names {
+        services: Vec<String>,
+        instances: Vec<String>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

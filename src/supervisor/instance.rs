@@ -1,0 +1,78 @@
+//! One running copy of a service (`web`, or `web:0`, `web:1`... with numprocs > 1).
+
+use super::state::{ExitStatus, State};
+use std::time::Instant;
+
+/// Whether the instance should be running. The core moves every instance towards its goal
+/// (see `Supervisor::reconcile`); an instance that ends on its own gets the goal `Down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub state: State,
+    pub goal: Goal,
+    pub pid: Option<i32>,
+    /// When the current process was spawned (uptime is counted from here).
+    pub spawned_at: Option<Instant>,
+    /// When it became RUNNING: a crash soon after counts towards the growing delay.
+    pub running_since: Option<Instant>,
+    /// The one timer an instance has; what it means depends on the state: STARTING →
+    /// RUNNING, BACKOFF/PENDING → retry due, STOPPING → SIGKILL due.
+    pub deadline: Option<Instant>,
+    /// Consecutive exits before `starttime`.
+    pub failed_starts: u32,
+    /// Consecutive crashes soon after RUNNING.
+    pub crash_streak: u32,
+    /// Automatic restarts since the daemon started, for `status`.
+    pub restarts: u32,
+    pub last_exit: Option<ExitStatus>,
+    /// Why it is in its state, when there is more to say (FATAL reason, PENDING cause).
+    pub detail: Option<String>,
+    /// The state to go back to on SIGCONT.
+    pub paused_from: Option<State>,
+    /// A required dependency has failed: this instance cannot start until it recovers.
+    pub blocked: bool,
+    /// Removed by a reload (numprocs shrank or the service was removed): forget it once stopped.
+    pub retiring: bool,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Instance::new()
+    }
+}
+
+impl Instance {
+    pub fn new() -> Instance {
+        Instance {
+            state: State::Stopped,
+            goal: Goal::Down,
+            pid: None,
+            spawned_at: None,
+            running_since: None,
+            deadline: None,
+            failed_starts: 0,
+            crash_streak: 0,
+            restarts: 0,
+            last_exit: None,
+            detail: None,
+            paused_from: None,
+            blocked: false,
+            retiring: false,
+        }
+    }
+
+    /// Alive, or about to be: a process exists or a spawn is underway.
+    pub fn is_active(&self) -> bool {
+        self.state.has_process()
+    }
+
+    /// Waiting to be (re)spawned: PENDING or BACKOFF with the goal Up.
+    pub fn is_waiting_to_start(&self) -> bool {
+        self.goal == Goal::Up && matches!(self.state, State::Pending | State::Backoff)
+    }
+}

@@ -1,0 +1,160 @@
+//! Applying a new config: add, remove, restart only what changed (SPEC.md, "Reload").
+
+use super::deps::DepTable;
+use super::{log, Action, Actions, ClientId, Goal, Instance, InstanceId, Service, Supervisor};
+use crate::config::Config;
+use crate::control::proto::Response;
+use crate::log::Level;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a reload did, service by service.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    /// Applied in place: monitoring fields, dependencies, numprocs.
+    pub changed: Vec<String>,
+    /// Process fields changed: its running instances were restarted.
+    pub restarted: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Supervisor {
+    pub(super) fn reload(
+        &mut self,
+        client: Option<ClientId>,
+        config: Config,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        let mut summary = ReloadSummary::default();
+        self.deps = DepTable::new(&config);
+        let mut to_start = Vec::new();
+
+        let gone: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(name, s)| !s.removed && !config.services.contains_key(*name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            self.stop_service(&name);
+            if let Some(service) = self.services.get_mut(&name) {
+                service.removed = true;
+                for instance in service.instances.values_mut() {
+                    instance.retiring = true;
+                }
+            }
+            summary.removed.push(name);
+        }
+
+        for (name, spec) in config.services {
+            let Some(service) = self.services.get_mut(&name) else {
+                if spec.policy.autostart {
+                    to_start.push(name.clone());
+                }
+                summary.added.push(name.clone());
+                self.services.insert(name, Service::new(spec));
+                continue;
+            };
+            if service.removed {
+                // Removed by an earlier reload and still stopping: take it back as it is
+                // (its pids stay tracked) and treat the new spec as a change.
+                service.removed = false;
+                for instance in service.instances.values_mut() {
+                    instance.retiring = false;
+                }
+                if spec.policy.autostart {
+                    to_start.push(name.clone());
+                }
+                summary.added.push(name.clone());
+            }
+            let process_changed = service.spec.process != spec.process;
+            let in_place_changed = service.spec.policy != spec.policy
+                || service.spec.deps != spec.deps
+                || service.spec.numprocs != spec.numprocs;
+            let old_numprocs = service.spec.numprocs;
+            let new_numprocs = spec.numprocs;
+            let any_up = service.instances.values().any(|i| i.goal == Goal::Up);
+            service.process = Arc::new(spec.process.clone());
+            service.spec = spec;
+            // numprocs: add or retire instances at the end, leave the others alone.
+            for index in old_numprocs..new_numprocs {
+                service.instances.insert(index, Instance::new());
+            }
+            for index in new_numprocs..old_numprocs {
+                if let Some(instance) = service.instances.get_mut(&index) {
+                    instance.retiring = true;
+                }
+            }
+            if new_numprocs > old_numprocs && (any_up || service.spec.policy.autostart) {
+                to_start.push(name.clone());
+            }
+            for index in new_numprocs..old_numprocs {
+                self.stop_instance(&InstanceId {
+                    service: name.clone(),
+                    index,
+                });
+            }
+            if process_changed && !summary.added.contains(&name) {
+                summary.restarted.push(name.clone());
+            } else if in_place_changed {
+                summary.changed.push(name.clone());
+            }
+        }
+
+        // Restart what runs with an outdated process spec: its goal stays Up, so it
+        // comes back with the new spec as soon as it has stopped.
+        for name in &summary.restarted {
+            let ids: Vec<InstanceId> = self.services[name]
+                .instances
+                .iter()
+                .filter(|(_, i)| !i.retiring && i.is_active())
+                .map(|(index, _)| InstanceId {
+                    service: name.clone(),
+                    index: *index,
+                })
+                .collect();
+            for id in ids {
+                if let Some(i) = self.instance_mut(&id) {
+                    i.goal = Goal::Up;
+                }
+                self.send_stop(&id, now, out);
+            }
+        }
+        for name in to_start {
+            self.start_service(&name, out);
+        }
+
+        out.push(log(Level::Info, format!("reload: {}", describe(&summary))));
+        if let Some(client) = client {
+            out.push(Action::Reply {
+                client,
+                response: Response::Reload {
+                    added: summary.added,
+                    changed: summary.changed,
+                    restarted: summary.restarted,
+                    removed: summary.removed,
+                },
+            });
+        }
+    }
+}
+
+fn describe(summary: &ReloadSummary) -> String {
+    let parts: Vec<String> = [
+        ("added", &summary.added),
+        ("changed", &summary.changed),
+        ("restarted", &summary.restarted),
+        ("removed", &summary.removed),
+    ]
+    .iter()
+    .filter(|(_, names)| !names.is_empty())
+    .map(|(what, names)| format!("{what} {}", names.join(", ")))
+    .collect();
+    if parts.is_empty() {
+        "no changes".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
