@@ -8,3 +8,5 @@ pub mod control;
 pub mod log;
 pub mod signals;
 pub mod supervisor;
+pub mod daemon;
+pub mod process;

@@ -1,1 +1,90 @@
-fn main() {}
+//! `taskmasterd`: parse the command line, then hand over to the library.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taskmaster::daemon;
+
+/// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
+#[derive(Parser, Debug)]
+#[command(name = "taskmasterd", version)]
+struct Args {
+    /// Directory of *.kdl service files.
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/taskmaster/services.d")]
+    config_dir: PathBuf,
+    /// Control socket [default: /run/taskmaster.sock for root, else
+    /// $XDG_RUNTIME_DIR/taskmaster.sock or /tmp/taskmaster-UID.sock; env TASKMASTER_SOCKET].
+    #[arg(short = 's', long = "socket")]
+    socket: Option<PathBuf>,
+    /// Event log, appended [default: /var/log/taskmaster.log for root, else ./taskmaster.log].
+    #[arg(short = 'l', long = "log-file")]
+    log_file: Option<PathBuf>,
+    /// Where syslog messages go (tag `taskmaster`).
+    #[arg(long = "syslog-socket", default_value = "/dev/log")]
+    syslog_socket: PathBuf,
+    /// Do not log to syslog.
+    #[arg(long = "no-syslog")]
+    no_syslog: bool,
+    /// Also run the control shell on this terminal; leaving it shuts the daemon down.
+    #[arg(long)]
+    shell: bool,
+    /// Validate the config dir, print the start order, exit 0 (valid) or 1 (errors).
+    #[arg(long)]
+    check: bool,
+    /// Internal: the control shell process started by --shell.
+    #[arg(long = "shell-client", hide = true)]
+    shell_client: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(taskmaster::control::default_socket_path);
+    if args.shell_client {
+        return ExitCode::from(taskmaster::ctl::run_shell_on_terminal(&socket));
+    }
+    if args.check {
+        return ExitCode::from(check(&args.config_dir));
+    }
+    let log_file = args.log_file.clone().unwrap_or_else(|| {
+        if nix::unistd::geteuid().is_root() {
+            PathBuf::from("/var/log/taskmaster.log")
+        } else {
+            PathBuf::from("taskmaster.log")
+        }
+    });
+    let code = daemon::run(daemon::Options {
+        config_dir: args.config_dir,
+        socket,
+        log_file,
+        shell: args.shell,
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn check(dir: &std::path::Path) -> u8 {
+    match daemon::load_config(dir) {
+        Ok(config) => {
+            println!("{}: {} service(s), valid", dir.display(), config.services.len());
+            match taskmaster::graph::DependencyGraph::build(&config) {
+                Ok(graph) => print!("start order:\n{}", graph.render()),
+                Err(errors) => {
+                    for error in errors {
+                        eprintln!("{error}");
+                    }
+                    return 1;
+                }
+            }
+            0
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("{}: {} error(s)", dir.display(), errors.len());
+            1
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The event loop: the thin shell around the core. It owns every file descriptor, turns OS
+//! events into [`Event`]s, and performs the [`Action`]s the core returns. Single-threaded
+//! (which also keeps fork safe) and never blocking: `poll` sleeps until the next fd event
+//! or the core's next deadline, so an idle daemon makes no wakeups at all.
+
+mod clients;
+mod listener;
+mod output;
+mod reaper;
+mod requests;
+mod ring;
+
+use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::log::{EventLog, Level};
+use crate::supervisor::{Action, ClientId, Event, Supervisor};
+use clients::Client;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use output::{Drained, Outputs};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log_file: PathBuf,
+    /// Run the control shell on this terminal; leaving it shuts the daemon down.
+    pub shell: bool,
+}
+
+/// Loads and validates the config directory, refusing what this build cannot do yet.
+pub fn load_config(dir: &std::path::Path) -> Result<Config, Vec<ConfigError>> {
+    let opts = LoadOptions {
+        strict_permissions: nix::unistd::geteuid().is_root(),
+    };
+    config::load_dir(dir, &opts)
+}
+
+/// Runs the daemon until it has shut down; returns the process exit code.
+pub fn run(opts: Options) -> i32 {
+    match Daemon::start(opts) {
+        Ok(mut daemon) => daemon.run(),
+        Err(message) => {
+            eprintln!("taskmasterd: {message}");
+            1
+        }
+    }
+}
+
+struct Daemon {
+    opts: Options,
+    core: Supervisor,
+    log: EventLog,
+    listener: UnixListener,
+    signals: SignalDelivery<UnixStream, SignalOnly>,
+    clients: Vec<Client>,
+    next_client: ClientId,
+    outputs: Outputs,
+    /// The `--shell` child: when it exits, the daemon shuts down.
+    shell_pid: Option<i32>,
+    exit_code: i32,
+    done: bool,
+}
+
+impl Daemon {
+    fn start(opts: Options) -> Result<Daemon, String> {
+        let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        let config = match load_config(&opts.config_dir) {
+            Ok(config) => config,
+            Err(errors) => {
+                for error in &errors {
+                    log.write(Level::Error, &format!("config: {error}"));
+                }
+                return Err(format!(
+                    "{} error(s) in {}; nothing started",
+                    errors.len(),
+                    opts.config_dir.display()
+                ));
+            }
+        };
+        // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| format!("cannot become child subreaper: {e}"))?;
+        let listener = listener::bind(&opts.socket).map_err(|e| e.to_string())?;
+        let (read, write) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
+        read.set_nonblocking(true)
+            .map_err(|e| format!("signal pipe: {e}"))?;
+        let signals = SignalDelivery::with_pipe(
+            read,
+            write,
+            SignalOnly,
+            [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
+        )
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        log.write(
+            Level::Info,
+            &format!(
+                "taskmasterd {} started (pid {}), config {}, socket {}, {} service(s)",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                opts.config_dir.display(),
+                opts.socket.display(),
+                config.services.len()
+            ),
+        );
+        let mut daemon = Daemon {
+            core: Supervisor::new(config),
+            opts,
+            log,
+            listener,
+            signals,
+            clients: Vec::new(),
+            next_client: 1,
+            outputs: Outputs::default(),
+            shell_pid: None,
+            exit_code: 0,
+            done: false,
+        };
+        daemon.dispatch(Event::Boot);
+        if daemon.opts.shell {
+            daemon.spawn_shell()?;
+        }
+        Ok(daemon)
+    }
+
+    fn run(&mut self) -> i32 {
+        while !self.done {
+            self.turn();
+        }
+        let _ = std::fs::remove_file(&self.opts.socket);
+        self.log
+            .write(Level::Info, &format!("taskmasterd exiting with code {}", self.exit_code));
+        self.exit_code
+    }
+
+    /// One loop turn: sleep in poll until something happens, then handle all of it.
+    fn turn(&mut self) {
+        let timeout = match self.core.next_deadline() {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                // Round up: a timeout truncated to 0 ms would spin until the deadline.
+                let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let (signals_ready, listener_ready, client_ready, pipe_ready) = {
+            let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
+            fds.push(PollFd::new(self.signals.get_read().as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            for client in &self.clients {
+                let mut flags = PollFlags::POLLIN;
+                if client.wants_to_write() {
+                    flags |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(client.stream.as_fd(), flags));
+            }
+            for pipe in &self.outputs.pipes {
+                fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return,
+                Err(e) => {
+                    self.log.write(Level::Error, &format!("poll failed: {e}"));
+                    return;
+                }
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            let clients = ready[2..2 + self.clients.len()].to_vec();
+            let pipes = ready[2 + self.clients.len()..].to_vec();
+            (ready[0], ready[1], clients, pipes)
+        };
+        if signals_ready {
+            self.handle_signals();
+        }
+        // Pipes before clients and in reverse, because a closed pipe is swap-removed.
+        for index in (0..pipe_ready.len()).rev() {
+            if pipe_ready[index] {
+                self.read_pipe(index);
+            }
+        }
+        for index in 0..client_ready.len() {
+            if client_ready[index] {
+                self.serve_client(index);
+            }
+        }
+        self.clients.retain(|c| !c.dead);
+        if listener_ready {
+            self.accept_clients();
+        }
+        if self.core.next_deadline().is_some_and(|at| at <= Instant::now()) {
+            self.dispatch(Event::Tick);
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            match signal {
+                SIGCHLD => {
+                    for event in reaper::reap_all() {
+                        if let Event::Exited { pid, .. } = event {
+                            if Some(pid) == self.shell_pid {
+                                self.shell_pid = None;
+                                self.log.write(Level::Info, "control shell closed: shutdown");
+                                self.dispatch(Event::Shutdown);
+                                continue;
+                            }
+                        }
+                        self.dispatch(event);
+                    }
+                }
+                SIGTERM | SIGINT => {
+                    let name = crate::signals::name(signal);
+                    self.log
+                        .write(Level::Info, &format!("SIG{name} received: shutdown"));
+                    self.dispatch(Event::Shutdown);
+                }
+                SIGHUP => self.reload(None),
+                SIGUSR1 => {
+                    self.log.write(Level::Info, "SIGUSR1 received: reopening log files");
+                    self.log.reopen();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn read_pipe(&mut self, index: usize) {
+        let (id, stderr) = match self.outputs.pipes.get(index) {
+            Some(pipe) => (pipe.id.clone(), pipe.stderr),
+            None => return,
+        };
+        if let Drained::Data(data) = self.outputs.drain(index) {
+            for client in &mut self.clients {
+                let follows = client
+                    .follow
+                    .as_ref()
+                    .is_some_and(|f| f.id == id && f.stderr == stderr);
+                if follows {
+                    client.send_output(&data);
+                }
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        let me = nix::unistd::geteuid().as_raw();
+        // A bounded number per turn, so a connect flood cannot starve everything else.
+        for _ in 0..64 {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => return,
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let mut client = Client::new(self.next_client, stream);
+            self.next_client += 1;
+            match client.peer_uid() {
+                Some(uid) if uid == 0 || uid == me => self.clients.push(client),
+                uid => {
+                    let who = uid.map_or("unknown".to_string(), |u| u.to_string());
+                    self.log.write(
+                        Level::Warning,
+                        &format!("refused control connection from uid {who}: permission denied"),
+                    );
+                    client.closing = true;
+                    client.send(&crate::control::proto::Response::Error {
+                        message: "permission denied".to_string(),
+                    });
+                    if !client.dead {
+                        self.clients.push(client);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds one event to the core and performs what it decides. A spawn's result is fed
+    /// straight back, so the core sees every pid before any exit of it can be reaped.
+    fn dispatch(&mut self, event: Event) {
+        let mut queue: VecDeque<Action> = self.core.handle(event, Instant::now()).into();
+        while let Some(action) = queue.pop_front() {
+            let follow_up = self.perform(action);
+            if let Some(event) = follow_up {
+                queue.extend(self.core.handle(event, Instant::now()));
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn { id, name: _, spec } => {
+                let result = self
+                    .outputs
+                    .prepare(&id, &spec)
+                    .and_then(|(stdout, stderr)| {
+                        crate::process::spawn(&spec, stdout, stderr).map_err(|e| e.to_string())
+                    })
+                    .map(|pid| pid.as_raw());
+                Some(Event::Spawned { id, result })
+            }
+            Action::Signal { pid, signal, group } => {
+                let target = nix::unistd::Pid::from_raw(pid);
+                let _ = if group {
+                    crate::process::signal_group(target, signal)
+                } else {
+                    nix::sys::signal::Signal::try_from(signal)
+                        .and_then(|sig| nix::sys::signal::kill(target, sig))
+                };
+                None
+            }
+            Action::Log { level, text } => {
+                self.log.write(level, &text);
+                None
+            }
+            Action::Reply { client, response } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    c.send(&response);
+                }
+                None
+            }
+            Action::Exit => {
+                self.done = true;
+                None
+            }
+            Action::EssentialFailed { name } => {
+                self.log.write(
+                    Level::Error,
+                    &format!("essential service {name} is FATAL: shutting down"),
+                );
+                self.exit_code = 1;
+                Some(Event::Shutdown)
+            }
+        }
+    }
+
+    fn spawn_shell(&mut self) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("--shell: {e}"))?;
+        let child = std::process::Command::new(exe)
+            .arg("--shell-client")
+            .arg("--socket")
+            .arg(&self.opts.socket)
+            // Its own process group, which it makes the terminal's foreground group, so
+            // that ^C while following output reaches the shell and not the daemon.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("--shell: cannot start the control shell: {e}"))?;
+        self.shell_pid = Some(child.id() as i32);
+        Ok(())
+    }
+}
+
+use std::os::unix::process::CommandExt;

@@ -1,0 +1,156 @@
+//! Requests the loop answers itself (they touch files, pipes or the config directory);
+//! everything else goes to the core.
+
+use super::clients::{Follow, Incoming};
+use super::Daemon;
+use crate::config::Output;
+use crate::control::proto::{Request, Response};
+use crate::log::Level;
+use crate::supervisor::{ClientId, Event};
+use std::io::{Read, Seek, SeekFrom};
+
+/// How much of a file's end `tail` shows.
+const FILE_TAIL_BYTES: u64 = 64 * 1024;
+
+impl Daemon {
+    pub(super) fn serve_client(&mut self, index: usize) {
+        let Some(client) = self.clients.get_mut(index) else {
+            return;
+        };
+        client.flush();
+        let id = client.id;
+        for incoming in client.read_requests() {
+            match incoming {
+                Incoming::Request(request) => self.answer(id, request),
+                Incoming::Invalid(message) => self.reply(id, Response::Error { message }),
+            }
+        }
+    }
+
+    pub(super) fn reply(&mut self, client: ClientId, response: Response) {
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+            c.send(&response);
+        }
+    }
+
+    fn answer(&mut self, client: ClientId, request: Request) {
+        match request {
+            Request::Reload => self.reload(Some(client)),
+            Request::Tail {
+                name,
+                stderr,
+                follow,
+            } => self.tail(client, &name, stderr, follow),
+            Request::Reopen => {
+                self.log.reopen();
+                self.log.write(Level::Info, "log files reopened");
+                let lines = vec!["log files reopened".to_string()];
+                self.reply(client, Response::Ok { lines });
+            }
+            Request::Graph { dot: _ } => {
+                let message = "graph: not available in this build yet".to_string();
+                self.reply(client, Response::Error { message });
+            }
+            Request::Reboot | Request::Poweroff | Request::Halt => {
+                let message = "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown".to_string();
+                self.reply(client, Response::Error { message });
+            }
+            request => self.dispatch(Event::Request { client, request }),
+        }
+    }
+
+    /// Re-reads the config dir; a config with any error is rejected whole and nothing changes.
+    pub(super) fn reload(&mut self, client: Option<ClientId>) {
+        self.log.write(
+            Level::Info,
+            &format!("reload: reading {}", self.opts.config_dir.display()),
+        );
+        match super::load_config(&self.opts.config_dir) {
+            Ok(config) => self.dispatch(Event::Reload { client, config }),
+            Err(errors) => {
+                for error in &errors {
+                    self.log.write(Level::Error, &format!("reload rejected: {error}"));
+                }
+                let mut message = format!(
+                    "reload rejected, {} error(s); the running config stays:",
+                    errors.len()
+                );
+                for error in &errors {
+                    message.push_str(&format!("\n  {error}"));
+                }
+                if let Some(client) = client {
+                    self.reply(client, Response::Error { message });
+                }
+            }
+        }
+    }
+
+    fn tail(&mut self, client: ClientId, name: &str, stderr: bool, follow: bool) {
+        let ids = match self.core.resolve(&[name.to_string()]) {
+            Ok(ids) => ids,
+            Err(message) => return self.reply(client, Response::Error { message }),
+        };
+        let [id] = ids.as_slice() else {
+            let message = format!(
+                "{name} has {} instances: name one, e.g. {name}:0",
+                ids.len()
+            );
+            return self.reply(client, Response::Error { message });
+        };
+        let stream = if stderr { "stderr" } else { "stdout" };
+        let instance = self.core.instance_name(id);
+        let output = match self.core.process_spec(&id.service) {
+            Some(spec) if stderr => spec.stderr.clone(),
+            Some(spec) => spec.stdout.clone(),
+            None => return,
+        };
+        let response = match output {
+            Output::Capture => Response::Output {
+                data: String::from_utf8_lossy(&self.outputs.captured(id, stderr)).into_owned(),
+                missed: 0,
+            },
+            Output::File(path) if !follow => match read_end(&path) {
+                Ok(data) => Response::Output { data, missed: 0 },
+                Err(e) => Response::Error {
+                    message: format!("{instance}: cannot read {}: {e}", path.display()),
+                },
+            },
+            Output::File(path) => Response::Error {
+                message: format!(
+                    "{instance}: {stream} goes to {}; follow it with tail -f {0}",
+                    path.display()
+                ),
+            },
+            Output::Discard => Response::Ok {
+                lines: vec![format!("{instance}: {stream} is discarded")],
+            },
+            Output::Syslog => Response::Ok {
+                lines: vec![format!(
+                    "{instance}: {stream} goes to syslog (journalctl -t {instance})"
+                )],
+            },
+            Output::Inherit => Response::Ok {
+                lines: vec![format!("{instance}: {stream} goes to taskmasterd's own {stream}")],
+            },
+        };
+        let streams = matches!(response, Response::Output { .. }) && follow;
+        self.reply(client, response);
+        if streams {
+            if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                c.follow = Some(Follow {
+                    id: id.clone(),
+                    stderr,
+                });
+            }
+        }
+    }
+}
+
+fn read_end(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(FILE_TAIL_BYTES)))?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(String::from_utf8_lossy(&data).into_owned())
+}
