@@ -1,0 +1,5 @@
+//! Integration tests: the real binaries with real processes.
+
+mod common;
+
+mod lifecycle;
