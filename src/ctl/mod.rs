@@ -1,7 +1,56 @@
 //! tmctl: one-shot commands, the interactive shell, and how replies are shown.
+//!
+//! One-shot mode and the shell share everything below the command line: the clap
+//! [`command::Command`] enum, [`execute`] on a [`session::Session`], and [`render`].
 
 pub mod command;
+pub mod complete;
+pub mod ctrl_c;
+pub mod error;
+pub mod execute;
+pub mod history;
+pub mod render;
+pub mod session;
+pub mod shell;
+pub mod shell_helper;
 pub mod shell_line;
+pub mod status_table;
 
 #[cfg(test)]
 pub(crate) mod fake_daemon;
+
+use std::io;
+use std::path::Path;
+
+use ctrl_c::CtrlCPipe;
+use session::Session;
+
+pub use command::Command;
+pub use error::CtlError;
+pub use render::Format;
+pub use shell::run_shell;
+
+/// Run `command`, or the interactive shell when there is none (`format` applies to
+/// one-shot commands only). Output is already printed; the error, if any, is for the
+/// caller to report in one line.
+pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<(), CtlError> {
+    let Some(command) = command else {
+        return run_shell(socket);
+    };
+    let mut session = Session::new(socket);
+    // Only `tail -f` waits for Ctrl-C; every other command may simply die of it.
+    let ctrl_c = match command {
+        Command::Tail { follow: true, .. } => Some(CtrlCPipe::catch().map_err(CtlError::CtrlC)?),
+        _ => None,
+    };
+    if let Some(ctrl_c) = &ctrl_c {
+        session = session.interruptible_by(ctrl_c.fd().map_err(CtlError::CtrlC)?);
+    }
+    execute::execute(
+        &mut session,
+        &command,
+        format,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    )
+}
