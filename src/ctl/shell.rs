@@ -75,15 +75,22 @@ pub fn run_shell(socket: &Path) -> Result<(), CtlError> {
 fn run_command(session: &mut Session, command: &Command, ctrl_c: &CtrlCPipe) {
     // A Ctrl-C pressed before this command must not cut it short.
     ctrl_c.take();
+    let mut out = LineEndTracker {
+        inner: io::stdout().lock(),
+        mid_line: false,
+    };
     let result = execute(
         session,
         command,
         Format::Human,
-        &mut io::stdout().lock(),
+        &mut out,
         &mut io::stderr().lock(),
     );
-    if ctrl_c.take() {
-        // The terminal echoed ^C without a newline; start the prompt on a fresh line.
+    // Raw `tail` output may end mid-line, and the terminal echoes ^C without a newline:
+    // either way, start the prompt on a line of its own. (rustyline can ask the terminal
+    // where the cursor is, but a slow serial console, as PID 1 has, may answer too late
+    // and the answer would land in the input line.)
+    if ctrl_c.take() || out.mid_line {
         say("");
     }
     match result {
@@ -107,4 +114,44 @@ fn say(text: &str) {
 
 fn complain(text: &str) {
     let _ = writeln!(io::stderr(), "error: {text}");
+}
+
+/// Remembers whether what was written last left the cursor in the middle of a line.
+struct LineEndTracker<W: Write> {
+    inner: W,
+    mid_line: bool,
+}
+
+impl<W: Write> Write for LineEndTracker<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        if let Some(last) = buf[..written].last() {
+            self.mid_line = *last != b'\n';
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tracker_knows_when_output_stopped_mid_line() {
+        let mut out = LineEndTracker {
+            inner: Vec::new(),
+            mid_line: false,
+        };
+        assert!(out.write_all(b"one\ntw").is_ok());
+        assert!(out.mid_line);
+        assert!(out.write_all(b"o\n").is_ok());
+        assert!(!out.mid_line);
+        assert!(out.write_all(b"").is_ok());
+        assert!(!out.mid_line);
+        assert_eq!(out.inner, b"one\ntwo\n");
+    }
 }
