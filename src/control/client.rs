@@ -188,9 +188,16 @@ impl Client {
                 other => break other,
             }
         };
-        let read = *result.as_ref().unwrap_or(&0);
-        self.pending.truncate(start + read);
-        result.map_err(ClientError::Receive)
+        match result {
+            Ok(read) => {
+                self.pending.truncate(start + read);
+                Ok(read)
+            }
+            Err(e) => {
+                self.pending.truncate(start);
+                Err(ClientError::Receive(e))
+            }
+        }
     }
 
     /// Wait until the socket has something to read (data, end of stream, or an error that
@@ -258,9 +265,10 @@ fn describe(error: &io::Error) -> String {
 /// Whether an `Error` reply is the daemon refusing this peer. The protocol has no error
 /// codes, so this relies on the daemon starting that message with "permission denied".
 fn refuses_peer(message: &str) -> bool {
+    const REFUSAL: &str = "permission denied";
     message
-        .get(..17)
-        .is_some_and(|start| start.eq_ignore_ascii_case("permission denied"))
+        .get(..REFUSAL.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(REFUSAL))
 }
 
 #[cfg(test)]
