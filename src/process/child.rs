@@ -18,8 +18,12 @@ use super::plan::ExecPlan;
 use super::privileges::{CapHeader, Privileges, CAP_VERSION_3};
 use super::report::Failure;
 
-/// Signals are 1..NSIG on Linux (64 of them).
+/// Signals are 1..NSIG: 64 of them on every Linux architecture but MIPS (128; not a
+/// target of taskmaster).
 const NSIG: libc::c_int = 65;
+
+/// The size of the kernel's sigset_t (64 bits), which rt_sigaction insists on.
+const KERNEL_SIGSET_SIZE: usize = 8;
 
 /// Run the plan in the forked child: execve, or report the failed step and `_exit(127)`.
 pub(super) fn exec_child(plan: &ExecPlan, report: RawFd) -> ! {
@@ -36,7 +40,7 @@ pub(super) fn exec_child(plan: &ExecPlan, report: RawFd) -> ! {
 /// The steps, in an order that matters; each comment says why it sits where it is.
 fn setup_and_exec(plan: &ExecPlan) -> Result<Infallible, Failure> {
     // 1. Signals. The parent blocked every signal around fork, so none of the daemon's
-    //    handlers can run here. Reset every non-default disposition while still blocked:
+    //    handlers can run here. Reset every disposition to SIG_DFL while still blocked:
     //    ignored ones (Rust ignores SIGPIPE) would survive execve, and handled ones must not
     //    run in the child before execve. Then clear the mask, which execve also keeps.
     reset_signal_dispositions()?;
@@ -223,22 +227,25 @@ fn drop_privileges(p: &Privileges) -> Result<(), Failure> {
 }
 
 fn reset_signal_dispositions() -> Result<(), Failure> {
-    for signal in 1..NSIG {
-        // SAFETY: an all-zero sigaction is a valid value (SIG_DFL, empty mask, no flags).
-        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: a NULL new action only queries; `current` is a live stack value.
-        if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0 {
-            // Not a signal we may touch (glibc keeps 32 and 33 for itself).
-            continue;
-        }
-        if current.sa_sigaction == libc::SIG_DFL {
-            continue;
-        }
-        // SAFETY: as above; all-zero is SIG_DFL.
-        let default: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: `default` is a live stack value; the old action is not wanted (NULL).
-        let ret = unsafe { libc::sigaction(signal, &default, std::ptr::null_mut()) };
-        check(ret.into(), Step::Signals, signal as usize)?;
+    // Every signal, unconditionally: setting SIG_DFL where it already is costs nothing.
+    // The raw system call, because glibc's sigaction refuses 32 and 33 (its own), and a
+    // daemon can inherit those ignored too (`cargo test` passes signal 32 ignored).
+    // An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask on every
+    // architecture's layout; the buffer is larger than any of them.
+    let default = [0 as c_ulong; 8];
+    for signal in (1..NSIG).filter(|s| *s != libc::SIGKILL && *s != libc::SIGSTOP) {
+        // SAFETY: `default` is a live stack buffer at least as large as the kernel's
+        // struct sigaction; the old action is not wanted (NULL).
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<c_ulong>(),
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+        check(ret, Step::Signals, signal as usize)?;
     }
     Ok(())
 }
