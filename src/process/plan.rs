@@ -64,8 +64,8 @@ impl ExecPlan {
             envp: CStringArray::new(env.to_cstrings()?),
             workingdir,
             umask: spec.umask.map(|mask| mask as libc::mode_t),
-            stdout: target(stdout, &null)?,
-            stderr: target(stderr, &null)?,
+            stdout: target(stdout, &null, "stdout")?,
+            stderr: target(stderr, &null, "stderr")?,
             stdin: null,
             limits: spec
                 .limits
@@ -147,16 +147,16 @@ fn open_null() -> Result<OwnedFd, SpawnError> {
 }
 
 /// What the child's stdout or stderr becomes: `None` keeps the daemon's.
-fn target(fd: ChildFd, null: &OwnedFd) -> Result<Option<OwnedFd>, SpawnError> {
+fn target(fd: ChildFd, null: &OwnedFd, name: &str) -> Result<Option<OwnedFd>, SpawnError> {
     let fd = match fd {
         ChildFd::Inherit => return Ok(None),
         ChildFd::Null => null.try_clone(),
         ChildFd::Fd(fd) => Ok(fd),
     };
-    let fd = fd.map_err(|e| SpawnError::new(Step::Stdio, "", errno_of(&e)))?;
+    let fd = fd.map_err(|e| SpawnError::new(Step::Stdio, name, errno_of(&e)))?;
     above_stdio(fd)
         .map(Some)
-        .map_err(|errno| SpawnError::new(Step::Stdio, "", errno))
+        .map_err(|errno| SpawnError::new(Step::Stdio, name, errno))
 }
 
 /// The same open file on an fd ≥ 3, close-on-exec. A daemon started with 0–2 closed (or as

@@ -1,7 +1,7 @@
 //! The parent side of spawn: prepare, fork, and learn whether execve succeeded.
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
@@ -24,7 +24,8 @@ use crate::config::ProcessSpec;
 ///
 /// The parent's copies of `stdout` and `stderr` are closed before this returns.
 ///
-/// Must be called from a single-threaded process (taskmasterd is one): see `child.rs`.
+/// Designed for the single-threaded daemon; it stays sound in a multi-threaded process
+/// (the tests) because the child only uses what was prepared before fork (see `child.rs`).
 pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid, SpawnError> {
     let plan = ExecPlan::new(spec, stdout, stderr)?;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
@@ -43,8 +44,8 @@ pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid
             None => SpawnError::new(Step::Report, "malformed", Errno::EPROTO),
         },
         Err(e) => {
-            // We cannot know whether execve happened: make sure the child does not run on
-            // unsupervised. It has not been exec'd into anything the user could rely on.
+            // We cannot know whether execve happened, and the daemon will not learn this pid
+            // from an error: make sure the child does not live on unsupervised.
             // SAFETY: kill takes plain integers; `pid` is our unreaped child, so it cannot
             // name another process.
             unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
@@ -57,7 +58,7 @@ pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid
 
 /// fork, with every signal blocked around it so that none of the daemon's handlers runs in
 /// the child before it has reset them (the child unblocks after resetting; see `child.rs`).
-fn fork_exec(plan: &ExecPlan, report: libc::c_int) -> Result<Pid, SpawnError> {
+fn fork_exec(plan: &ExecPlan, report: RawFd) -> Result<Pid, SpawnError> {
     let mut saved = SigSet::empty();
     pthread_sigmask(
         SigmaskHow::SIG_SETMASK,
@@ -86,7 +87,9 @@ fn fork_exec(plan: &ExecPlan, report: libc::c_int) -> Result<Pid, SpawnError> {
 /// The daemon reaps with `waitpid(-1, WNOHANG)` on SIGCHLD. Reaping this pid here first is
 /// fine, and better: the daemon only learns a pid when `spawn` returns `Ok`, so a failed
 /// child it reaped itself would look like an unknown process. The SIGCHLD this child raised
-/// may still wake the daemon's reaper, which then finds nothing — harmless.
+/// may still wake the daemon's reaper, which then finds nothing — harmless. Nothing can
+/// reap this child between its exit and the waitpid below: the daemon's reaper runs in its
+/// event loop on this same thread (signal-hook only writes to a pipe), never in a handler.
 fn reap(pid: Pid) {
     loop {
         match waitpid(pid, None) {
