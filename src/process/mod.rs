@@ -1,12 +1,13 @@
 //! Starting service processes and signalling them: the only place with fork/exec `unsafe`.
 //!
 //! [`spawn`] works in three phases, each in its own file:
-//! 1. [`plan`]: turn a [`ProcessSpec`](crate::config::ProcessSpec) into an `ExecPlan`, with every allocation, lookup and
-//!    check done in the parent (CStrings, PATH search, environment, capability masks, rlimits).
-//! 2. [`child`]: between fork and execve the child only reads that plan and makes raw
+//! 1. `plan.rs`: turn a [`ProcessSpec`](crate::config::ProcessSpec) into an `ExecPlan`,
+//!    with every allocation, lookup and check done in the parent (CStrings, PATH search,
+//!    environment, capability masks, rlimits).
+//! 2. `child.rs`: between fork and execve the child only reads that plan and makes raw
 //!    async-signal-safe system calls, in a fixed, commented order.
-//! 3. [`spawn()`](spawn::spawn): the parent waits on a close-on-exec pipe; EOF means execve
-//!    succeeded, six bytes mean a step failed (see [`report`]) and become a [`SpawnError`].
+//! 3. `spawn.rs`: the parent waits on a close-on-exec pipe; EOF means execve
+//!    succeeded, six bytes mean a step failed (see `report.rs`) and become a [`SpawnError`].
 //!
 //! Each process gets its own session and process group (`setsid`), so [`signal_group`] reaches
 //! everything it started.

@@ -174,3 +174,19 @@ fn signals_are_neither_ignored_nor_blocked() {
     assert_status(child.0, "SigIgn", "0000000000000000");
     assert_status(child.0, "SigBlk", "0000000000000000");
 }
+
+#[test]
+fn an_empty_cmd_or_a_nul_byte_is_refused_before_fork() {
+    let err = spawn(&spec(&[]), ChildFd::Inherit, ChildFd::Inherit).unwrap_err();
+    assert_eq!(err.to_string(), "argument (cmd is empty): Invalid argument");
+    let err = spawn(
+        &spec(&["/bin/echo", "a\0b"]),
+        ChildFd::Inherit,
+        ChildFd::Inherit,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "argument 1 (contains a NUL byte): Invalid argument"
+    );
+}
