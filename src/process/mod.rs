@@ -1,0 +1,49 @@
+//! Starting service processes and signalling them: the only place with fork/exec `unsafe`.
+//!
+//! [`spawn`] works in three phases, each in its own file:
+//! 1. `plan.rs`: turn a [`ProcessSpec`](crate::config::ProcessSpec) into an `ExecPlan`,
+//!    with every allocation, lookup and check done in the parent (CStrings, PATH search,
+//!    environment, capability masks, rlimits).
+//! 2. `child.rs`: between fork and execve the child only reads that plan and makes raw
+//!    async-signal-safe system calls, in a fixed, commented order.
+//! 3. `spawn.rs`: the parent waits on a close-on-exec pipe; EOF means execve
+//!    succeeded, six bytes mean a step failed (see `report.rs`) and become a [`SpawnError`].
+//!
+//! Each process gets its own session and process group (`setsid`), so [`signal_group`] reaches
+//! everything it started.
+
+mod child;
+mod cstring_array;
+mod environment;
+mod error;
+mod limits;
+mod path;
+mod plan;
+mod privileges;
+mod report;
+mod signal;
+mod spawn;
+
+#[cfg(test)]
+mod tests;
+
+use std::os::fd::OwnedFd;
+
+pub use error::{SpawnError, Step};
+pub use signal::{parse_signal, signal_group, signal_name};
+pub use spawn::spawn;
+
+/// What the child gets as its stdout or stderr (stdin is always /dev/null).
+///
+/// The daemon decides: a pipe's write end for capture, an opened file, or [`ChildFd::Null`]
+/// for discard. The fd is moved into [`spawn`], which closes the parent's copy once the
+/// child has its own.
+#[derive(Debug)]
+pub enum ChildFd {
+    /// The daemon's own stream, left as it is.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// This file descriptor (it may be close-on-exec; the child's copy on 1/2 is not).
+    Fd(OwnedFd),
+}
