@@ -57,10 +57,7 @@ impl<'a> Field<'a> {
         match self.arguments()?.as_slice() {
             [entry] => Ok(entry),
             [] => Err(self.error(format!("{expected}, got nothing"))),
-            [_, extra, ..] => Err(self.error(format!(
-                "{expected}, got more than one value (from {})",
-                describe(extra)
-            ))),
+            several => Err(self.error(format!("{expected}, got {} values", several.len()))),
         }
     }
 

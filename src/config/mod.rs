@@ -1,8 +1,8 @@
 //! Service files: KDL v2 → validated [`Config`]. Every error names file:line:col and the field.
 //!
 //! The pieces, one idea each: [`source`] (offsets → line:col), [`syntax`] (KDL errors and
-//! hints), [`parse`] (service nodes and the field table), [`fields`] and [`blocks`] (typed
-//! reading of one field), [`values`] (signals, sizes, umasks…), [`users`] (user/group
+//! hints), [`parse`] (service nodes and the field table), [`fields`], [`readers`] and
+//! [`blocks`] (reading one field), [`values`] (signals, sizes, umasks…), [`users`] (user/group
 //! lookup), [`permissions`] (strict mode), [`load`] (the directory, names across files).
 
 mod blocks;
@@ -10,6 +10,7 @@ mod fields;
 mod load;
 mod parse;
 mod permissions;
+mod readers;
 mod source;
 mod spec;
 pub(crate) mod suggest;

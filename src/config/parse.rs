@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use kdl::{KdlNode, KdlValue};
 
-use super::fields::{describe, number_text, Field};
+use super::fields::{describe, Field};
 use super::source::SourceText;
 use super::suggest::did_you_mean;
-use super::users::{self, Account};
-use super::{blocks, syntax, values};
+use super::users;
+use super::{blocks, readers, syntax, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
@@ -206,7 +206,7 @@ fn parse_service(
         }
     }
 
-    let cmd = reader.read("cmd", read_cmd);
+    let cmd = reader.read("cmd", readers::cmd);
     if !reader.fields.contains_key("cmd") {
         reader
             .errors
@@ -265,9 +265,9 @@ fn read_process(
                 f.word(values::TYPE_EXPECTED, values::service_type)
             })
             .unwrap_or(ServiceType::Simple),
-        umask: reader.read("umask", read_umask),
+        umask: reader.read("umask", readers::umask),
         workingdir: reader
-            .read("workingdir", read_absolute_path)
+            .read("workingdir", readers::absolute_path)
             .unwrap_or_else(|| PathBuf::from("/")),
         stdout: stdout.unwrap_or(Output::Capture),
         stderr: stderr.unwrap_or(Output::Capture),
@@ -275,7 +275,7 @@ fn read_process(
             .read_all("env", |f| blocks::env(f, source))
             .unwrap_or_default(),
         credentials: read_credentials(reader),
-        capabilities: reader.read("capabilities", read_capabilities),
+        capabilities: reader.read("capabilities", readers::capabilities),
         no_new_privs: reader.read("no-new-privs", Field::bool).unwrap_or(false),
         limits: reader
             .read_all("limits", |f| blocks::limits(f, source))
@@ -294,7 +294,7 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             })
             .unwrap_or(RestartPolicy::Unexpected),
         exitcodes: reader
-            .read("exitcodes", read_exitcodes)
+            .read("exitcodes", readers::exitcodes)
             .unwrap_or_else(|| vec![0]),
         startretries: reader
             .read("startretries", |f| {
@@ -302,130 +302,24 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             })
             .map_or(3, |n| n as u32),
         starttime: reader
-            .read("starttime", read_seconds)
+            .read("starttime", readers::seconds)
             .unwrap_or(Duration::from_secs(1)),
         stopsignal: reader
-            .read("stopsignal", read_signal)
+            .read("stopsignal", readers::signal)
             .unwrap_or(libc::SIGTERM),
         stoptime: reader
-            .read("stoptime", read_seconds)
+            .read("stoptime", readers::seconds)
             .unwrap_or(Duration::from_secs(10)),
         essential: reader.read("essential", Field::bool).unwrap_or(false),
     }
 }
 
-/// `cmd "/bin/sleep 10"` is split like a shell would (without running one);
-/// `cmd "/bin/echo" "a b"` is taken literally, one string per argument.
-fn read_cmd(field: &Field<'_>) -> Result<Vec<String>, ConfigError> {
-    const EXPECTED: &str =
-        "expected a command line such as \"/usr/bin/env python3 -m http.server\", \
-                            or the program and its arguments as separate strings";
-    let entries = field.arguments()?;
-    let argv = match entries.as_slice() {
-        [] => return Err(field.error(format!("{EXPECTED}, got nothing"))),
-        [line] => {
-            let text = field.string_of(line, EXPECTED)?;
-            shlex::split(text).ok_or_else(|| {
-                field.error(format!(
-                    "unbalanced quotes or a trailing backslash in {text:?}"
-                ))
-            })?
-        }
-        several => several
-            .iter()
-            .map(|entry| match entry.value() {
-                KdlValue::Integer(_) | KdlValue::Float(_) => Ok(number_text(entry)),
-                _ => field.string_of(entry, EXPECTED).map(str::to_string),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if argv.iter().any(|arg| arg.contains('\0')) {
-        return Err(field.error("an argument contains a NUL character"));
-    }
-    match argv.first() {
-        Some(program) if !program.is_empty() => Ok(argv),
-        _ => Err(field.error(format!("{EXPECTED}, got an empty command"))),
-    }
-}
-
-fn read_umask(field: &Field<'_>) -> Result<u32, ConfigError> {
-    let entry = field.single("expected an octal umask such as \"022\"")?;
-    let parsed = match entry.value() {
-        KdlValue::String(text) => values::umask_from_octal(text),
-        KdlValue::Integer(number) => {
-            let written = entry.format().map(|format| format.value_repr.trim());
-            values::umask_from_integer(*number, written)
-        }
-        _ => Err(values::UMASK_EXPECTED.into()),
-    };
-    parsed.map_err(|expected| field.invalid(&expected, entry))
-}
-
-fn read_absolute_path(field: &Field<'_>) -> Result<PathBuf, ConfigError> {
-    const EXPECTED: &str = "expected an absolute path such as \"/srv/web\"";
-    let entry = field.single(EXPECTED)?;
-    match field.string_of(entry, EXPECTED)? {
-        path if path.starts_with('/') => Ok(PathBuf::from(path)),
-        _ => Err(field.invalid(EXPECTED, entry)),
-    }
-}
-
-fn read_exitcodes(field: &Field<'_>) -> Result<Vec<i32>, ConfigError> {
-    const EXPECTED: &str = "expected one or more exit codes from 0 to 255";
-    let entries = field.arguments()?;
-    if entries.is_empty() {
-        return Err(field.error(format!("{EXPECTED}, got nothing")));
-    }
-    let mut codes = Vec::new();
-    for entry in entries {
-        let code = field.integer_of(entry, 0..=255, EXPECTED)? as i32;
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
-    Ok(codes)
-}
-
-fn read_seconds(field: &Field<'_>) -> Result<Duration, ConfigError> {
-    let entry = field.single("expected seconds")?;
-    let parsed = match entry.value() {
-        KdlValue::Integer(number) => values::seconds_from_integer(*number),
-        KdlValue::Float(number) => values::seconds_from_decimal(*number),
-        _ => Err(values::SECONDS_EXPECTED.into()),
-    };
-    parsed.map_err(|expected| field.invalid(&expected, entry))
-}
-
-fn read_signal(field: &Field<'_>) -> Result<i32, ConfigError> {
-    let entry = field.single("expected a signal")?;
-    let parsed = match entry.value() {
-        KdlValue::String(name) => values::signal_by_name(name),
-        KdlValue::Integer(number) => values::signal_by_number(*number),
-        _ => Err(values::SIGNAL_EXPECTED.into()),
-    };
-    parsed.map_err(|expected| field.invalid(&expected, entry))
-}
-
-/// Zero names is allowed and means "no capabilities at all", even for root.
-fn read_capabilities(field: &Field<'_>) -> Result<Vec<caps::Capability>, ConfigError> {
-    let mut found = Vec::new();
-    for entry in field.arguments()? {
-        let capability = match entry.value() {
-            KdlValue::String(name) => values::capability(name),
-            _ => Err(values::CAPABILITY_EXPECTED.into()),
-        }
-        .map_err(|expected| field.invalid(&expected, entry))?;
-        if !found.contains(&capability) {
-            found.push(capability);
-        }
-    }
-    Ok(found)
-}
-
 fn read_rotation(reader: &mut ServiceReader<'_>, maxbytes: &str, backups: &str) -> Rotation {
     let default = Rotation::default();
     Rotation {
-        maxbytes: reader.read(maxbytes, read_size).unwrap_or(default.maxbytes),
+        maxbytes: reader
+            .read(maxbytes, readers::size)
+            .unwrap_or(default.maxbytes),
         backups: reader
             .read(backups, |f| {
                 f.integer(0..=i128::from(u32::MAX), "expected an integer ≥ 0")
@@ -434,24 +328,14 @@ fn read_rotation(reader: &mut ServiceReader<'_>, maxbytes: &str, backups: &str) 
     }
 }
 
-fn read_size(field: &Field<'_>) -> Result<u64, ConfigError> {
-    let entry = field.single("expected a size")?;
-    let parsed = match entry.value() {
-        KdlValue::String(text) => values::size(text),
-        KdlValue::Integer(number) => values::size_from_integer(*number),
-        _ => Err(values::SIZE_EXPECTED.into()),
-    };
-    parsed.map_err(|expected| field.invalid(&expected, entry))
-}
-
 /// `user` and `group` together: the uid, gid and groups the service runs with.
 fn read_credentials(reader: &mut ServiceReader<'_>) -> Option<Credentials> {
     let user = reader.read("user", |f| {
-        let account = read_account(f, "user")?;
+        let account = readers::account(f, "user")?;
         users::resolve_user(&account).map_err(|message| f.error(message))
     });
     let group = reader.read("group", |f| {
-        let account = read_account(f, "group")?;
+        let account = readers::account(f, "group")?;
         users::resolve_group(&account).map_err(|message| f.error(message))
     });
     let failed = |field, found: bool| reader.fields.contains_key(field) && !found;
@@ -470,16 +354,4 @@ fn read_credentials(reader: &mut ServiceReader<'_>) -> Option<Credentials> {
     reader.read(position, |f| {
         users::credentials(user.as_ref(), group).map_err(|m| f.error(m))
     })
-}
-
-fn read_account(field: &Field<'_>, what: &str) -> Result<Account, ConfigError> {
-    let expected = format!("expected a {what} name or a numeric id");
-    let entry = field.single(&expected)?;
-    match entry.value() {
-        KdlValue::String(text) => Ok(Account::from_text(text)),
-        KdlValue::Integer(id) => u32::try_from(*id)
-            .map(Account::Id)
-            .map_err(|_| field.invalid(&expected, entry)),
-        _ => Err(field.invalid(&expected, entry)),
-    }
 }

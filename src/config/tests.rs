@@ -300,7 +300,7 @@ fn wrong_types_and_values_name_field_and_value() {
         ("user \"no-such-user-x\"", "`user`: no such user \"no-such-user-x\""),
         ("group \"no-such-group-x\"", "`group`: no such group \"no-such-group-x\""),
         ("user #true", "`user`: expected a user name or a numeric id, got #true"),
-        ("no-new-privs #true #false", "`no-new-privs`: expected #true or #false, got more than one value (from #false)"),
+        ("no-new-privs #true #false", "`no-new-privs`: expected #true or #false, got 2 values"),
         ("autostart", "`autostart`: expected #true or #false, got nothing"),
         ("numprocs count=2", "`numprocs`: takes no properties, got `count=2`"),
         ("type \"simple\" { }", "`type`: takes no child block"),
