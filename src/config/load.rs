@@ -20,7 +20,10 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
     let mut names = ServiceNames::default();
     // A service that failed to parse still exists: depending on it is not "unknown".
     let mut broken = BTreeSet::new();
-    let mut every_file_parsed = true;
+    // Files KDL could not parse: which services they define is unknown, so any name they
+    // mention may be one of them.
+    let mut unparsed_texts = Vec::new();
+    let mut every_file_read = true;
     for file in files {
         if opts.strict_permissions {
             // Still parse it, so the user sees every problem in one go.
@@ -33,13 +36,15 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
                     location: file.display().to_string(),
                     message: format!("cannot read service file: {error}"),
                 });
-                every_file_parsed = false;
+                every_file_read = false;
                 continue;
             }
         };
         let parsed = parse_file(&file, &text);
         errors.extend(parsed.errors);
-        every_file_parsed &= parsed.readable;
+        if !parsed.readable {
+            unparsed_texts.push(text);
+        }
 
         let mut good: BTreeMap<String, _> = parsed
             .services
@@ -62,9 +67,13 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
         }
     }
 
-    // When a file could not be parsed at all, its services are unknown; any name might be
-    // defined there, so only cycles among the services we have are reported.
-    let defined_elsewhere = |name: &str| !every_file_parsed || broken.contains(name);
+    // A file that could not even be read might define anything: then only cycles among the
+    // services we have are reported, no "unknown service".
+    let defined_elsewhere = |name: &str| {
+        !every_file_read
+            || broken.contains(name)
+            || unparsed_texts.iter().any(|text| mentions(text, name))
+    };
     if let Err(graph_errors) = DependencyGraph::build_checked(&config, &defined_elsewhere) {
         errors.extend(graph_errors);
     }
@@ -95,6 +104,16 @@ impl ServiceNames {
     }
 }
 
+/// Whether `text` holds `name` as a whole word (not as part of a longer service name).
+fn mentions(text: &str, name: &str) -> bool {
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    text.match_indices(name).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| text.as_bytes()[i]);
+        let after = text.as_bytes().get(at + name.len()).copied();
+        !before.is_some_and(is_name_byte) && !after.is_some_and(is_name_byte)
+    })
+}
+
 /// The `*.kdl` files directly in `dir`, sorted. Hidden files are skipped: editors leave
 /// `.#web.kdl` lock links and `.web.kdl.swp` files next to the ones being edited.
 fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
@@ -118,4 +137,19 @@ fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn mentions_whole_names_only() {
+        let text = "service \"db\" {\n    cmd \"/bin/db-server\"\n}\n";
+        assert!(mentions(text, "db"));
+        assert!(!mentions(text, "d"));
+        assert!(!mentions(text, "server"), "part of `db-server`");
+        assert!(mentions("requires web", "web"));
+        assert!(!mentions("", "web"));
+    }
 }

@@ -528,15 +528,16 @@ mod load {
                 "b.kdl",
                 &service("b", "    numprocs \"two\"\n    requires \"nope\"\n"),
             ),
-            ("c.kdl", &service("c", "    requires \"b\" \"dbb\"\n")),
+            ("c.kdl", &service("c", "    requires \"a\" \"b\" \"dbb\"\n")),
             ("d.kdl", &service("d", "    after \"e\"\n")),
             ("e.kdl", &service("e", "    after \"d\"\n")),
             ("f.kdl", &service("b", "")),
         ]);
         let errors = load(&dir, false).unwrap_err();
         let file = |name: &str| dir.path().join(name).display().to_string();
-        // a.kdl cannot be parsed, so any name may be defined there: no "unknown service"
-        // errors, but the cycle between services we know is still found.
+        // a.kdl cannot be parsed, but it mentions `a`, which may well be defined there;
+        // `dbb` appears nowhere: unknown. `b` is broken but defined, so depending on it is
+        // fine, and its own `requires "nope"` is not checked until it parses.
         assert_eq!(
             errors,
             vec![
@@ -549,8 +550,16 @@ mod load {
                     "{}:3:5: field `numprocs`: expected an integer ≥ 1 (at most 10000), got \"two\"",
                     file("b.kdl")
                 ),
-                format!("{}:1:1: service `b` is already defined at {}:1:1", file("f.kdl"), file("b.kdl")),
-                format!("{}:1:1: dependency cycle: d -> e -> d (each waits for the next)", file("d.kdl")),
+                format!(
+                    "{}:1:1: service `b` is already defined at {}:1:1",
+                    file("f.kdl"),
+                    file("b.kdl")
+                ),
+                format!("{}:1:1: c: `requires` names unknown service `dbb`", file("c.kdl")),
+                format!(
+                    "{}:1:1: dependency cycle: d -> e -> d (each waits for the next)",
+                    file("d.kdl")
+                ),
             ]
         );
     }
