@@ -54,30 +54,31 @@ impl DependencyGraph {
         }
         let mut errors = Vec::new();
         for (index, spec) in config.services.values().enumerate() {
-            for (field, dependency, dependency_first) in dependencies_of(spec) {
+            for (kind, dependency) in dependencies_of(spec) {
                 let Ok(other) = names.binary_search_by(|name| name.as_str().cmp(dependency)) else {
                     if !defined_elsewhere(dependency) {
                         errors.push(ConfigError {
                             location: spec.origin.to_string(),
                             message: format!(
-                                "{}: `{field}` names unknown service `{dependency}`{}",
+                                "{}: `{}` names unknown service `{dependency}`{}",
                                 spec.name,
+                                kind.field(),
                                 did_you_mean(dependency, names.iter().map(String::as_str))
                             ),
                         });
                     }
                     continue;
                 };
-                let (from, to) = if dependency_first {
-                    (other, index)
-                } else {
-                    (index, other)
+                // `before` names a dependent; every other field names a dependency.
+                let (from, to) = match kind {
+                    Dependency::Before => (index, other),
+                    _ => (other, index),
                 };
                 let mut relation = edges.edge_weight(from, to).copied().unwrap_or_default();
-                match field {
-                    "requires" => relation.requires = true,
-                    "wants" => relation.wants = true,
-                    _ => relation.ordering = true,
+                match kind {
+                    Dependency::Requires => relation.requires = true,
+                    Dependency::Wants => relation.wants = true,
+                    Dependency::After | Dependency::Before => relation.ordering = true,
                 }
                 edges.add_edge(from, to, relation);
             }
@@ -288,23 +289,38 @@ impl DependencyGraph {
     }
 }
 
-/// `(field, name, dependency_first)`: for all but `before`, the named service comes first.
-fn dependencies_of(spec: &ServiceSpec) -> Vec<(&'static str, &str, bool)> {
+/// The four dependency fields of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dependency {
+    Requires,
+    Wants,
+    After,
+    Before,
+}
+
+impl Dependency {
+    fn field(self) -> &'static str {
+        match self {
+            Dependency::Requires => "requires",
+            Dependency::Wants => "wants",
+            Dependency::After => "after",
+            Dependency::Before => "before",
+        }
+    }
+}
+
+/// Every name a service's dependency fields mention, with the field it came from.
+fn dependencies_of(spec: &ServiceSpec) -> Vec<(Dependency, &str)> {
     let deps = &spec.deps;
-    let lists: [(&'static str, &[String], bool); 4] = [
-        ("requires", &deps.requires, true),
-        ("wants", &deps.wants, true),
-        ("after", &deps.after, true),
-        ("before", &deps.before, false),
-    ];
-    lists
-        .into_iter()
-        .flat_map(|(field, names, dependency_first)| {
-            names
-                .iter()
-                .map(move |name| (field, name.as_str(), dependency_first))
-        })
-        .collect()
+    [
+        (Dependency::Requires, &deps.requires),
+        (Dependency::Wants, &deps.wants),
+        (Dependency::After, &deps.after),
+        (Dependency::Before, &deps.before),
+    ]
+    .into_iter()
+    .flat_map(|(kind, names)| names.iter().map(move |name| (kind, name.as_str())))
+    .collect()
 }
 
 /// A Graphviz ID. Service names cannot hold quotes, but escaping costs nothing.
