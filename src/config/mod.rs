@@ -1,9 +1,9 @@
 //! Service files: KDL v2 → validated [`Config`]. Every error names file:line:col and the field.
 //!
-//! The pieces, one idea each: [`source`] (offsets → line:col), [`syntax`] (KDL errors and
-//! hints), [`parse`] (service nodes and the field table), [`fields`], [`readers`] and
-//! [`blocks`] (reading one field), [`values`] (signals, sizes, umasks…), [`users`] (user/group
-//! lookup), [`permissions`] (strict mode), [`load`] (the directory, names across files).
+//! The pieces, one idea each: `source` (offsets → line:col), `syntax` (KDL errors and
+//! hints), `parse` (service nodes and the field table), `fields`, `readers` and `blocks`
+//! (reading one field), `values` (signals, sizes, umasks…), `users` (user/group lookup),
+//! `permissions` (strict mode), `load` (the directory, names across files).
 
 mod blocks;
 mod fields;
