@@ -141,7 +141,188 @@ fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    //! `load_dir` on real files in a temporary directory.
+
+    use super::super::*;
     use super::mentions;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            fs::write(&path, text).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn load(dir: &tempfile::TempDir, strict: bool) -> Result<Config, Vec<String>> {
+        let opts = LoadOptions {
+            strict_permissions: strict,
+        };
+        load_dir(dir.path(), &opts)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    }
+
+    fn service(name: &str, extra: &str) -> String {
+        format!("service \"{name}\" {{\n    cmd \"/bin/true\"\n{extra}}}\n")
+    }
+
+    #[test]
+    fn reads_only_kdl_files_sorted() {
+        let dir = dir_with(&[
+            ("b.kdl", &service("b", "    requires \"a\"\n")),
+            ("a.kdl", &service("a", "")),
+            ("notes.txt", "not kdl"),
+            ("old.kdl.bak", "not kdl {"),
+            (".#a.kdl", "editor lock {"),
+        ]);
+        fs::create_dir(dir.path().join("sub.kdl")).unwrap();
+        let config = load(&dir, true).unwrap();
+        assert_eq!(config.services.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(config.services["a"].origin.file, dir.path().join("a.kdl"));
+    }
+
+    #[test]
+    fn missing_directory_is_one_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let errors = load_dir(&missing, &LoadOptions::default()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].location, missing.display().to_string());
+        assert!(
+            errors[0]
+                .message
+                .starts_with("cannot read the config directory: No such file"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_name_across_files_names_both() {
+        let dir = dir_with(&[
+            ("a.kdl", &service("web", "")),
+            ("b.kdl", &service("web", "")),
+        ]);
+        let a = dir.path().join("a.kdl").display().to_string();
+        let b = dir.path().join("b.kdl").display().to_string();
+        assert_eq!(
+            load(&dir, false).unwrap_err(),
+            vec![format!(
+                "{b}:1:1: service `web` is already defined at {a}:1:1"
+            )]
+        );
+    }
+
+    #[test]
+    fn all_errors_of_all_files_at_once() {
+        let dir = dir_with(&[
+            (
+                "a.kdl",
+                "service \"a\" {\n    cmd \"/bin/true\"\n    autostart true\n}\n",
+            ),
+            (
+                "b.kdl",
+                &service("b", "    numprocs \"two\"\n    requires \"nope\"\n"),
+            ),
+            ("c.kdl", &service("c", "    requires \"a\" \"b\" \"dbb\"\n")),
+            ("d.kdl", &service("d", "    after \"e\"\n")),
+            ("e.kdl", &service("e", "    after \"d\"\n")),
+            ("f.kdl", &service("b", "")),
+        ]);
+        let errors = load(&dir, false).unwrap_err();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        // a.kdl cannot be parsed, but it mentions `a`, which may well be defined there;
+        // `dbb` appears nowhere: unknown. `b` is broken but defined, so depending on it is
+        // fine, and its own `requires "nope"` is not checked until it parses.
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}:3:15: this looks like KDL v1: a bare `true` is not a value in KDL v2, \
+                     which writes `#true`: `autostart #true`",
+                    file("a.kdl")
+                ),
+                format!(
+                    "{}:3:5: field `numprocs`: expected an integer ≥ 1 (at most 10000), got \"two\"",
+                    file("b.kdl")
+                ),
+                format!(
+                    "{}:1:1: service `b` is already defined at {}:1:1",
+                    file("f.kdl"),
+                    file("b.kdl")
+                ),
+                format!("{}:1:1: c: `requires` names unknown service `dbb`", file("c.kdl")),
+                format!(
+                    "{}:1:1: dependency cycle: d -> e -> d (each waits for the next)",
+                    file("d.kdl")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn dependency_errors_come_with_the_others() {
+        let dir = dir_with(&[
+            ("b.kdl", &service("b", "    numprocs 0\n")),
+            ("c.kdl", &service("c", "    requires \"b\" \"dbb\"\n")),
+            ("db.kdl", &service("db", "")),
+        ]);
+        let errors = load(&dir, false).unwrap_err();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        // `b` is broken but defined: depending on it is not an "unknown service" error.
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}:3:5: field `numprocs`: expected an integer ≥ 1 (at most 10000), got 0",
+                    file("b.kdl")
+                ),
+                format!(
+                    "{}:1:1: c: `requires` names unknown service `dbb`; did you mean `db`?",
+                    file("c.kdl")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn strict_permissions_refuse_insecure_files_and_directory() {
+        let dir = dir_with(&[("a.kdl", &service("a", "")), ("b.kdl", &service("b", ""))]);
+        let a = dir.path().join("a.kdl");
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o664)).unwrap();
+        std::os::unix::fs::chown(dir.path().join("b.kdl"), Some(65534), None).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let errors = load(&dir, true).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}: config directory refused: writable by group or others (mode 0777)",
+                    dir.path().display()
+                ),
+                format!(
+                    "{}: service file refused: writable by group or others (mode 0664)",
+                    a.display()
+                ),
+                format!(
+                    "{}: service file refused: owned by uid 65534, not root",
+                    dir.path().join("b.kdl").display()
+                ),
+            ]
+        );
+        // The same directory is fine when the daemon is not root.
+        assert!(load(&dir, false).is_ok());
+    }
+
+    #[test]
+    fn empty_directory_is_an_empty_config() {
+        let dir = dir_with(&[]);
+        assert_eq!(load(&dir, true), Ok(Config::default()));
+    }
 
     #[test]
     fn mentions_whole_names_only() {
