@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod ctl;
 pub mod daemon;
+pub mod graph;
 pub mod log;
 pub mod process;
 pub mod signals;
