@@ -10,7 +10,11 @@ use taskmaster::daemon;
 #[command(name = "taskmasterd", version)]
 struct Args {
     /// Directory of *.kdl service files.
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/taskmaster/services.d")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/taskmaster/services.d"
+    )]
     config_dir: PathBuf,
     /// Control socket [default: /run/taskmaster.sock for root, else
     /// $XDG_RUNTIME_DIR/taskmaster.sock or /tmp/taskmaster-UID.sock; env TASKMASTER_SOCKET].
@@ -66,17 +70,13 @@ fn main() -> ExitCode {
 
 fn check(dir: &std::path::Path) -> u8 {
     match daemon::load_config(dir) {
-        Ok(config) => {
-            println!("{}: {} service(s), valid", dir.display(), config.services.len());
-            match taskmaster::graph::DependencyGraph::build(&config) {
-                Ok(graph) => print!("start order:\n{}", graph.render()),
-                Err(errors) => {
-                    for error in errors {
-                        eprintln!("{error}");
-                    }
-                    return 1;
-                }
-            }
+        Ok((config, graph)) => {
+            println!(
+                "{}: {} service(s), valid",
+                dir.display(),
+                config.services.len()
+            );
+            print!("start order:\n{}", graph.render());
             0
         }
         Err(errors) => {

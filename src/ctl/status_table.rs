@@ -1,7 +1,9 @@
 //! `tmctl status` for humans: one aligned line per instance.
 //!
-//!     web:0  RUNNING  4242  uptime 1:02:03
-//!     bad    FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
+//! ```text
+//! web:0  RUNNING  4242  uptime 1:02:03
+//! bad    FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
+//! ```
 
 use crate::control::proto::InstanceStatus;
 

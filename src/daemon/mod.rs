@@ -11,6 +11,7 @@ mod requests;
 mod ring;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::graph::DependencyGraph;
 use crate::log::{EventLog, Level};
 use crate::supervisor::{Action, ClientId, Event, Supervisor};
 use clients::Client;
@@ -22,6 +23,7 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -35,12 +37,14 @@ pub struct Options {
     pub shell: bool,
 }
 
-/// Loads and validates the config directory, refusing what this build cannot do yet.
-pub fn load_config(dir: &std::path::Path) -> Result<Config, Vec<ConfigError>> {
+/// Loads and validates the config directory, with its dependency graph.
+pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
     let opts = LoadOptions {
         strict_permissions: nix::unistd::geteuid().is_root(),
     };
-    config::load_dir(dir, &opts)
+    let config = config::load_dir(dir, &opts)?;
+    let graph = DependencyGraph::build(&config)?;
+    Ok((config, graph))
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -57,6 +61,8 @@ pub fn run(opts: Options) -> i32 {
 struct Daemon {
     opts: Options,
     core: Supervisor,
+    /// For `tmctl graph`; rebuilt on every accepted load.
+    graph: DependencyGraph,
     log: EventLog,
     listener: UnixListener,
     signals: SignalDelivery<UnixStream, SignalOnly>,
@@ -72,8 +78,8 @@ struct Daemon {
 impl Daemon {
     fn start(opts: Options) -> Result<Daemon, String> {
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
-        let config = match load_config(&opts.config_dir) {
-            Ok(config) => config,
+        let (config, graph) = match load_config(&opts.config_dir) {
+            Ok(loaded) => loaded,
             Err(errors) => {
                 for error in &errors {
                     log.write(Level::Error, &format!("config: {error}"));
@@ -111,6 +117,7 @@ impl Daemon {
             ),
         );
         let mut daemon = Daemon {
+            graph,
             core: Supervisor::new(config),
             opts,
             log,
@@ -135,8 +142,10 @@ impl Daemon {
             self.turn();
         }
         let _ = std::fs::remove_file(&self.opts.socket);
-        self.log
-            .write(Level::Info, &format!("taskmasterd exiting with code {}", self.exit_code));
+        self.log.write(
+            Level::Info,
+            &format!("taskmasterd exiting with code {}", self.exit_code),
+        );
         self.exit_code
     }
 
@@ -153,7 +162,10 @@ impl Daemon {
         };
         let (signals_ready, listener_ready, client_ready, pipe_ready) = {
             let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
-            fds.push(PollFd::new(self.signals.get_read().as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(
+                self.signals.get_read().as_fd(),
+                PollFlags::POLLIN,
+            ));
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
             for client in &self.clients {
                 let mut flags = PollFlags::POLLIN;
@@ -190,8 +202,8 @@ impl Daemon {
                 self.read_pipe(index);
             }
         }
-        for index in 0..client_ready.len() {
-            if client_ready[index] {
+        for (index, ready) in client_ready.iter().enumerate() {
+            if *ready {
                 self.serve_client(index);
             }
         }
@@ -199,7 +211,11 @@ impl Daemon {
         if listener_ready {
             self.accept_clients();
         }
-        if self.core.next_deadline().is_some_and(|at| at <= Instant::now()) {
+        if self
+            .core
+            .next_deadline()
+            .is_some_and(|at| at <= Instant::now())
+        {
             self.dispatch(Event::Tick);
         }
     }
@@ -213,7 +229,8 @@ impl Daemon {
                         if let Event::Exited { pid, .. } = event {
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;
-                                self.log.write(Level::Info, "control shell closed: shutdown");
+                                self.log
+                                    .write(Level::Info, "control shell closed: shutdown");
                                 self.dispatch(Event::Shutdown);
                                 continue;
                             }
@@ -229,7 +246,8 @@ impl Daemon {
                 }
                 SIGHUP => self.reload(None),
                 SIGUSR1 => {
-                    self.log.write(Level::Info, "SIGUSR1 received: reopening log files");
+                    self.log
+                        .write(Level::Info, "SIGUSR1 received: reopening log files");
                     self.log.reopen();
                 }
                 _ => {}
@@ -362,5 +380,3 @@ impl Daemon {
         Ok(())
     }
 }
-
-use std::os::unix::process::CommandExt;

@@ -49,7 +49,12 @@ impl Outputs {
         Ok((stdout, stderr))
     }
 
-    fn child_fd(&mut self, id: &InstanceId, output: &Output, stderr: bool) -> Result<ChildFd, String> {
+    fn child_fd(
+        &mut self,
+        id: &InstanceId,
+        output: &Output,
+        stderr: bool,
+    ) -> Result<ChildFd, String> {
         let stream = if stderr { "stderr" } else { "stdout" };
         match output {
             Output::Inherit => Ok(ChildFd::Inherit),

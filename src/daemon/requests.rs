@@ -47,12 +47,18 @@ impl Daemon {
                 let lines = vec!["log files reopened".to_string()];
                 self.reply(client, Response::Ok { lines });
             }
-            Request::Graph { dot: _ } => {
-                let message = "graph: not available in this build yet".to_string();
-                self.reply(client, Response::Error { message });
+            Request::Graph { dot } => {
+                let text = if dot {
+                    self.graph.to_dot()
+                } else {
+                    self.graph.render()
+                };
+                self.reply(client, Response::Graph { text });
             }
             Request::Reboot | Request::Poweroff | Request::Halt => {
-                let message = "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown".to_string();
+                let message =
+                    "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown"
+                        .to_string();
                 self.reply(client, Response::Error { message });
             }
             request => self.dispatch(Event::Request { client, request }),
@@ -66,10 +72,14 @@ impl Daemon {
             &format!("reload: reading {}", self.opts.config_dir.display()),
         );
         match super::load_config(&self.opts.config_dir) {
-            Ok(config) => self.dispatch(Event::Reload { client, config }),
+            Ok((config, graph)) => {
+                self.graph = graph;
+                self.dispatch(Event::Reload { client, config })
+            }
             Err(errors) => {
                 for error in &errors {
-                    self.log.write(Level::Error, &format!("reload rejected: {error}"));
+                    self.log
+                        .write(Level::Error, &format!("reload rejected: {error}"));
                 }
                 let mut message = format!(
                     "reload rejected, {} error(s); the running config stays:",
@@ -130,7 +140,9 @@ impl Daemon {
                 )],
             },
             Output::Inherit => Response::Ok {
-                lines: vec![format!("{instance}: {stream} goes to taskmasterd's own {stream}")],
+                lines: vec![format!(
+                    "{instance}: {stream} goes to taskmasterd's own {stream}"
+                )],
             },
         };
         let streams = matches!(response, Response::Output { .. }) && follow;

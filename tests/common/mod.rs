@@ -69,7 +69,8 @@ impl Harness {
         // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
         unsafe {
             cmd.pre_exec(|| {
-                libc::prctl(libc::PR_CAPBSET_DROP, libc::CAP_SYS_BOOT, 0, 0, 0);
+                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
+                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
                 Ok(())
             });
         }
@@ -142,7 +143,10 @@ impl Harness {
     }
 
     pub fn state(&self, name: &str) -> String {
-        self.instance(name)["state"].as_str().unwrap_or("").to_string()
+        self.instance(name)["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
@@ -151,7 +155,9 @@ impl Harness {
 
     /// Waits until `name` is in `state`.
     pub fn wait_state(&self, name: &str, state: &str) {
-        wait_until(&format!("{name} to be {state}"), || self.state(name) == state);
+        wait_until(&format!("{name} to be {state}"), || {
+            self.state(name) == state
+        });
     }
 
     pub fn log_text(&self) -> String {
@@ -205,7 +211,11 @@ impl Drop for Harness {
         };
         // Remember every process it runs, then stop it properly; SIGKILL what is left.
         let pids: Vec<i32> = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.status().iter().filter_map(|i| i["pid"].as_i64()).map(|p| p as i32).collect()
+            self.status()
+                .iter()
+                .filter_map(|i| i["pid"].as_i64())
+                .map(|p| p as i32)
+                .collect()
         }))
         .unwrap_or_default();
         // SAFETY: kill(2) on our own child.
