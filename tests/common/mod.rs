@@ -3,11 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod pty;
+pub mod users;
+
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Generous: CI machines are slow and shared. Tests wait for conditions, never sleep.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -25,7 +29,16 @@ pub struct Harness {
     pub services: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// The daemon's own stdout and stderr (its messages before the log is open, and the
+    /// log lines it echoes).
+    pub stderr: PathBuf,
     daemon: Option<Child>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Harness::new()
+    }
 }
 
 impl Harness {
@@ -34,23 +47,48 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let services = dir.path().join("services.d");
         std::fs::create_dir(&services).expect("services.d");
+        // Strict mode (root): the config dir must not be writable by group or others,
+        // whatever the umask of whoever runs the tests.
+        set_mode(&services, 0o755);
         Harness {
             socket: dir.path().join("tm.sock"),
             log: dir.path().join("tm.log"),
+            stderr: dir.path().join("daemon.stderr"),
             services,
             dir,
             daemon: None,
         }
     }
 
-    /// Writes `services.d/NAME.kdl`.
+    /// Writes `services.d/NAME.kdl` (mode 0644, as strict mode wants it).
     pub fn service(&self, file: &str, kdl: &str) -> &Harness {
-        std::fs::write(self.services.join(format!("{file}.kdl")), kdl).expect("write service");
+        let path = self.service_path(file);
+        std::fs::write(&path, kdl).expect("write service");
+        set_mode(&path, 0o644);
         self
+    }
+
+    pub fn service_path(&self, file: &str) -> PathBuf {
+        self.services.join(format!("{file}.kdl"))
+    }
+
+    pub fn remove_service(&self, file: &str) {
+        std::fs::remove_file(self.service_path(file)).expect("remove service file");
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// `path(name)` as a string, for service files.
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    /// Lets other users (`nobody`) reach files inside the temp dir: the dir itself is
+    /// created 0700.
+    pub fn open_to_others(&self) {
+        set_mode(self.dir.path(), 0o755);
     }
 
     /// The daemon command: no CAP_SYS_BOOT, so nothing it does can reboot this machine.
@@ -63,9 +101,14 @@ impl Harness {
             .arg("-l")
             .arg(&self.log)
             .arg("--no-syslog")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
+        // Appended: a second daemon in the same test adds to what the first said.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr)
+            .expect("daemon stderr file");
+        cmd.stdout(out.try_clone().expect("dup")).stderr(out);
         // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
         unsafe {
             cmd.pre_exec(|| {
@@ -79,28 +122,81 @@ impl Harness {
 
     /// Starts the daemon and waits until its socket answers.
     pub fn start(&mut self) -> &mut Harness {
-        let child = self.daemon_command().spawn().expect("spawn taskmasterd");
+        let cmd = self.daemon_command();
+        self.start_command(cmd)
+    }
+
+    /// Starts the daemon from a command built with [`Harness::daemon_command`] (with extra
+    /// environment, say) and waits until its socket answers.
+    pub fn start_command(&mut self, mut cmd: Command) -> &mut Harness {
+        let child = cmd.spawn().expect("spawn taskmasterd");
+        self.adopt(child)
+    }
+
+    /// Makes `child` (a taskmasterd started elsewhere, e.g. under a pty) this harness's
+    /// daemon: waited for now, cleaned up on drop.
+    pub fn adopt(&mut self, child: Child) -> &mut Harness {
         self.daemon = Some(child);
         let socket = self.socket.clone();
         wait_until("the control socket answers", || {
+            if let Some(status) = self
+                .daemon
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "taskmasterd exited with {status} before answering: {}",
+                    self.stderr_text()
+                );
+            }
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
         self
+    }
+
+    /// Runs a second daemon with this harness's arguments to completion (it is expected
+    /// to refuse to start); returns its output.
+    pub fn run_daemon_to_exit(&self) -> Output {
+        let mut cmd = self.daemon_command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn taskmasterd");
+        wait_output(child, "taskmasterd to exit")
+    }
+
+    /// `taskmasterd --check -c services.d`.
+    pub fn check(&self) -> Output {
+        Command::new(taskmasterd_bin())
+            .arg("--check")
+            .arg("-c")
+            .arg(&self.services)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run taskmasterd --check")
     }
 
     pub fn daemon_pid(&self) -> i32 {
         self.daemon.as_ref().expect("daemon started").id() as i32
     }
 
-    /// Runs `tmctl -s SOCKET ARGS...`.
-    pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(tmctl_bin())
-            .arg("-s")
+    /// `tmctl -s SOCKET ARGS...`, to run as it is or adjust first.
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(tmctl_bin());
+        cmd.arg("-s")
             .arg(&self.socket)
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tmctl")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `tmctl -s SOCKET ARGS...`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let child = self
+            .ctl_command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tmctl");
+        wait_output(child, &format!("tmctl {args:?}"))
     }
 
     /// `tmctl ARGS` must succeed; returns its stdout.
@@ -153,10 +249,28 @@ impl Harness {
         self.instance(name)["pid"].as_i64().map(|p| p as i32)
     }
 
+    /// The pid of a running instance; panics when it has none.
+    pub fn running_pid(&self, name: &str) -> i32 {
+        self.wait_state(name, "RUNNING");
+        self.pid(name)
+            .unwrap_or_else(|| panic!("{name} is RUNNING without a pid"))
+    }
+
+    pub fn detail(&self, name: &str) -> String {
+        self.instance(name)["detail"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// Waits until `name` is in `state`.
     pub fn wait_state(&self, name: &str, state: &str) {
-        wait_until(&format!("{name} to be {state}"), || {
-            self.state(name) == state
+        wait_until_with(&format!("{name} to be {state}"), || {
+            let now = self.state(name);
+            match now == state {
+                true => Ok(()),
+                false => Err(format!("it is {now} ({})", self.detail(name))),
+            }
         });
     }
 
@@ -164,17 +278,25 @@ impl Harness {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The first log line containing every one of `parts`, if there is one yet.
+    pub fn log_line(&self, parts: &[&str]) -> Option<String> {
+        self.log_text()
+            .lines()
+            .find(|line| parts.iter().all(|p| line.contains(p)))
+            .map(str::to_string)
+    }
+
     /// Waits until the event log has a line containing every one of `parts`.
     pub fn wait_log(&self, parts: &[&str]) -> String {
         let mut found = String::new();
         wait_until(&format!("a log line with {parts:?}"), || {
-            match self
-                .log_text()
-                .lines()
-                .find(|line| parts.iter().all(|p| line.contains(p)))
-            {
+            match self.log_line(parts) {
                 Some(line) => {
-                    found = line.to_string();
+                    found = line;
                     true
                 }
                 None => false,
@@ -202,10 +324,25 @@ impl Harness {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// Whether the daemon still runs.
+    pub fn daemon_alive(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- taskmasterd log ({}) ----\n{}---- taskmasterd stderr ----\n{}",
+                self.log.display(),
+                self.log_text(),
+                self.stderr_text()
+            );
+        }
         let Some(mut child) = self.daemon.take() else {
             return;
         };
@@ -233,11 +370,64 @@ impl Drop for Harness {
     }
 }
 
+/// Waits (with [`TIMEOUT`]) for a child whose stdout/stderr are piped, and collects them.
+/// A child that hangs is killed and the test fails, instead of hanging the suite.
+pub fn wait_output(mut child: Child, what: &str) -> Output {
+    fn read_all(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out_reader = read_all(child.stdout.take());
+    let err_reader = read_all(child.stderr.take());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
 /// Polls `condition` (every 20 ms) until it holds; panics after [`TIMEOUT`].
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    wait_until_with(what, || {
+        if condition() {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    });
+}
+
+/// Polls `check` until it returns `Ok`; on timeout, panics with the last `Err` it gave,
+/// which says what things looked like.
+pub fn wait_until_with(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    loop {
+        let last = match check() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}; {last}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -252,6 +442,12 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Sends `signal` to `pid`.
+pub fn kill(pid: i32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers; the tests only name processes they started.
+    unsafe { libc::kill(pid, signal) };
+}
+
 /// The file's lines.
 pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -259,4 +455,62 @@ pub fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// Waits until `path` has at least `n` lines; returns them.
+pub fn wait_lines(path: &Path, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    wait_until_with(&format!("{n} line(s) in {}", path.display()), || {
+        seen = lines(path);
+        match seen.len() >= n {
+            true => Ok(()),
+            false => Err(format!("it has {seen:?}")),
+        }
+    });
+    seen
+}
+
+/// Waits until `path` exists and has non-empty, newline-terminated content; returns it.
+pub fn wait_file(path: &Path) -> String {
+    let mut text = String::new();
+    wait_until(&format!("{} to be written", path.display()), || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.ends_with('\n')
+    });
+    text
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Creates an empty file (a trigger the test gives a service).
+pub fn touch(path: &Path) {
+    std::fs::write(path, b"").expect("touch");
+}
+
+/// A field of `/proc/PID/status`, e.g. `Uid`, `CapEff`.
+pub fn proc_status(pid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
+}
+
+/// The timestamp that starts a log line, parsed as RFC 3339.
+pub fn log_time(line: &str) -> SystemTime {
+    let stamp = line.split_whitespace().next().unwrap_or("");
+    humantime::parse_rfc3339(stamp)
+        .unwrap_or_else(|e| panic!("log line does not start with an RFC 3339 stamp ({e}): {line}"))
+}
+
+/// Stdout and stderr of a finished command, as one string (for messages and asserts).
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
