@@ -36,7 +36,10 @@ fn cmd_as_several_strings_is_a_literal_argv() {
     );
     h.start();
     let argv = wait_lines(&h.path("argv"), 5);
-    assert_eq!(argv, ["['single']", "[two words]", "[$HOME]", "[*]", r"[a\b]"]);
+    assert_eq!(
+        argv,
+        ["['single']", "[two words]", "[$HOME]", "[*]", r"[a\b]"]
+    );
 }
 
 #[test]

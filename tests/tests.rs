@@ -2,5 +2,6 @@
 
 mod common;
 
+mod commands;
 mod fields;
 mod lifecycle;

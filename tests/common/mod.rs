@@ -514,3 +514,56 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A child whose stdout is read as it comes (`tmctl tail -f`); killed on drop.
+pub struct Streaming {
+    pub child: Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Streaming {
+    pub fn spawn(mut cmd: Command) -> Streaming {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("seen")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Streaming { child, seen }
+    }
+
+    pub fn text(&self) -> String {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    /// Waits until the output contains `text`.
+    pub fn expect(&self, text: &str) {
+        wait_until_with(&format!("{text:?} in the output"), || {
+            let seen = self.text();
+            match seen.contains(text) {
+                true => Ok(()),
+                false => Err(format!("it printed {seen:?}")),
+            }
+        });
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
