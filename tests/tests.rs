@@ -2,6 +2,7 @@
 
 mod common;
 
+mod check;
 mod commands;
 mod fields;
 mod lifecycle;
