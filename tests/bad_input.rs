@@ -96,12 +96,9 @@ fn an_over_long_request_gets_an_error_and_is_closed() {
         padded,
     ] {
         let mut stream = connect(&h);
-        stream.write_all(&request).expect("send");
-        let mut reply = String::new();
-        // The daemon answers, then closes: read to EOF.
-        stream
-            .read_to_string(&mut reply)
-            .expect("read until closed");
+        // The daemon may close before it has read everything: a failed send is fine.
+        let _ = stream.write_all(&request);
+        let reply = read_until_closed(&mut stream);
         let first = reply.lines().next().unwrap_or("");
         let value: serde_json::Value = serde_json::from_str(first).expect("a JSON error line");
         assert_eq!(value["result"], "error", "{reply}");
