@@ -8,3 +8,4 @@ mod commands;
 mod fields;
 mod lifecycle;
 mod reload;
+mod shell;
