@@ -7,5 +7,6 @@ mod check;
 mod commands;
 mod fields;
 mod lifecycle;
+mod log;
 mod reload;
 mod shell;
