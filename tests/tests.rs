@@ -5,6 +5,7 @@ mod common;
 mod bad_input;
 mod check;
 mod commands;
+mod dependencies;
 mod fields;
 mod lifecycle;
 mod log;
