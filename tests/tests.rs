@@ -9,5 +9,6 @@ mod dependencies;
 mod fields;
 mod lifecycle;
 mod log;
+mod privileges;
 mod reload;
 mod shell;
