@@ -127,7 +127,28 @@ impl Client {
         if line.len() > MAX_REQUEST_BYTES {
             return Err(ClientError::RequestTooLong { size: line.len() });
         }
-        self.stream.write_all(&line).map_err(ClientError::Send)
+        match self.stream.write_all(&line) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.closed_with_reason(e)),
+        }
+    }
+
+    /// Sending failed. When it is because the daemon closed the connection, it may have
+    /// said why first: it refuses a peer (SO_PEERCRED) by sending "permission denied" and
+    /// closing at once, often before our request arrives. That reason, if there, wins.
+    /// Reading cannot block here: the peer is gone, so the read returns what it left, then
+    /// end of stream.
+    fn closed_with_reason(&mut self, error: io::Error) -> ClientError {
+        let closed = matches!(
+            error.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        );
+        if closed {
+            if let Err(refused @ ClientError::PermissionDenied { .. }) = self.next_response() {
+                return refused;
+            }
+        }
+        ClientError::Send(error)
     }
 
     /// The next response line: one per request, or the next chunk of a `tail -f` stream.
@@ -497,6 +518,26 @@ mod tests {
         daemon.wait_closed(0);
         let error = client.request(&Request::Reopen).expect_err("closed");
         assert!(error.is_stale_connection(), "{error:?}");
+    }
+
+    #[test]
+    fn a_refusal_sent_before_closing_is_reported_even_when_sending_fails() {
+        // The daemon refuses a peer at accept: one error line, then it closes, before the
+        // client has sent anything. Sending then fails with EPIPE; the reason must win.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("refusing.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let mut client = Client::connect(&path).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        server
+            .write_all(b"{\"result\":\"error\",\"message\":\"permission denied\"}\n")
+            .expect("write");
+        drop(server);
+        let error = client.request(&Request::Reopen).expect_err("refused");
+        assert!(
+            matches!(error, ClientError::PermissionDenied { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
