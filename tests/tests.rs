@@ -12,3 +12,5 @@ mod log;
 mod privileges;
 mod reload;
 mod shell;
+mod socket;
+mod strict_mode;
