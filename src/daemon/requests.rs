@@ -5,6 +5,7 @@ use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::Output;
 use crate::control::proto::{Request, Response};
+use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
 use std::io::{Read, Seek, SeekFrom};
