@@ -326,12 +326,19 @@ impl Supervisor {
             instance.deadline = None;
             instance.detail = None;
         }
-        // What this one requires or wants comes up too (dinit's "pull in").
+        // What this one requires or wants comes up too (dinit's "pull in"), except a
+        // oneshot that has already succeeded: it stays done, like dinit's scripted services.
         let pulled: Vec<String> = self
             .deps
             .waits_for(&id.service)
             .iter()
             .filter(|(_, kind)| *kind != DepKind::After)
+            .filter(|(dep, _)| {
+                !self
+                    .services
+                    .get(dep)
+                    .is_some_and(|s| s.is_oneshot() && health_of(s) == Health::Up)
+            })
             .map(|(dep, _)| dep.clone())
             .collect();
         for dep in pulled {
