@@ -9,7 +9,7 @@
 use super::*;
 use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
 use crate::control::proto::{InstanceOutcome, InstanceStatus};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 use ExitStatus::{Code, Signal as Sig};
@@ -269,15 +269,6 @@ impl Harness {
             "pid {pid} is not running"
         );
         self.feed(Event::Exited { pid, status });
-    }
-
-    /// The instance's process exits on its own with `status`.
-    #[track_caller]
-    fn exit(&mut self, name: &str, status: ExitStatus) {
-        let pid = self
-            .pid_of(name)
-            .unwrap_or_else(|| panic!("{name} has no pid"));
-        self.kill(pid, status);
     }
 
     fn request(&mut self, request: Request) -> ClientId {
