@@ -2034,3 +2034,81 @@ fn a_required_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
     h.advance(secs(1));
     h.expect_ops(&["spawn db 102", "spawn web 103"]);
 }
+
+#[test]
+fn a_dependency_with_several_instances_is_up_when_all_are() {
+    let mut h = Harness::boot(config([svc("w").numprocs(2), svc("web").requires(&["w"])]));
+    h.advance(ms(500));
+    h.kill(101, Code(1)); // w:1 backs off 250 ms
+    h.advance(ms(500));
+    assert_eq!(h.state_of("w:0"), State::Running);
+    assert_eq!(h.state_of("web"), State::Pending);
+    h.advance(ms(749));
+    h.expect_ops(&["spawn w:0 100", "spawn w:1 101", "spawn w:1 102"]);
+    h.advance(ms(1));
+    h.expect_ops(&["spawn web 103"]);
+}
+
+#[test]
+fn shutdown_continues_paused_processes_so_they_can_stop() {
+    let mut h = Harness::boot(config([svc("web")]));
+    h.advance(secs(1));
+    h.feed(Event::Stopped { pid: 100 });
+    h.take_ops();
+    h.feed(Event::Shutdown);
+    h.expect_ops(&["signal 100 TERM group", "signal 100 CONT group"]);
+    h.kill(100, Sig(TERM));
+    h.expect_ops(&["signal 100 KILL group", "exit"]);
+}
+
+/// A stable dependency is restarted at once, while its dependent is still stopping; the
+/// dependent comes back once the dependency is RUNNING again.
+#[test]
+fn a_stable_required_dependency_crashing_restarts_at_once_and_bounces_its_dependent() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+    h.advance(secs(30));
+    h.take_ops();
+    h.kill(100, Sig(libc::SIGSEGV));
+    h.expect_ops(&["signal 101 TERM group", "spawn db 102"]);
+    h.kill(101, Sig(TERM));
+    h.expect_ops(&["signal 101 KILL group"]);
+    assert_eq!(h.state_of("web"), State::Pending);
+    h.advance(secs(1));
+    h.expect_ops(&["spawn web 103"]);
+}
+
+#[test]
+fn the_event_log_names_instance_pid_and_state() {
+    let mut h = Harness::boot(config([svc("web").stoptime(secs(2))]));
+    h.advance(secs(1));
+    h.request(Request::Stop {
+        names: names(&["web"]),
+    });
+    h.advance(secs(2));
+    h.kill(100, Sig(KILL));
+    assert_eq!(
+        h.take_logs(),
+        [
+            "info: web spawned with pid 100",
+            "info: web (pid 100) is RUNNING",
+            "info: web (pid 100) stop requested: SIGTERM STOPPING",
+            "warning: web (pid 100) did not stop within stoptime: SIGKILL",
+            "info: web (pid 100) exited with signal KILL: STOPPED",
+        ]
+    );
+    h.feed(Event::Shutdown);
+    assert_eq!(h.take_logs(), ["info: shutdown: stopping every service"]);
+}
+
+#[test]
+fn names_lists_services_and_instances_for_completion() {
+    let mut h = Harness::boot(config([svc("a"), svc("w").numprocs(2)]));
+    let c = h.request(Request::Names);
+    assert_eq!(
+        h.reply(c),
+        Some(Response::Names {
+            services: names(&["a", "w"]),
+            instances: names(&["a", "w:0", "w:1"]),
+        })
+    );
+}
