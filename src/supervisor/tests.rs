@@ -2112,3 +2112,74 @@ fn names_lists_services_and_instances_for_completion() {
         })
     );
 }
+
+#[test]
+fn a_bounce_reaches_dependents_of_dependents() {
+    let mut h = Harness::boot(config([
+        svc("api").requires(&["web"]),
+        svc("db"),
+        svc("web").requires(&["db"]),
+    ]));
+    h.advance(secs(3));
+    h.expect_ops(&["spawn db 100", "spawn web 101", "spawn api 102"]);
+    h.kill(100, Code(1));
+    h.expect_ops(&["signal 101 TERM group", "signal 102 TERM group"]);
+    h.kill(102, Sig(TERM));
+    h.kill(101, Sig(TERM));
+    h.expect_ops(&["signal 102 KILL group", "signal 101 KILL group"]);
+    assert_eq!(h.state_of("api"), State::Pending);
+    h.advance(ms(250));
+    h.expect_ops(&["spawn db 103"]);
+    h.advance(secs(1));
+    h.expect_ops(&["spawn web 104"]);
+    h.advance(secs(1));
+    h.expect_ops(&["spawn api 105"]);
+}
+
+#[test]
+fn restarting_a_dependency_bounces_its_dependents() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+    h.advance(secs(2));
+    h.take_ops();
+    let c = h.request(Request::Restart {
+        names: names(&["db"]),
+    });
+    h.expect_ops(&["signal 100 TERM group", "signal 101 TERM group"]);
+    h.kill(101, Sig(TERM));
+    h.kill(100, Sig(TERM));
+    h.expect_ops(&[
+        "signal 101 KILL group",
+        "signal 100 KILL group",
+        "spawn db 102",
+    ]);
+    assert_eq!(h.state_of("web"), State::Pending);
+    h.advance(secs(1));
+    assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "RUNNING")])));
+    h.expect_ops(&["spawn web 103"]);
+    // The same for a reload that changes db's process.
+    h.advance(secs(1));
+    h.reload(config([
+        svc("db").cmd(&["/bin/db2"]),
+        svc("web").requires(&["db"]),
+    ]));
+    h.expect_ops(&["signal 102 TERM group", "signal 103 TERM group"]);
+    h.kill(102, Sig(TERM));
+    h.kill(103, Sig(TERM));
+    h.advance(secs(1));
+    h.expect_ops(&[
+        "signal 102 KILL group",
+        "spawn db 104",
+        "signal 103 KILL group",
+        "spawn web 105",
+    ]);
+}
+
+#[test]
+fn a_paused_dependent_is_bounced_too() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+    h.advance(secs(2));
+    h.feed(Event::Stopped { pid: 101 });
+    h.take_ops();
+    h.kill(100, Code(1));
+    h.expect_ops(&["signal 101 TERM group", "signal 101 CONT group"]);
+}
