@@ -1409,6 +1409,12 @@ fn reload_numprocs_two_to_three_adds_only_the_third() {
     assert_eq!(h.pid_of("w:0"), Some(100));
     assert_eq!(h.pid_of("w:1"), Some(101));
     assert_eq!(h.listed(), ["w:0", "w:1", "w:2"]);
+    // A manual service that nobody started gets its new instance stopped.
+    let mut h = Harness::boot(config([svc("m").manual()]));
+    let c = h.reload(config([svc("m").manual().numprocs(2)]));
+    assert_eq!(h.reply(c), Some(reload_reply(&[], &["m"], &[], &[])));
+    h.expect_ops(&[]);
+    assert_eq!(h.state_of("m:1"), State::Stopped);
 }
 
 #[test]
