@@ -38,6 +38,9 @@ struct Args {
     /// As PID 1: seconds between SIGTERM and SIGKILL for processes left at shutdown.
     #[arg(long = "kill-grace", default_value_t = 5.0, value_parser = parse_seconds)]
     kill_grace: f64,
+    /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
+    #[arg(long = "emergency-shell", default_value = "/bin/sh")]
+    emergency_shell: PathBuf,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     shell_client: bool,
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         log_file,
         shell: args.shell,
         kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
+        emergency_shell: args.emergency_shell,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -38,6 +38,8 @@ pub struct Options {
     pub shell: bool,
     /// As PID 1: how long processes left at shutdown get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// As PID 1 with a broken config: the shell started on the console.
+    pub emergency_shell: PathBuf,
 }
 
 /// Loads and validates the config directory, with its dependency graph.
@@ -120,7 +122,7 @@ impl Daemon {
                     Level::Error,
                     &format!("{summary}; fix it and run tmctl reload"),
                 );
-                match crate::init::emergency_shell() {
+                match crate::init::emergency_shell(&opts.emergency_shell) {
                     Ok(pid) => log.write(
                         Level::Warning,
                         &format!("emergency shell started on /dev/console (pid {pid})"),
@@ -309,7 +311,10 @@ impl Daemon {
             self.power = action;
             self.log.write(
                 Level::Info,
-                &format!("shutdown: stopping every service, then {}", action.word()),
+                &format!(
+                    "shutdown requested: {} once every service has stopped",
+                    action.word()
+                ),
             );
         }
         self.dispatch(Event::Shutdown);

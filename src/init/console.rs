@@ -25,12 +25,13 @@ pub fn attach_stdio() -> Result<(), String> {
     Ok(())
 }
 
-/// Starts `/bin/sh` on the console in a session of its own with the console as its
-/// controlling terminal, for a person to repair a broken config. Returns its pid.
-pub fn emergency_shell() -> Result<i32, String> {
-    let shell = "/bin/sh";
-    if !std::path::Path::new(shell).exists() {
-        return Err(format!("no emergency shell: {shell} does not exist"));
+/// Starts `shell` (normally `/bin/sh`) on the console in a session of its own with the
+/// console as its controlling terminal, for a person to repair a broken config. Returns
+/// its pid.
+pub fn emergency_shell(shell: &std::path::Path) -> Result<i32, String> {
+    let shown = shell.display();
+    if !shell.exists() {
+        return Err(format!("no emergency shell: {shown} does not exist"));
     }
     let tty = |write: bool| {
         OpenOptions::new()
@@ -55,6 +56,6 @@ pub fn emergency_shell() -> Result<i32, String> {
     }
     let child = command
         .spawn()
-        .map_err(|e| format!("emergency shell: {shell}: {e}"))?;
+        .map_err(|e| format!("emergency shell: {shown}: {e}"))?;
     Ok(child.id() as i32)
 }

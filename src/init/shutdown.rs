@@ -51,6 +51,18 @@ enum Step {
     Done,
 }
 
+impl Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::Terminate => "SIGTERM sent to every remaining process",
+            Step::WaitTerminated => "waited for them to exit",
+            Step::Kill => "SIGKILL sent to what was left",
+            Step::WaitKilled => "every process reaped",
+            Step::Finish | Step::Done => "finished",
+        }
+    }
+}
+
 pub struct FinalShutdown {
     action: PowerAction,
     grace: Duration,

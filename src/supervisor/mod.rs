@@ -161,6 +161,13 @@ impl Supervisor {
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let mut out = Vec::new();
+        if let Event::Exited { pid, .. } = event {
+            if !self.pids.contains_key(&pid) {
+                // An orphan reaped as PID 1 or subreaper: nothing changed for any service,
+                // and an orphan storm must not cost a reconcile per reaped process.
+                return out;
+            }
+        }
         match event {
             Event::Boot => {
                 let autostart: Vec<String> = self
