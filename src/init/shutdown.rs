@@ -150,8 +150,8 @@ impl FinalShutdown {
         log(
             Level::Info,
             format!(
-                "shutdown: {:?} done in {:.3}s",
-                self.step,
+                "shutdown: {} ({:.3}s)",
+                self.step.describe(),
                 took.as_secs_f64()
             ),
         );
