@@ -16,7 +16,14 @@ struct Init {
 impl Init {
     fn start(h: Harness, extra: &[&str]) -> Init {
         let unshare = Command::new("unshare")
-            .args(["--user", "--map-root-user", "--pid", "--fork", "--mount", "--mount-proc"])
+            .args([
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount",
+                "--mount-proc",
+            ])
             .arg(taskmasterd_bin())
             .arg("-c")
             .arg(&h.services)
@@ -55,7 +62,9 @@ impl Init {
         loop {
             if let Some(status) = self.unshare.try_wait().expect("try_wait") {
                 use std::os::unix::process::ExitStatusExt;
-                return status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             }
             assert!(Instant::now() < deadline, "the namespace did not end");
             std::thread::sleep(Duration::from_millis(20));
@@ -101,7 +110,10 @@ fn processes_under(init: i32) -> Vec<i32> {
     let mut todo = vec![init];
     while let Some(pid) = todo.pop() {
         let children = format!("/proc/{pid}/task/{pid}/children");
-        for child in std::fs::read_to_string(children).unwrap_or_default().split_whitespace() {
+        for child in std::fs::read_to_string(children)
+            .unwrap_or_default()
+            .split_whitespace()
+        {
             if let Ok(child) = child.parse() {
                 found.push(child);
                 todo.push(child);
@@ -127,7 +139,11 @@ fn runs_services_as_pid_1_and_reaps_every_orphan() {
     let _ = std::fs::remove_file(marker);
     let init = Init::start(h, &[]);
     init.h.wait_state("orphans", "RUNNING");
-    assert_eq!(init.h.pid("orphans"), Some(2), "first service is pid 2 in the namespace");
+    assert_eq!(
+        init.h.pid("orphans"),
+        Some(2),
+        "first service is pid 2 in the namespace"
+    );
     wait_until("the orphan storm to finish", || marker.exists());
     let pid1 = init.host_pid();
     wait_until("no zombie left under PID 1", || zombies_of(pid1) == 0);
@@ -170,13 +186,19 @@ service "stray" {{
     init.h.wait_state("web", "RUNNING");
     init.h.wait_state("stray", "EXITED");
     let pid1 = init.host_pid();
-    wait_until("the stray process to be running", || processes_under(pid1).len() >= 4);
+    wait_until("the stray process to be running", || {
+        processes_under(pid1).len() >= 4
+    });
 
     // SAFETY: kill(2) of the namespace's init.
     unsafe { libc::kill(pid1, libc::SIGTERM) };
     let ended = init.wait_end();
     // RB_AUTOBOOT in a pid namespace ends its init with SIGHUP.
-    assert_eq!(ended, 128 + libc::SIGHUP, "namespace init ended by reboot(2)");
+    assert_eq!(
+        ended,
+        128 + libc::SIGHUP,
+        "namespace init ended by reboot(2)"
+    );
     assert_eq!(
         lines(&order),
         ["db start", "web start", "web stop", "db stop"],
@@ -192,7 +214,10 @@ service "stray" {{
     ] {
         assert!(log.contains(step), "log lacks {step:?}:\n{log}");
     }
-    assert!(processes_under(pid1).is_empty(), "no process outlives the namespace");
+    assert!(
+        processes_under(pid1).is_empty(),
+        "no process outlives the namespace"
+    );
 }
 
 #[test]
@@ -222,22 +247,37 @@ fn survives_bad_requests_and_refuses_nothing_it_should_do() {
 #[test]
 fn broken_config_starts_the_emergency_shell_and_a_fixed_one_is_loaded_by_reload() {
     let h = Harness::new();
-    h.service("web", "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs \"two\"\n}\n");
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs \"two\"\n}\n",
+    );
     let marker = h.path("emergency.ran");
     let shell = h.path("emergency.sh");
-    std::fs::write(&shell, format!("#!/bin/sh\necho ran > {}\n", marker.display()))
-        .expect("write shell");
+    std::fs::write(
+        &shell,
+        format!("#!/bin/sh\necho ran > {}\n", marker.display()),
+    )
+    .expect("write shell");
     std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let init = Init::start(h, &["--emergency-shell", &shell.display().to_string()]);
     wait_until("the emergency shell to run", || marker.exists());
     let log = init.h.log_text();
-    assert!(log.contains("numprocs"), "the config error is logged:\n{log}");
+    assert!(
+        log.contains("numprocs"),
+        "the config error is logged:\n{log}"
+    );
     assert!(init.h.status().is_empty());
 
-    init.h.service("web", "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n}\n");
+    init.h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n}\n",
+    );
     let out = init.h.ok(&["reload"]);
-    assert!(out.contains("web"), "reload reports the added service: {out}");
+    assert!(
+        out.contains("web"),
+        "reload reports the added service: {out}"
+    );
     init.h.wait_state("web", "RUNNING");
 }
 
@@ -257,7 +297,11 @@ service "other" {
 }"#,
     );
     let mut init = Init::start(h, &[]);
-    assert_eq!(init.wait_end(), 128 + libc::SIGHUP, "rebooted (the namespace ended)");
+    assert_eq!(
+        init.wait_end(),
+        128 + libc::SIGHUP,
+        "rebooted (the namespace ended)"
+    );
     let log = init.h.log_text();
     assert!(log.contains("essential service core is FATAL"), "{log}");
     assert!(log.contains("other (pid"), "{log}");
