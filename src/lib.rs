@@ -8,6 +8,7 @@ pub mod control;
 pub mod ctl;
 pub mod daemon;
 pub mod graph;
+pub mod init;
 pub mod log;
 pub mod process;
 pub mod signals;

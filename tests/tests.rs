@@ -9,6 +9,7 @@ mod dependencies;
 mod fields;
 mod lifecycle;
 mod log;
+mod pid1;
 mod privileges;
 mod reload;
 mod shell;

@@ -35,6 +35,12 @@ struct Args {
     /// Validate the config dir, print the start order, exit 0 (valid) or 1 (errors).
     #[arg(long)]
     check: bool,
+    /// As PID 1: seconds between SIGTERM and SIGKILL for processes left at shutdown.
+    #[arg(long = "kill-grace", default_value_t = 5.0, value_parser = parse_seconds)]
+    kill_grace: f64,
+    /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
+    #[arg(long = "emergency-shell", default_value = "/bin/sh")]
+    emergency_shell: PathBuf,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     shell_client: bool,
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
         socket,
         log_file,
         shell: args.shell,
+        kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
+        emergency_shell: args.emergency_shell,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -86,5 +94,12 @@ fn check(dir: &std::path::Path) -> u8 {
             eprintln!("{}: {} error(s)", dir.display(), errors.len());
             1
         }
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("expected seconds between 0 and 3600, got {text:?}")),
     }
 }

@@ -12,6 +12,7 @@ mod ring;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::graph::DependencyGraph;
+use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::{EventLog, Level};
 use crate::supervisor::{Action, ClientId, Event, Supervisor};
 use clients::Client;
@@ -25,7 +26,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
 #[derive(Debug, Clone)]
@@ -35,6 +36,10 @@ pub struct Options {
     pub log_file: PathBuf,
     /// Run the control shell on this terminal; leaving it shuts the daemon down.
     pub shell: bool,
+    /// As PID 1: how long processes left at shutdown get between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// As PID 1 with a broken config: the shell started on the console.
+    pub emergency_shell: PathBuf,
 }
 
 /// Loads and validates the config directory, with its dependency graph.
@@ -71,24 +76,62 @@ struct Daemon {
     outputs: Outputs,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
+    /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
+    pid1: bool,
+    /// As PID 1: what the machine does once everything has stopped.
+    power: PowerAction,
+    /// As PID 1, once the services are down: kill what is left, unmount, reboot.
+    final_shutdown: Option<FinalShutdown>,
+    /// The plan's next deadline while it waits for processes to die.
+    final_wait: Option<Instant>,
     exit_code: i32,
     done: bool,
 }
 
 impl Daemon {
     fn start(opts: Options) -> Result<Daemon, String> {
+        let pid1 = crate::init::is_pid1();
+        if pid1 {
+            // Before anything is written: fds 0-2 on the console.
+            if let Err(message) = crate::init::attach_console() {
+                eprintln!("taskmasterd: {message}");
+            }
+        }
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        if pid1 {
+            log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
+            crate::init::early_setup(&mut log);
+        }
         let (config, graph) = match load_config(&opts.config_dir) {
             Ok(loaded) => loaded,
             Err(errors) => {
                 for error in &errors {
                     log.write(Level::Error, &format!("config: {error}"));
                 }
-                return Err(format!(
+                let summary = format!(
                     "{} error(s) in {}; nothing started",
                     errors.len(),
                     opts.config_dir.display()
-                ));
+                );
+                if !pid1 {
+                    return Err(summary);
+                }
+                // PID 1 must not exit: run with no services, give a person a shell to
+                // repair the config, and accept `tmctl reload` once it is fixed.
+                log.write(
+                    Level::Error,
+                    &format!("{summary}; fix it and run tmctl reload"),
+                );
+                match crate::init::emergency_shell(&opts.emergency_shell) {
+                    Ok(pid) => log.write(
+                        Level::Warning,
+                        &format!("emergency shell started on /dev/console (pid {pid})"),
+                    ),
+                    Err(message) => log.write(Level::Error, &message),
+                }
+                let empty = Config::default();
+                let graph = DependencyGraph::build(&empty).map_err(|_| summary)?;
+                (empty, graph)
             }
         };
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
@@ -127,6 +170,10 @@ impl Daemon {
             next_client: 1,
             outputs: Outputs::default(),
             shell_pid: None,
+            pid1,
+            power: PowerAction::Poweroff,
+            final_shutdown: None,
+            final_wait: None,
             exit_code: 0,
             done: false,
         };
@@ -139,7 +186,21 @@ impl Daemon {
 
     fn run(&mut self) -> i32 {
         while !self.done {
-            self.turn();
+            // A panic anywhere in one turn (a request, the core) is logged and the loop goes
+            // on: as PID 1, unwinding out of main would panic the kernel. This is why the
+            // release profile keeps `panic = "unwind"`.
+            let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn()));
+            if let Err(panic) = turn {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                self.log.write(
+                    Level::Error,
+                    &format!("internal error caught, going on: {what}"),
+                );
+            }
         }
         let _ = std::fs::remove_file(&self.opts.socket);
         self.log.write(
@@ -151,7 +212,11 @@ impl Daemon {
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     fn turn(&mut self) {
-        let timeout = match self.core.next_deadline() {
+        let deadline = [self.core.next_deadline(), self.final_wait]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
@@ -218,6 +283,41 @@ impl Daemon {
         {
             self.dispatch(Event::Tick);
         }
+        self.advance_final_shutdown();
+    }
+
+    /// Runs the PID 1 shutdown plan as far as it goes without waiting.
+    fn advance_final_shutdown(&mut self) {
+        let Some(plan) = self.final_shutdown.as_mut() else {
+            return;
+        };
+        let log = &mut self.log;
+        let progress = plan.advance(Instant::now(), reaper::children_left, &mut |level, text| {
+            log.write(level, &text)
+        });
+        match progress {
+            Progress::Waiting(until) => self.final_wait = Some(until),
+            Progress::RebootRefused => {
+                // Only in a container without CAP_SYS_BOOT: ending is all that is left.
+                self.final_wait = None;
+                self.done = true;
+            }
+        }
+    }
+
+    /// Stops every service in reverse dependency order; as PID 1, then `action`.
+    fn shut_down(&mut self, action: PowerAction) {
+        if self.pid1 && !self.core.is_shutting_down() {
+            self.power = action;
+            self.log.write(
+                Level::Info,
+                &format!(
+                    "shutdown requested: {} once every service has stopped",
+                    action.word()
+                ),
+            );
+        }
+        self.dispatch(Event::Shutdown);
     }
 
     fn handle_signals(&mut self) {
@@ -231,7 +331,7 @@ impl Daemon {
                                 self.shell_pid = None;
                                 self.log
                                     .write(Level::Info, "control shell closed: shutdown");
-                                self.dispatch(Event::Shutdown);
+                                self.shut_down(self.power);
                                 continue;
                             }
                         }
@@ -242,9 +342,11 @@ impl Daemon {
                     let name = crate::signals::name(signal);
                     self.log
                         .write(Level::Info, &format!("SIG{name} received: shutdown"));
-                    self.dispatch(Event::Shutdown);
+                    self.shut_down(PowerAction::Reboot);
                 }
                 SIGHUP => self.reload(None),
+                SIGUSR1 if self.pid1 => self.shut_down(PowerAction::Halt),
+                SIGUSR2 if self.pid1 => self.shut_down(PowerAction::Poweroff),
                 SIGUSR1 => {
                     self.log
                         .write(Level::Info, "SIGUSR1 received: reopening log files");
@@ -351,7 +453,12 @@ impl Daemon {
                 None
             }
             Action::Exit => {
-                self.done = true;
+                if self.pid1 {
+                    let plan = FinalShutdown::new(self.power, self.opts.kill_grace, Instant::now());
+                    self.final_shutdown = Some(plan);
+                } else {
+                    self.done = true;
+                }
                 None
             }
             Action::EssentialFailed { name } => {
@@ -360,6 +467,7 @@ impl Daemon {
                     &format!("essential service {name} is FATAL: shutting down"),
                 );
                 self.exit_code = 1;
+                self.power = PowerAction::Reboot;
                 Some(Event::Shutdown)
             }
         }

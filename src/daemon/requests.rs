@@ -5,6 +5,7 @@ use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::Output;
 use crate::control::proto::{Request, Response};
+use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
 use std::io::{Read, Seek, SeekFrom};
@@ -55,11 +56,25 @@ impl Daemon {
                 };
                 self.reply(client, Response::Graph { text });
             }
-            Request::Reboot | Request::Poweroff | Request::Halt => {
+            Request::Reboot | Request::Poweroff | Request::Halt if !self.pid1 => {
                 let message =
                     "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown"
                         .to_string();
                 self.reply(client, Response::Error { message });
+            }
+            Request::Reboot | Request::Poweroff | Request::Halt | Request::Shutdown => {
+                let action = match request {
+                    Request::Reboot => PowerAction::Reboot,
+                    Request::Halt => PowerAction::Halt,
+                    _ => PowerAction::Poweroff,
+                };
+                let line = if self.pid1 {
+                    format!("shutting down: {}", action.word())
+                } else {
+                    "shutting down".to_string()
+                };
+                self.reply(client, Response::Ok { lines: vec![line] });
+                self.shut_down(action);
             }
             request => self.dispatch(Event::Request { client, request }),
         }
