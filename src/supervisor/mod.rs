@@ -476,9 +476,14 @@ impl Supervisor {
                 instance.pid = Some(pid);
                 self.pids.insert(pid, id);
                 out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
+                // Up time counts from exec, not from the decision to fork: a slow spawn
+                // (a loaded machine) must not eat into `starttime`.
+                instance.spawned_at = Some(now);
                 if starttime.is_zero() && !oneshot {
                     instance.deadline = None;
                     become_running(instance, &name, now, out);
+                } else if !oneshot {
+                    instance.deadline = Some(now + starttime);
                 }
             }
             Err(reason) => {

@@ -457,6 +457,35 @@ fn starttime_zero_is_running_at_once() {
     assert_eq!(h.deadline_in(), None);
 }
 
+#[test]
+fn starttime_counts_from_the_spawn_not_from_the_decision_to_fork() {
+    // The loop answers a Spawn after fork and exec, which takes time on a loaded machine:
+    // the process must then still stay up for the whole starttime.
+    let mut sup = Supervisor::new(config([svc("web").starttime(secs(3))]));
+    let t0 = Instant::now();
+    let actions = sup.handle(Event::Boot, t0);
+    assert!(actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
+    let exec_done = t0 + ms(200);
+    sup.handle(
+        Event::Spawned {
+            id: id("web"),
+            result: Ok(100),
+        },
+        exec_done,
+    );
+    assert_eq!(sup.next_deadline(), Some(exec_done + secs(3)));
+    sup.handle(Event::Tick, t0 + secs(3));
+    assert_eq!(
+        sup.status_of(&id("web"), t0 + secs(3)).map(|s| s.state),
+        Some("STARTING".to_string())
+    );
+    sup.handle(Event::Tick, exec_done + secs(3));
+    let status = sup.status_of(&id("web"), exec_done + secs(4)).expect("web");
+    assert_eq!(status.state, "RUNNING");
+    // Up time counts from the spawn too.
+    assert_eq!(status.uptime_secs, Some(4));
+}
+
 // ---- failed starts -------------------------------------------------------------------------
 
 /// `startretries N` gives N+1 attempts, 250 ms, 500 ms, 1 s... apart, then FATAL.
