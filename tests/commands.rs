@@ -439,3 +439,53 @@ fn tmctl_without_a_daemon_says_it_cannot_connect() {
     assert!(err.contains("cannot connect"), "{err}");
     assert!(err.contains(&h.socket.display().to_string()), "{err}");
 }
+
+#[test]
+fn reboot_poweroff_and_halt_are_refused_when_not_pid_1() {
+    let mut h = Harness::new();
+    h.service("a", &format!("service \"a\" {{\n    {SLEEPER}\n}}"));
+    h.start();
+    let pid = h.running_pid("a");
+    for command in ["reboot", "poweroff", "halt"] {
+        let err = h.fails(&[command]);
+        assert!(err.contains("PID 1"), "{command}: {err}");
+    }
+    assert!(h.daemon_alive());
+    assert_eq!(h.pid("a"), Some(pid));
+}
+
+#[test]
+fn json_output_for_start_stop_and_reload() {
+    let mut h = Harness::new();
+    h.service("a", &format!("service \"a\" {{\n    {SLEEPER}\n}}"));
+    h.start();
+    h.wait_state("a", "RUNNING");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = h.ok(&[&["--json"][..], args].concat());
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let stopped = json(&["stop", "a"]);
+    assert_eq!(stopped["ok"], true, "{stopped}");
+    assert_eq!(stopped["results"][0]["name"], "a", "{stopped}");
+    let started = json(&["start", "a"]);
+    assert_eq!(started["results"][0]["message"], "RUNNING", "{started}");
+    h.service("b", &format!("service \"b\" {{\n    {SLEEPER}\n}}"));
+    let reloaded = json(&["reload"]);
+    assert_eq!(reloaded["added"], serde_json::json!(["b"]), "{reloaded}");
+}
+
+#[test]
+fn reopen_starts_a_new_log_file_after_rotation() {
+    let mut h = Harness::new();
+    h.service("a", &format!("service \"a\" {{\n    {SLEEPER}\n}}"));
+    h.start();
+    h.wait_log(&["a", "is RUNNING"]);
+    let rotated = h.path("tm.log.1");
+    std::fs::rename(&h.log, &rotated).expect("rotate");
+    h.ok(&["reopen"]);
+    h.ok(&["restart", "a"]);
+    h.wait_log(&["a", "restart requested"]);
+    assert!(!std::fs::read_to_string(&rotated)
+        .expect("rotated log")
+        .contains("restart requested"));
+}

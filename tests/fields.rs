@@ -589,3 +589,85 @@ service "fine" {{
     assert!(h.daemon_alive());
     h.wait_state("fine", "RUNNING");
 }
+
+#[test]
+fn inherit_sends_output_to_the_daemons_own_streams() {
+    let mut h = Harness::new();
+    h.service(
+        "inherit",
+        r#"service "inherit" {
+    cmd "/bin/sh" "-c" "echo inherited-out-line; echo inherited-err-line >&2; exec sleep 1000"
+    stdout "inherit"
+    stderr "inherit"
+}"#,
+    );
+    h.start();
+    // The harness points the daemon's stdout and stderr at one file.
+    wait_until("the lines in the daemon's output", || {
+        let said = h.stderr_text();
+        said.contains("inherited-out-line\n") && said.contains("inherited-err-line\n")
+    });
+    let said = h.ok(&["tail", "inherit"]);
+    assert!(said.contains("taskmasterd's own stdout"), "{said}");
+}
+
+#[test]
+fn a_crash_loop_after_running_is_restarted_with_a_growing_delay() {
+    let mut h = Harness::new();
+    h.service(
+        "crashloop",
+        r#"service "crashloop" {
+    cmd "/bin/sh -c 'sleep 0.1; exit 1'"
+    starttime 0.02
+}"#,
+    );
+    h.start();
+    h.wait_log(&["crashloop", "restarting in 0.25s"]);
+    h.wait_log(&["crashloop", "restarting in 0.50s"]);
+    h.wait_log(&["crashloop", "restarting in 1.00s"]);
+    // The spawns are further and further apart, never a tight loop.
+    wait_until("a fourth spawn", || {
+        h.log_text().matches("crashloop spawned").count() >= 4
+    });
+    let spawns: Vec<std::time::SystemTime> = h
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("crashloop spawned"))
+        .map(log_time)
+        .collect();
+    assert!(spawns.len() >= 4, "{spawns:?}");
+    let gaps: Vec<Duration> = spawns
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).expect("in order"))
+        .collect();
+    assert!(gaps[2] > gaps[1] && gaps[1] > gaps[0], "gaps {gaps:?}");
+    assert!(gaps[2] >= Duration::from_millis(1100), "gaps {gaps:?}");
+}
+
+#[test]
+fn an_essential_service_going_fatal_shuts_everything_down_with_exit_code_1() {
+    let mut h = Harness::new();
+    h.service(
+        "core",
+        &format!(
+            r##"service "core" {{
+    cmd "/bin/sh" "-c" #"while [ ! -e "$0" ]; do sleep 0.02; done; exit 1"# "{}"
+    essential #true
+    starttime 30
+    startretries 0
+}}
+service "other" {{
+    cmd "/bin/sleep" "1000"
+    starttime 0.1
+}}"##,
+            h.p("fail")
+        ),
+    );
+    h.start();
+    let other = h.running_pid("other");
+    touch(&h.path("fail"));
+    assert_eq!(h.wait_exit(), Some(1));
+    assert!(!alive(other));
+    let log = h.log_text();
+    assert!(log.contains("essential service core is FATAL"), "{log}");
+}

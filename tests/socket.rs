@@ -113,3 +113,19 @@ fn a_live_daemons_socket_is_not_stolen() {
     assert_eq!(h.pid("a"), Some(pid));
     assert_eq!(h.status().len(), 1);
 }
+
+#[test]
+fn tmctl_finds_the_socket_in_taskmaster_socket() {
+    let h = daemon();
+    let child = Command::new(tmctl_bin())
+        .arg("status")
+        .env("TASKMASTER_SOCKET", &h.socket)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tmctl");
+    let out = wait_output(child, "tmctl status");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RUNNING"));
+}

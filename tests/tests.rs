@@ -11,6 +11,7 @@ mod lifecycle;
 mod log;
 mod pid1;
 mod privileges;
+mod reaping;
 mod reload;
 mod shell;
 mod socket;
