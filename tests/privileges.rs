@@ -100,32 +100,21 @@ fn an_unknown_user_is_a_config_error_naming_the_file() {
     assert!(err.contains("no-such-user-tm"), "{err}");
 }
 
-/// A python program that tries to bind port 80 and prints what happened on stdout.
-/// A loopback address of its own (all of 127/8 is loopback), so that nothing else on the
-/// machine (another run of this suite) holds the same address and port.
+/// A program that tries to bind port 80 and prints what happened on stdout (Perl: its
+/// base is Essential on Debian, so CI needs nothing more). A loopback address of its own
+/// (all of 127/8 is loopback), so that nothing else on the machine (another run of this
+/// suite) holds the same address and port.
 fn binds_port_80(name: &str, extra: &str) -> String {
     let pid = std::process::id();
     let address = format!("127.{}.{}.80", (pid >> 8) & 0xff, pid & 0xff);
-    // One KDL string; `\n` is KDL's escape for the newlines Python needs.
-    let program = [
-        "import socket, sys, time",
-        "s = socket.socket()",
-        "try:",
-        "    s.bind((sys.argv[1], 80))",
-        "    print('bound', flush=True)",
-        "except OSError as e:",
-        "    print('refused:', e, flush=True)",
-        "time.sleep(1000)",
-    ]
-    .join("\\n");
     format!(
-        r#"service "{name}" {{
-    cmd "/usr/bin/python3" "-c" "{program}" "{address}"
+        r##"service "{name}" {{
+    cmd "/usr/bin/perl" "-e" #"use Socket; $| = 1; socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!"; if (bind($s, pack_sockaddr_in(80, inet_aton($ARGV[0])))) {{ print "bound\n" }} else {{ print "refused: $!\n" }} sleep 1000;"# "{address}"
     starttime 0.1
     user "nobody"
     {extra}
 }}
-"#
+"##
     )
 }
 
