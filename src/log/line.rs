@@ -1,0 +1,34 @@
+//! The text of one event line in the log file.
+
+use super::Level;
+use std::time::SystemTime;
+
+/// `2026-11-22T01:02:03.456Z warning web:0 (pid 12) exited ...\n`
+pub fn format_line(at: SystemTime, level: Level, text: &str) -> String {
+    // One event is one line, whatever a service name or an error message contains.
+    let text = one_line(text);
+    format!(
+        "{} {} {}\n",
+        humantime::format_rfc3339_millis(at),
+        level.word(),
+        text
+    )
+}
+
+/// Newlines inside an event would split it into several lines (or syslog messages).
+pub fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn line_is_rfc3339_and_single() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let line = format_line(at, Level::Warning, "web exited\nbadly");
+        assert_eq!(line, "2023-11-14T22:13:20.123Z warning web exited badly\n");
+    }
+}
