@@ -113,7 +113,11 @@ mod tests {
         assert_eq!(backlog.len(), 1);
         assert_eq!(backlog.front(), Some(&vec![1; 6]));
         backlog.push(vec![2; 20]);
-        assert_eq!(backlog.len(), 1, "a message bigger than the budget is still kept alone");
+        assert_eq!(
+            backlog.len(),
+            1,
+            "a message bigger than the budget is still kept alone"
+        );
         backlog.pop_front();
         assert!(backlog.is_empty());
         assert_eq!(backlog.dropped(), 2);

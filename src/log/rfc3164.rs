@@ -61,7 +61,11 @@ mod tests {
         // <28> = daemon (3 << 3) | warning (4); then "Mmm dd hh:mm:ss ".
         assert!(text.starts_with("<28>"), "{text}");
         assert!(text.ends_with(" web:0[42]: disk full"), "{text}");
-        assert_eq!(text.split(' ').filter(|w| !w.is_empty()).count(), 6, "{text}");
+        assert_eq!(
+            text.split(' ').filter(|w| !w.is_empty()).count(),
+            6,
+            "{text}"
+        );
     }
 
     #[test]

@@ -186,9 +186,7 @@ impl Sender {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(Failure::Full),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    return Err(Failure::TooBig)
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => return Err(Failure::TooBig),
                 Err(_) => self.socket = None,
             }
         }

@@ -37,8 +37,14 @@ fn keeps_messages_for_a_missing_logger_and_sends_them_in_order_once_it_is_there(
     assert!(!sender.send(message(1), t0));
     assert_eq!(sender.next_retry(), Some(t0 + RETRY));
     assert!(sender.waiting_fd().is_none());
-    assert!(!sender.is_backlogged(), "a missing logger holds nobody back");
-    assert!(matches!(sender.take_news().as_slice(), [Notice::Unreachable(_)]));
+    assert!(
+        !sender.is_backlogged(),
+        "a missing logger holds nobody back"
+    );
+    assert!(matches!(
+        sender.take_news().as_slice(),
+        [Notice::Unreachable(_)]
+    ));
 
     let logger = bind(&path);
     // Too early: the retry is rate-limited, even though a message arrives.
