@@ -1,0 +1,1 @@
+//! `tail -f` followers and fast writers must never slow the daemon down.
