@@ -387,13 +387,14 @@ impl Daemon {
             None => return,
         };
         if let Drained::Data(data) = self.outputs.drain(index, &mut self.log) {
+            let mut encoded = None;
             for client in &mut self.clients {
                 let follows = client
                     .follow
                     .as_ref()
                     .is_some_and(|f| f.id == id && f.stderr == stderr);
                 if follows {
-                    client.send_output(&data);
+                    client.send_output(&data, &mut encoded);
                 }
             }
         }

@@ -27,8 +27,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// At most this much is read from one pipe per loop turn.
+/// At most this much is read from one pipe per loop turn: enough to keep up with a fast
+/// writer in few turns, little enough that a turn stays short.
 const READ_PER_TURN: usize = 256 * 1024;
+/// Captured output is also encoded for every follower: smaller bites keep turns short.
+const CAPTURE_PER_TURN: usize = 64 * 1024;
 /// Pipes the daemon reads get this much kernel buffer (best effort), so that a fast writer
 /// blocks less often and the loop needs fewer turns per byte.
 const PIPE_BYTES: i32 = 1024 * 1024;
@@ -217,7 +220,12 @@ impl Outputs {
         let Some(pipe) = self.pipes.get_mut(index) else {
             return Drained::Nothing;
         };
-        let (filled, closed) = read_some(&mut pipe.file, buf);
+        let limit = match pipe.sink {
+            Sink::Capture => CAPTURE_PER_TURN,
+            Sink::Syslog { .. } | Sink::File(_) => READ_PER_TURN,
+        };
+        let limit = limit.min(buf.len());
+        let (filled, closed) = read_some(&mut pipe.file, &mut buf[..limit]);
         let data = &buf[..filled];
         let mut drained = Drained::Nothing;
         match &mut pipe.sink {
