@@ -13,6 +13,9 @@ pub struct Lines {
     buf: Vec<u8>,
     /// Bytes before this were already taken.
     start: usize,
+    /// Bytes from `start` known to hold no newline (so a long partial line is not scanned
+    /// again at every push).
+    scanned: usize,
     /// The writer closed the pipe: the rest is a line even without a newline.
     ended: bool,
 }
@@ -24,6 +27,7 @@ impl Lines {
             self.start = 0;
         }
         self.buf.extend_from_slice(data);
+        self.scan();
     }
 
     /// No more data will come: what is left becomes the last line.
@@ -36,6 +40,18 @@ impl Lines {
         self.split().is_some()
     }
 
+    /// Advances `scanned` to the next newline (or the end, or just past the cap).
+    fn scan(&mut self) {
+        let rest = &self.buf[self.start..];
+        let window = &rest[..rest.len().min(MAX_LINE + 1)];
+        if self.scanned < window.len() {
+            self.scanned = match memchr::memchr(b'\n', &window[self.scanned..]) {
+                Some(at) => self.scanned + at,
+                None => window.len(),
+            };
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
     }
@@ -45,6 +61,8 @@ impl Lines {
         let (len, skip) = self.split()?;
         let begin = self.start;
         self.start += len + skip;
+        self.scanned = 0;
+        self.scan();
         let mut line = &self.buf[begin..begin + len];
         if skip == 1 {
             line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -55,8 +73,10 @@ impl Lines {
     /// (length of the next line, 1 if a newline follows it else 0).
     fn split(&self) -> Option<(usize, usize)> {
         let rest = &self.buf[self.start..];
-        let window = &rest[..rest.len().min(MAX_LINE + 1)];
-        match window.iter().position(|&b| b == b'\n') {
+        // A newline past the cap does not count: that line is cut first.
+        let newline =
+            self.scanned <= MAX_LINE && rest.get(self.scanned).is_some_and(|&b| b == b'\n');
+        match newline.then_some(self.scanned) {
             Some(at) => Some((at, 1)),
             // One byte more than the cap and still no newline: cut.
             None if rest.len() > MAX_LINE => Some((MAX_LINE, 0)),

@@ -289,8 +289,7 @@ impl Outputs {
                 };
                 // An empty line carries nothing worth a syslog message.
                 if !line.is_empty() {
-                    let text = String::from_utf8_lossy(line);
-                    log.service_line(tag, *level, &text);
+                    log.service_line(tag, *level, line);
                 }
             }
         }

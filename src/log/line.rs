@@ -1,6 +1,7 @@
 //! The text of one event line in the log file.
 
 use super::Level;
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 /// `2026-11-22T01:02:03.456Z warning web:0 (pid 12) exited ...\n`
@@ -16,8 +17,14 @@ pub fn format_line(at: SystemTime, level: Level, text: &str) -> String {
 }
 
 /// Newlines inside an event would split it into several lines (or syslog messages).
-pub fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+/// Borrows when there are none (always, for service lines): a byte scan is much cheaper
+/// than a copy at syslog rates.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b == b'\n' || b == b'\r') {
+        Cow::Owned(text.replace(['\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 #[cfg(test)]

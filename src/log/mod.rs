@@ -105,7 +105,7 @@ impl EventLog {
             let text = one_line(text);
             let delivered = syslog
                 .sender
-                .send(syslog.tag.datagram(level, &text), Instant::now());
+                .send(syslog.tag.datagram(level, text.as_bytes()), Instant::now());
             if !delivered {
                 if let Some(kmsg) = &mut syslog.kmsg {
                     kmsg.write(level, &text);
@@ -116,14 +116,14 @@ impl EventLog {
     }
 
     /// Sends one line of a service's output to syslog (`stdout "syslog"`), under its own
-    /// tag. Returns false when syslog is off.
-    pub fn service_line(&mut self, tag: &Tag, level: Level, text: &str) -> bool {
+    /// tag. `line` holds no newline (see `daemon/lines.rs`). Returns false when syslog is off.
+    pub fn service_line(&mut self, tag: &Tag, level: Level, line: &[u8]) -> bool {
         let Some(syslog) = &mut self.syslog else {
             return false;
         };
         syslog
             .sender
-            .send(tag.datagram(level, &one_line(text)), Instant::now());
+            .send(tag.datagram(level, line), Instant::now());
         self.report_syslog_news();
         true
     }

@@ -29,10 +29,14 @@ impl Tag {
     }
 
     /// The datagram for one message. `text` must be one line (the caller makes sure).
-    pub fn datagram(&self, level: Level, text: &str) -> Vec<u8> {
+    /// Bytes, not text: a service's output goes out as it wrote it, with no UTF-8 check
+    /// or copy (syslog readers take bytes; journald keeps non-UTF-8 as binary).
+    pub fn datagram(&self, level: Level, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(48 + self.formatter.process.len() + text.len());
-        // Writing into a Vec cannot fail; the crate's own unwraps are on constant formats.
-        let _ = self.formatter.format(&mut out, severity(level), text);
+        // The crate formats the header; the message is appended as it is. Writing into a
+        // Vec cannot fail, and the crate's own unwraps are on constant formats.
+        let _ = self.formatter.format(&mut out, severity(level), "");
+        out.extend_from_slice(text);
         out
     }
 }
@@ -56,7 +60,7 @@ mod tests {
 
     #[test]
     fn tag_and_pid_come_first_with_no_hostname() {
-        let text = Tag::new("web:0", 42).datagram(Level::Warning, "disk full");
+        let text = Tag::new("web:0", 42).datagram(Level::Warning, b"disk full");
         let text = String::from_utf8(text).expect("utf-8");
         // <28> = daemon (3 << 3) | warning (4); then "Mmm dd hh:mm:ss ".
         assert!(text.starts_with("<28>"), "{text}");

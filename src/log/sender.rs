@@ -111,7 +111,7 @@ impl Sender {
                     "syslog: {dropped} message(s) dropped here while the logger at {} was unavailable or slow",
                     self.path.display()
                 );
-                let notice = self.own.datagram(Level::Warning, &text);
+                let notice = self.own.datagram(Level::Warning, text.as_bytes());
                 match self.transmit(&notice, now) {
                     Ok(()) | Err(Failure::TooBig) => {
                         self.backlog.take_dropped();
