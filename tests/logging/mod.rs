@@ -5,3 +5,4 @@ mod files;
 mod followers;
 mod journal;
 mod journald;
+mod kmsg;
