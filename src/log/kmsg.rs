@@ -10,31 +10,26 @@ use std::os::unix::fs::OpenOptionsExt;
 
 pub struct Kmsg {
     file: Option<File>,
-    /// Opening failed once: don't try on every line.
-    failed: bool,
 }
 
 impl Kmsg {
     pub fn new() -> Kmsg {
-        Kmsg {
-            file: None,
-            failed: false,
-        }
+        Kmsg { file: None }
     }
 
-    /// Writes one record. Best effort: the kernel rate-limits userspace writers, and a
-    /// failure here must not become another log line.
+    /// Writes one record. Best effort: the kernel rate-limits userspace writers (a burst of
+    /// 10 lines per 5 s, unless booted with `printk.devkmsg=on`), and a failure
+    /// here must not become another log line.
     pub fn write(&mut self, level: Level, text: &str) {
-        if self.file.is_none() && !self.failed {
-            // Non-blocking: a write to /dev/kmsg never waits, but be explicit for init.
-            match OpenOptions::new()
+        if self.file.is_none() {
+            // Tried again at every line until it works: PID 1 logs its first lines before
+            // it has mounted /dev. Non-blocking: a write to /dev/kmsg never waits, but be
+            // explicit for init.
+            self.file = OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)
                 .open("/dev/kmsg")
-            {
-                Ok(file) => self.file = Some(file),
-                Err(_) => self.failed = true,
-            }
+                .ok();
         }
         if let Some(file) = &mut self.file {
             // One write(2) is one record.
