@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use super::{LimitKind, Output, RestartPolicy, ServiceType};
 
 /// Longest accepted `starttime`/`stoptime`. Far beyond any sane wait, and small enough that
@@ -48,22 +46,13 @@ pub(crate) const SIGNAL_EXPECTED: &str =
 
 /// `"TERM"`, `"SIGTERM"` or `"term"` → the signal's number on this platform.
 pub(crate) fn signal_by_name(name: &str) -> Result<i32, String> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&full)
-        .map(|signal| signal as i32)
-        .map_err(|_| SIGNAL_EXPECTED.into())
+    crate::signals::parse(name).ok_or_else(|| SIGNAL_EXPECTED.into())
 }
 
 pub(crate) fn signal_by_number(number: i128) -> Result<i32, String> {
     i32::try_from(number)
         .ok()
-        .and_then(|number| Signal::try_from(number).ok())
-        .map(|signal| signal as i32)
+        .and_then(|number| crate::signals::parse(&number.to_string()))
         .ok_or_else(|| format!("{SIGNAL_EXPECTED} (a valid signal number)"))
 }
 

@@ -30,7 +30,7 @@ mod tests;
 use std::os::fd::OwnedFd;
 
 pub use error::{SpawnError, Step};
-pub use signal::{parse_signal, signal_group, signal_name};
+pub use signal::signal_group;
 pub use spawn::spawn;
 
 /// What the child gets as its stdout or stderr (stdin is always /dev/null).

@@ -20,9 +20,9 @@ use super::limits::PreparedLimit;
 use super::path;
 use super::privileges::Privileges;
 use super::report::Failure;
-use super::signal::signal_name;
 use super::ChildFd;
 use crate::config::ProcessSpec;
+use crate::signals::name as signal_name;
 
 pub(super) struct ExecPlan {
     /// The resolved program execve runs.
