@@ -473,19 +473,3 @@ fn json_output_for_start_stop_and_reload() {
     let reloaded = json(&["reload"]);
     assert_eq!(reloaded["added"], serde_json::json!(["b"]), "{reloaded}");
 }
-
-#[test]
-fn reopen_starts_a_new_log_file_after_rotation() {
-    let mut h = Harness::new();
-    h.service("a", &format!("service \"a\" {{\n    {SLEEPER}\n}}"));
-    h.start();
-    h.wait_log(&["a", "is RUNNING"]);
-    let rotated = h.path("tm.log.1");
-    std::fs::rename(&h.log, &rotated).expect("rotate");
-    h.ok(&["reopen"]);
-    h.ok(&["restart", "a"]);
-    h.wait_log(&["a", "restart requested"]);
-    assert!(!std::fs::read_to_string(&rotated)
-        .expect("rotated log")
-        .contains("restart requested"));
-}

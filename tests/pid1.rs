@@ -15,6 +15,16 @@ struct Init {
 
 impl Init {
     fn start(h: Harness, extra: &[&str]) -> Init {
+        let init = Init::spawn(h, extra);
+        let socket = init.h.socket.clone();
+        wait_until("the PID 1 control socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        init
+    }
+
+    /// Starts it without waiting for the socket (for a namespace that may end at once).
+    fn spawn(h: Harness, extra: &[&str]) -> Init {
         let unshare = Command::new("unshare")
             .args([
                 "--user",
@@ -38,22 +48,21 @@ impl Init {
             .stderr(Stdio::null())
             .spawn()
             .expect("unshare taskmasterd");
-        let socket = h.socket.clone();
-        wait_until("the PID 1 control socket", || {
-            std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        });
         Init { h, unshare }
     }
 
     /// The daemon's pid as this host sees it (the child of `unshare`).
     fn host_pid(&self) -> i32 {
+        self.try_host_pid().expect("taskmasterd under unshare")
+    }
+
+    fn try_host_pid(&self) -> Option<i32> {
         let children = format!("/proc/{0}/task/{0}/children", self.unshare.id());
         std::fs::read_to_string(children)
-            .unwrap_or_default()
+            .ok()?
             .split_whitespace()
             .next()
             .and_then(|p| p.parse().ok())
-            .expect("taskmasterd under unshare")
     }
 
     /// Waits for the namespace to end; returns how unshare ended (its code or 128+signal).
@@ -76,9 +85,11 @@ impl Drop for Init {
     fn drop(&mut self) {
         // Killing the namespace's init kills everything in it.
         if self.unshare.try_wait().ok().flatten().is_none() {
-            let init = self.host_pid();
-            // SAFETY: kill(2) on the namespace's init, a descendant of this test.
-            unsafe { libc::kill(init, libc::SIGKILL) };
+            if let Some(init) = self.try_host_pid() {
+                // SAFETY: kill(2) on the namespace's init, a descendant of this test.
+                unsafe { libc::kill(init, libc::SIGKILL) };
+            }
+            let _ = self.unshare.kill();
             let _ = self.unshare.wait();
         }
     }
@@ -165,12 +176,13 @@ fn sigterm_stops_services_in_reverse_order_then_kills_the_rest_and_ends_the_name
         &format!(
             r#"service "db" {{
     {}
-    starttime 0
+    // Long enough for its shell to have written "db start" before web may start.
+    starttime 0.5
 }}
 service "web" {{
     {}
     requires "db"
-    starttime 0
+    starttime 0.5
 }}
 service "stray" {{
     // Leaves behind a process that ignores SIGTERM and is no service: only the final
@@ -296,7 +308,8 @@ service "other" {
     starttime 0
 }"#,
     );
-    let mut init = Init::start(h, &[]);
+    // The essential service fails at once: the namespace may end before anyone connects.
+    let mut init = Init::spawn(h, &[]);
     assert_eq!(
         init.wait_end(),
         128 + libc::SIGHUP,

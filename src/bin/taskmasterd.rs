@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         socket,
         log_file,
         shell: args.shell,
+        syslog_socket: (!args.no_syslog).then_some(args.syslog_socket),
         kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
         emergency_shell: args.emergency_shell,
     });

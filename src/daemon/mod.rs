@@ -4,11 +4,14 @@
 //! or the core's next deadline, so an idle daemon makes no wakeups at all.
 
 mod clients;
+mod lines;
 mod listener;
+mod logging;
 mod output;
 mod reaper;
 mod requests;
 mod ring;
+mod rotation;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::graph::DependencyGraph;
@@ -36,6 +39,8 @@ pub struct Options {
     pub log_file: PathBuf,
     /// Run the control shell on this terminal; leaving it shuts the daemon down.
     pub shell: bool,
+    /// Where syslog messages go; `None` with `--no-syslog`.
+    pub syslog_socket: Option<PathBuf>,
     /// As PID 1: how long processes left at shutdown get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
     /// As PID 1 with a broken config: the shell started on the console.
@@ -98,6 +103,9 @@ impl Daemon {
             }
         }
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        if let Some(socket) = &opts.syslog_socket {
+            log.use_syslog(socket);
+        }
         if pid1 {
             log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
             crate::init::early_setup(&mut log);
@@ -207,15 +215,20 @@ impl Daemon {
             Level::Info,
             &format!("taskmasterd exiting with code {}", self.exit_code),
         );
+        self.finish_logging();
         self.exit_code
     }
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     fn turn(&mut self) {
-        let deadline = [self.core.next_deadline(), self.final_wait]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            self.core.next_deadline(),
+            self.final_wait,
+            self.log.next_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
@@ -225,7 +238,9 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (signals_ready, listener_ready, client_ready, pipe_ready) = {
+        let (signals_ready, listener_ready, client_ready, pipe_ready, syslog_ready) = {
+            let pipes = self.outputs.polled(&self.log);
+            let syslog = self.log.syslog_waiting_fd();
             let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
             fds.push(PollFd::new(
                 self.signals.get_read().as_fd(),
@@ -239,8 +254,11 @@ impl Daemon {
                 }
                 fds.push(PollFd::new(client.stream.as_fd(), flags));
             }
-            for pipe in &self.outputs.pipes {
-                fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
+            for (_, fd) in &pipes {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
+            if let Some(fd) = syslog {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -255,18 +273,24 @@ impl Daemon {
                 .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             let clients = ready[2..2 + self.clients.len()].to_vec();
-            let pipes = ready[2 + self.clients.len()..].to_vec();
-            (ready[0], ready[1], clients, pipes)
+            let pipe_ready = &ready[2 + self.clients.len()..];
+            let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
+            // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
+            let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
+                .filter(|(_, ready)| **ready)
+                .map(|((index, _), _)| *index)
+                .collect();
+            ready_pipes.reverse();
+            (ready[0], ready[1], clients, ready_pipes, syslog_ready)
         };
         if signals_ready {
             self.handle_signals();
         }
-        // Pipes before clients and in reverse, because a closed pipe is swap-removed.
-        for index in (0..pipe_ready.len()).rev() {
-            if pipe_ready[index] {
-                self.read_pipe(index);
-            }
+        // Pipes before clients.
+        for index in pipe_ready {
+            self.read_pipe(index);
         }
+        self.after_turn_logging(syslog_ready);
         for (index, ready) in client_ready.iter().enumerate() {
             if *ready {
                 self.serve_client(index);
@@ -350,7 +374,7 @@ impl Daemon {
                 SIGUSR1 => {
                     self.log
                         .write(Level::Info, "SIGUSR1 received: reopening log files");
-                    self.log.reopen();
+                    self.reopen_logs();
                 }
                 _ => {}
             }
@@ -362,14 +386,15 @@ impl Daemon {
             Some(pipe) => (pipe.id.clone(), pipe.stderr),
             None => return,
         };
-        if let Drained::Data(data) = self.outputs.drain(index) {
+        if let Drained::Data(data) = self.outputs.drain(index, &mut self.log) {
+            let mut encoded = None;
             for client in &mut self.clients {
                 let follows = client
                     .follow
                     .as_ref()
                     .is_some_and(|f| f.id == id && f.stderr == stderr);
                 if follows {
-                    client.send_output(&data);
+                    client.send_output(&data, &mut encoded);
                 }
             }
         }
@@ -422,14 +447,17 @@ impl Daemon {
 
     fn perform(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::Spawn { id, name: _, spec } => {
+            Action::Spawn { id, name, spec } => {
                 let result = self
                     .outputs
-                    .prepare(&id, &spec)
-                    .and_then(|(stdout, stderr)| {
-                        crate::process::spawn(&spec, stdout, stderr).map_err(|e| e.to_string())
-                    })
-                    .map(|pid| pid.as_raw());
+                    .prepare(&spec)
+                    .and_then(|(stdout, stderr, pipes)| {
+                        let pid = crate::process::spawn(&spec, stdout, stderr)
+                            .map_err(|e| e.to_string())?
+                            .as_raw();
+                        self.outputs.attach(&id, &name, pid, pipes);
+                        Ok(pid)
+                    });
                 Some(Event::Spawned { id, result })
             }
             Action::Signal { pid, signal, group } => {

@@ -43,9 +43,7 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Reopen => {
-                self.log.reopen();
-                self.log.write(Level::Info, "log files reopened");
-                let lines = vec!["log files reopened".to_string()];
+                let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });
             }
             Request::Graph { dot } => {

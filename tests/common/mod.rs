@@ -32,6 +32,11 @@ pub struct Harness {
     /// The daemon's own stdout and stderr (its messages before the log is open, and the
     /// log lines it echoes).
     pub stderr: PathBuf,
+    /// `--syslog-socket` for the daemon; `None` (the default) passes `--no-syslog`.
+    pub syslog_socket: Option<PathBuf>,
+    /// Run the daemon in this mount namespace (`/proc/PID/ns/mnt`), e.g. one where a
+    /// private journald owns `/run`.
+    pub mount_ns: Option<PathBuf>,
     daemon: Option<Child>,
 }
 
@@ -56,6 +61,8 @@ impl Harness {
             stderr: dir.path().join("daemon.stderr"),
             services,
             dir,
+            syslog_socket: None,
+            mount_ns: None,
             daemon: None,
         }
     }
@@ -100,7 +107,6 @@ impl Harness {
             .arg(&self.socket)
             .arg("-l")
             .arg(&self.log)
-            .arg("--no-syslog")
             .stdin(Stdio::null());
         // Appended: a second daemon in the same test adds to what the first said.
         let out = std::fs::OpenOptions::new()
@@ -109,6 +115,24 @@ impl Harness {
             .open(&self.stderr)
             .expect("daemon stderr file");
         cmd.stdout(out.try_clone().expect("dup")).stderr(out);
+        match &self.syslog_socket {
+            Some(socket) => cmd.arg("--syslog-socket").arg(socket),
+            None => cmd.arg("--no-syslog"),
+        };
+        if let Some(ns) = &self.mount_ns {
+            let ns = std::fs::File::open(ns).expect("open mount namespace");
+            // SAFETY: setns(2) is async-signal-safe; the fd was opened before fork and is
+            // only read here (it is close-on-exec).
+            unsafe {
+                cmd.pre_exec(move || {
+                    use std::os::fd::AsRawFd;
+                    if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
         unsafe {
             cmd.pre_exec(|| {
