@@ -216,3 +216,49 @@ fn a_reload_that_would_make_a_cycle_is_rejected() {
         "{graph}"
     );
 }
+
+#[test]
+fn numprocs_one_to_two_and_back_keeps_the_first_process() {
+    let mut h = Harness::new();
+    h.service("web", &sleeper("web", ""));
+    h.start();
+    let web = h.running_pid("web");
+    // With two instances the first is called web:0; it is the same process.
+    h.service("web", &sleeper("web", "numprocs 2"));
+    assert_eq!(h.ok(&["reload"]), "web: changed\n");
+    h.running_pid("web:1");
+    assert_eq!(h.pid("web:0"), Some(web));
+    h.service("web", &sleeper("web", ""));
+    assert_eq!(h.ok(&["reload"]), "web: changed\n");
+    wait_until("web:1 to leave status", || h.status().len() == 1);
+    assert_eq!(h.pid("web"), Some(web));
+}
+
+#[test]
+fn a_stopped_service_whose_cmd_changed_stays_stopped() {
+    let mut h = Harness::new();
+    h.service("off", &sleeper("off", "autostart #false"));
+    h.service("stopped", &sleeper("stopped", ""));
+    h.start();
+    h.ok(&["stop", "stopped"]);
+    h.service(
+        "off",
+        &sleeper("off", "autostart #false\n    env { A \"b\" }"),
+    );
+    h.service("stopped", &sleeper("stopped", "env { A \"b\" }"));
+    h.ok(&["reload"]);
+    for name in ["off", "stopped"] {
+        assert_eq!(h.state(name), "STOPPED", "{name}");
+    }
+    assert!(h.log_line(&["off spawned"]).is_none());
+    assert_eq!(
+        h.log_text().matches("stopped spawned").count(),
+        1,
+        "boot only"
+    );
+    // Started by hand, it runs the new spec.
+    h.ok(&["start", "off"]);
+    let pid = h.running_pid("off");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(environ.split(|b| *b == 0).any(|v| v == b"A=b"));
+}
