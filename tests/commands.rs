@@ -473,3 +473,22 @@ fn json_output_for_start_stop_and_reload() {
     let reloaded = json(&["reload"]);
     assert_eq!(reloaded["added"], serde_json::json!(["b"]), "{reloaded}");
 }
+
+#[test]
+fn pause_resume_and_signal_of_a_stopped_service_say_it_is_not_running() {
+    let mut h = Harness::new();
+    h.service(
+        "off",
+        &format!("service \"off\" {{\n    {SLEEPER}\n    autostart #false\n}}"),
+    );
+    h.start();
+    for args in [
+        &["pause", "off"][..],
+        &["resume", "off"],
+        &["signal", "HUP", "off"],
+    ] {
+        let err = h.fails(args);
+        assert!(err.contains("not running: off"), "{args:?}: {err}");
+    }
+    assert_eq!(h.state("off"), "STOPPED");
+}

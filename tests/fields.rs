@@ -671,3 +671,31 @@ service "other" {{
     let log = h.log_text();
     assert!(log.contains("essential service core is FATAL"), "{log}");
 }
+
+#[test]
+fn a_missing_workingdir_or_output_dir_is_fatal_naming_the_step() {
+    let mut h = Harness::new();
+    h.service(
+        "bad",
+        r#"service "nodir" {
+    cmd "/bin/sleep" "1000"
+    workingdir "/nonexistent/dir"
+}
+service "noout" {
+    cmd "/bin/sleep" "1000"
+    stdout "/nonexistent/dir/out.log"
+}"#,
+    );
+    h.start();
+    h.wait_state("nodir", "FATAL");
+    assert_eq!(
+        h.detail("nodir"),
+        "chdir /nonexistent/dir: No such file or directory"
+    );
+    h.wait_state("noout", "FATAL");
+    let detail = h.detail("noout");
+    assert!(
+        detail.contains("stdout") && detail.contains("/nonexistent/dir/out.log"),
+        "{detail}"
+    );
+}
