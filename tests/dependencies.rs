@@ -322,3 +322,30 @@ fn after_and_before_order_without_pulling_anything_in() {
     let x_spawned = log_time(&h.wait_log(&["x spawned"]));
     assert!(x_spawned >= y_running, "x was spawned before y was RUNNING");
 }
+
+#[test]
+fn restarting_a_dependency_restarts_its_dependents_after_it() {
+    let mut h = Harness::new();
+    let file = h.path("order");
+    h.service("db", &recorder("db", &file, ""));
+    h.service("web", &recorder("web", &file, r#"requires "db""#));
+    h.service("proxy", &recorder("proxy", &file, r#"requires "web""#));
+    h.start();
+    h.wait_state("proxy", "RUNNING");
+    let out = h.ok(&["restart", "db"]);
+    assert!(out.contains("db: RUNNING"), "{out}");
+    wait_until("proxy to be back", || {
+        lines(&file).len() >= 9 && h.state("proxy") == "RUNNING"
+    });
+    assert_eq!(
+        events(&file)[3..],
+        [
+            "proxy stop TERM",
+            "web stop TERM",
+            "db stop TERM",
+            "db start",
+            "web start",
+            "proxy start"
+        ]
+    );
+}

@@ -38,6 +38,9 @@ pub struct Instance {
     pub blocked: bool,
     /// Removed by a reload (numprocs shrank or the service was removed): forget it once stopped.
     pub retiring: bool,
+    /// A restart was asked (`tmctl restart`, or a reload that changed its process): it is
+    /// stopped once everything that requires it has stopped, then comes back before them.
+    pub restart_pending: bool,
 }
 
 impl Default for Instance {
@@ -63,6 +66,7 @@ impl Instance {
             paused_from: None,
             blocked: false,
             retiring: false,
+            restart_pending: false,
         }
     }
 

@@ -186,7 +186,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
-            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
+            Event::Reload { client, config } => self.reload(client, config, &mut out),
             Event::Shutdown => self.begin_shutdown(&mut out),
         }
         self.reconcile(now, &mut out);
@@ -445,9 +445,10 @@ impl Supervisor {
             });
         }
         if comes_back {
-            // A restart (requested, or by reload): what requires it goes down with it and
-            // comes back after it, as after a crash. A stop for good (goal Down) instead
-            // stops the dependents first, through `stop_instance` and `reconcile`.
+            // Going down to come back (bounced because a dependency crashed): what requires
+            // it goes down with it and comes back after it. A requested restart
+            // (`mark_restart`) and a stop for good (goal Down) have stopped the dependents
+            // first, through `reconcile`, so there is nothing left to bounce then.
             self.bounce_dependents(&id.service, now, out);
         }
     }
@@ -515,6 +516,7 @@ impl Supervisor {
         instance.pid = None;
         instance.last_exit = Some(status);
         instance.deadline = None;
+        instance.restart_pending = false;
         let was = instance.paused_from.take().unwrap_or(instance.state);
         let expected = policy::is_expected(&policy, status);
         let how = if expected { "expected" } else { "unexpected" };
@@ -804,8 +806,65 @@ impl Supervisor {
                 } else {
                     self.send_stop(&id, now, out);
                 }
+            } else if goal == Goal::Up && instance.restart_pending && state != State::Stopping {
+                // A restart stops in reverse dependency order too: what requires this one
+                // first (they are restarting as well, see `mark_restart`).
+                if let Some(waiting_for) = self.alive_dependent(&id.service) {
+                    if let Some(instance) = self.instance_mut(&id) {
+                        instance.detail =
+                            Some(format!("restart: waiting for {waiting_for} to stop"));
+                    }
+                } else {
+                    if let Some(instance) = self.instance_mut(&id) {
+                        instance.restart_pending = false;
+                        instance.detail = None;
+                    }
+                    self.send_stop(&id, now, out);
+                }
             }
         }
+    }
+
+    /// Asks for a restart of a running instance and of everything that requires it, down
+    /// the chain; `reconcile` stops them from the top and they come back in order.
+    pub(super) fn mark_restart(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.restart_pending || !instance.is_active() || instance.state == State::Stopping {
+            return;
+        }
+        instance.goal = Goal::Up;
+        instance.restart_pending = true;
+        let dependents: Vec<InstanceId> = self
+            .deps
+            .required_by(&id.service)
+            .iter()
+            .filter_map(|name| self.services.get(name))
+            .flat_map(|s| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| i.goal == Goal::Up)
+                    .map(|(index, _)| InstanceId {
+                        service: s.spec.name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect();
+        for dependent in dependents {
+            self.mark_restart(&dependent);
+        }
+    }
+
+    /// A service that requires `service` and still has a process.
+    fn alive_dependent(&self, service: &str) -> Option<String> {
+        self.deps.required_by(service).iter().find_map(|dependent| {
+            let s = self.services.get(dependent)?;
+            s.instances
+                .values()
+                .any(|i| i.is_active())
+                .then(|| dependent.clone())
+        })
     }
 
     /// A service that waits for `service`, is going down, and still has a process: stopping
@@ -919,7 +978,8 @@ enum Health {
 fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
     let up = |i: &&Instance| {
-        i.state == State::Running || (service.is_oneshot() && i.state == State::Exited)
+        (i.state == State::Running && !i.restart_pending)
+            || (service.is_oneshot() && i.state == State::Exited)
     };
     if instances.iter().all(up) {
         Health::Up

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::control::proto::Response;
 use crate::log::Level;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// What a reload did, service by service.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -22,13 +21,7 @@ pub struct ReloadSummary {
 }
 
 impl Supervisor {
-    pub(super) fn reload(
-        &mut self,
-        client: Option<ClientId>,
-        config: Config,
-        now: Instant,
-        out: &mut Actions,
-    ) {
+    pub(super) fn reload(&mut self, client: Option<ClientId>, config: Config, out: &mut Actions) {
         let mut summary = ReloadSummary::default();
         self.deps = DepTable::new(&config);
         let mut to_start = Vec::new();
@@ -126,7 +119,7 @@ impl Supervisor {
                 })
                 .collect();
             for id in ids {
-                self.send_stop(&id, now, out);
+                self.mark_restart(&id);
             }
         }
         for name in to_start {

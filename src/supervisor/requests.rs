@@ -85,7 +85,7 @@ impl Supervisor {
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
                     for id in &ids {
-                        self.restart_instance(id, now, out);
+                        self.restart_instance(id, out);
                     }
                     self.wait(client, WaitKind::Start, ids);
                 }
@@ -153,7 +153,7 @@ impl Supervisor {
     }
 
     /// Stop then start: the goal stays Up while it stops, so it comes back by itself.
-    fn restart_instance(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+    fn restart_instance(&mut self, id: &InstanceId, out: &mut Actions) {
         let Some(instance) = self.instance(id) else {
             return;
         };
@@ -165,12 +165,8 @@ impl Supervisor {
                 instance.failed_starts = 0;
                 instance.crash_streak = 0;
             }
-            if self
-                .instance(id)
-                .is_some_and(|i| i.state != State::Stopping)
-            {
-                self.send_stop(id, now, out);
-            }
+            // Stopped by `reconcile` once what requires it has stopped.
+            self.mark_restart(id);
         } else {
             if let Some(i) = self.instance_mut(id) {
                 i.goal = Goal::Down;
@@ -256,6 +252,7 @@ impl Supervisor {
             return true; // removed meanwhile
         };
         match kind {
+            WaitKind::Start if i.restart_pending => false,
             WaitKind::Start => match i.state {
                 State::Running | State::Exited | State::Fatal | State::Paused => true,
                 State::Stopped => i.goal == Goal::Down,

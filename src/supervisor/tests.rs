@@ -1382,9 +1382,9 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
         ))
     );
     h.expect_ops(&[
-        "signal 103 TERM group",
         "signal 100 TERM group",
         "spawn new 104",
+        "signal 103 TERM group",
     ]);
     assert!(h.logs.contains(
         &"info: reload: added new, newoff; changed policy; restarted proc; removed gone"
@@ -2173,40 +2173,53 @@ fn a_bounce_reaches_dependents_of_dependents() {
 
 #[test]
 fn restarting_a_dependency_bounces_its_dependents() {
-    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
-    h.advance(secs(2));
-    h.take_ops();
+    // Like `stop`, a restart stops what requires the service first (down the whole
+    // chain), then the service; they come back in start order.
+    let mut h = Harness::boot(config([
+        svc("db"),
+        svc("web").requires(&["db"]),
+        svc("proxy").requires(&["web"]),
+    ]));
+    h.advance(secs(3));
+    h.expect_ops(&["spawn db 100", "spawn web 101", "spawn proxy 102"]);
     let c = h.request(Request::Restart {
         names: names(&["db"]),
     });
-    h.expect_ops(&["signal 100 TERM group", "signal 101 TERM group"]);
+    h.expect_ops(&["signal 102 TERM group"]);
+    assert_eq!(h.state_of("db"), State::Running);
+    assert_eq!(
+        h.detail_of("db").as_deref(),
+        Some("restart: waiting for web to stop")
+    );
+    h.kill(102, Sig(TERM));
+    h.expect_ops(&["signal 102 KILL group", "signal 101 TERM group"]);
+    assert_eq!(h.state_of("proxy"), State::Pending);
     h.kill(101, Sig(TERM));
+    h.expect_ops(&["signal 101 KILL group", "signal 100 TERM group"]);
+    assert!(h.reply(c).is_none(), "no answer before db has restarted");
     h.kill(100, Sig(TERM));
-    h.expect_ops(&[
-        "signal 101 KILL group",
-        "signal 100 KILL group",
-        "spawn db 102",
-    ]);
-    assert_eq!(h.state_of("web"), State::Pending);
+    h.expect_ops(&["signal 100 KILL group", "spawn db 103"]);
     h.advance(secs(1));
     assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "RUNNING")])));
-    h.expect_ops(&["spawn web 103"]);
+    h.expect_ops(&["spawn web 104"]);
+    h.advance(secs(1));
+    h.expect_ops(&["spawn proxy 105"]);
     // The same for a reload that changes db's process.
     h.advance(secs(1));
     h.reload(config([
         svc("db").cmd(&["/bin/db2"]),
         svc("web").requires(&["db"]),
+        svc("proxy").requires(&["web"]),
     ]));
-    h.expect_ops(&["signal 102 TERM group", "signal 103 TERM group"]);
-    h.kill(102, Sig(TERM));
+    h.expect_ops(&["signal 105 TERM group"]);
+    h.kill(105, Sig(TERM));
+    h.expect_ops(&["signal 105 KILL group", "signal 104 TERM group"]);
+    h.kill(104, Sig(TERM));
+    h.expect_ops(&["signal 104 KILL group", "signal 103 TERM group"]);
     h.kill(103, Sig(TERM));
-    h.advance(secs(1));
-    h.expect_ops(&[
-        "signal 102 KILL group",
-        "spawn db 104",
-        "signal 103 KILL group",
-        "spawn web 105",
-    ]);
+    h.expect_ops(&["signal 103 KILL group", "spawn db 106"]);
+    h.advance(secs(2));
+    h.expect_ops(&["spawn web 107", "spawn proxy 108"]);
 }
 
 #[test]
