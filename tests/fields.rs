@@ -386,14 +386,15 @@ fn stoptime_then_sigkill_for_a_program_that_ignores_its_stop_signal() {
         "stubborn",
         &format!(
             r##"service "stubborn" {{
-    cmd "/bin/sh" "-c" #"trap '' TERM; echo ready > "$0"; while :; do sleep 0.1; done"# "{}"
+    cmd "/bin/sh" "-c" #"trap '' TERM; sleep 1000 & echo $! > "$0"; while :; do sleep 0.1; done"# "{}"
     stoptime 1
 }}"##,
             h.p("ready")
         ),
     );
     h.start();
-    wait_file(&h.path("ready"));
+    // A child that ignores SIGTERM too (ignored signals are inherited).
+    let child: i32 = wait_file(&h.path("ready")).trim().parse().expect("a pid");
     let pid = h.running_pid("stubborn");
     let asked = Instant::now();
     assert_eq!(h.ok(&["stop", "stubborn"]), "stubborn: STOPPED\n");
@@ -402,6 +403,7 @@ fn stoptime_then_sigkill_for_a_program_that_ignores_its_stop_signal() {
         "stopped before stoptime"
     );
     assert!(!alive(pid));
+    wait_until("the child to be killed with its group", || !alive(child));
     let i = h.instance("stubborn");
     assert_eq!(i["exit_signal"], "KILL", "{i}");
     assert!(i["exit_code"].is_null(), "{i}");
