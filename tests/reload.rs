@@ -69,7 +69,8 @@ fn reload_adds_removes_restarts_and_changes_only_what_changed() {
         "{out}"
     );
 
-    assert!(!alive(pids["gone"]), "a removed service is stopped");
+    // The reply comes once the new config is applied; the removed service stops after it.
+    wait_until("the removed service to stop", || !alive(pids["gone"]));
     wait_until("gone to leave status", || {
         h.status().iter().all(|i| i["name"] != "gone")
     });
