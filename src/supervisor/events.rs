@@ -1,0 +1,342 @@
+//! What the OS reports about processes (spawned, exited, stopped, continued) and timers.
+
+use super::*;
+use crate::log::Level;
+use std::time::Instant;
+
+impl Supervisor {
+    pub(super) fn on_spawned(
+        &mut self,
+        id: InstanceId,
+        result: Result<i32, String>,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        let name = self.instance_name(&id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let starttime = service.spec.policy.starttime;
+        let oneshot = service.is_oneshot();
+        let essential = service.spec.policy.essential;
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        match result {
+            Ok(pid) => {
+                instance.pid = Some(pid);
+                self.pids.insert(pid, id);
+                out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
+                // Up time counts from exec, not from the decision to fork: a slow spawn
+                // (a loaded machine) must not eat into `starttime`.
+                instance.spawned_at = Some(now);
+                if starttime.is_zero() && !oneshot {
+                    instance.deadline = None;
+                    become_running(instance, &name, now, out);
+                } else if !oneshot {
+                    instance.deadline = Some(now + starttime);
+                }
+            }
+            Err(reason) => {
+                instance.state = State::Fatal;
+                instance.goal = Goal::Down;
+                instance.deadline = None;
+                instance.detail = Some(reason.clone());
+                out.push(log(Level::Error, format!("{name} FATAL: {reason}")));
+                if essential {
+                    out.push(Action::EssentialFailed { name });
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_exit(
+        &mut self,
+        pid: i32,
+        status: ExitStatus,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        let Some(id) = self.pids.remove(&pid) else {
+            return; // an orphan we reaped as subreaper / PID 1: nothing to decide
+        };
+        let name = self.instance_name(&id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let policy = service.spec.policy.clone();
+        let oneshot = service.is_oneshot();
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        instance.pid = None;
+        instance.last_exit = Some(status);
+        instance.deadline = None;
+        instance.restart_pending = false;
+        let was = instance.paused_from.take().unwrap_or(instance.state);
+        let expected = policy::is_expected(&policy, status);
+        let how = if expected { "expected" } else { "unexpected" };
+        // Whatever ended, leftovers of its process group must not outlive it when we
+        // meant it to stop; the group id stays reserved while members remain.
+        let mut fatal = false;
+        let mut left_running = false;
+
+        if was == State::Stopping || instance.goal == Goal::Down {
+            out.push(Action::Signal {
+                pid,
+                signal: libc::SIGKILL,
+                group: true,
+            });
+            instance.state = State::Stopped;
+            instance.detail = None;
+            out.push(log(
+                Level::Info,
+                format!("{name} (pid {pid}) exited with {status}: STOPPED"),
+            ));
+            if instance.goal == Goal::Up {
+                instance.state = State::Pending; // restart requested: reconcile respawns it
+            }
+        } else if oneshot {
+            if expected {
+                instance.state = State::Exited;
+                instance.detail = None;
+                out.push(log(
+                    Level::Info,
+                    format!("{name} (pid {pid}) exited with {status} (expected): EXITED"),
+                ));
+            } else {
+                fatal = true;
+                instance.state = State::Fatal;
+                instance.detail = Some(format!("oneshot failed with {status}"));
+                out.push(log(
+                    Level::Error,
+                    format!("{name} (pid {pid}) exited with {status} (unexpected): FATAL"),
+                ));
+            }
+            instance.goal = Goal::Down;
+        } else if was == State::Starting {
+            if policy::is_failed_start(&policy, status) {
+                instance.failed_starts += 1;
+                let attempt = instance.failed_starts;
+                if attempt > policy.startretries {
+                    fatal = true;
+                    instance.state = State::Fatal;
+                    instance.goal = Goal::Down;
+                    let reason = format!(
+                        "exited with {status} before starttime, {} attempt(s), giving up",
+                        attempt
+                    );
+                    out.push(log(
+                        Level::Error,
+                        format!("{name} (pid {pid}) FATAL: {reason}"),
+                    ));
+                    instance.detail = Some(reason);
+                } else {
+                    let delay = policy::backoff_delay(attempt);
+                    instance.state = State::Backoff;
+                    instance.deadline = Some(now + delay);
+                    instance.restarts += 1;
+                    instance.detail = Some(format!("exited with {status} before starttime"));
+                    out.push(log(
+                        Level::Warning,
+                        format!(
+                            "{name} (pid {pid}) exited with {status} ({how}) before starttime: BACKOFF, restart attempt {attempt}/{} in {}",
+                            policy.startretries,
+                            seconds(delay)
+                        ),
+                    ));
+                }
+            } else {
+                instance.state = State::Exited;
+                instance.goal = Goal::Down;
+                instance.detail = None;
+                out.push(log(
+                    Level::Info,
+                    format!("{name} (pid {pid}) exited with {status} ({how}): EXITED"),
+                ));
+            }
+        } else {
+            // It had reached RUNNING (or was paused while running).
+            left_running = true;
+            let level = if expected {
+                Level::Info
+            } else {
+                Level::Warning
+            };
+            if policy::restarts_after_running(&policy, status) {
+                let stable = instance
+                    .running_since
+                    .is_some_and(|since| now.duration_since(since) >= policy::STABLE_AFTER);
+                instance.crash_streak = if stable { 0 } else { instance.crash_streak + 1 };
+                instance.restarts += 1;
+                instance.state = State::Pending;
+                instance.detail = None;
+                let when = if instance.crash_streak == 0 {
+                    "now".to_string()
+                } else {
+                    let delay = policy::backoff_delay(instance.crash_streak);
+                    instance.deadline = Some(now + delay);
+                    instance.detail = Some(format!("restart in {}", seconds(delay)));
+                    format!("in {}", seconds(delay))
+                };
+                out.push(log(
+                    level,
+                    format!("{name} (pid {pid}) exited with {status} ({how}): restarting {when}"),
+                ));
+            } else {
+                instance.state = State::Exited;
+                instance.goal = Goal::Down;
+                instance.detail = None;
+                out.push(log(
+                    level,
+                    format!("{name} (pid {pid}) exited with {status} ({how}): EXITED"),
+                ));
+            }
+        }
+        instance.running_since = None;
+        if fatal && policy.essential {
+            out.push(Action::EssentialFailed { name: name.clone() });
+        }
+        if left_running {
+            self.bounce_dependents(&id.service, now, out);
+        }
+    }
+
+    /// A dependency left RUNNING: what requires it goes down now and comes back once the
+    /// dependency is up again (its goal stays Up, so reconcile respawns it in order).
+    /// `send_stop` bounces their own dependents in turn, down the whole chain.
+    pub(super) fn bounce_dependents(&mut self, service: &str, now: Instant, out: &mut Actions) {
+        let dependents: Vec<String> = self.deps.required_by(service).to_vec();
+        for dependent in dependents {
+            let ids: Vec<InstanceId> = match self.services.get(&dependent) {
+                Some(s) => s
+                    .instances
+                    .keys()
+                    .map(|&index| InstanceId {
+                        service: dependent.clone(),
+                        index,
+                    })
+                    .collect(),
+                None => continue,
+            };
+            for id in ids {
+                let bounce = self.instance(&id).is_some_and(|i| {
+                    i.goal == Goal::Up
+                        && matches!(i.state, State::Starting | State::Running | State::Paused)
+                });
+                if bounce {
+                    out.push(log(
+                        Level::Info,
+                        format!(
+                            "{}: dependency {service} left RUNNING, restarting it after {service}",
+                            self.instance_name(&id)
+                        ),
+                    ));
+                    self.send_stop(&id, now, out);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_stopped(&mut self, pid: i32, out: &mut Actions) {
+        let Some(id) = self.pids.get(&pid).cloned() else {
+            return;
+        };
+        let name = self.instance_name(&id);
+        let Some(instance) = self.instance_mut(&id) else {
+            return;
+        };
+        if matches!(instance.state, State::Starting | State::Running) {
+            instance.paused_from = Some(instance.state);
+            instance.state = State::Paused;
+            out.push(log(
+                Level::Info,
+                format!("{name} (pid {pid}) paused: PAUSED"),
+            ));
+        }
+    }
+
+    pub(super) fn on_continued(&mut self, pid: i32, now: Instant, out: &mut Actions) {
+        let Some(id) = self.pids.get(&pid).cloned() else {
+            return;
+        };
+        let name = self.instance_name(&id);
+        let starttime = match self.services.get(&id.service) {
+            Some(s) => s.spec.policy.starttime,
+            None => return,
+        };
+        let Some(instance) = self.instance_mut(&id) else {
+            return;
+        };
+        if instance.state != State::Paused {
+            return;
+        }
+        let back_to = instance.paused_from.take().unwrap_or(State::Running);
+        instance.state = back_to;
+        if back_to == State::Starting {
+            // Time spent stopped does not count towards starttime.
+            instance.deadline = Some(now + starttime);
+        }
+        out.push(log(
+            Level::Info,
+            format!("{name} (pid {pid}) resumed: {}", back_to.word()),
+        ));
+    }
+
+    pub(super) fn on_tick(&mut self, now: Instant, out: &mut Actions) {
+        let due: Vec<InstanceId> = self
+            .services
+            .iter()
+            .flat_map(|(name, s)| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| i.deadline.is_some_and(|d| d <= now))
+                    .map(|(index, _)| InstanceId {
+                        service: name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect();
+        for id in due {
+            let name = self.instance_name(&id);
+            let Some(instance) = self.instance_mut(&id) else {
+                continue;
+            };
+            match instance.state {
+                State::Starting => {
+                    instance.deadline = None;
+                    become_running(instance, &name, now, out);
+                }
+                State::Stopping => {
+                    instance.deadline = None;
+                    if let Some(pid) = instance.pid {
+                        out.push(log(
+                            Level::Warning,
+                            format!("{name} (pid {pid}) did not stop within stoptime: SIGKILL"),
+                        ));
+                        out.push(Action::Signal {
+                            pid,
+                            signal: libc::SIGKILL,
+                            group: true,
+                        });
+                    }
+                }
+                // PENDING/BACKOFF retries: reconcile spawns them now that the time has come.
+                State::Pending | State::Backoff => instance.deadline = None,
+                _ => instance.deadline = None,
+            }
+        }
+    }
+}
+
+pub(super) fn become_running(instance: &mut Instance, name: &str, now: Instant, out: &mut Actions) {
+    instance.state = State::Running;
+    instance.failed_starts = 0;
+    instance.running_since = Some(now);
+    instance.detail = None;
+    let pid = instance
+        .pid
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
+    out.push(log(Level::Info, format!("{name}{pid} is RUNNING")));
+}

@@ -1,0 +1,163 @@
+//! Setting goals: what `start`, `stop` and shutdown ask of instances, and the stop signal.
+
+use super::reconcile::{health_of, Health};
+use super::*;
+use crate::log::Level;
+use std::time::Instant;
+
+impl Supervisor {
+    /// Sets every instance of `name` (and what it requires or wants) to go up.
+    pub(super) fn start_service(&mut self, name: &str, out: &mut Actions) {
+        let Some(service) = self.services.get(name) else {
+            return;
+        };
+        let indexes: Vec<u32> = service.instances.keys().copied().collect();
+        for index in indexes {
+            self.start_instance(
+                &InstanceId {
+                    service: name.to_string(),
+                    index,
+                },
+                out,
+            );
+        }
+    }
+
+    pub(super) fn start_instance(&mut self, id: &InstanceId, out: &mut Actions) {
+        if self.shutting_down {
+            return;
+        }
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.goal == Goal::Up || instance.retiring {
+            return;
+        }
+        instance.goal = Goal::Up;
+        instance.failed_starts = 0;
+        instance.crash_streak = 0;
+        if !instance.is_active() {
+            instance.state = State::Pending;
+            instance.deadline = None;
+            instance.detail = None;
+        }
+        // What this one requires or wants comes up too (dinit's "pull in"), except a
+        // oneshot that has already succeeded: it stays done, like dinit's scripted services.
+        let pulled: Vec<String> = self
+            .deps
+            .waits_for(&id.service)
+            .iter()
+            .filter(|(_, kind)| *kind != DepKind::After)
+            .filter(|(dep, _)| {
+                !self
+                    .services
+                    .get(dep)
+                    .is_some_and(|s| s.is_oneshot() && health_of(s) == Health::Up)
+            })
+            .map(|(dep, _)| dep.clone())
+            .collect();
+        for dep in pulled {
+            self.start_service(&dep, out);
+        }
+    }
+
+    /// Sets every instance of `name` (and whatever requires it) to go down.
+    pub(super) fn stop_service(&mut self, name: &str) {
+        let Some(service) = self.services.get(name) else {
+            return;
+        };
+        let indexes: Vec<u32> = service.instances.keys().copied().collect();
+        for index in indexes {
+            self.stop_instance(&InstanceId {
+                service: name.to_string(),
+                index,
+            });
+        }
+    }
+
+    pub(super) fn stop_instance(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.goal == Goal::Down && !instance.is_waiting_to_start() {
+            return;
+        }
+        instance.goal = Goal::Down;
+        if matches!(instance.state, State::Pending | State::Backoff) {
+            instance.state = State::Stopped;
+            instance.deadline = None;
+            instance.detail = None;
+        }
+        // Whatever requires this service cannot stay up without it: it stops first
+        // (reconcile holds this one until they are down).
+        let dependents: Vec<String> = self.deps.required_by(&id.service).to_vec();
+        for dependent in dependents {
+            self.stop_service(&dependent);
+        }
+    }
+
+    pub(super) fn begin_shutdown(&mut self, out: &mut Actions) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        out.push(log(Level::Info, "shutdown: stopping every service"));
+        for id in self.all_ids() {
+            self.stop_instance(&id);
+        }
+        // Instances removed by a reload that are still stopping count too.
+        for service in self.services.values_mut() {
+            for instance in service.instances.values_mut() {
+                instance.goal = Goal::Down;
+            }
+        }
+    }
+
+    /// Sends the stop signal (the instance is STOPPING until it exits; SIGKILL at the deadline).
+    pub(super) fn send_stop(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let policy = &service.spec.policy;
+        let (signal, stoptime) = (policy.stopsignal, policy.stoptime);
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        let Some(pid) = instance.pid else {
+            return;
+        };
+        let was_paused = instance.state == State::Paused;
+        let comes_back = instance.goal == Goal::Up;
+        instance.state = State::Stopping;
+        instance.paused_from = None;
+        instance.deadline = Some(now + stoptime);
+        out.push(log(
+            Level::Info,
+            format!(
+                "{name} (pid {pid}) stop requested: SIG{} STOPPING",
+                crate::signals::name(signal)
+            ),
+        ));
+        out.push(Action::Signal {
+            pid,
+            signal,
+            group: true,
+        });
+        if was_paused {
+            // A stopped process cannot act on its stop signal until it is continued.
+            out.push(Action::Signal {
+                pid,
+                signal: libc::SIGCONT,
+                group: true,
+            });
+        }
+        if comes_back {
+            // Going down to come back (bounced because a dependency crashed): what requires
+            // it goes down with it and comes back after it. A requested restart
+            // (`mark_restart`) and a stop for good (goal Down) have stopped the dependents
+            // first, through `reconcile`, so there is nothing left to bounce then.
+            self.bounce_dependents(&id.service, now, out);
+        }
+    }
+}

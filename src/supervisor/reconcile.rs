@@ -1,0 +1,224 @@
+//! Reconcile: after every event, move each instance towards its goal in dependency order.
+
+use super::*;
+use crate::log::Level;
+use std::time::Instant;
+
+impl Supervisor {
+    /// Moves every instance towards its goal, respecting dependency order both ways.
+    pub(super) fn reconcile(&mut self, now: Instant, out: &mut Actions) {
+        let ids: Vec<InstanceId> = self
+            .services
+            .iter()
+            .flat_map(|(name, s)| {
+                s.instances.keys().map(|index| InstanceId {
+                    service: name.clone(),
+                    index: *index,
+                })
+            })
+            .collect();
+        for id in ids {
+            let Some(instance) = self.instance(&id) else {
+                continue;
+            };
+            let (goal, state, active, timer_pending) = (
+                instance.goal,
+                instance.state,
+                instance.is_active(),
+                instance.deadline.is_some(),
+            );
+            if goal == Goal::Up && instance.is_waiting_to_start() && !timer_pending {
+                self.try_spawn(&id, now, out);
+            } else if goal == Goal::Down && active && state != State::Stopping {
+                if let Some(waiting_for) = self.alive_stopping_dependent(&id.service) {
+                    if let Some(instance) = self.instance_mut(&id) {
+                        instance.detail = Some(format!("waiting for {waiting_for} to stop"));
+                    }
+                } else {
+                    self.send_stop(&id, now, out);
+                }
+            } else if goal == Goal::Up && instance.restart_pending && state != State::Stopping {
+                // A restart stops in reverse dependency order too: what requires this one
+                // first (they are restarting as well, see `mark_restart`).
+                if let Some(waiting_for) = self.alive_dependent(&id.service) {
+                    if let Some(instance) = self.instance_mut(&id) {
+                        instance.detail =
+                            Some(format!("restart: waiting for {waiting_for} to stop"));
+                    }
+                } else {
+                    if let Some(instance) = self.instance_mut(&id) {
+                        instance.restart_pending = false;
+                        instance.detail = None;
+                    }
+                    self.send_stop(&id, now, out);
+                }
+            }
+        }
+    }
+
+    /// Asks for a restart of a running instance and of everything that requires it, down
+    /// the chain; `reconcile` stops them from the top and they come back in order.
+    pub(super) fn mark_restart(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.restart_pending || !instance.is_active() || instance.state == State::Stopping {
+            return;
+        }
+        instance.goal = Goal::Up;
+        instance.restart_pending = true;
+        let dependents: Vec<InstanceId> = self
+            .deps
+            .required_by(&id.service)
+            .iter()
+            .filter_map(|name| self.services.get(name))
+            .flat_map(|s| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| i.goal == Goal::Up)
+                    .map(|(index, _)| InstanceId {
+                        service: s.spec.name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect();
+        for dependent in dependents {
+            self.mark_restart(&dependent);
+        }
+    }
+
+    /// A service that requires `service` and still has a process.
+    pub(super) fn alive_dependent(&self, service: &str) -> Option<String> {
+        self.deps.required_by(service).iter().find_map(|dependent| {
+            let s = self.services.get(dependent)?;
+            s.instances
+                .values()
+                .any(|i| i.is_active())
+                .then(|| dependent.clone())
+        })
+    }
+
+    /// A service that waits for `service`, is going down, and still has a process: stopping
+    /// `service` must wait for it (reverse dependency order).
+    pub(super) fn alive_stopping_dependent(&self, service: &str) -> Option<String> {
+        self.deps.waited_by(service).iter().find_map(|dependent| {
+            let s = self.services.get(dependent)?;
+            s.instances
+                .values()
+                .any(|i| i.goal == Goal::Down && i.is_active())
+                .then(|| dependent.clone())
+        })
+    }
+
+    pub(super) fn try_spawn(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let verdict = self.dependency_verdict(&id.service);
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let spec = service.process.clone();
+        let oneshot = service.is_oneshot();
+        let starttime = service.spec.policy.starttime;
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        match verdict {
+            Verdict::Go => {
+                instance.state = State::Starting;
+                instance.blocked = false;
+                instance.detail = None;
+                instance.spawned_at = Some(now);
+                instance.running_since = None;
+                instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
+                out.push(Action::Spawn {
+                    id: id.clone(),
+                    name,
+                    spec,
+                });
+            }
+            Verdict::Wait(reason) => {
+                instance.state = State::Pending;
+                instance.blocked = false;
+                instance.detail = Some(reason);
+            }
+            Verdict::Blocked(reason) => {
+                if !instance.blocked {
+                    out.push(log(
+                        Level::Warning,
+                        format!("{name} held back: {reason}: PENDING"),
+                    ));
+                }
+                instance.state = State::Pending;
+                instance.blocked = true;
+                instance.detail = Some(reason);
+            }
+        }
+    }
+
+    /// Whether a service may start now, given the state of what it waits for.
+    pub(super) fn dependency_verdict(&self, service: &str) -> Verdict {
+        for (dep, kind) in self.deps.waits_for(service) {
+            let Some(dep_service) = self.services.get(dep) else {
+                continue;
+            };
+            let health = health_of(dep_service);
+            match (kind, health) {
+                (_, Health::Up) => {}
+                (DepKind::Requires, Health::Failed) => {
+                    return Verdict::Blocked(format!("dependency {dep} is FATAL"));
+                }
+                (DepKind::Requires, _) => return Verdict::Wait(format!("waiting for {dep}")),
+                (_, Health::Starting) => return Verdict::Wait(format!("waiting for {dep}")),
+                (DepKind::Wants | DepKind::After, Health::Failed | Health::Idle) => {}
+            }
+        }
+        Verdict::Go
+    }
+
+    /// Forgets instances and services that a reload removed, once they have stopped.
+    pub(super) fn forget_retired(&mut self) {
+        for service in self.services.values_mut() {
+            service
+                .instances
+                .retain(|_, i| !i.retiring || i.is_active());
+        }
+        self.services
+            .retain(|_, s| !(s.removed && s.instances.is_empty()));
+    }
+}
+
+pub(super) enum Verdict {
+    Go,
+    Wait(String),
+    Blocked(String),
+}
+
+/// A dependency's condition, summed over its instances.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Health {
+    /// Every instance RUNNING (a oneshot: exited successfully).
+    Up,
+    /// An instance is FATAL (a oneshot failed): hard dependents are held back.
+    Failed,
+    /// On its way up.
+    Starting,
+    /// Not asked to run.
+    Idle,
+}
+
+pub(super) fn health_of(service: &Service) -> Health {
+    let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
+    let up = |i: &&Instance| {
+        (i.state == State::Running && !i.restart_pending)
+            || (service.is_oneshot() && i.state == State::Exited)
+    };
+    if instances.iter().all(up) {
+        Health::Up
+    } else if instances.iter().any(|i| i.state == State::Fatal) {
+        Health::Failed
+    } else if instances.iter().any(|i| i.goal == Goal::Up) {
+        Health::Starting
+    } else {
+        Health::Idle
+    }
+}
