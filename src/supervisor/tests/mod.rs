@@ -1,0 +1,395 @@
+//! Scenario tests for the pure core. A fake clock and a fake OS drive [`Supervisor`] through
+//! every state and policy; the tests assert exact states, pids, signals, replies and timings.
+//!
+//! The fake OS answers every [`Action::Spawn`] at once with [`Event::Spawned`] (pids count up
+//! from [`FIRST_PID`], or an error for a service marked missing) and writes down what the
+//! core asked for as short lines (`spawn web 100`, `signal 100 TERM group`, `exit`,
+//! `essential db`), so a test can compare the exact sequence.
+
+use super::*;
+use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
+use crate::control::proto::{InstanceOutcome, InstanceStatus};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+use ExitStatus::{Code, Signal as Sig};
+use RestartPolicy::{Always, Never, Unexpected};
+
+const FIRST_PID: i32 = 100;
+const TERM: i32 = libc::SIGTERM;
+const KILL: i32 = libc::SIGKILL;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// `web` → instance 0 of `web`; `web:2` → instance 2.
+fn id(name: &str) -> InstanceId {
+    match name.split_once(':') {
+        Some((service, index)) => InstanceId {
+            service: service.to_string(),
+            index: index.parse().expect("instance index"),
+        },
+        None => InstanceId {
+            service: name.to_string(),
+            index: 0,
+        },
+    }
+}
+
+mod dependencies;
+mod reload;
+mod requests;
+mod restart_policy;
+mod stopping;
+
+// ---- service specs ---------------------------------------------------------------------
+
+/// A service spec with SPEC.md's defaults (program `/bin/NAME`), changed field by field.
+struct Svc(ServiceSpec);
+
+fn svc(name: &str) -> Svc {
+    Svc(ServiceSpec {
+        name: name.to_string(),
+        origin: Origin {
+            file: PathBuf::from("test.kdl"),
+            line: 1,
+            column: 1,
+        },
+        numprocs: 1,
+        process: ProcessSpec {
+            cmd: vec![format!("/bin/{name}")],
+            kind: ServiceType::Simple,
+            umask: None,
+            workingdir: PathBuf::from("/"),
+            stdout: Output::Capture,
+            stderr: Output::Capture,
+            env: BTreeMap::new(),
+            credentials: None,
+            capabilities: None,
+            no_new_privs: false,
+            limits: Vec::new(),
+            stdout_rotation: Rotation::default(),
+            stderr_rotation: Rotation::default(),
+        },
+        policy: Policy {
+            autostart: true,
+            autorestart: Unexpected,
+            exitcodes: vec![0],
+            startretries: 3,
+            starttime: secs(1),
+            stopsignal: TERM,
+            stoptime: secs(10),
+            essential: false,
+        },
+        deps: Deps::default(),
+    })
+}
+
+impl Svc {
+    fn numprocs(mut self, n: u32) -> Svc {
+        self.0.numprocs = n;
+        self
+    }
+    /// `autostart #false`
+    fn manual(mut self) -> Svc {
+        self.0.policy.autostart = false;
+        self
+    }
+    fn autorestart(mut self, policy: RestartPolicy) -> Svc {
+        self.0.policy.autorestart = policy;
+        self
+    }
+    fn exitcodes(mut self, codes: &[i32]) -> Svc {
+        self.0.policy.exitcodes = codes.to_vec();
+        self
+    }
+    fn startretries(mut self, n: u32) -> Svc {
+        self.0.policy.startretries = n;
+        self
+    }
+    fn starttime(mut self, d: Duration) -> Svc {
+        self.0.policy.starttime = d;
+        self
+    }
+    fn stoptime(mut self, d: Duration) -> Svc {
+        self.0.policy.stoptime = d;
+        self
+    }
+    fn stopsignal(mut self, signal: i32) -> Svc {
+        self.0.policy.stopsignal = signal;
+        self
+    }
+    fn essential(mut self) -> Svc {
+        self.0.policy.essential = true;
+        self
+    }
+    fn oneshot(mut self) -> Svc {
+        self.0.process.kind = ServiceType::Oneshot;
+        self
+    }
+    fn cmd(mut self, argv: &[&str]) -> Svc {
+        self.0.process.cmd = names(argv);
+        self
+    }
+    fn requires(mut self, deps: &[&str]) -> Svc {
+        self.0.deps.requires = names(deps);
+        self
+    }
+    fn wants(mut self, deps: &[&str]) -> Svc {
+        self.0.deps.wants = names(deps);
+        self
+    }
+    fn after(mut self, deps: &[&str]) -> Svc {
+        self.0.deps.after = names(deps);
+        self
+    }
+    fn before(mut self, deps: &[&str]) -> Svc {
+        self.0.deps.before = names(deps);
+        self
+    }
+}
+
+fn config(services: impl IntoIterator<Item = Svc>) -> Config {
+    Config {
+        services: services
+            .into_iter()
+            .map(|Svc(spec)| (spec.name.clone(), spec))
+            .collect(),
+    }
+}
+
+// ---- the harness: fake clock, fake OS --------------------------------------------------
+
+struct Harness {
+    sup: Supervisor,
+    t0: Instant,
+    now: Instant,
+    next_pid: i32,
+    /// Services whose program cannot be executed: their spawns fail.
+    missing: HashSet<String>,
+    /// Processes the fake OS has running: pid → argv.
+    alive: BTreeMap<i32, Vec<String>>,
+    /// What the core asked the OS to do since the last `take_ops`, in order.
+    ops: Vec<String>,
+    logs: Vec<String>,
+    replies: HashMap<ClientId, Vec<Response>>,
+    next_client: ClientId,
+}
+
+impl Harness {
+    fn new(config: Config) -> Harness {
+        let t0 = Instant::now();
+        Harness {
+            sup: Supervisor::new(config),
+            t0,
+            now: t0,
+            next_pid: FIRST_PID,
+            missing: HashSet::new(),
+            alive: BTreeMap::new(),
+            ops: Vec::new(),
+            logs: Vec::new(),
+            replies: HashMap::new(),
+            next_client: 1,
+        }
+    }
+
+    fn boot(config: Config) -> Harness {
+        Harness::new(config).booted()
+    }
+
+    fn booted(mut self) -> Harness {
+        self.feed(Event::Boot);
+        self
+    }
+
+    /// Marks a service's program as impossible to execute.
+    fn missing(mut self, service: &str) -> Harness {
+        self.missing.insert(service.to_string());
+        self
+    }
+
+    /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
+    fn feed(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            for action in self.sup.handle(event, self.now) {
+                match action {
+                    Action::Spawn { id, name, spec } => {
+                        let result = if self.missing.contains(&id.service) {
+                            self.ops.push(format!("spawn {name} failed"));
+                            Err(format!("exec {}: No such file or directory", spec.cmd[0]))
+                        } else {
+                            let pid = self.next_pid;
+                            self.next_pid += 1;
+                            self.alive.insert(pid, spec.cmd.clone());
+                            self.ops.push(format!("spawn {name} {pid}"));
+                            Ok(pid)
+                        };
+                        queue.push_back(Event::Spawned { id, result });
+                    }
+                    Action::Signal { pid, signal, group } => {
+                        let to = if group { "group" } else { "pid" };
+                        let signal = crate::signals::name(signal);
+                        self.ops.push(format!("signal {pid} {signal} {to}"));
+                    }
+                    Action::Log { level, text } => {
+                        self.logs.push(format!("{}: {text}", level.word()))
+                    }
+                    Action::Reply { client, response } => {
+                        self.replies.entry(client).or_default().push(response)
+                    }
+                    Action::Exit => self.ops.push("exit".to_string()),
+                    Action::EssentialFailed { name } => self.ops.push(format!("essential {name}")),
+                }
+            }
+        }
+    }
+
+    /// Moves the fake clock forward, feeding `Tick` at every deadline that passes.
+    fn advance(&mut self, by: Duration) {
+        let target = self.now + by;
+        let mut ticks = 0;
+        while let Some(deadline) = self.sup.next_deadline().filter(|d| *d <= target) {
+            ticks += 1;
+            assert!(ticks < 1000, "the deadline does not move on Tick");
+            self.now = self.now.max(deadline);
+            self.feed(Event::Tick);
+        }
+        self.now = target;
+    }
+
+    /// waitpid reported `pid` dead.
+    #[track_caller]
+    fn kill(&mut self, pid: i32, status: ExitStatus) {
+        assert!(
+            self.alive.remove(&pid).is_some(),
+            "pid {pid} is not running"
+        );
+        self.feed(Event::Exited { pid, status });
+    }
+
+    fn request(&mut self, request: Request) -> ClientId {
+        let client = self.next_client;
+        self.next_client += 1;
+        self.feed(Event::Request { client, request });
+        client
+    }
+
+    fn reload(&mut self, config: Config) -> ClientId {
+        let client = self.next_client;
+        self.next_client += 1;
+        self.feed(Event::Reload {
+            client: Some(client),
+            config,
+        });
+        client
+    }
+
+    /// The reply a client got, if any; a client never gets two.
+    #[track_caller]
+    fn reply(&mut self, client: ClientId) -> Option<Response> {
+        let mut replies = self.replies.remove(&client)?;
+        assert_eq!(replies.len(), 1, "client {client} got {replies:?}");
+        replies.pop()
+    }
+
+    #[track_caller]
+    fn instance(&self, name: &str) -> &Instance {
+        self.sup
+            .instance(&id(name))
+            .unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.sup.instance(&id(name)).is_some()
+    }
+
+    #[track_caller]
+    fn state_of(&self, name: &str) -> State {
+        self.instance(name).state
+    }
+
+    #[track_caller]
+    fn pid_of(&self, name: &str) -> Option<i32> {
+        self.instance(name).pid
+    }
+
+    #[track_caller]
+    fn detail_of(&self, name: &str) -> Option<String> {
+        self.instance(name).detail.clone()
+    }
+
+    #[track_caller]
+    fn status(&self, name: &str) -> InstanceStatus {
+        self.sup
+            .status_of(&id(name), self.now)
+            .unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    /// How long until the core's next timer, from now.
+    fn deadline_in(&self) -> Option<Duration> {
+        self.sup.next_deadline().map(|d| {
+            d.checked_duration_since(self.now)
+                .expect("a deadline in the past was left behind")
+        })
+    }
+
+    /// Time since the harness started.
+    fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn take_ops(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ops)
+    }
+
+    #[track_caller]
+    fn expect_ops(&mut self, want: &[&str]) {
+        let got = self.take_ops();
+        assert_eq!(got, want, "at {:?}", self.elapsed());
+    }
+
+    fn take_logs(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.logs)
+    }
+
+    /// The names `status` lists (every instance, as the user sees them).
+    #[track_caller]
+    fn listed(&mut self) -> Vec<String> {
+        let client = self.request(Request::Status { names: vec![] });
+        match self.reply(client) {
+            Some(Response::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
+            other => panic!("status: {other:?}"),
+        }
+    }
+}
+
+/// The reply to start/stop/restart: `(instance, ok, message)` per instance.
+fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
+    Response::Outcome {
+        ok,
+        results: results
+            .iter()
+            .map(|(name, ok, message)| InstanceOutcome {
+                name: name.to_string(),
+                ok: *ok,
+                message: message.to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn error(message: &str) -> Response {
+    Response::Error {
+        message: message.to_string(),
+    }
+}
