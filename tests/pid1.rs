@@ -4,7 +4,7 @@
 //! the namespace; the shutdown must carry on past every refusal.
 
 use crate::common::*;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A taskmasterd running as PID 1 in fresh user + pid + mount namespaces.
@@ -25,29 +25,9 @@ impl Init {
 
     /// Starts it without waiting for the socket (for a namespace that may end at once).
     fn spawn(h: Harness, extra: &[&str]) -> Init {
-        let unshare = Command::new("unshare")
-            .args([
-                "--user",
-                "--map-root-user",
-                "--pid",
-                "--fork",
-                "--mount",
-                "--mount-proc",
-            ])
-            .arg(taskmasterd_bin())
-            .arg("-c")
-            .arg(&h.services)
-            .arg("-s")
-            .arg(&h.socket)
-            .arg("-l")
-            .arg(&h.log)
-            .arg("--no-syslog")
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("unshare taskmasterd");
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--no-syslog"];
+        args.extend(extra.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
+        let unshare = h.pid1_command(&args).spawn().expect("unshare taskmasterd");
         Init { h, unshare }
     }
 

@@ -27,7 +27,7 @@ impl PreparedLimit {
     pub fn describe(&self) -> String {
         format!(
             "{} {} {}",
-            name(self.limit.resource),
+            self.limit.resource.name(),
             self.limit.soft,
             self.limit.hard
         )
@@ -46,21 +46,5 @@ fn resource(kind: LimitKind) -> libc::__rlimit_resource_t {
         LimitKind::As => libc::RLIMIT_AS,
         LimitKind::Memlock => libc::RLIMIT_MEMLOCK,
         LimitKind::Rss => libc::RLIMIT_RSS,
-    }
-}
-
-/// The name used in service files.
-fn name(kind: LimitKind) -> &'static str {
-    match kind {
-        LimitKind::Nofile => "nofile",
-        LimitKind::Nproc => "nproc",
-        LimitKind::Core => "core",
-        LimitKind::Cpu => "cpu",
-        LimitKind::Fsize => "fsize",
-        LimitKind::Data => "data",
-        LimitKind::Stack => "stack",
-        LimitKind::As => "as",
-        LimitKind::Memlock => "memlock",
-        LimitKind::Rss => "rss",
     }
 }

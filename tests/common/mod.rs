@@ -144,6 +144,33 @@ impl Harness {
         cmd
     }
 
+    /// The daemon as PID 1 of fresh user + pid + mount namespaces: in the user namespace the
+    /// kernel refuses machine-wide steps (remounting `/` read-only) instead of applying them
+    /// to this host, and reboot(2) only ends the pid namespace.
+    pub fn pid1_command(&self, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount",
+            "--mount-proc",
+        ])
+        .arg(taskmasterd_bin())
+        .arg("-c")
+        .arg(&self.services)
+        .arg("-s")
+        .arg(&self.socket)
+        .arg("-l")
+        .arg(&self.log)
+        .args(extra.iter().map(|a| a.as_ref()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        cmd
+    }
+
     /// Starts the daemon and waits until its socket answers.
     pub fn start(&mut self) -> &mut Harness {
         let cmd = self.daemon_command();

@@ -5,7 +5,6 @@
 use crate::common::*;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
-use std::process::{Command, Stdio};
 
 /// Every record in the kernel log, as `/dev/kmsg` gives them (`PRI,SEQ,TIME,-;TEXT`).
 fn kernel_log() -> Vec<String> {
@@ -32,27 +31,8 @@ fn kernel_log() -> Vec<String> {
 fn as_pid1_lines_go_to_the_kernel_log_while_syslog_is_missing() {
     let h = Harness::new();
     let missing = h.path("no-syslog-here.sock");
-    let mut init = Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "--pid",
-            "--fork",
-            "--mount",
-            "--mount-proc",
-        ])
-        .arg(taskmasterd_bin())
-        .arg("-c")
-        .arg(&h.services)
-        .arg("-s")
-        .arg(&h.socket)
-        .arg("-l")
-        .arg(&h.log)
-        .arg("--syslog-socket")
-        .arg(&missing)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let mut init = h
+        .pid1_command(&[&"--syslog-socket", &missing])
         .spawn()
         .expect("unshare taskmasterd");
     // One of the first lines (the kernel lets a writer burst 10 lines, then rate-limits):
