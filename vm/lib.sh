@@ -76,6 +76,8 @@ vm_install_host_tools() {
 # Builds taskmasterd and tmctl (release) unless VM_NO_BUILD=1, and checks they are there.
 vm_build_taskmaster() {
     if [ "${VM_NO_BUILD:-0}" != 1 ]; then
+        # rustup's cargo is not on the PATH of a non-login shell (vagrant ssh -c, sudo).
+        command -v cargo >/dev/null || [ ! -x "$HOME/.cargo/bin/cargo" ] || PATH="$HOME/.cargo/bin:$PATH"
         command -v cargo >/dev/null ||
             vm_die "cargo not found: install Rust (https://rustup.rs), then run this again"
         vm_log "cargo build --release (target dir $CARGO_TARGET_DIR)"
