@@ -5,8 +5,11 @@
 
 pub mod config;
 pub mod control;
+pub mod ctl;
+pub mod daemon;
+pub mod graph;
+pub mod init;
 pub mod log;
+pub mod process;
 pub mod signals;
 pub mod supervisor;
-pub mod daemon;
-pub mod process;

@@ -3,3 +3,5 @@
 mod common;
 
 mod lifecycle;
+mod logging;
+mod pid1;

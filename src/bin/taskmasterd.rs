@@ -10,7 +10,11 @@ use taskmaster::daemon;
 #[command(name = "taskmasterd", version)]
 struct Args {
     /// Directory of *.kdl service files.
-    #[arg(short = 'c', long = "config-dir", default_value = "/etc/taskmaster/services.d")]
+    #[arg(
+        short = 'c',
+        long = "config-dir",
+        default_value = "/etc/taskmaster/services.d"
+    )]
     config_dir: PathBuf,
     /// Control socket [default: /run/taskmaster.sock for root, else
     /// $XDG_RUNTIME_DIR/taskmaster.sock or /tmp/taskmaster-UID.sock; env TASKMASTER_SOCKET].
@@ -31,6 +35,12 @@ struct Args {
     /// Validate the config dir, print the start order, exit 0 (valid) or 1 (errors).
     #[arg(long)]
     check: bool,
+    /// As PID 1: seconds between SIGTERM and SIGKILL for processes left at shutdown.
+    #[arg(long = "kill-grace", default_value_t = 5.0, value_parser = parse_seconds)]
+    kill_grace: f64,
+    /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
+    #[arg(long = "emergency-shell", default_value = "/bin/sh")]
+    emergency_shell: PathBuf,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     shell_client: bool,
@@ -60,23 +70,22 @@ fn main() -> ExitCode {
         socket,
         log_file,
         shell: args.shell,
+        syslog_socket: (!args.no_syslog).then_some(args.syslog_socket),
+        kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
+        emergency_shell: args.emergency_shell,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn check(dir: &std::path::Path) -> u8 {
     match daemon::load_config(dir) {
-        Ok(config) => {
-            println!("{}: {} service(s), valid", dir.display(), config.services.len());
-            match taskmaster::graph::DependencyGraph::build(&config) {
-                Ok(graph) => print!("start order:\n{}", graph.render()),
-                Err(errors) => {
-                    for error in errors {
-                        eprintln!("{error}");
-                    }
-                    return 1;
-                }
-            }
+        Ok((config, graph)) => {
+            println!(
+                "{}: {} service(s), valid",
+                dir.display(),
+                config.services.len()
+            );
+            print!("start order:\n{}", graph.render());
             0
         }
         Err(errors) => {
@@ -86,5 +95,12 @@ fn check(dir: &std::path::Path) -> u8 {
             eprintln!("{}: {} error(s)", dir.display(), errors.len());
             1
         }
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("expected seconds between 0 and 3600, got {text:?}")),
     }
 }

@@ -1,6 +1,26 @@
 //! Service files: KDL v2 → validated [`Config`]. Every error names file:line:col and the field.
+//!
+//! The pieces, one idea each: `source` (offsets → line:col), `syntax` (KDL errors and
+//! hints), `parse` (service nodes and the field table), `fields`, `readers` and `blocks`
+//! (reading one field), `values` (signals, sizes, umasks…), `users` (user/group lookup),
+//! `permissions` (strict mode), `load` (the directory, names across files).
 
+mod blocks;
+mod fields;
+mod load;
+mod parse;
+mod permissions;
+mod readers;
+mod source;
 mod spec;
+pub(crate) mod suggest;
+mod syntax;
+mod users;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
 pub use spec::*;
 
 use std::path::Path;
@@ -23,8 +43,26 @@ pub struct LoadOptions {
     pub strict_permissions: bool,
 }
 
-/// Load every `*.kdl` file in `dir`. All errors of the load are returned at once.
+/// Load every `*.kdl` file in `dir` (sorted, not recursive; hidden files and other files are
+/// ignored), check names are unique and dependencies exist and form no cycle.
+/// All errors of the load are returned at once.
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
-    let _ = (dir, opts);
-    todo!("config helper")
+    load::load_dir(dir, opts)
+}
+
+/// Parse the text of one service file (`file` is only used in messages). Names must be
+/// unique within it; dependencies are not checked (they may name services of other files).
+/// Pure apart from resolving `user` and `group`.
+pub fn parse_str(file: &Path, src: &str) -> Result<Vec<ServiceSpec>, Vec<ConfigError>> {
+    let parsed = parse::parse_file(file, src);
+    let mut errors = parsed.errors;
+    let mut names = load::ServiceNames::default();
+    for (name, origin) in &parsed.defined {
+        errors.extend(names.claim(name, origin).err());
+    }
+    if errors.is_empty() {
+        Ok(parsed.services)
+    } else {
+        Err(errors)
+    }
 }

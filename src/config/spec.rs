@@ -102,7 +102,8 @@ pub enum Output {
 /// A user resolved at load time (names looked up in the parent, never after fork).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The name as written, for messages and `initgroups`-style lookups.
+    /// The user's name (as written, or from passwd for a numeric id), for messages and
+    /// `$USER`-style uses; `None` for a uid with no passwd entry or when only `group` is given.
     pub user: Option<String>,
     pub uid: u32,
     pub gid: u32,

@@ -1,5 +1,6 @@
 //! The control socket: protocol types shared by `taskmasterd` and `tmctl`, and the client side.
 
+pub mod client;
 pub mod proto;
 
 use std::path::PathBuf;

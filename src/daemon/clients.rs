@@ -131,16 +131,34 @@ impl Client {
     }
 
     /// Queues output for a follower, or counts it as missed when the follower lags.
-    pub fn send_output(&mut self, data: &[u8]) {
+    /// `shared` caches the encoded line for followers that missed nothing, so that a chunk
+    /// is encoded once however many follow it.
+    pub fn send_output(&mut self, data: &[u8], shared: &mut Option<Vec<u8>>) {
         if self.outbox.len() > MAX_FOLLOWER_LAG_BYTES {
             self.missed += data.len() as u64;
             return;
         }
         let missed = std::mem::take(&mut self.missed);
-        self.send(&Response::Output {
+        let response = |missed| Response::Output {
             data: String::from_utf8_lossy(data).into_owned(),
             missed,
-        });
+        };
+        if missed > 0 {
+            return self.send(&response(missed));
+        }
+        if shared.is_none() {
+            match serde_json::to_vec(&response(0)) {
+                Ok(mut line) => {
+                    line.push(b'\n');
+                    *shared = Some(line);
+                }
+                Err(_) => return,
+            }
+        }
+        if let Some(line) = shared {
+            self.outbox.extend_from_slice(line);
+            self.flush();
+        }
     }
 
     pub fn wants_to_write(&self) -> bool {

@@ -8,7 +8,9 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("socket {0} is in use by a running taskmasterd; stop it first or choose another with -s")]
+    #[error(
+        "socket {0} is in use by a running taskmasterd; stop it first or choose another with -s"
+    )]
     InUse(String),
     #[error("cannot create socket {path}: {source}")]
     Create { path: String, source: io::Error },

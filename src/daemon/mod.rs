@@ -4,13 +4,18 @@
 //! or the core's next deadline, so an idle daemon makes no wakeups at all.
 
 mod clients;
+mod lines;
 mod listener;
+mod logging;
 mod output;
 mod reaper;
 mod requests;
 mod ring;
+mod rotation;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::graph::DependencyGraph;
+use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::{EventLog, Level};
 use crate::supervisor::{Action, ClientId, Event, Supervisor};
 use clients::Client;
@@ -22,8 +27,9 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
 #[derive(Debug, Clone)]
@@ -33,14 +39,22 @@ pub struct Options {
     pub log_file: PathBuf,
     /// Run the control shell on this terminal; leaving it shuts the daemon down.
     pub shell: bool,
+    /// Where syslog messages go; `None` with `--no-syslog`.
+    pub syslog_socket: Option<PathBuf>,
+    /// As PID 1: how long processes left at shutdown get between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// As PID 1 with a broken config: the shell started on the console.
+    pub emergency_shell: PathBuf,
 }
 
-/// Loads and validates the config directory, refusing what this build cannot do yet.
-pub fn load_config(dir: &std::path::Path) -> Result<Config, Vec<ConfigError>> {
+/// Loads and validates the config directory, with its dependency graph.
+pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
     let opts = LoadOptions {
         strict_permissions: nix::unistd::geteuid().is_root(),
     };
-    config::load_dir(dir, &opts)
+    let config = config::load_dir(dir, &opts)?;
+    let graph = DependencyGraph::build(&config)?;
+    Ok((config, graph))
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -57,6 +71,8 @@ pub fn run(opts: Options) -> i32 {
 struct Daemon {
     opts: Options,
     core: Supervisor,
+    /// For `tmctl graph`; rebuilt on every accepted load.
+    graph: DependencyGraph,
     log: EventLog,
     listener: UnixListener,
     signals: SignalDelivery<UnixStream, SignalOnly>,
@@ -65,24 +81,65 @@ struct Daemon {
     outputs: Outputs,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
+    /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
+    pid1: bool,
+    /// As PID 1: what the machine does once everything has stopped.
+    power: PowerAction,
+    /// As PID 1, once the services are down: kill what is left, unmount, reboot.
+    final_shutdown: Option<FinalShutdown>,
+    /// The plan's next deadline while it waits for processes to die.
+    final_wait: Option<Instant>,
     exit_code: i32,
     done: bool,
 }
 
 impl Daemon {
     fn start(opts: Options) -> Result<Daemon, String> {
+        let pid1 = crate::init::is_pid1();
+        if pid1 {
+            // Before anything is written: fds 0-2 on the console.
+            if let Err(message) = crate::init::attach_console() {
+                eprintln!("taskmasterd: {message}");
+            }
+        }
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
-        let config = match load_config(&opts.config_dir) {
-            Ok(config) => config,
+        if let Some(socket) = &opts.syslog_socket {
+            log.use_syslog(socket);
+        }
+        if pid1 {
+            log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
+            crate::init::early_setup(&mut log);
+        }
+        let (config, graph) = match load_config(&opts.config_dir) {
+            Ok(loaded) => loaded,
             Err(errors) => {
                 for error in &errors {
                     log.write(Level::Error, &format!("config: {error}"));
                 }
-                return Err(format!(
+                let summary = format!(
                     "{} error(s) in {}; nothing started",
                     errors.len(),
                     opts.config_dir.display()
-                ));
+                );
+                if !pid1 {
+                    return Err(summary);
+                }
+                // PID 1 must not exit: run with no services, give a person a shell to
+                // repair the config, and accept `tmctl reload` once it is fixed.
+                log.write(
+                    Level::Error,
+                    &format!("{summary}; fix it and run tmctl reload"),
+                );
+                match crate::init::emergency_shell(&opts.emergency_shell) {
+                    Ok(pid) => log.write(
+                        Level::Warning,
+                        &format!("emergency shell started on /dev/console (pid {pid})"),
+                    ),
+                    Err(message) => log.write(Level::Error, &message),
+                }
+                let empty = Config::default();
+                let graph = DependencyGraph::build(&empty).map_err(|_| summary)?;
+                (empty, graph)
             }
         };
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
@@ -111,6 +168,7 @@ impl Daemon {
             ),
         );
         let mut daemon = Daemon {
+            graph,
             core: Supervisor::new(config),
             opts,
             log,
@@ -120,6 +178,10 @@ impl Daemon {
             next_client: 1,
             outputs: Outputs::default(),
             shell_pid: None,
+            pid1,
+            power: PowerAction::Poweroff,
+            final_shutdown: None,
+            final_wait: None,
             exit_code: 0,
             done: false,
         };
@@ -132,17 +194,42 @@ impl Daemon {
 
     fn run(&mut self) -> i32 {
         while !self.done {
-            self.turn();
+            // A panic anywhere in one turn (a request, the core) is logged and the loop goes
+            // on: as PID 1, unwinding out of main would panic the kernel. This is why the
+            // release profile keeps `panic = "unwind"`.
+            let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn()));
+            if let Err(panic) = turn {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                self.log.write(
+                    Level::Error,
+                    &format!("internal error caught, going on: {what}"),
+                );
+            }
         }
         let _ = std::fs::remove_file(&self.opts.socket);
-        self.log
-            .write(Level::Info, &format!("taskmasterd exiting with code {}", self.exit_code));
+        self.log.write(
+            Level::Info,
+            &format!("taskmasterd exiting with code {}", self.exit_code),
+        );
+        self.finish_logging();
         self.exit_code
     }
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     fn turn(&mut self) {
-        let timeout = match self.core.next_deadline() {
+        let deadline = [
+            self.core.next_deadline(),
+            self.final_wait,
+            self.log.next_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
@@ -151,9 +238,14 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (signals_ready, listener_ready, client_ready, pipe_ready) = {
+        let (signals_ready, listener_ready, client_ready, pipe_ready, syslog_ready) = {
+            let pipes = self.outputs.polled(&self.log);
+            let syslog = self.log.syslog_waiting_fd();
             let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
-            fds.push(PollFd::new(self.signals.get_read().as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(
+                self.signals.get_read().as_fd(),
+                PollFlags::POLLIN,
+            ));
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
             for client in &self.clients {
                 let mut flags = PollFlags::POLLIN;
@@ -162,8 +254,11 @@ impl Daemon {
                 }
                 fds.push(PollFd::new(client.stream.as_fd(), flags));
             }
-            for pipe in &self.outputs.pipes {
-                fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
+            for (_, fd) in &pipes {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
+            if let Some(fd) = syslog {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -178,20 +273,26 @@ impl Daemon {
                 .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             let clients = ready[2..2 + self.clients.len()].to_vec();
-            let pipes = ready[2 + self.clients.len()..].to_vec();
-            (ready[0], ready[1], clients, pipes)
+            let pipe_ready = &ready[2 + self.clients.len()..];
+            let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
+            // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
+            let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
+                .filter(|(_, ready)| **ready)
+                .map(|((index, _), _)| *index)
+                .collect();
+            ready_pipes.reverse();
+            (ready[0], ready[1], clients, ready_pipes, syslog_ready)
         };
         if signals_ready {
             self.handle_signals();
         }
-        // Pipes before clients and in reverse, because a closed pipe is swap-removed.
-        for index in (0..pipe_ready.len()).rev() {
-            if pipe_ready[index] {
-                self.read_pipe(index);
-            }
+        // Pipes before clients.
+        for index in pipe_ready {
+            self.read_pipe(index);
         }
-        for index in 0..client_ready.len() {
-            if client_ready[index] {
+        self.after_turn_logging(syslog_ready);
+        for (index, ready) in client_ready.iter().enumerate() {
+            if *ready {
                 self.serve_client(index);
             }
         }
@@ -199,9 +300,48 @@ impl Daemon {
         if listener_ready {
             self.accept_clients();
         }
-        if self.core.next_deadline().is_some_and(|at| at <= Instant::now()) {
+        if self
+            .core
+            .next_deadline()
+            .is_some_and(|at| at <= Instant::now())
+        {
             self.dispatch(Event::Tick);
         }
+        self.advance_final_shutdown();
+    }
+
+    /// Runs the PID 1 shutdown plan as far as it goes without waiting.
+    fn advance_final_shutdown(&mut self) {
+        let Some(plan) = self.final_shutdown.as_mut() else {
+            return;
+        };
+        let log = &mut self.log;
+        let progress = plan.advance(Instant::now(), reaper::children_left, &mut |level, text| {
+            log.write(level, &text)
+        });
+        match progress {
+            Progress::Waiting(until) => self.final_wait = Some(until),
+            Progress::RebootRefused => {
+                // Only in a container without CAP_SYS_BOOT: ending is all that is left.
+                self.final_wait = None;
+                self.done = true;
+            }
+        }
+    }
+
+    /// Stops every service in reverse dependency order; as PID 1, then `action`.
+    fn shut_down(&mut self, action: PowerAction) {
+        if self.pid1 && !self.core.is_shutting_down() {
+            self.power = action;
+            self.log.write(
+                Level::Info,
+                &format!(
+                    "shutdown requested: {} once every service has stopped",
+                    action.word()
+                ),
+            );
+        }
+        self.dispatch(Event::Shutdown);
     }
 
     fn handle_signals(&mut self) {
@@ -213,8 +353,9 @@ impl Daemon {
                         if let Event::Exited { pid, .. } = event {
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;
-                                self.log.write(Level::Info, "control shell closed: shutdown");
-                                self.dispatch(Event::Shutdown);
+                                self.log
+                                    .write(Level::Info, "control shell closed: shutdown");
+                                self.shut_down(self.power);
                                 continue;
                             }
                         }
@@ -225,12 +366,15 @@ impl Daemon {
                     let name = crate::signals::name(signal);
                     self.log
                         .write(Level::Info, &format!("SIG{name} received: shutdown"));
-                    self.dispatch(Event::Shutdown);
+                    self.shut_down(PowerAction::Reboot);
                 }
                 SIGHUP => self.reload(None),
+                SIGUSR1 if self.pid1 => self.shut_down(PowerAction::Halt),
+                SIGUSR2 if self.pid1 => self.shut_down(PowerAction::Poweroff),
                 SIGUSR1 => {
-                    self.log.write(Level::Info, "SIGUSR1 received: reopening log files");
-                    self.log.reopen();
+                    self.log
+                        .write(Level::Info, "SIGUSR1 received: reopening log files");
+                    self.reopen_logs();
                 }
                 _ => {}
             }
@@ -242,14 +386,15 @@ impl Daemon {
             Some(pipe) => (pipe.id.clone(), pipe.stderr),
             None => return,
         };
-        if let Drained::Data(data) = self.outputs.drain(index) {
+        if let Drained::Data(data) = self.outputs.drain(index, &mut self.log) {
+            let mut encoded = None;
             for client in &mut self.clients {
                 let follows = client
                     .follow
                     .as_ref()
                     .is_some_and(|f| f.id == id && f.stderr == stderr);
                 if follows {
-                    client.send_output(&data);
+                    client.send_output(&data, &mut encoded);
                 }
             }
         }
@@ -302,14 +447,17 @@ impl Daemon {
 
     fn perform(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::Spawn { id, name: _, spec } => {
+            Action::Spawn { id, name, spec } => {
                 let result = self
                     .outputs
-                    .prepare(&id, &spec)
-                    .and_then(|(stdout, stderr)| {
-                        crate::process::spawn(&spec, stdout, stderr).map_err(|e| e.to_string())
-                    })
-                    .map(|pid| pid.as_raw());
+                    .prepare(&spec)
+                    .and_then(|(stdout, stderr, pipes)| {
+                        let pid = crate::process::spawn(&spec, stdout, stderr)
+                            .map_err(|e| e.to_string())?
+                            .as_raw();
+                        self.outputs.attach(&id, &name, pid, pipes);
+                        Ok(pid)
+                    });
                 Some(Event::Spawned { id, result })
             }
             Action::Signal { pid, signal, group } => {
@@ -333,7 +481,12 @@ impl Daemon {
                 None
             }
             Action::Exit => {
-                self.done = true;
+                if self.pid1 {
+                    let plan = FinalShutdown::new(self.power, self.opts.kill_grace, Instant::now());
+                    self.final_shutdown = Some(plan);
+                } else {
+                    self.done = true;
+                }
                 None
             }
             Action::EssentialFailed { name } => {
@@ -342,6 +495,7 @@ impl Daemon {
                     &format!("essential service {name} is FATAL: shutting down"),
                 );
                 self.exit_code = 1;
+                self.power = PowerAction::Reboot;
                 Some(Event::Shutdown)
             }
         }
@@ -362,5 +516,3 @@ impl Daemon {
         Ok(())
     }
 }
-
-use std::os::unix::process::CommandExt;

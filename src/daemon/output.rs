@@ -1,125 +1,341 @@
-//! Service output: where each stream goes at spawn time, and the captured streams the loop
-//! reads into bounded rings for `tmctl tail`.
+//! Service output: where each stream goes at spawn time, and the pipes the loop reads.
+//!
+//! | `stdout`/`stderr`            | the child writes to      | the loop                          |
+//! |------------------------------|--------------------------|-----------------------------------|
+//! | path, no `-maxbytes`         | the file itself          | nothing (fast; nothing to lose)   |
+//! | path with `-maxbytes` > 0    | a pipe                   | appends to the file, rotating it  |
+//! | captured (default)           | a pipe                   | keeps a ring for `tmctl tail`     |
+//! | `"syslog"`                   | a pipe                   | one syslog message per line       |
+//! | `"discard"` / `"inherit"`    | /dev/null / our own fd   | nothing                           |
+//!
+//! Every pipe is read until EOF, also after the process exited, so the last bytes it wrote
+//! are never lost; each read is bounded per loop turn so that one chatty service cannot
+//! starve the others, the clients or the signals.
 
+use super::lines::Lines;
 use super::ring::{Ring, RING_BYTES};
-use crate::config::{Output, ProcessSpec};
+use super::rotation::RotatingFile;
+use crate::config::{Output, ProcessSpec, Rotation};
+use crate::log::{EventLog, Level, Tag};
 use crate::process::ChildFd;
 use crate::supervisor::InstanceId;
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
-/// At most this much is read from one pipe per loop turn, so that one chatty service cannot
-/// starve the others, the clients or the signals.
-const READ_PER_TURN: usize = 64 * 1024;
+/// At most this much is read from one pipe per loop turn: enough to keep up with a fast
+/// writer in few turns, little enough that a turn stays short.
+const READ_PER_TURN: usize = 256 * 1024;
+/// Captured output is also encoded for every follower: smaller bites keep turns short.
+const CAPTURE_PER_TURN: usize = 64 * 1024;
+/// Pipes the daemon reads get this much kernel buffer (best effort), so that a fast writer
+/// blocks less often and the loop needs fewer turns per byte.
+const PIPE_BYTES: i32 = 1024 * 1024;
 
-/// The read end of a captured stream.
+/// The read end of a stream that goes through the daemon.
 pub struct Pipe {
-    pub file: std::fs::File,
+    pub file: File,
     pub id: InstanceId,
     pub stderr: bool,
+    sink: Sink,
+    /// EOF was read; the pipe stays only while its last lines wait for syslog.
+    ended: bool,
+}
+
+enum Sink {
+    /// Into the instance's ring (and to `tail -f` followers).
+    Capture,
+    /// One syslog message per line, under the instance's tag and pid.
+    Syslog {
+        lines: Lines,
+        tag: Tag,
+        level: Level,
+    },
+    /// Appended to this file (shared by every pipe that writes to the same path).
+    File(PathBuf),
 }
 
 /// What the loop got from one pipe.
 pub enum Drained {
+    /// Captured bytes, for followers.
     Data(Vec<u8>),
+    /// Bytes went to a file or syslog.
+    Consumed,
     /// The writer closed it (the process and everything it shared the pipe with are gone).
     Closed,
     Nothing,
+}
+
+/// A pipe made for a spawn, attached once the pid is known (syslog messages carry it).
+pub struct PendingPipe {
+    file: File,
+    stderr: bool,
+    sink: PendingSink,
+}
+
+enum PendingSink {
+    Capture,
+    Syslog,
+    File(PathBuf),
 }
 
 #[derive(Default)]
 pub struct Outputs {
     pub pipes: Vec<Pipe>,
     rings: HashMap<(InstanceId, bool), Ring>,
+    files: HashMap<PathBuf, RotatingFile>,
+    /// One read buffer for every pipe (the loop is single-threaded).
+    scratch: Vec<u8>,
 }
 
 impl Outputs {
-    /// Prepares stdout and stderr for a spawn: the fds the child gets, and pipes we keep.
+    /// Prepares stdout and stderr for a spawn: the fds the child gets, and the pipes we keep
+    /// (give them to [`Outputs::attach`] once the process runs).
     pub fn prepare(
         &mut self,
-        id: &InstanceId,
         spec: &ProcessSpec,
-    ) -> Result<(ChildFd, ChildFd), String> {
-        let stdout = self.child_fd(id, &spec.stdout, false)?;
-        let stderr = self.child_fd(id, &spec.stderr, true)?;
-        Ok((stdout, stderr))
+    ) -> Result<(ChildFd, ChildFd, Vec<PendingPipe>), String> {
+        let mut pipes = Vec::new();
+        let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, false, &mut pipes)?;
+        let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, true, &mut pipes)?;
+        Ok((stdout, stderr, pipes))
     }
 
-    fn child_fd(&mut self, id: &InstanceId, output: &Output, stderr: bool) -> Result<ChildFd, String> {
+    /// Starts reading the pipes of a process that was spawned as `name` with `pid`.
+    pub fn attach(&mut self, id: &InstanceId, name: &str, pid: i32, pending: Vec<PendingPipe>) {
+        for pipe in pending {
+            let sink = match pipe.sink {
+                PendingSink::Capture => Sink::Capture,
+                PendingSink::File(path) => Sink::File(path),
+                PendingSink::Syslog => Sink::Syslog {
+                    lines: Lines::default(),
+                    tag: Tag::new(name, u32::try_from(pid).unwrap_or(0)),
+                    // What a program says on stderr is usually worth a look.
+                    level: if pipe.stderr {
+                        Level::Warning
+                    } else {
+                        Level::Info
+                    },
+                },
+            };
+            self.pipes.push(Pipe {
+                file: pipe.file,
+                id: id.clone(),
+                stderr: pipe.stderr,
+                sink,
+                ended: false,
+            });
+        }
+        self.forget_unused_files();
+    }
+
+    fn child_fd(
+        &mut self,
+        output: &Output,
+        rotation: Rotation,
+        stderr: bool,
+        pipes: &mut Vec<PendingPipe>,
+    ) -> Result<ChildFd, String> {
         let stream = if stderr { "stderr" } else { "stdout" };
-        match output {
-            Output::Inherit => Ok(ChildFd::Inherit),
-            Output::Discard => Ok(ChildFd::Null),
+        let sink = match output {
+            Output::Inherit => return Ok(ChildFd::Inherit),
+            Output::Discard => return Ok(ChildFd::Null),
             // The child writes straight into the file: no copy through the daemon, and
-            // nothing is lost when the daemon is busy or the service exits.
-            Output::File(path) => OpenOptions::new()
-                .create(true)
-                .append(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(path)
-                .map(|file| ChildFd::Fd(OwnedFd::from(file)))
-                .map_err(|e| format!("open {stream} {}: {e}", path.display())),
-            Output::Capture | Output::Syslog => {
-                let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-                    .map_err(|e| format!("pipe for {stream}: {e}"))?;
-                // Only our end is non-blocking; the child's end must block as usual.
-                let write = clear_nonblock(write).map_err(|e| format!("pipe for {stream}: {e}"))?;
-                self.pipes.push(Pipe {
-                    file: std::fs::File::from(read),
-                    id: id.clone(),
-                    stderr,
-                });
-                Ok(ChildFd::Fd(write))
+            // nothing is lost when the daemon is busy or the service exits. The path is
+            // opened anew at every spawn (that is when a renamed file is let go).
+            Output::File(path) if rotation.maxbytes == 0 => {
+                return OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(path)
+                    .map(|file| ChildFd::Fd(OwnedFd::from(file)))
+                    .map_err(|e| format!("open {stream} {}: {e}", path.display()));
+            }
+            // Opened now, so that a bad path fails the spawn as a direct file would.
+            Output::File(path) => {
+                self.open_rotating(path, rotation)
+                    .map_err(|e| format!("open {stream} {}: {e}", path.display()))?;
+                PendingSink::File(path.clone())
+            }
+            Output::Capture => PendingSink::Capture,
+            Output::Syslog => PendingSink::Syslog,
+        };
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| format!("pipe for {stream}: {e}"))?;
+        // Only our end is non-blocking; the child's end must block as usual.
+        let write = clear_nonblock(write).map_err(|e| format!("pipe for {stream}: {e}"))?;
+        let _ = nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+        pipes.push(PendingPipe {
+            file: File::from(read),
+            stderr,
+            sink,
+        });
+        Ok(ChildFd::Fd(write))
+    }
+
+    fn open_rotating(&mut self, path: &Path, rotation: Rotation) -> std::io::Result<()> {
+        match self.files.get_mut(path) {
+            Some(file) => file.set_rotation(rotation),
+            None => {
+                let file = RotatingFile::open(path, rotation)?;
+                self.files.insert(path.to_path_buf(), file);
             }
         }
+        Ok(())
     }
 
-    /// Reads what one pipe has (bounded per turn) and keeps it in that stream's ring.
-    pub fn drain(&mut self, index: usize) -> Drained {
+    /// The pipes to poll now. A syslog pipe waits while its lines wait for the logger (a
+    /// live but slow logger slows the service down, as journald's own streams do, rather
+    /// than lose its lines), and an ended pipe is only waiting for that.
+    pub fn polled(&self, log: &EventLog) -> Vec<(usize, BorrowedFd<'_>)> {
+        let backlogged = log.syslog_backlogged();
+        self.pipes
+            .iter()
+            .enumerate()
+            .filter(|(_, pipe)| match &pipe.sink {
+                _ if pipe.ended => false,
+                Sink::Syslog { lines, .. } => !backlogged && !lines.has_line(),
+                Sink::Capture | Sink::File(_) => true,
+            })
+            .map(|(index, pipe)| (index, pipe.file.as_fd()))
+            .collect()
+    }
+
+    /// Reads what one pipe has (bounded per turn) and hands it to its sink. A pipe that
+    /// reached EOF is removed (so indexes above `index` move: go from the highest down).
+    pub fn drain(&mut self, index: usize, log: &mut EventLog) -> Drained {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(READ_PER_TURN, 0);
+        let drained = self.drain_into(index, log, &mut scratch);
+        self.scratch = scratch;
+        drained
+    }
+
+    fn drain_into(&mut self, index: usize, log: &mut EventLog, buf: &mut [u8]) -> Drained {
         let Some(pipe) = self.pipes.get_mut(index) else {
             return Drained::Nothing;
         };
-        let mut data = vec![0u8; READ_PER_TURN];
-        let mut filled = 0;
-        let mut closed = false;
-        while filled < data.len() {
-            match pipe.file.read(&mut data[filled..]) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    closed = true;
-                    break;
+        let limit = match pipe.sink {
+            Sink::Capture => CAPTURE_PER_TURN,
+            Sink::Syslog { .. } | Sink::File(_) => READ_PER_TURN,
+        };
+        let limit = limit.min(buf.len());
+        let (filled, closed) = read_some(&mut pipe.file, &mut buf[..limit]);
+        let data = &buf[..filled];
+        let mut drained = Drained::Nothing;
+        match &mut pipe.sink {
+            Sink::Capture => {
+                if !data.is_empty() {
+                    self.rings
+                        .entry((pipe.id.clone(), pipe.stderr))
+                        .or_insert_with(|| Ring::new(RING_BYTES))
+                        .push(data);
+                    drained = Drained::Data(data.to_vec());
                 }
             }
-        }
-        data.truncate(filled);
-        if !data.is_empty() {
-            self.rings
-                .entry((pipe.id.clone(), pipe.stderr))
-                .or_insert_with(|| Ring::new(RING_BYTES))
-                .push(&data);
+            Sink::File(path) => {
+                if !data.is_empty() {
+                    drained = Drained::Consumed;
+                }
+                if let Some(file) = self.files.get_mut(path) {
+                    if let Err(message) = file.write(data) {
+                        log.write(Level::Warning, &message);
+                    }
+                }
+            }
+            Sink::Syslog { lines, .. } => {
+                if !data.is_empty() {
+                    drained = Drained::Consumed;
+                }
+                lines.push(data);
+                if closed {
+                    lines.end();
+                }
+            }
         }
         if closed {
-            // Data read before EOF is still returned; the pipe is forgotten now.
-            self.pipes.swap_remove(index);
-            if data.is_empty() {
-                return Drained::Closed;
+            pipe.ended = true;
+            if matches!(drained, Drained::Nothing) {
+                drained = Drained::Closed;
             }
         }
-        if data.is_empty() {
-            Drained::Nothing
-        } else {
-            Drained::Data(data)
+        self.send_lines(index, log, false);
+        drained
+    }
+
+    /// Sends the lines syslog pipes hold, as far as the logger keeps up, and forgets the
+    /// pipes that are done. Called every turn, after the ready pipes were read.
+    pub fn pump_syslog(&mut self, log: &mut EventLog) {
+        for index in (0..self.pipes.len()).rev() {
+            self.send_lines(index, log, false);
         }
+    }
+
+    /// Sends a syslog pipe's lines (all of them when `force`, else while the logger keeps
+    /// up), and removes the pipe once it ended and has nothing left.
+    fn send_lines(&mut self, index: usize, log: &mut EventLog, force: bool) {
+        let Some(pipe) = self.pipes.get_mut(index) else {
+            return;
+        };
+        if let Sink::Syslog { lines, tag, level } = &mut pipe.sink {
+            while force || !log.syslog_backlogged() {
+                let Some(line) = lines.next_line() else {
+                    break;
+                };
+                // An empty line carries nothing worth a syslog message.
+                if !line.is_empty() {
+                    log.service_line(tag, *level, line);
+                }
+            }
+        }
+        let done = match &pipe.sink {
+            Sink::Syslog { lines, .. } => lines.is_empty(),
+            Sink::Capture | Sink::File(_) => true,
+        };
+        if pipe.ended && done {
+            self.pipes.swap_remove(index);
+            self.forget_unused_files();
+        }
+    }
+
+    /// At exit: read what every pipe still holds and hand it on (to syslog without waiting
+    /// for the logger: what it cannot take is counted by the event log).
+    pub fn drain_all(&mut self, log: &mut EventLog) {
+        // Bounded: a process that outlived us could write forever.
+        for _ in 0..64 {
+            let mut progress = false;
+            for index in (0..self.pipes.len()).rev() {
+                if self.pipes.get(index).is_some_and(|pipe| !pipe.ended) {
+                    let drained = self.drain(index, log);
+                    progress |= matches!(drained, Drained::Data(_) | Drained::Consumed);
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        for index in (0..self.pipes.len()).rev() {
+            self.send_lines(index, log, true);
+        }
+    }
+
+    /// Reopens every file the daemon writes itself (after logrotate moved them away).
+    /// Returns the errors.
+    pub fn reopen(&mut self) -> Vec<String> {
+        self.files
+            .values_mut()
+            .filter_map(|file| file.reopen().err())
+            .collect()
+    }
+
+    /// How many rotated files are open (for the reopen reply).
+    pub fn rotated_files(&self) -> usize {
+        self.files.len()
     }
 
     pub fn captured(&self, id: &InstanceId, stderr: bool) -> Vec<u8> {
@@ -128,6 +344,31 @@ impl Outputs {
             .map(Ring::contents)
             .unwrap_or_default()
     }
+
+    /// A file no pipe writes to any more is closed (a path used again is reopened).
+    fn forget_unused_files(&mut self) {
+        let pipes = &self.pipes;
+        self.files.retain(|path, _| {
+            pipes
+                .iter()
+                .any(|pipe| matches!(&pipe.sink, Sink::File(p) if p == path))
+        });
+    }
+}
+
+/// Reads until `buf` is full, the pipe is empty (EAGAIN) or closed. Returns (bytes, closed).
+fn read_some(file: &mut File, buf: &mut [u8]) -> (usize, bool) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return (filled, true),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => return (filled, true),
+        }
+    }
+    (filled, false)
 }
 
 fn clear_nonblock(fd: OwnedFd) -> nix::Result<OwnedFd> {

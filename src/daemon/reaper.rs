@@ -29,3 +29,10 @@ pub fn reap_all() -> Vec<Event> {
     }
     events
 }
+
+/// Whether any child (as PID 1: any process at all) is still there to be reaped.
+pub fn children_left() -> bool {
+    use nix::sys::wait::{waitid, Id};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
+}

@@ -5,6 +5,7 @@ use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::Output;
 use crate::control::proto::{Request, Response};
+use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
 use std::io::{Read, Seek, SeekFrom};
@@ -42,18 +43,36 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Reopen => {
-                self.log.reopen();
-                self.log.write(Level::Info, "log files reopened");
-                let lines = vec!["log files reopened".to_string()];
+                let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });
             }
-            Request::Graph { dot: _ } => {
-                let message = "graph: not available in this build yet".to_string();
+            Request::Graph { dot } => {
+                let text = if dot {
+                    self.graph.to_dot()
+                } else {
+                    self.graph.render()
+                };
+                self.reply(client, Response::Graph { text });
+            }
+            Request::Reboot | Request::Poweroff | Request::Halt if !self.pid1 => {
+                let message =
+                    "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown"
+                        .to_string();
                 self.reply(client, Response::Error { message });
             }
-            Request::Reboot | Request::Poweroff | Request::Halt => {
-                let message = "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown".to_string();
-                self.reply(client, Response::Error { message });
+            Request::Reboot | Request::Poweroff | Request::Halt | Request::Shutdown => {
+                let action = match request {
+                    Request::Reboot => PowerAction::Reboot,
+                    Request::Halt => PowerAction::Halt,
+                    _ => PowerAction::Poweroff,
+                };
+                let line = if self.pid1 {
+                    format!("shutting down: {}", action.word())
+                } else {
+                    "shutting down".to_string()
+                };
+                self.reply(client, Response::Ok { lines: vec![line] });
+                self.shut_down(action);
             }
             request => self.dispatch(Event::Request { client, request }),
         }
@@ -66,10 +85,14 @@ impl Daemon {
             &format!("reload: reading {}", self.opts.config_dir.display()),
         );
         match super::load_config(&self.opts.config_dir) {
-            Ok(config) => self.dispatch(Event::Reload { client, config }),
+            Ok((config, graph)) => {
+                self.graph = graph;
+                self.dispatch(Event::Reload { client, config })
+            }
             Err(errors) => {
                 for error in &errors {
-                    self.log.write(Level::Error, &format!("reload rejected: {error}"));
+                    self.log
+                        .write(Level::Error, &format!("reload rejected: {error}"));
                 }
                 let mut message = format!(
                     "reload rejected, {} error(s); the running config stays:",
@@ -130,7 +153,9 @@ impl Daemon {
                 )],
             },
             Output::Inherit => Response::Ok {
-                lines: vec![format!("{instance}: {stream} goes to taskmasterd's own {stream}")],
+                lines: vec![format!(
+                    "{instance}: {stream} goes to taskmasterd's own {stream}"
+                )],
             },
         };
         let streams = matches!(response, Response::Output { .. }) && follow;

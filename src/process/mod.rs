@@ -1,23 +1,49 @@
-//! TEMPORARY stub until the spawn branch lands (same public API).
-use crate::config::ProcessSpec;
+//! Starting service processes and signalling them: the only place with fork/exec `unsafe`.
+//!
+//! [`spawn`] works in three phases, each in its own file:
+//! 1. `plan.rs`: turn a [`ProcessSpec`](crate::config::ProcessSpec) into an `ExecPlan`,
+//!    with every allocation, lookup and check done in the parent (CStrings, PATH search,
+//!    environment, capability masks, rlimits).
+//! 2. `child.rs`: between fork and execve the child only reads that plan and makes raw
+//!    async-signal-safe system calls, in a fixed, commented order.
+//! 3. `spawn.rs`: the parent waits on a close-on-exec pipe; EOF means execve
+//!    succeeded, six bytes mean a step failed (see `report.rs`) and become a [`SpawnError`].
+//!
+//! Each process gets its own session and process group (`setsid`), so [`signal_group`] reaches
+//! everything it started.
+
+mod child;
+mod cstring_array;
+mod environment;
+mod error;
+mod limits;
+mod path;
+mod plan;
+mod privileges;
+mod report;
+mod signal;
+mod spawn;
+
+#[cfg(test)]
+mod tests;
+
 use std::os::fd::OwnedFd;
+
+pub use error::{SpawnError, Step};
+pub use signal::signal_group;
+pub use spawn::spawn;
+
+/// What the child gets as its stdout or stderr (stdin is always /dev/null).
+///
+/// The daemon decides: a pipe's write end for capture, an opened file, or [`ChildFd::Null`]
+/// for discard. The fd is moved into [`spawn`], which closes the parent's copy once the
+/// child has its own.
 #[derive(Debug)]
-pub enum ChildFd { Inherit, Null, Fd(OwnedFd) }
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SpawnError(String);
-pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<nix::unistd::Pid, SpawnError> {
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
-    let mut cmd = std::process::Command::new(&spec.cmd[0]);
-    cmd.args(&spec.cmd[1..]).envs(&spec.env).current_dir(&spec.workingdir).stdin(Stdio::null());
-    let conv = |c: ChildFd| match c { ChildFd::Inherit => Stdio::inherit(), ChildFd::Null => Stdio::null(), ChildFd::Fd(fd) => Stdio::from(fd) };
-    cmd.stdout(conv(stdout)).stderr(conv(stderr));
-    unsafe { cmd.pre_exec(|| { nix::unistd::setsid().map_err(std::io::Error::from)?; Ok(()) }); }
-    let child = cmd.spawn().map_err(|e| SpawnError(format!("exec {}: {e}", spec.cmd[0])))?;
-    Ok(nix::unistd::Pid::from_raw(child.id() as i32))
-}
-pub fn signal_group(pid: nix::unistd::Pid, signal: i32) -> nix::Result<()> {
-    let sig = nix::sys::signal::Signal::try_from(signal)?;
-    nix::sys::signal::killpg(pid, sig)
+pub enum ChildFd {
+    /// The daemon's own stream, left as it is.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// This file descriptor (it may be close-on-exec; the child's copy on 1/2 is not).
+    Fd(OwnedFd),
 }

@@ -161,6 +161,13 @@ impl Supervisor {
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let mut out = Vec::new();
+        if let Event::Exited { pid, .. } = event {
+            if !self.pids.contains_key(&pid) {
+                // An orphan reaped as PID 1 or subreaper: nothing changed for any service,
+                // and an orphan storm must not cost a reconcile per reaped process.
+                return out;
+            }
+        }
         match event {
             Event::Boot => {
                 let autostart: Vec<String> = self
@@ -326,12 +333,19 @@ impl Supervisor {
             instance.deadline = None;
             instance.detail = None;
         }
-        // What this one requires or wants comes up too (dinit's "pull in").
+        // What this one requires or wants comes up too (dinit's "pull in"), except a
+        // oneshot that has already succeeded: it stays done, like dinit's scripted services.
         let pulled: Vec<String> = self
             .deps
             .waits_for(&id.service)
             .iter()
             .filter(|(_, kind)| *kind != DepKind::After)
+            .filter(|(dep, _)| {
+                !self
+                    .services
+                    .get(dep)
+                    .is_some_and(|s| s.is_oneshot() && health_of(s) == Health::Up)
+            })
             .map(|(dep, _)| dep.clone())
             .collect();
         for dep in pulled {
@@ -406,6 +420,7 @@ impl Supervisor {
             return;
         };
         let was_paused = instance.state == State::Paused;
+        let comes_back = instance.goal == Goal::Up;
         instance.state = State::Stopping;
         instance.paused_from = None;
         instance.deadline = Some(now + stoptime);
@@ -428,6 +443,12 @@ impl Supervisor {
                 signal: libc::SIGCONT,
                 group: true,
             });
+        }
+        if comes_back {
+            // A restart (requested, or by reload): what requires it goes down with it and
+            // comes back after it, as after a crash. A stop for good (goal Down) instead
+            // stops the dependents first, through `stop_instance` and `reconcile`.
+            self.bounce_dependents(&id.service, now, out);
         }
     }
 
@@ -620,6 +641,7 @@ impl Supervisor {
 
     /// A dependency left RUNNING: what requires it goes down now and comes back once the
     /// dependency is up again (its goal stays Up, so reconcile respawns it in order).
+    /// `send_stop` bounces their own dependents in turn, down the whole chain.
     fn bounce_dependents(&mut self, service: &str, now: Instant, out: &mut Actions) {
         let dependents: Vec<String> = self.deps.required_by(service).to_vec();
         for dependent in dependents {
@@ -636,7 +658,8 @@ impl Supervisor {
             };
             for id in ids {
                 let bounce = self.instance(&id).is_some_and(|i| {
-                    i.goal == Goal::Up && matches!(i.state, State::Starting | State::Running)
+                    i.goal == Goal::Up
+                        && matches!(i.state, State::Starting | State::Running | State::Paused)
                 });
                 if bounce {
                     out.push(log(

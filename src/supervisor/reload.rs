@@ -1,7 +1,9 @@
 //! Applying a new config: add, remove, restart only what changed (SPEC.md, "Reload").
 
 use super::deps::DepTable;
-use super::{log, Action, Actions, ClientId, Goal, Instance, InstanceId, Service, Supervisor};
+use super::{
+    log, Action, Actions, ClientId, Goal, Instance, InstanceId, Service, State, Supervisor,
+};
 use crate::config::Config;
 use crate::control::proto::Response;
 use crate::log::Level;
@@ -30,6 +32,7 @@ impl Supervisor {
         let mut summary = ReloadSummary::default();
         self.deps = DepTable::new(&config);
         let mut to_start = Vec::new();
+        let mut new_instances = Vec::new();
 
         let gone: Vec<String> = self
             .services
@@ -87,8 +90,12 @@ impl Supervisor {
                     instance.retiring = true;
                 }
             }
-            if new_numprocs > old_numprocs && (any_up || service.spec.policy.autostart) {
-                to_start.push(name.clone());
+            if any_up || service.spec.policy.autostart {
+                // Only the new ones: a sibling the user stopped (or that is FATAL) stays so.
+                new_instances.extend((old_numprocs..new_numprocs).map(|index| InstanceId {
+                    service: name.clone(),
+                    index,
+                }));
             }
             for index in new_numprocs..old_numprocs {
                 self.stop_instance(&InstanceId {
@@ -104,26 +111,29 @@ impl Supervisor {
         }
 
         // Restart what runs with an outdated process spec: its goal stays Up, so it
-        // comes back with the new spec as soon as it has stopped.
+        // comes back with the new spec as soon as it has stopped. What is going down
+        // (stopped by a user, shutdown) or already restarting is left as it is.
         for name in &summary.restarted {
             let ids: Vec<InstanceId> = self.services[name]
                 .instances
                 .iter()
-                .filter(|(_, i)| !i.retiring && i.is_active())
+                .filter(|(_, i)| {
+                    !i.retiring && i.is_active() && i.goal == Goal::Up && i.state != State::Stopping
+                })
                 .map(|(index, _)| InstanceId {
                     service: name.clone(),
                     index: *index,
                 })
                 .collect();
             for id in ids {
-                if let Some(i) = self.instance_mut(&id) {
-                    i.goal = Goal::Up;
-                }
                 self.send_stop(&id, now, out);
             }
         }
         for name in to_start {
             self.start_service(&name, out);
+        }
+        for id in new_instances {
+            self.start_instance(&id, out);
         }
 
         out.push(log(Level::Info, format!("reload: {}", describe(&summary))));

@@ -90,7 +90,11 @@ impl Supervisor {
                     self.wait(client, WaitKind::Start, ids);
                 }
             },
-            Request::Pause { names } | Request::Resume { names } if names.is_empty() => {
+            Request::Pause { names }
+            | Request::Resume { names }
+            | Request::Signal { names, .. }
+                if names.is_empty() =>
+            {
                 let message = "name a service, an instance NAME:N, or all".to_string();
                 reply(out, Response::Error { message });
             }

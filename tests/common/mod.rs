@@ -25,6 +25,11 @@ pub struct Harness {
     pub services: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// `--syslog-socket` for the daemon; `None` (the default) passes `--no-syslog`.
+    pub syslog_socket: Option<PathBuf>,
+    /// Run the daemon in this mount namespace (`/proc/PID/ns/mnt`), e.g. one where a
+    /// private journald owns `/run`.
+    pub mount_ns: Option<PathBuf>,
     daemon: Option<Child>,
 }
 
@@ -39,6 +44,8 @@ impl Harness {
             log: dir.path().join("tm.log"),
             services,
             dir,
+            syslog_socket: None,
+            mount_ns: None,
             daemon: None,
         }
     }
@@ -62,14 +69,32 @@ impl Harness {
             .arg(&self.socket)
             .arg("-l")
             .arg(&self.log)
-            .arg("--no-syslog")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        match &self.syslog_socket {
+            Some(socket) => cmd.arg("--syslog-socket").arg(socket),
+            None => cmd.arg("--no-syslog"),
+        };
+        if let Some(ns) = &self.mount_ns {
+            let ns = std::fs::File::open(ns).expect("open mount namespace");
+            // SAFETY: setns(2) is async-signal-safe; the fd was opened before fork and is
+            // only read here (it is close-on-exec).
+            unsafe {
+                cmd.pre_exec(move || {
+                    use std::os::fd::AsRawFd;
+                    if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
         unsafe {
             cmd.pre_exec(|| {
-                libc::prctl(libc::PR_CAPBSET_DROP, libc::CAP_SYS_BOOT, 0, 0, 0);
+                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
+                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
                 Ok(())
             });
         }
@@ -142,7 +167,10 @@ impl Harness {
     }
 
     pub fn state(&self, name: &str) -> String {
-        self.instance(name)["state"].as_str().unwrap_or("").to_string()
+        self.instance(name)["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
@@ -151,7 +179,9 @@ impl Harness {
 
     /// Waits until `name` is in `state`.
     pub fn wait_state(&self, name: &str, state: &str) {
-        wait_until(&format!("{name} to be {state}"), || self.state(name) == state);
+        wait_until(&format!("{name} to be {state}"), || {
+            self.state(name) == state
+        });
     }
 
     pub fn log_text(&self) -> String {
@@ -205,7 +235,11 @@ impl Drop for Harness {
         };
         // Remember every process it runs, then stop it properly; SIGKILL what is left.
         let pids: Vec<i32> = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.status().iter().filter_map(|i| i["pid"].as_i64()).map(|p| p as i32).collect()
+            self.status()
+                .iter()
+                .filter_map(|i| i["pid"].as_i64())
+                .map(|p| p as i32)
+                .collect()
         }))
         .unwrap_or_default();
         // SAFETY: kill(2) on our own child.

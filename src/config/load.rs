@@ -1,0 +1,336 @@
+//! A whole config directory → [`Config`]: which files are read, strict permissions, names
+//! unique across files, and the dependency check. Every error of the load is returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::parse::parse_file;
+use super::permissions::check_owned_by_root;
+use super::{Config, ConfigError, LoadOptions, Origin};
+use crate::graph::DependencyGraph;
+
+pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
+    let files = service_files(dir).map_err(|error| vec![error])?;
+    let mut errors = Vec::new();
+    if opts.strict_permissions {
+        errors.extend(check_owned_by_root(dir, "config directory").err());
+    }
+
+    let mut config = Config::default();
+    let mut names = ServiceNames::default();
+    // A service that failed to parse still exists: depending on it is not "unknown".
+    let mut broken = BTreeSet::new();
+    // Files KDL could not parse: which services they define is unknown, so any name they
+    // mention may be one of them.
+    let mut unparsed_texts = Vec::new();
+    let mut every_file_read = true;
+    for file in files {
+        if opts.strict_permissions {
+            // Still parse it, so the user sees every problem in one go.
+            errors.extend(check_owned_by_root(&file, "service file").err());
+        }
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(error) => {
+                errors.push(ConfigError {
+                    location: file.display().to_string(),
+                    message: format!("cannot read service file: {error}"),
+                });
+                every_file_read = false;
+                continue;
+            }
+        };
+        let parsed = parse_file(&file, &text);
+        errors.extend(parsed.errors);
+        if !parsed.readable {
+            unparsed_texts.push(text);
+        }
+
+        let mut good: BTreeMap<String, _> = parsed
+            .services
+            .into_iter()
+            .map(|spec| (spec.name.clone(), spec))
+            .collect();
+        for (name, origin) in parsed.defined {
+            if let Err(error) = names.claim(&name, &origin) {
+                errors.push(error);
+                continue;
+            }
+            match good.remove(&name) {
+                Some(spec) => {
+                    config.services.insert(name, spec);
+                }
+                None => {
+                    broken.insert(name);
+                }
+            }
+        }
+    }
+
+    // A file that could not even be read might define anything: then only cycles among the
+    // services we have are reported, no "unknown service".
+    let defined_elsewhere = |name: &str| {
+        !every_file_read
+            || broken.contains(name)
+            || unparsed_texts.iter().any(|text| mentions(text, name))
+    };
+    if let Err(graph_errors) = DependencyGraph::build_checked(&config, &defined_elsewhere) {
+        errors.extend(graph_errors);
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Service names seen so far, with where each was first defined.
+#[derive(Default)]
+pub(crate) struct ServiceNames {
+    first: BTreeMap<String, Origin>,
+}
+
+impl ServiceNames {
+    /// Take `name` for the service at `origin`, or say where it was defined already.
+    pub(crate) fn claim(&mut self, name: &str, origin: &Origin) -> Result<(), ConfigError> {
+        if let Some(first) = self.first.get(name) {
+            return Err(ConfigError {
+                location: origin.to_string(),
+                message: format!("service `{name}` is already defined at {first}"),
+            });
+        }
+        self.first.insert(name.to_string(), origin.clone());
+        Ok(())
+    }
+}
+
+/// Whether `text` holds `name` as a whole word (not as part of a longer service name).
+fn mentions(text: &str, name: &str) -> bool {
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    text.match_indices(name).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| text.as_bytes()[i]);
+        let after = text.as_bytes().get(at + name.len()).copied();
+        !before.is_some_and(is_name_byte) && !after.is_some_and(is_name_byte)
+    })
+}
+
+/// The `*.kdl` files directly in `dir`, sorted. Hidden files are skipped: editors leave
+/// `.#web.kdl` lock links and `.web.kdl.swp` files next to the ones being edited.
+fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let unreadable = |error: std::io::Error| ConfigError {
+        location: dir.display().to_string(),
+        message: format!("cannot read the config directory: {error}"),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        let Some(file_name) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        let is_service_file = file_name.ends_with(".kdl") && !file_name.starts_with('.');
+        // A directory named `x.kdl` is not a service file; a dangling symlink is kept so
+        // that reading it reports the problem.
+        let is_dir = std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_dir());
+        if is_service_file && !is_dir {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `load_dir` on real files in a temporary directory.
+
+    use super::super::*;
+    use super::mentions;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            fs::write(&path, text).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn load(dir: &tempfile::TempDir, strict: bool) -> Result<Config, Vec<String>> {
+        let opts = LoadOptions {
+            strict_permissions: strict,
+        };
+        load_dir(dir.path(), &opts)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    }
+
+    fn service(name: &str, extra: &str) -> String {
+        format!("service \"{name}\" {{\n    cmd \"/bin/true\"\n{extra}}}\n")
+    }
+
+    #[test]
+    fn reads_only_kdl_files_sorted() {
+        let dir = dir_with(&[
+            ("b.kdl", &service("b", "    requires \"a\"\n")),
+            ("a.kdl", &service("a", "")),
+            ("notes.txt", "not kdl"),
+            ("old.kdl.bak", "not kdl {"),
+            (".#a.kdl", "editor lock {"),
+        ]);
+        fs::create_dir(dir.path().join("sub.kdl")).unwrap();
+        let config = load(&dir, true).unwrap();
+        assert_eq!(config.services.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(config.services["a"].origin.file, dir.path().join("a.kdl"));
+    }
+
+    #[test]
+    fn missing_directory_is_one_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let errors = load_dir(&missing, &LoadOptions::default()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].location, missing.display().to_string());
+        assert!(
+            errors[0]
+                .message
+                .starts_with("cannot read the config directory: No such file"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_name_across_files_names_both() {
+        let dir = dir_with(&[
+            ("a.kdl", &service("web", "")),
+            ("b.kdl", &service("web", "")),
+        ]);
+        let a = dir.path().join("a.kdl").display().to_string();
+        let b = dir.path().join("b.kdl").display().to_string();
+        assert_eq!(
+            load(&dir, false).unwrap_err(),
+            vec![format!(
+                "{b}:1:1: service `web` is already defined at {a}:1:1"
+            )]
+        );
+    }
+
+    #[test]
+    fn all_errors_of_all_files_at_once() {
+        let dir = dir_with(&[
+            (
+                "a.kdl",
+                "service \"a\" {\n    cmd \"/bin/true\"\n    autostart true\n}\n",
+            ),
+            (
+                "b.kdl",
+                &service("b", "    numprocs \"two\"\n    requires \"nope\"\n"),
+            ),
+            ("c.kdl", &service("c", "    requires \"a\" \"b\" \"dbb\"\n")),
+            ("d.kdl", &service("d", "    after \"e\"\n")),
+            ("e.kdl", &service("e", "    after \"d\"\n")),
+            ("f.kdl", &service("b", "")),
+        ]);
+        let errors = load(&dir, false).unwrap_err();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        // a.kdl cannot be parsed, but it mentions `a`, which may well be defined there;
+        // `dbb` appears nowhere: unknown. `b` is broken but defined, so depending on it is
+        // fine, and its own `requires "nope"` is not checked until it parses.
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}:3:15: this looks like KDL v1: a bare `true` is not a value in KDL v2, \
+                     which writes `#true`: `autostart #true`",
+                    file("a.kdl")
+                ),
+                format!(
+                    "{}:3:5: field `numprocs`: expected an integer ≥ 1 (at most 10000), got \"two\"",
+                    file("b.kdl")
+                ),
+                format!(
+                    "{}:1:1: service `b` is already defined at {}:1:1",
+                    file("f.kdl"),
+                    file("b.kdl")
+                ),
+                format!("{}:1:1: c: `requires` names unknown service `dbb`", file("c.kdl")),
+                format!(
+                    "{}:1:1: dependency cycle: d -> e -> d (each waits for the next)",
+                    file("d.kdl")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn dependency_errors_come_with_the_others() {
+        let dir = dir_with(&[
+            ("b.kdl", &service("b", "    numprocs 0\n")),
+            ("c.kdl", &service("c", "    requires \"b\" \"dbb\"\n")),
+            ("db.kdl", &service("db", "")),
+        ]);
+        let errors = load(&dir, false).unwrap_err();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        // `b` is broken but defined: depending on it is not an "unknown service" error.
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}:3:5: field `numprocs`: expected an integer ≥ 1 (at most 10000), got 0",
+                    file("b.kdl")
+                ),
+                format!(
+                    "{}:1:1: c: `requires` names unknown service `dbb`; did you mean `db`?",
+                    file("c.kdl")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn strict_permissions_refuse_insecure_files_and_directory() {
+        let dir = dir_with(&[("a.kdl", &service("a", "")), ("b.kdl", &service("b", ""))]);
+        let a = dir.path().join("a.kdl");
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o664)).unwrap();
+        std::os::unix::fs::chown(dir.path().join("b.kdl"), Some(65534), None).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let errors = load(&dir, true).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                format!(
+                    "{}: config directory refused: writable by group or others (mode 0777)",
+                    dir.path().display()
+                ),
+                format!(
+                    "{}: service file refused: writable by group or others (mode 0664)",
+                    a.display()
+                ),
+                format!(
+                    "{}: service file refused: owned by uid 65534, not root",
+                    dir.path().join("b.kdl").display()
+                ),
+            ]
+        );
+        // The same directory is fine when the daemon is not root.
+        assert!(load(&dir, false).is_ok());
+    }
+
+    #[test]
+    fn empty_directory_is_an_empty_config() {
+        let dir = dir_with(&[]);
+        assert_eq!(load(&dir, true), Ok(Config::default()));
+    }
+
+    #[test]
+    fn mentions_whole_names_only() {
+        let text = "service \"db\" {\n    cmd \"/bin/db-server\"\n}\n";
+        assert!(mentions(text, "db"));
+        assert!(!mentions(text, "d"));
+        assert!(!mentions(text, "server"), "part of `db-server`");
+        assert!(mentions("requires web", "web"));
+        assert!(!mentions("", "web"));
+    }
+}

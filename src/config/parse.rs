@@ -1,0 +1,357 @@
+//! One service file → [`ServiceSpec`]s: the top level, `service "NAME" { ... }` nodes, and
+//! the table of fields with their defaults. Every problem is collected, none stops the walk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kdl::{KdlNode, KdlValue};
+
+use super::fields::{describe, Field};
+use super::source::SourceText;
+use super::suggest::did_you_mean;
+use super::users;
+use super::{blocks, readers, syntax, values};
+use super::{
+    ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
+    ServiceSpec, ServiceType,
+};
+
+/// Every field a service may hold (SPEC.md, "Service files").
+pub(crate) const FIELDS: [&str; 29] = [
+    "cmd",
+    "type",
+    "numprocs",
+    "umask",
+    "workingdir",
+    "autostart",
+    "autorestart",
+    "exitcodes",
+    "startretries",
+    "starttime",
+    "stopsignal",
+    "stoptime",
+    "stdout",
+    "stderr",
+    "env",
+    "user",
+    "group",
+    "capabilities",
+    "no-new-privs",
+    "limits",
+    "stdout-maxbytes",
+    "stderr-maxbytes",
+    "stdout-backups",
+    "stderr-backups",
+    "essential",
+    "requires",
+    "wants",
+    "after",
+    "before",
+];
+
+/// What one file yielded. A service with a bad field is not in `services`, but its name is
+/// in `defined`, so that it still counts for duplicate names and for services depending on it.
+pub(crate) struct ParsedFile {
+    /// Every service node that has a valid name, in file order.
+    pub(crate) defined: Vec<(String, Origin)>,
+    pub(crate) services: Vec<ServiceSpec>,
+    pub(crate) errors: Vec<ConfigError>,
+    /// False when KDL itself failed: the file's service names are then unknown.
+    pub(crate) readable: bool,
+}
+
+pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
+    let source = SourceText::new(file, text);
+    let mut parsed = ParsedFile {
+        defined: Vec::new(),
+        services: Vec::new(),
+        errors: Vec::new(),
+        readable: true,
+    };
+    let document = match syntax::parse_document(&source) {
+        Ok(document) => document,
+        Err(errors) => {
+            parsed.errors = errors;
+            parsed.readable = false;
+            return parsed;
+        }
+    };
+    for node in document.nodes() {
+        let offset = node.span().offset();
+        let kind = node.name().value();
+        if kind != "service" {
+            parsed.errors.push(source.error(
+                offset,
+                format!(
+                    "unexpected `{kind}`: a service file holds only `service \"NAME\" {{ ... }}` \
+                     nodes{}",
+                    did_you_mean(kind, ["service"])
+                ),
+            ));
+            continue;
+        }
+        let name = match service_name(node) {
+            Ok(name) => name,
+            Err(message) => {
+                parsed.errors.push(source.error(offset, message));
+                continue;
+            }
+        };
+        let origin = source.origin(offset);
+        parsed.defined.push((name.clone(), origin.clone()));
+        match parse_service(name, origin, node, &source) {
+            Ok(spec) => parsed.services.push(spec),
+            Err(errors) => parsed.errors.extend(errors),
+        }
+    }
+    sort_by_position(&mut parsed.errors);
+    parsed
+}
+
+/// Fields are read in the order the code needs them (`user` with `group`…), not the order
+/// of the file; a reader expects file order. All these errors are in this one file and
+/// carry `file:line:col`, so the trailing numbers order them (stable for equal positions).
+fn sort_by_position(errors: &mut [ConfigError]) {
+    fn position(location: &str) -> (usize, usize) {
+        let mut parts = location.rsplitn(3, ':');
+        let column = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+        (line, column)
+    }
+    errors.sort_by_key(|error| position(&error.location));
+}
+
+/// The `"NAME"` of `service "NAME" { ... }`.
+fn service_name(node: &KdlNode) -> Result<String, String> {
+    const USAGE: &str = "expected `service \"NAME\" { ... }` with NAME made of [A-Za-z0-9_.-]";
+    match node.entries() {
+        [entry] if entry.name().is_none() => match entry.value() {
+            KdlValue::String(name) if values::is_service_name(name) => Ok(name.clone()),
+            _ => Err(format!("{USAGE}, got {}", describe(entry))),
+        },
+        [] => Err(format!("{USAGE}, got no name")),
+        _ => Err(format!("{USAGE}, got {} values", node.entries().len())),
+    }
+}
+
+/// Collects errors while fields are read, so one pass reports them all.
+struct ServiceReader<'a> {
+    fields: BTreeMap<&'a str, Field<'a>>,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> ServiceReader<'a> {
+    /// A field that was given and read well, else `None` (its error kept).
+    fn read<T>(
+        &mut self,
+        name: &str,
+        read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
+    ) -> Option<T> {
+        let field = self.fields.get(name)?;
+        read(field).map_err(|error| self.errors.push(error)).ok()
+    }
+
+    /// Same for readers that report several errors (child blocks).
+    fn read_all<T>(
+        &mut self,
+        name: &str,
+        read: impl FnOnce(&Field<'a>) -> Result<T, Vec<ConfigError>>,
+    ) -> Option<T> {
+        let field = self.fields.get(name)?;
+        read(field)
+            .map_err(|errors| self.errors.extend(errors))
+            .ok()
+    }
+}
+
+fn parse_service(
+    name: String,
+    origin: Origin,
+    node: &KdlNode,
+    source: &SourceText<'_>,
+) -> Result<ServiceSpec, Vec<ConfigError>> {
+    let offset = node.span().offset();
+    let Some(body) = node.children() else {
+        return Err(vec![source.error(
+            offset,
+            format!("service `{name}` has no body; write `service \"{name}\" {{ cmd \"...\" }}`"),
+        )]);
+    };
+    let mut reader = ServiceReader {
+        fields: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    for child in body.nodes() {
+        let field = child.name().value();
+        let position = child.span().offset();
+        if let Some(known) = FIELDS.iter().find(|known| **known == field) {
+            if let Some(first) = reader.fields.get(known) {
+                let first = source.origin(first.node.span().offset());
+                reader.errors.push(source.error(
+                    position,
+                    format!(
+                        "field `{field}` is given twice (first at line {}:{})",
+                        first.line, first.column
+                    ),
+                ));
+            } else {
+                reader.fields.insert(known, Field::new(child, source));
+            }
+        } else {
+            reader.errors.push(source.error(
+                position,
+                format!("unknown field `{field}`{}", did_you_mean(field, FIELDS)),
+            ));
+        }
+    }
+
+    let cmd = reader.read("cmd", readers::cmd);
+    if !reader.fields.contains_key("cmd") {
+        reader
+            .errors
+            .push(source.error(offset, format!("service `{name}`: field `cmd` is required")));
+    }
+    let process = read_process(&mut reader, source, cmd.unwrap_or_default());
+    let policy = read_policy(&mut reader);
+    let numprocs = reader
+        .read("numprocs", |f| {
+            let max = i128::from(values::MAX_NUMPROCS);
+            f.integer(1..=max, &format!("expected an integer ≥ 1 (at most {max})"))
+        })
+        .map_or(1, |n| n as u32);
+    let deps = Deps {
+        requires: reader
+            .read("requires", Field::service_names)
+            .unwrap_or_default(),
+        wants: reader
+            .read("wants", Field::service_names)
+            .unwrap_or_default(),
+        after: reader
+            .read("after", Field::service_names)
+            .unwrap_or_default(),
+        before: reader
+            .read("before", Field::service_names)
+            .unwrap_or_default(),
+    };
+    if !reader.errors.is_empty() {
+        return Err(reader.errors);
+    }
+    Ok(ServiceSpec {
+        name,
+        origin,
+        numprocs,
+        process,
+        policy,
+        deps,
+    })
+}
+
+fn read_process(
+    reader: &mut ServiceReader<'_>,
+    source: &SourceText<'_>,
+    cmd: Vec<String>,
+) -> ProcessSpec {
+    let stdout = reader.read("stdout", |f| {
+        f.word(values::OUTPUT_EXPECTED, values::output)
+    });
+    let stderr = reader.read("stderr", |f| {
+        f.word(values::OUTPUT_EXPECTED, values::output)
+    });
+    ProcessSpec {
+        cmd,
+        kind: reader
+            .read("type", |f| {
+                f.word(values::TYPE_EXPECTED, values::service_type)
+            })
+            .unwrap_or(ServiceType::Simple),
+        umask: reader.read("umask", readers::umask),
+        workingdir: reader
+            .read("workingdir", readers::absolute_path)
+            .unwrap_or_else(|| PathBuf::from("/")),
+        stdout: stdout.unwrap_or(Output::Capture),
+        stderr: stderr.unwrap_or(Output::Capture),
+        env: reader
+            .read_all("env", |f| blocks::env(f, source))
+            .unwrap_or_default(),
+        credentials: read_credentials(reader),
+        capabilities: reader.read("capabilities", readers::capabilities),
+        no_new_privs: reader.read("no-new-privs", Field::bool).unwrap_or(false),
+        limits: reader
+            .read_all("limits", |f| blocks::limits(f, source))
+            .unwrap_or_default(),
+        stdout_rotation: read_rotation(reader, "stdout-maxbytes", "stdout-backups"),
+        stderr_rotation: read_rotation(reader, "stderr-maxbytes", "stderr-backups"),
+    }
+}
+
+fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
+    Policy {
+        autostart: reader.read("autostart", Field::bool).unwrap_or(true),
+        autorestart: reader
+            .read("autorestart", |f| {
+                f.word(values::RESTART_EXPECTED, values::restart_policy)
+            })
+            .unwrap_or(RestartPolicy::Unexpected),
+        exitcodes: reader
+            .read("exitcodes", readers::exitcodes)
+            .unwrap_or_else(|| vec![0]),
+        startretries: reader
+            .read("startretries", |f| {
+                f.integer(0..=i128::from(u32::MAX), "expected an integer ≥ 0")
+            })
+            .map_or(3, |n| n as u32),
+        starttime: reader
+            .read("starttime", readers::seconds)
+            .unwrap_or(Duration::from_secs(1)),
+        stopsignal: reader
+            .read("stopsignal", readers::signal)
+            .unwrap_or(libc::SIGTERM),
+        stoptime: reader
+            .read("stoptime", readers::seconds)
+            .unwrap_or(Duration::from_secs(10)),
+        essential: reader.read("essential", Field::bool).unwrap_or(false),
+    }
+}
+
+fn read_rotation(reader: &mut ServiceReader<'_>, maxbytes: &str, backups: &str) -> Rotation {
+    let default = Rotation::default();
+    Rotation {
+        maxbytes: reader
+            .read(maxbytes, readers::size)
+            .unwrap_or(default.maxbytes),
+        backups: reader
+            .read(backups, |f| {
+                f.integer(0..=i128::from(u32::MAX), "expected an integer ≥ 0")
+            })
+            .map_or(default.backups, |n| n as u32),
+    }
+}
+
+/// `user` and `group` together: the uid, gid and groups the service runs with.
+fn read_credentials(reader: &mut ServiceReader<'_>) -> Option<Credentials> {
+    let user = reader.read("user", |f| {
+        let account = readers::account(f, "user")?;
+        users::resolve_user(&account).map_err(|message| f.error(message))
+    });
+    let group = reader.read("group", |f| {
+        let account = readers::account(f, "group")?;
+        users::resolve_group(&account).map_err(|message| f.error(message))
+    });
+    let failed = |field, found: bool| reader.fields.contains_key(field) && !found;
+    if failed("user", user.is_some()) || failed("group", group.is_some()) {
+        return None; // already reported
+    }
+    if user.is_none() && group.is_none() {
+        return None;
+    }
+    // Report against `user` when given: that is where supplementary groups come from.
+    let position = if reader.fields.contains_key("user") {
+        "user"
+    } else {
+        "group"
+    };
+    reader.read(position, |f| {
+        users::credentials(user.as_ref(), group).map_err(|m| f.error(m))
+    })
+}

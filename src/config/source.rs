@@ -1,0 +1,99 @@
+//! One service file's text and name, turning KDL's byte offsets into `file:line:col`.
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, Origin};
+
+/// The text of one file with the byte offset of each line start, so that every error can
+/// name a line and column the way an editor shows them (1-based, columns in characters).
+pub(crate) struct SourceText<'a> {
+    file: PathBuf,
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> SourceText<'a> {
+    pub(crate) fn new(file: &Path, text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        SourceText {
+            file: file.to_path_buf(),
+            text,
+            line_starts,
+        }
+    }
+
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// The position of a byte offset (as in kdl's spans).
+    pub(crate) fn origin(&self, offset: usize) -> Origin {
+        let offset = offset.min(self.text.len());
+        let line_index = self.line_index(offset);
+        let line_start = self.line_starts[line_index];
+        let column = match self.text.get(line_start..offset) {
+            Some(before) => before.chars().count() + 1,
+            // Not on a character boundary (kdl never does this): fall back to bytes.
+            None => offset - line_start + 1,
+        };
+        Origin {
+            file: self.file.clone(),
+            line: line_index + 1,
+            column,
+        }
+    }
+
+    /// Index (0-based) of the line holding `offset`.
+    fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        // The first entry is 0, so at least one line start is ≤ offset.
+        self.line_starts.partition_point(|&start| start <= offset) - 1
+    }
+
+    /// Byte offset where the line holding `offset` begins.
+    pub(crate) fn line_start(&self, offset: usize) -> usize {
+        self.line_starts[self.line_index(offset)]
+    }
+
+    /// The whole line holding `offset`, without its line break.
+    pub(crate) fn line_at(&self, offset: usize) -> &'a str {
+        let line_index = self.line_index(offset);
+        let start = self.line_starts[line_index];
+        let end = self
+            .line_starts
+            .get(line_index + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        self.text
+            .get(start..end)
+            .unwrap_or_default()
+            .trim_end_matches('\r')
+    }
+
+    pub(crate) fn error(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            location: self.origin(offset).to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_columns_are_one_based_and_count_characters() {
+        let source = SourceText::new(Path::new("a.kdl"), "ab\n  é x\r\nlast");
+        assert_eq!(source.origin(0).to_string(), "a.kdl:1:1");
+        assert_eq!(source.origin(1).to_string(), "a.kdl:1:2");
+        assert_eq!(source.origin(3).to_string(), "a.kdl:2:1");
+        // `é` is two bytes but one column.
+        assert_eq!(source.origin(8).to_string(), "a.kdl:2:5");
+        assert_eq!(source.origin(11).to_string(), "a.kdl:3:1");
+        assert_eq!(source.origin(999).to_string(), "a.kdl:3:5");
+        assert_eq!(source.line_at(5), "  é x");
+        assert_eq!(source.line_at(12), "last");
+    }
+}

@@ -1,0 +1,183 @@
+//! Carrying out one command on a session and printing the result: the part one-shot mode
+//! and the shell share.
+
+use std::io::Write;
+
+use crate::control::client::ClientError;
+use crate::control::proto::{Request, Response};
+
+use super::command::Command;
+use super::error::CtlError;
+use super::render::{failure, render, Format, Printout};
+use super::session::Session;
+
+/// Run `command`, print what the daemon answered on `out` (notices on `err`), and fail
+/// if the answer says it failed. The failure itself is not printed: the caller says it
+/// once, as it sees fit (one line on stderr in one-shot mode).
+pub fn execute(
+    session: &mut Session,
+    command: &Command,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CtlError> {
+    let request = command.to_request();
+    if let Request::Tail { follow: true, .. } = request {
+        return follow(session, &request, format, out, err);
+    }
+    let response = session.request(&request)?;
+    print(&render(&response, format)?, out, err)?;
+    check(&response, command.word())
+}
+
+/// `tail -f`: print each chunk as it comes, until Ctrl-C or the daemon closes. The
+/// connection is not kept: dropping it is how the daemon learns to stop streaming.
+fn follow(
+    session: &mut Session,
+    request: &Request,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CtlError> {
+    let mut client = session.send(request)?;
+    loop {
+        let response = match client.next_response() {
+            Ok(Some(response)) => response,
+            Ok(None) | Err(ClientError::Interrupted) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let printout = match format {
+            Format::Human => render(&response, format)?,
+            // A stream has no single document: one JSON object per line.
+            Format::Json => Printout {
+                out: serde_json::to_string(&response)? + "\n",
+                err: String::new(),
+            },
+        };
+        print(&printout, out, err)?;
+        check(&response, "tail")?;
+    }
+}
+
+fn print(printout: &Printout, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CtlError> {
+    out.write_all(printout.out.as_bytes())
+        .map_err(CtlError::Output)?;
+    // Flushed at once so that `tail -f` output and notices appear as they come.
+    out.flush().map_err(CtlError::Output)?;
+    if !printout.err.is_empty() {
+        err.write_all(printout.err.as_bytes())
+            .map_err(CtlError::Output)?;
+    }
+    Ok(())
+}
+
+fn check(response: &Response, command: &str) -> Result<(), CtlError> {
+    match failure(response, command) {
+        Some(reason) => Err(CtlError::Failed(reason)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::fake_daemon::FakeDaemon;
+    use crate::ctl::shell_line::{parse_shell_line, ShellInput};
+
+    /// Run a shell-style command line against canned replies; stdout, stderr, result.
+    fn run(
+        line: &str,
+        format: Format,
+        replies: Vec<String>,
+    ) -> (String, String, Result<(), CtlError>, Vec<String>) {
+        let Ok(ShellInput::Run(command)) = parse_shell_line(line) else {
+            panic!("bad test line {line}")
+        };
+        let daemon = FakeDaemon::start(vec![replies]);
+        let mut session = Session::new(daemon.path());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let result = execute(&mut session, &command, format, &mut out, &mut err);
+        drop(session);
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        (text(out), text(err), result, daemon.requests())
+    }
+
+    #[test]
+    fn start_prints_each_outcome_and_fails_if_one_failed() {
+        let reply = r#"{"result":"outcome","ok":false,"results":[
+            {"name":"web:0","ok":true,"message":"RUNNING"},
+            {"name":"bad","ok":false,"message":"FATAL: exec /nope: No such file or directory"}]}"#
+            .replace('\n', "");
+        let (out, err, result, requests) = run("start web bad", Format::Human, vec![reply]);
+        assert_eq!(
+            out,
+            "web:0: RUNNING\nbad: FATAL: exec /nope: No such file or directory\n"
+        );
+        assert_eq!(err, "");
+        assert_eq!(
+            result.map_err(|e| e.to_string()),
+            Err("start failed for bad".into())
+        );
+        assert_eq!(requests, vec![r#"{"cmd":"start","names":["web","bad"]}"#]);
+    }
+
+    #[test]
+    fn an_unknown_service_fails_with_the_daemons_message() {
+        let reply = r#"{"result":"error","message":"unknown service: nope"}"#.to_string();
+        let (out, _, result, _) = run("status nope", Format::Human, vec![reply]);
+        assert_eq!(out, "");
+        assert_eq!(
+            result.map_err(|e| e.to_string()),
+            Err("unknown service: nope".into())
+        );
+    }
+
+    #[test]
+    fn json_error_still_prints_the_document_and_fails() {
+        let reply = r#"{"result":"error","message":"PID 1 only"}"#.to_string();
+        let (out, _, result, _) = run("reboot", Format::Json, vec![reply]);
+        assert!(out.contains(r#""message": "PID 1 only""#), "{out}");
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn tail_follow_streams_chunks_raw_and_reports_missed_bytes() {
+        let chunks = [
+            r#"{"result":"output","data":"one\ntw","missed":0}"#,
+            r#"{"result":"output","data":"o\n","missed":0}"#,
+            r#"{"result":"output","data":"three\n","missed":512}"#,
+        ];
+        let (out, err, result, requests) =
+            run("tail -f web", Format::Human, vec![chunks.join("\n")]);
+        assert_eq!(out, "one\ntwo\nthree\n");
+        assert_eq!(err, "[tmctl: missed 512 bytes]\n");
+        assert!(result.is_ok());
+        assert_eq!(
+            requests,
+            vec![r#"{"cmd":"tail","name":"web","stderr":false,"follow":true}"#]
+        );
+    }
+
+    #[test]
+    fn tail_follow_in_json_is_one_object_per_line() {
+        let chunk = r#"{"result":"output","data":"x","missed":0}"#;
+        let (out, _, result, _) = run(
+            "tail -f --stderr web",
+            Format::Json,
+            vec![format!("{chunk}\n{chunk}")],
+        );
+        assert_eq!(out, format!("{chunk}\n{chunk}\n"));
+        assert!(result.is_ok());
+    }
+
+    #[test]
+    fn tail_follow_ending_in_an_error_fails() {
+        let reply =
+            r#"{"result":"error","message":"web has 2 instances: say web:0 or web:1"}"#.to_string();
+        let (_, _, result, _) = run("tail -f web", Format::Human, vec![reply]);
+        assert_eq!(
+            result.map_err(|e| e.to_string()),
+            Err("web has 2 instances: say web:0 or web:1".into())
+        );
+    }
+}

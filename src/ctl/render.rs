@@ -1,0 +1,291 @@
+//! How a response is shown: for humans, or as one JSON document (`--json`). Rendering is
+//! driven by the response alone, so one-shot mode and the shell print the same thing.
+
+use crate::control::proto::Response;
+
+use super::status_table::status_table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// What to print for one response: `out` for stdout, `err` for notices on stderr.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Printout {
+    pub out: String,
+    pub err: String,
+}
+
+pub fn render(response: &Response, format: Format) -> Result<Printout, serde_json::Error> {
+    match format {
+        Format::Human => Ok(human(response)),
+        Format::Json => Ok(Printout {
+            out: json_document(response)?,
+            err: String::new(),
+        }),
+    }
+}
+
+/// `--json`: for status the bare array of instances (what scripts iterate over), for
+/// everything else the response object itself.
+fn json_document(response: &Response) -> Result<String, serde_json::Error> {
+    let mut document = match response {
+        Response::Status { instances } => serde_json::to_string_pretty(instances)?,
+        other => serde_json::to_string_pretty(other)?,
+    };
+    document.push('\n');
+    Ok(document)
+}
+
+fn human(response: &Response) -> Printout {
+    let out = match response {
+        Response::Ok { lines } => lines_of(lines.iter()),
+        Response::Status { instances } => status_table(instances),
+        Response::Outcome { results, .. } => {
+            lines_of(results.iter().map(|r| format!("{}: {}", r.name, r.message)))
+        }
+        Response::Reload {
+            added,
+            changed,
+            restarted,
+            removed,
+        } => {
+            let events = [
+                ("added", added),
+                ("changed", changed),
+                ("restarted", restarted),
+                ("removed", removed),
+            ];
+            let lines: Vec<String> = events
+                .iter()
+                .flat_map(|(event, names)| names.iter().map(move |name| format!("{name}: {event}")))
+                .collect();
+            match lines.is_empty() {
+                true => "no changes\n".to_string(),
+                false => lines_of(lines.iter()),
+            }
+        }
+        Response::Output { data, missed } => {
+            return Printout {
+                out: data.clone(),
+                err: missed_notice(*missed),
+            };
+        }
+        Response::Graph { text } => with_final_newline(text),
+        Response::Names {
+            services,
+            instances,
+        } => {
+            let mut names: Vec<&String> = services.iter().chain(instances).collect();
+            names.sort();
+            names.dedup();
+            lines_of(names.into_iter())
+        }
+        // Said once, on stderr, by whoever reports the failure.
+        Response::Error { .. } => String::new(),
+    };
+    Printout {
+        out,
+        err: String::new(),
+    }
+}
+
+/// Why a response means the command failed, in one line, or `None` if it succeeded.
+/// `command` is the word the user typed, for "start failed for bad".
+pub fn failure(response: &Response, command: &str) -> Option<String> {
+    match response {
+        Response::Error { message } => Some(message.clone()),
+        Response::Outcome { ok: false, results } => {
+            let failed: Vec<&str> = results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| r.name.as_str())
+                .collect();
+            Some(match failed.is_empty() {
+                true => format!("{command} failed"),
+                false => format!("{command} failed for {}", failed.join(", ")),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Told on stderr when a lagging `tail -f` lost output, so the gap is never silent.
+pub fn missed_notice(missed: u64) -> String {
+    match missed {
+        0 => String::new(),
+        n => format!("[tmctl: missed {n} bytes]\n"),
+    }
+}
+
+fn lines_of<S: AsRef<str>>(lines: impl Iterator<Item = S>) -> String {
+    lines
+        .map(|line| with_final_newline(line.as_ref()))
+        .collect()
+}
+
+fn with_final_newline(text: &str) -> String {
+    match text.is_empty() || text.ends_with('\n') {
+        true => text.to_string(),
+        false => format!("{text}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::proto::InstanceOutcome;
+    use crate::ctl::status_table::tests::instance;
+
+    fn human_out(response: Response) -> String {
+        human(&response).out
+    }
+
+    fn outcome(name: &str, ok: bool, message: &str) -> InstanceOutcome {
+        InstanceOutcome {
+            name: name.into(),
+            ok,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn outcome_lines_name_each_instance() {
+        let response = Response::Outcome {
+            ok: false,
+            results: vec![
+                outcome("web:0", true, "RUNNING"),
+                outcome("bad", false, "FATAL: exec /nope: No such file or directory"),
+            ],
+        };
+        assert_eq!(
+            human_out(response.clone()),
+            "web:0: RUNNING\nbad: FATAL: exec /nope: No such file or directory\n"
+        );
+        assert_eq!(
+            failure(&response, "start").as_deref(),
+            Some("start failed for bad")
+        );
+    }
+
+    #[test]
+    fn a_successful_outcome_is_no_failure() {
+        let response = Response::Outcome {
+            ok: true,
+            results: vec![outcome("web", true, "stopped")],
+        };
+        assert_eq!(failure(&response, "stop"), None);
+    }
+
+    #[test]
+    fn an_error_is_a_failure_with_its_message_and_no_stdout() {
+        let response = Response::Error {
+            message: "unknown service: nope".into(),
+        };
+        assert_eq!(human_out(response.clone()), "");
+        assert_eq!(
+            failure(&response, "status").as_deref(),
+            Some("unknown service: nope")
+        );
+    }
+
+    #[test]
+    fn reload_lists_what_happened_or_says_nothing_changed() {
+        let response = Response::Reload {
+            added: vec!["new".into()],
+            changed: vec!["web".into()],
+            restarted: vec!["web".into()],
+            removed: vec!["old".into(), "older".into()],
+        };
+        assert_eq!(
+            human_out(response),
+            "new: added\nweb: changed\nweb: restarted\nold: removed\nolder: removed\n"
+        );
+        let nothing = Response::Reload {
+            added: vec![],
+            changed: vec![],
+            restarted: vec![],
+            removed: vec![],
+        };
+        assert_eq!(human_out(nothing), "no changes\n");
+    }
+
+    #[test]
+    fn ok_lines_and_graph_text_end_with_a_newline() {
+        assert_eq!(
+            human_out(Response::Ok {
+                lines: vec!["a".into(), "b".into()]
+            }),
+            "a\nb\n"
+        );
+        assert_eq!(human_out(Response::Ok { lines: vec![] }), "");
+        assert_eq!(
+            human_out(Response::Graph {
+                text: "db\nweb".into()
+            }),
+            "db\nweb\n"
+        );
+    }
+
+    #[test]
+    fn output_is_raw_and_missed_bytes_go_to_stderr() {
+        let printout = human(&Response::Output {
+            data: "partial line".into(),
+            missed: 12,
+        });
+        assert_eq!(printout.out, "partial line");
+        assert_eq!(printout.err, "[tmctl: missed 12 bytes]\n");
+        assert_eq!(
+            human(&Response::Output {
+                data: "x\n".into(),
+                missed: 0
+            })
+            .err,
+            ""
+        );
+    }
+
+    #[test]
+    fn json_status_is_the_array_of_instances() {
+        let mut web = instance("web", "RUNNING", Some(42));
+        web.uptime_secs = Some(10);
+        let mut bad = instance("bad", "EXITED", None);
+        bad.exit_signal = Some("KILL".into());
+        let response = Response::Status {
+            instances: vec![web, bad],
+        };
+        let out = render(&response, Format::Json)
+            .map(|p| p.out)
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        assert_eq!(
+            value,
+            serde_json::json!([
+                {"name": "web", "service": "web", "state": "RUNNING", "pid": 42, "uptime_secs": 10,
+                 "restarts": 0, "exit_code": null, "exit_signal": null, "detail": null},
+                {"name": "bad", "service": "bad", "state": "EXITED", "pid": null, "uptime_secs": null,
+                 "restarts": 0, "exit_code": null, "exit_signal": "KILL", "detail": null},
+            ])
+        );
+    }
+
+    #[test]
+    fn json_of_other_responses_is_the_response_object() {
+        let response = Response::Outcome {
+            ok: true,
+            results: vec![outcome("web", true, "RUNNING")],
+        };
+        let out = render(&response, Format::Json)
+            .map(|p| p.out)
+            .unwrap_or_default();
+        assert!(out.ends_with("}\n"), "{out}");
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        assert_eq!(
+            value,
+            serde_json::json!({"result": "outcome", "ok": true,
+                               "results": [{"name": "web", "ok": true, "message": "RUNNING"}]})
+        );
+    }
+}

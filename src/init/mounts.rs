@@ -1,0 +1,169 @@
+//! The filesystems init must mount, and taking them all down again at shutdown.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::path::Path;
+
+/// What init mounts when it is not there yet: (target, fstype, source, flags, data).
+const ESSENTIAL: &[(&str, &str, &str, u64, &str)] = &[
+    ("/proc", "proc", "proc", NOSUID_NODEV_NOEXEC, ""),
+    ("/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC, ""),
+    ("/dev", "devtmpfs", "devtmpfs", libc::MS_NOSUID, "mode=0755"),
+    (
+        "/dev/pts",
+        "devpts",
+        "devpts",
+        NOSUID_NOEXEC,
+        "mode=0620,ptmxmode=0666",
+    ),
+    (
+        "/dev/shm",
+        "tmpfs",
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=1777",
+    ),
+    (
+        "/run",
+        "tmpfs",
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=0755",
+    ),
+    // systemd-journald (and much else) refuses to run without the cgroup2 hierarchy.
+    (
+        "/sys/fs/cgroup",
+        "cgroup2",
+        "cgroup2",
+        NOSUID_NODEV_NOEXEC,
+        "",
+    ),
+];
+
+const NOSUID_NODEV_NOEXEC: u64 = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+const NOSUID_NOEXEC: u64 = libc::MS_NOSUID | libc::MS_NOEXEC;
+
+/// One line of /proc/self/mountinfo: where, and what kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPoint {
+    pub target: String,
+    pub fstype: String,
+}
+
+/// Parses /proc/self/mountinfo text (fields: id parent major:minor root target opts
+/// [optional...] - fstype source superopts). Targets have `\040`-style escapes.
+pub fn parse_mountinfo(text: &str) -> Vec<MountPoint> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let target = left.split(' ').nth(4)?;
+            let fstype = right.split(' ').next()?;
+            Some(MountPoint {
+                target: unescape(target),
+                fstype: fstype.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() {
+            if let Ok(code) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
+                out.push(code as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i] as char);
+        i += 1;
+    }
+    out
+}
+
+pub fn current_mounts() -> Vec<MountPoint> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|text| parse_mountinfo(&text))
+        .unwrap_or_default()
+}
+
+/// Mounts what is missing. Returns one message per step (done or failed); a failure never
+/// stops the boot.
+pub fn mount_essentials() -> Vec<(bool, String)> {
+    let mut report = Vec::new();
+    for &(target, fstype, source, flags, data) in ESSENTIAL {
+        // Read again each time: /proc itself is the first thing mounted.
+        let mounted = current_mounts().iter().any(|m| m.target == target);
+        if mounted {
+            continue;
+        }
+        let _ = std::fs::create_dir_all(target);
+        let data = (!data.is_empty()).then_some(data);
+        let result = mount(
+            Some(source),
+            target,
+            Some(fstype),
+            MsFlags::from_bits_truncate(flags),
+            data,
+        );
+        report.push(match result {
+            Ok(()) => (true, format!("mounted {fstype} on {target}")),
+            Err(e) => (false, format!("cannot mount {fstype} on {target}: {e}")),
+        });
+    }
+    report
+}
+
+/// Unmounts everything it can, innermost first; what cannot be unmounted (the root, busy
+/// filesystems) is remounted read-only so that nothing is left dirty.
+pub fn unmount_all(mounts: &[MountPoint]) -> Vec<(bool, String)> {
+    let mut report = Vec::new();
+    for m in mounts.iter().rev() {
+        if m.target == "/" {
+            continue;
+        }
+        match umount2(Path::new(&m.target), MntFlags::empty()) {
+            Ok(()) => report.push((true, format!("unmounted {}", m.target))),
+            Err(_) => report.push(remount_read_only(&m.target)),
+        }
+    }
+    report.push(remount_read_only("/"));
+    report
+}
+
+fn remount_read_only(target: &str) -> (bool, String) {
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    match mount(None::<&str>, target, None::<&str>, flags, None::<&str>) {
+        Ok(()) => (true, format!("remounted {target} read-only")),
+        Err(e) => (
+            false,
+            format!("cannot unmount or remount {target} read-only: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo_lines() {
+        let text = "22 1 0:21 / /proc rw,nosuid shared:5 - proc proc rw\n\
+                    30 22 0:30 / /mnt/my\\040disk rw - ext4 /dev/sda1 rw\n";
+        assert_eq!(
+            parse_mountinfo(text),
+            vec![
+                MountPoint {
+                    target: "/proc".into(),
+                    fstype: "proc".into()
+                },
+                MountPoint {
+                    target: "/mnt/my disk".into(),
+                    fstype: "ext4".into()
+                },
+            ]
+        );
+    }
+}

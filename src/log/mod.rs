@@ -1,0 +1,211 @@
+//! The event log: one line per event, RFC 3339 timestamp first. Every sink receives the
+//! same text through [`EventLog::write`]: the log file, syslog (tag `taskmaster`, at the
+//! event's [`Level`]), stderr when in the foreground, and `/dev/kmsg` as PID 1 while syslog
+//! is unavailable.
+//!
+//! The syslog [`Sender`] also carries the services' own output sent to syslog
+//! (`stdout "syslog"`), so both share one socket, one backlog and one order.
+
+mod backlog;
+mod file;
+mod kmsg;
+mod line;
+mod rfc3164;
+mod sender;
+
+pub use file::open_append;
+pub use line::{format_line, one_line};
+pub use rfc3164::Tag;
+pub use sender::{Notice, Sender};
+
+use kmsg::Kmsg;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Severity, mapped to syslog's info / warning / err.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+pub struct EventLog {
+    path: PathBuf,
+    file: Option<File>,
+    /// Also copy every line to stderr (foreground use, and the console as PID 1).
+    echo: bool,
+    syslog: Option<Syslog>,
+}
+
+struct Syslog {
+    sender: Sender,
+    tag: Tag,
+    /// As PID 1: lines that syslog did not take at once also go to the kernel log.
+    kmsg: Option<Kmsg>,
+}
+
+impl EventLog {
+    /// Opens (creating its directory) the log file for appending. A failure is reported
+    /// once on stderr and the daemon goes on without the file (PID 1 must not die of it).
+    pub fn open(path: &Path, echo: bool) -> EventLog {
+        let mut log = EventLog {
+            path: path.to_path_buf(),
+            file: None,
+            echo,
+            syslog: None,
+        };
+        log.reopen();
+        log
+    }
+
+    /// Also sends every event to syslog at `socket` (`--syslog-socket`; `/dev/log`).
+    /// Nothing is connected here: the next line does it, and a missing logger is reported
+    /// then, once.
+    pub fn use_syslog(&mut self, socket: &Path) {
+        let pid = std::process::id();
+        let tag = Tag::new("taskmaster", pid);
+        self.syslog = Some(Syslog {
+            sender: Sender::new(socket, tag.clone()),
+            tag,
+            kmsg: (pid == 1).then(Kmsg::new),
+        });
+    }
+
+    /// Reopens the file (after logrotate moved it away).
+    pub fn reopen(&mut self) {
+        self.file = match open_append(&self.path) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!(
+                    "taskmasterd: cannot open log file {}: {err}; going on without it",
+                    self.path.display()
+                );
+                None
+            }
+        };
+    }
+
+    pub fn write(&mut self, level: Level, text: &str) {
+        self.write_file(level, text);
+        if let Some(syslog) = &mut self.syslog {
+            let text = one_line(text);
+            let delivered = syslog
+                .sender
+                .send(syslog.tag.datagram(level, text.as_bytes()), Instant::now());
+            if !delivered {
+                if let Some(kmsg) = &mut syslog.kmsg {
+                    kmsg.write(level, &text);
+                }
+            }
+        }
+        self.report_syslog_news();
+    }
+
+    /// Sends one line of a service's output to syslog (`stdout "syslog"`), under its own
+    /// tag. `line` holds no newline (see `daemon/lines.rs`). Returns false when syslog is off.
+    pub fn service_line(&mut self, tag: &Tag, level: Level, line: &[u8]) -> bool {
+        let Some(syslog) = &mut self.syslog else {
+            return false;
+        };
+        syslog
+            .sender
+            .send(tag.datagram(level, line), Instant::now());
+        self.report_syslog_news();
+        true
+    }
+
+    /// When the loop must call [`EventLog::retry_syslog`] even if nothing happens: kept
+    /// messages wait for a missing logger. `None` when nothing waits.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.syslog.as_ref()?.sender.next_retry()
+    }
+
+    /// The syslog socket to poll for POLLOUT (the logger is there but was full).
+    pub fn syslog_waiting_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.syslog.as_ref()?.sender.waiting_fd()
+    }
+
+    /// Sends what syslog takes of the kept messages (on POLLOUT or at the retry deadline).
+    pub fn retry_syslog(&mut self) {
+        if let Some(syslog) = &mut self.syslog {
+            syslog.sender.flush(Instant::now());
+        }
+        self.report_syslog_news();
+    }
+
+    /// The logger is alive but behind: service output to syslog should wait (see
+    /// [`Sender::is_backlogged`]).
+    pub fn syslog_backlogged(&self) -> bool {
+        self.syslog
+            .as_ref()
+            .is_some_and(|s| s.sender.is_backlogged())
+    }
+
+    /// At exit: one last try, and say in the file what could not be sent.
+    pub fn finish_syslog(&mut self) {
+        self.retry_syslog();
+        let Some(syslog) = &self.syslog else {
+            return;
+        };
+        let pending = syslog.sender.pending();
+        if pending > 0 {
+            let text = format!(
+                "syslog: {pending} message(s) not sent at exit ({} unavailable)",
+                syslog.sender.path().display()
+            );
+            self.write_file(Level::Warning, &text);
+        }
+    }
+
+    /// What the sender had to say about syslog itself becomes an event. An outage goes to
+    /// syslog too (kept, it marks where the gap began); the rest only to the file, since
+    /// syslog already has its own notice in the stream.
+    fn report_syslog_news(&mut self) {
+        let Some(syslog) = &mut self.syslog else {
+            return;
+        };
+        let news = syslog.sender.take_news();
+        let path = syslog.sender.path().display().to_string();
+        for notice in news {
+            match notice {
+                Notice::Unreachable(text) => self.write(Level::Warning, &text),
+                Notice::Back { kept } => self.write_file(
+                    Level::Info,
+                    &format!("syslog: {path} reachable again; sending {kept} kept message(s)"),
+                ),
+                Notice::Dropped(n) => self.write_file(
+                    Level::Warning,
+                    &format!(
+                        "syslog: {n} message(s) dropped while the logger was unavailable or slow"
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// The file (and stderr) only.
+    fn write_file(&mut self, level: Level, text: &str) {
+        let line = format_line(SystemTime::now(), level, text);
+        if let Some(file) = &mut self.file {
+            // A full disk must not stop the supervisor; the line is lost, nothing else.
+            let _ = file.write_all(line.as_bytes());
+        }
+        if self.echo {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}

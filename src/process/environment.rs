@@ -1,0 +1,82 @@
+//! The child's environment: the daemon's own, with the service's `env` on top.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+
+use super::error::{SpawnError, Step};
+
+/// The merged environment, by name (so the child's order is sorted and stable).
+pub(super) struct Environment(BTreeMap<OsString, OsString>);
+
+impl Environment {
+    /// `std::env::vars_os()` with `overrides` replacing or adding entries.
+    pub fn inherit_with(overrides: &BTreeMap<String, String>) -> Environment {
+        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        vars.extend(overrides.iter().map(|(k, v)| (k.into(), v.into())));
+        Environment(vars)
+    }
+
+    /// The PATH the program is searched in: the service's if it sets one, else the daemon's.
+    pub fn path(&self) -> Option<&std::ffi::OsStr> {
+        self.0
+            .get(std::ffi::OsStr::new("PATH"))
+            .map(OsString::as_os_str)
+    }
+
+    /// `KEY=value` strings for execve.
+    pub fn to_cstrings(&self) -> Result<Vec<CString>, SpawnError> {
+        self.0
+            .iter()
+            .map(|(key, value)| {
+                let mut entry = Vec::with_capacity(key.len() + 1 + value.len());
+                entry.extend_from_slice(key.as_bytes());
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                CString::new(entry).map_err(|_| {
+                    let subject = format!("{} (contains a NUL byte)", key.to_string_lossy());
+                    SpawnError::new(Step::Environment, subject, Errno::EINVAL)
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_env_overrides_the_daemons() {
+        let overrides = BTreeMap::from([
+            ("PATH".to_owned(), "/opt/bin".to_owned()),
+            ("TM_TEST_EXTRA".to_owned(), "1".to_owned()),
+        ]);
+        let env = Environment::inherit_with(&overrides);
+        assert_eq!(env.path(), Some(std::ffi::OsStr::new("/opt/bin")));
+        let strings = env.to_cstrings().unwrap();
+        assert!(strings.contains(&c"PATH=/opt/bin".to_owned()));
+        assert!(strings.contains(&c"TM_TEST_EXTRA=1".to_owned()));
+        assert_eq!(
+            strings
+                .iter()
+                .filter(|s| s.to_bytes().starts_with(b"PATH="))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_naming_the_variable() {
+        let overrides = BTreeMap::from([("BAD".to_owned(), "a\0b".to_owned())]);
+        let err = Environment::inherit_with(&overrides)
+            .to_cstrings()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "env BAD (contains a NUL byte): Invalid argument"
+        );
+    }
+}

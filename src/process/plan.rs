@@ -1,0 +1,180 @@
+//! Everything the child needs, prepared in the parent before fork.
+//!
+//! After fork the child may not allocate or look anything up (see `child.rs`), so every
+//! string, number, fd and capability mask it will use is made here. Every check that can be
+//! done without forking is done here too, so these failures cost no process.
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+
+use super::cstring_array::CStringArray;
+use super::environment::Environment;
+use super::error::{errno_of, SpawnError, Step};
+use super::limits::PreparedLimit;
+use super::path;
+use super::privileges::Privileges;
+use super::report::Failure;
+use super::ChildFd;
+use crate::config::ProcessSpec;
+use crate::signals::name as signal_name;
+
+pub(super) struct ExecPlan {
+    /// The resolved program execve runs.
+    pub program: CString,
+    /// `cmd` as written: argv[0] is the name the user gave, not the resolved path.
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+    pub workingdir: CString,
+    pub umask: Option<libc::mode_t>,
+    /// `/dev/null`. All fds here are ≥ 3 and close-on-exec, so dup2 onto 0–2 never
+    /// overwrites one that is still to be copied, and the originals vanish at execve.
+    pub stdin: OwnedFd,
+    /// `None`: inherit the daemon's.
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub limits: Vec<PreparedLimit>,
+    pub privileges: Privileges,
+    pub no_new_privs: bool,
+}
+
+impl ExecPlan {
+    pub fn new(
+        spec: &ProcessSpec,
+        stdout: ChildFd,
+        stderr: ChildFd,
+    ) -> Result<ExecPlan, SpawnError> {
+        let argv = arguments(&spec.cmd)?;
+        let env = Environment::inherit_with(&spec.env);
+        // `arguments` guarantees cmd[0] exists.
+        let name = &spec.cmd[0];
+        let program = path::resolve(name, env.path())
+            .map_err(|errno| SpawnError::new(Step::Exec, name.as_str(), errno))?;
+        let program = c_path(&program, Step::Exec)?;
+        let workingdir = c_path(&spec.workingdir, Step::Chdir)?;
+        let null = open_null()?;
+        Ok(ExecPlan {
+            program,
+            argv: CStringArray::new(argv),
+            envp: CStringArray::new(env.to_cstrings()?),
+            workingdir,
+            umask: spec.umask.map(|mask| mask as libc::mode_t),
+            stdout: target(stdout, &null, "stdout")?,
+            stderr: target(stderr, &null, "stderr")?,
+            stdin: null,
+            limits: spec
+                .limits
+                .iter()
+                .copied()
+                .map(PreparedLimit::new)
+                .collect(),
+            privileges: Privileges::new(
+                spec.credentials.as_ref(),
+                spec.capabilities.as_deref(),
+                nix::unistd::geteuid().as_raw(),
+                caps::runtime::thread_all_supported,
+            ),
+            no_new_privs: spec.no_new_privs,
+        })
+    }
+
+    /// Turn the child's report into an error that names what the step acted on.
+    pub fn error(&self, failure: Failure) -> SpawnError {
+        let index = usize::from(failure.index);
+        let ids = self.privileges.ids.as_ref();
+        let subject = match failure.step {
+            Step::Signals => signal_name(i32::from(failure.index)),
+            Step::Stdin => "/dev/null".to_owned(),
+            Step::Chdir => self.workingdir.to_string_lossy().into_owned(),
+            Step::Setrlimit => self
+                .limits
+                .get(index)
+                .map(PreparedLimit::describe)
+                .unwrap_or_default(),
+            Step::BoundingDrop => nth_name(&self.privileges.bounding_drop, index),
+            Step::Setgroups => ids.map(|ids| join(&ids.groups)).unwrap_or_default(),
+            Step::Setresgid => ids.map(|ids| ids.gid.to_string()).unwrap_or_default(),
+            Step::Setresuid => ids.map(|ids| ids.uid.to_string()).unwrap_or_default(),
+            Step::Capset => self.privileges.describe_keep(),
+            Step::AmbientRaise => nth_name(&self.privileges.ambient, index),
+            Step::Exec => self.program.to_string_lossy().into_owned(),
+            _ => String::new(),
+        };
+        SpawnError::new(failure.step, subject, failure.errno)
+    }
+}
+
+fn arguments(cmd: &[String]) -> Result<Vec<CString>, SpawnError> {
+    if cmd.is_empty() || cmd[0].is_empty() {
+        return Err(SpawnError::new(
+            Step::Argument,
+            "(cmd is empty)",
+            Errno::EINVAL,
+        ));
+    }
+    cmd.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            CString::new(arg.as_str()).map_err(|_| {
+                let subject = format!("{i} (contains a NUL byte)");
+                SpawnError::new(Step::Argument, subject, Errno::EINVAL)
+            })
+        })
+        .collect()
+}
+
+fn c_path(path: &Path, step: Step) -> Result<CString, SpawnError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        let subject = format!("{} (contains a NUL byte)", path.display());
+        SpawnError::new(step, subject, Errno::EINVAL)
+    })
+}
+
+fn open_null() -> Result<OwnedFd, SpawnError> {
+    let stdio_error = |errno| SpawnError::new(Step::Stdio, "open /dev/null", errno);
+    // std opens with O_CLOEXEC.
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| stdio_error(errno_of(&e)))?;
+    above_stdio(null.into()).map_err(stdio_error)
+}
+
+/// What the child's stdout or stderr becomes: `None` keeps the daemon's.
+fn target(fd: ChildFd, null: &OwnedFd, name: &str) -> Result<Option<OwnedFd>, SpawnError> {
+    let fd = match fd {
+        ChildFd::Inherit => return Ok(None),
+        ChildFd::Null => null.try_clone(),
+        ChildFd::Fd(fd) => Ok(fd),
+    };
+    let fd = fd.map_err(|e| SpawnError::new(Step::Stdio, name, errno_of(&e)))?;
+    above_stdio(fd)
+        .map(Some)
+        .map_err(|errno| SpawnError::new(Step::Stdio, name, errno))
+}
+
+/// The same open file on an fd ≥ 3, close-on-exec. A daemon started with 0–2 closed (or as
+/// PID 1) can get a pipe on fd 1; dup2-ing fds in the child must not clobber one another.
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let raw = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn nth_name(caps: &[caps::Capability], index: usize) -> String {
+    caps.get(index).map(ToString::to_string).unwrap_or_default()
+}
+
+fn join(ids: &[libc::gid_t]) -> String {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    ids.join(",")
+}

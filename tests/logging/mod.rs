@@ -1,0 +1,8 @@
+//! Logging: the event log and service output in syslog (a real journald), rotated and
+//! byte-exact output files, and followers that cannot slow anyone down.
+
+mod files;
+mod followers;
+mod journal;
+mod journald;
+mod kmsg;

@@ -1,0 +1,308 @@
+//! taskmasterd as PID 1 of a pid namespace. Every test also enters a user namespace
+//! (`unshare --user --map-root-user`), where the kernel refuses remounting `/` read-only and
+//! other machine-wide steps instead of applying them to this host, and reboot(2) just ends
+//! the namespace; the shutdown must carry on past every refusal.
+
+use crate::common::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A taskmasterd running as PID 1 in fresh user + pid + mount namespaces.
+struct Init {
+    h: Harness,
+    unshare: Child,
+}
+
+impl Init {
+    fn start(h: Harness, extra: &[&str]) -> Init {
+        let unshare = Command::new("unshare")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount",
+                "--mount-proc",
+            ])
+            .arg(taskmasterd_bin())
+            .arg("-c")
+            .arg(&h.services)
+            .arg("-s")
+            .arg(&h.socket)
+            .arg("-l")
+            .arg(&h.log)
+            .arg("--no-syslog")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare taskmasterd");
+        let socket = h.socket.clone();
+        wait_until("the PID 1 control socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        Init { h, unshare }
+    }
+
+    /// The daemon's pid as this host sees it (the child of `unshare`).
+    fn host_pid(&self) -> i32 {
+        let children = format!("/proc/{0}/task/{0}/children", self.unshare.id());
+        std::fs::read_to_string(children)
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("taskmasterd under unshare")
+    }
+
+    /// Waits for the namespace to end; returns how unshare ended (its code or 128+signal).
+    fn wait_end(&mut self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.unshare.try_wait().expect("try_wait") {
+                use std::os::unix::process::ExitStatusExt;
+                return status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            }
+            assert!(Instant::now() < deadline, "the namespace did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        // Killing the namespace's init kills everything in it.
+        if self.unshare.try_wait().ok().flatten().is_none() {
+            let init = self.host_pid();
+            // SAFETY: kill(2) on the namespace's init, a descendant of this test.
+            unsafe { libc::kill(init, libc::SIGKILL) };
+            let _ = self.unshare.wait();
+        }
+    }
+}
+
+/// Processes in state Z on this host whose parent is `parent`.
+fn zombies_of(parent: i32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
+            state == Some("Z") && ppid == Some(parent)
+        })
+        .count()
+}
+
+/// Host pids of every process in the namespace but its init.
+fn processes_under(init: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![init];
+    while let Some(pid) = todo.pop() {
+        let children = format!("/proc/{pid}/task/{pid}/children");
+        for child in std::fs::read_to_string(children)
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            if let Ok(child) = child.parse() {
+                found.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn runs_services_as_pid_1_and_reaps_every_orphan() {
+    let h = Harness::new();
+    // Each round double-forks: the grandchild is orphaned to PID 1 and dies at once.
+    h.service(
+        "orphans",
+        r#"service "orphans" {
+    cmd "/bin/sh" "-c" "i=0; while [ $i -lt 300 ]; do ( /bin/true & ); i=$((i+1)); done; echo done > orphans.done; exec sleep 1000"
+    workingdir "/tmp"
+    starttime 0
+}"#,
+    );
+    let marker = std::path::Path::new("/tmp/orphans.done");
+    let _ = std::fs::remove_file(marker);
+    let init = Init::start(h, &[]);
+    init.h.wait_state("orphans", "RUNNING");
+    assert_eq!(
+        init.h.pid("orphans"),
+        Some(2),
+        "first service is pid 2 in the namespace"
+    );
+    wait_until("the orphan storm to finish", || marker.exists());
+    let pid1 = init.host_pid();
+    wait_until("no zombie left under PID 1", || zombies_of(pid1) == 0);
+    let _ = std::fs::remove_file(marker);
+}
+
+#[test]
+fn sigterm_stops_services_in_reverse_order_then_kills_the_rest_and_ends_the_namespace() {
+    let h = Harness::new();
+    let order = h.path("order");
+    let record = |name: &str| {
+        format!(
+            r#"cmd "/bin/sh" "-c" "echo {name} start >> {0}; trap 'echo {name} stop >> {0}; exit 0' TERM; while :; do sleep 1 & wait; done""#,
+            order.display()
+        )
+    };
+    h.service(
+        "chain",
+        &format!(
+            r#"service "db" {{
+    {}
+    starttime 0
+}}
+service "web" {{
+    {}
+    requires "db"
+    starttime 0
+}}
+service "stray" {{
+    // Leaves behind a process that ignores SIGTERM and is no service: only the final
+    // SIGKILL after the grace period ends it.
+    cmd "/bin/sh" "-c" "setsid sh -c 'trap \"\" TERM; while :; do sleep 1; done' & exit 0"
+    type "oneshot"
+}}"#,
+            record("db"),
+            record("web")
+        ),
+    );
+    let mut init = Init::start(h, &["--kill-grace", "1"]);
+    init.h.wait_state("web", "RUNNING");
+    init.h.wait_state("stray", "EXITED");
+    let pid1 = init.host_pid();
+    wait_until("the stray process to be running", || {
+        processes_under(pid1).len() >= 4
+    });
+
+    // SAFETY: kill(2) of the namespace's init.
+    unsafe { libc::kill(pid1, libc::SIGTERM) };
+    let ended = init.wait_end();
+    // RB_AUTOBOOT in a pid namespace ends its init with SIGHUP.
+    assert_eq!(
+        ended,
+        128 + libc::SIGHUP,
+        "namespace init ended by reboot(2)"
+    );
+    assert_eq!(
+        lines(&order),
+        ["db start", "web start", "web stop", "db stop"],
+        "services stop in reverse dependency order"
+    );
+    let log = init.h.log_text();
+    for step in [
+        "sent SIGTERM to every process",
+        "processes left after the 1.0s grace period",
+        "sent SIGKILL to every process",
+        "every process reaped",
+        "reboot now",
+    ] {
+        assert!(log.contains(step), "log lacks {step:?}:\n{log}");
+    }
+    assert!(
+        processes_under(pid1).is_empty(),
+        "no process outlives the namespace"
+    );
+}
+
+#[test]
+fn survives_bad_requests_and_refuses_nothing_it_should_do() {
+    let h = Harness::new();
+    h.service(
+        "web",
+        r#"service "web" {
+    cmd "/bin/sleep" "1000"
+    starttime 0
+}"#,
+    );
+    let mut init = Init::start(h, &[]);
+    init.h.wait_state("web", "RUNNING");
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&init.h.socket).expect("connect");
+        let _ = s.write_all(b"\x00\xff garbage\n{\"cmd\":\"nope\"}\n");
+        let _ = s.write_all(&vec![b'x'; 200 * 1024]);
+    }
+    assert!(init.h.ctl(&["status"]).status.success(), "still answers");
+    // As PID 1, poweroff is accepted and the namespace ends (SIGINT for RB_POWER_OFF).
+    init.h.ok(&["poweroff"]);
+    assert_eq!(init.wait_end(), 128 + libc::SIGINT);
+}
+
+#[test]
+fn broken_config_starts_the_emergency_shell_and_a_fixed_one_is_loaded_by_reload() {
+    let h = Harness::new();
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs \"two\"\n}\n",
+    );
+    let marker = h.path("emergency.ran");
+    let shell = h.path("emergency.sh");
+    std::fs::write(
+        &shell,
+        format!("#!/bin/sh\necho ran > {}\n", marker.display()),
+    )
+    .expect("write shell");
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let init = Init::start(h, &["--emergency-shell", &shell.display().to_string()]);
+    wait_until("the emergency shell to run", || marker.exists());
+    let log = init.h.log_text();
+    assert!(
+        log.contains("numprocs"),
+        "the config error is logged:\n{log}"
+    );
+    assert!(init.h.status().is_empty());
+
+    init.h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n}\n",
+    );
+    let out = init.h.ok(&["reload"]);
+    assert!(
+        out.contains("web"),
+        "reload reports the added service: {out}"
+    );
+    init.h.wait_state("web", "RUNNING");
+}
+
+#[test]
+fn an_essential_service_going_fatal_ends_the_namespace() {
+    let h = Harness::new();
+    h.service(
+        "core",
+        r#"service "core" {
+    cmd "/bin/sh" "-c" "exit 1"
+    essential #true
+    startretries 0
+}
+service "other" {
+    cmd "/bin/sleep" "1000"
+    starttime 0
+}"#,
+    );
+    let mut init = Init::start(h, &[]);
+    assert_eq!(
+        init.wait_end(),
+        128 + libc::SIGHUP,
+        "rebooted (the namespace ended)"
+    );
+    let log = init.h.log_text();
+    assert!(log.contains("essential service core is FATAL"), "{log}");
+    assert!(log.contains("other (pid"), "{log}");
+}
