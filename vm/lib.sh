@@ -119,7 +119,13 @@ vm_kernel() {
     vm_log "downloading kernel package $pkg"
     # As root, apt downloads as the _apt user, which cannot write into our cache; run the
     # download as root instead of leaving a warning on every first boot.
-    (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
+    # Stale package lists name a version the mirror no longer has: refresh them once.
+    if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null); then
+        vm_apt_update
+        pkg="$(vm_kernel_package)"
+        (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null) ||
+            vm_die "apt-get download $pkg failed"
+    fi
     dpkg -x "$dl"/"$pkg"_*.deb "$VM_CACHE/kernel/$pkg"
     rm -rf "$dl"
     ln -sfn "$pkg" "$current"

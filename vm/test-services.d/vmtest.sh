@@ -54,7 +54,8 @@ while :; do
         [ "$state" = "${pair#*=}" ] || missing="$missing $name=$state"
     done
     crasher=$(field crasher state)
-    case $crasher in RUNNING | STARTING | BACKOFF) ;; *) missing="$missing crasher=$crasher" ;; esac
+    # (PENDING: waiting for its restart delay)
+    case $crasher in RUNNING | STARTING | BACKOFF | PENDING) ;; *) missing="$missing crasher=$crasher" ;; esac
     [ -z "$missing" ] && break
     if [ "$(cut -d. -f1 /proc/uptime)" -ge "$deadline" ]; then
         break
@@ -70,8 +71,10 @@ order_errors=""
 check_order() { # FIRST THEN
     a=$(first_line "$1" "$ready_re")
     b=$(first_line "$2" "$spawn_re")
-    if [ -z "$a" ] || [ -z "$b" ]; then
-        order_errors="$order_errors; no event for ${a:+$2}${a:-$1}"
+    if [ -z "$a" ]; then
+        order_errors="$order_errors; $1 was never ready"
+    elif [ -z "$b" ]; then
+        order_errors="$order_errors; $2 was never spawned"
     elif [ "$a" -ge "$b" ]; then
         order_errors="$order_errors; $2 spawned (line $b) before $1 was ready (line $a)"
     fi
