@@ -1,0 +1,228 @@
+#!/bin/sh
+# The in-VM half of vm/test, run by taskmasterd as the service "vmtest" (busybox sh, no bash
+# in the VM). Prints one line per check on the console:
+#   CHECK ok NAME
+#   CHECK fail NAME: why
+# then "VMTEST done", and asks taskmasterd to power off. The host side (vm/test) knows the
+# list of check names: a check that never prints counts as failed.
+export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export SYSTEMD_PAGER=cat
+# Straight to the console: what taskmasterd does with our output must not matter here.
+exec >/dev/console 2>&1
+
+LOG=/var/log/taskmaster.log
+failures=0
+
+ok() { echo "CHECK ok $1"; }
+fail() {
+    echo "CHECK fail $1: $2"
+    failures=$((failures + 1))
+}
+say() { echo "VMTEST $*"; }
+
+# One instance's object of `tmctl --json status`, on one line (the objects are flat, so
+# cutting at "}" separates them).
+instance_json() {
+    tmctl --json status 2>/dev/null | tr -d '\n' | tr '}' '\n' | grep "\"name\": *\"$1\""
+}
+# field INSTANCE FIELD: the value, without quotes ("null" when none).
+field() {
+    instance_json "$1" | sed -nE "s/.*\"$2\": *(\"[^\"]*\"|[^,]*).*/\1/p" | tr -d '" '
+}
+
+# Line number of the first log line for INSTANCE matching the awk regex EVENT (after the
+# timestamp, level and name), or nothing.
+first_line() {
+    awk -v name="$1" -v event="$2" '$3 == name && $0 ~ event { print NR; exit }' "$LOG"
+}
+# (awk -v turns backslashes into escapes: brackets, not \(, for a literal parenthesis)
+ready_re=' is RUNNING$|[(]expected[)]: EXITED$'
+spawn_re=' spawned with pid '
+
+# ---------------------------------------------------------------------------------------
+say "started at uptime $(cut -d' ' -f1 /proc/uptime)"
+
+# ready: every service reached the state it should stay in. The crasher comes and goes.
+want="journald=RUNNING devlog=EXITED hostname=EXITED httpd=RUNNING worker:0=RUNNING
+worker:1=RUNNING worker:2=RUNNING console=RUNNING"
+deadline=$(($(cut -d. -f1 /proc/uptime) + 120))
+while :; do
+    missing=""
+    for pair in $want; do
+        name=${pair%%=*}
+        state=$(field "$name" state)
+        [ "$state" = "${pair#*=}" ] || missing="$missing $name=$state"
+    done
+    crasher=$(field crasher state)
+    # (PENDING: waiting for its restart delay)
+    case $crasher in RUNNING | STARTING | BACKOFF | PENDING) ;; *) missing="$missing crasher=$crasher" ;; esac
+    [ -z "$missing" ] && break
+    if [ "$(cut -d. -f1 /proc/uptime)" -ge "$deadline" ]; then
+        break
+    fi
+    sleep 1
+done
+if [ -z "$missing" ]; then ok ready; else fail ready "not in the expected state:$missing"; fi
+tmctl status
+
+# deps-order: in the event log, each service became ready (RUNNING, or a oneshot EXITED
+# with success) before anything ordered after it was spawned.
+order_errors=""
+check_order() { # FIRST THEN
+    a=$(first_line "$1" "$ready_re")
+    b=$(first_line "$2" "$spawn_re")
+    if [ -z "$a" ]; then
+        order_errors="$order_errors; $1 was never ready"
+    elif [ -z "$b" ]; then
+        order_errors="$order_errors; $2 was never spawned"
+    elif [ "$a" -ge "$b" ]; then
+        order_errors="$order_errors; $2 spawned (line $b) before $1 was ready (line $a)"
+    fi
+}
+check_order journald devlog
+check_order journald httpd
+check_order devlog httpd
+for follower in worker:0 worker:1 worker:2 crasher; do
+    check_order devlog "$follower"
+done
+check_order hostname console
+for service in journald devlog hostname httpd worker:0 worker:1 worker:2 console; do
+    check_order "$service" vmtest
+done
+if [ -z "$order_errors" ]; then ok deps-order; else fail deps-order "${order_errors#; }"; fi
+
+# httpd: answers on port 80, runs as nobody with CAP_NET_BIND_SERVICE (bit 10) only.
+# busybox 1.35's wget -T (its own timeout) segfaults in Debian's static build: timeout(1).
+page=$(timeout 20 wget -qO- http://127.0.0.1/ 2>&1)
+case $page in
+*"Hello from busybox httpd"*) ok httpd-answers ;;
+*) fail httpd-answers "wget http://127.0.0.1/ gave: $(echo "$page" | head -n 3)" ;;
+esac
+pid=$(field httpd pid)
+status=/proc/$pid/status
+if [ -n "$pid" ] && [ "$pid" != null ] && [ -r "$status" ]; then
+    uid=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "$status")
+    gid=$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "$status")
+    if [ "$uid" = "65534 65534 65534 65534" ] && [ "$gid" = "65534 65534 65534 65534" ]; then
+        ok httpd-user
+    else
+        fail httpd-user "pid $pid has Uid $uid, Gid $gid (want 65534 everywhere)"
+    fi
+    eff=$(awk '$1 == "CapEff:" { print $2 }' "$status")
+    prm=$(awk '$1 == "CapPrm:" { print $2 }' "$status")
+    bnd=$(awk '$1 == "CapBnd:" { print $2 }' "$status")
+    if [ "$eff" = 0000000000000400 ] && [ "$prm" = 0000000000000400 ]; then
+        ok httpd-caps
+    else
+        fail httpd-caps "pid $pid has CapEff $eff CapPrm $prm (want 0000000000000400)"
+    fi
+    say "httpd pid $pid CapEff $eff CapPrm $prm CapBnd $bnd"
+else
+    fail httpd-user "no httpd pid in tmctl --json status ($pid)"
+    fail httpd-caps "no httpd pid"
+fi
+
+# journal: taskmaster's events reach journald through /dev/log, including those from
+# before the logger existed (journald's own spawn), and service output sent to syslog
+# arrives under the instance's tag. journald may take a moment to get them.
+i=0
+while :; do
+    events=$(journalctl -t taskmaster --no-pager -o cat 2>&1)
+    worker=$(journalctl -t worker:0 --no-pager -o cat 2>&1)
+    case $events in *"journald spawned with pid"*"httpd spawned with pid"*) break ;; esac
+    i=$((i + 1))
+    [ $i -ge 20 ] && break
+    sleep 1
+done
+case $events in
+*"journald spawned with pid"*"httpd spawned with pid"*) ok journal-spawn ;;
+*) fail journal-spawn "journalctl -t taskmaster lacks the spawn events: $(echo "$events" | tail -n 3)" ;;
+esac
+case $worker in
+*"worker demo starting"*) ok journal-output ;;
+*) fail journal-output "journalctl -t worker:0 lacks the worker's output: $(echo "$worker" | tail -n 3)" ;;
+esac
+
+# crasher: a SIGKILL from outside is seen at once (the exit is logged within 2 s, without
+# waiting for the crasher's own crash) and it is started again with a new pid.
+i=0
+while [ "$(field crasher state)" != RUNNING ] && [ $i -lt 120 ]; do
+    sleep 0.5
+    i=$((i + 1))
+done
+old=$(field crasher pid)
+if [ -z "$old" ] || [ "$old" = null ]; then
+    fail crasher-killed "crasher has no pid to kill"
+    fail crasher-restarted "crasher has no pid"
+else
+    kill -KILL "$old"
+    i=0
+    seen=""
+    while [ $i -lt 20 ]; do
+        seen=$(grep -F "crasher (pid $old) exited with signal KILL" "$LOG")
+        [ -n "$seen" ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -n "$seen" ]; then
+        ok crasher-killed
+    else
+        fail crasher-killed "no 'crasher (pid $old) exited with signal KILL' in $LOG within 2 s"
+    fi
+    i=0
+    new=$old
+    while [ $i -lt 90 ]; do
+        new=$(field crasher pid)
+        state=$(field crasher state)
+        [ "$state" = RUNNING ] && [ "$new" != "$old" ] && break
+        sleep 0.5
+        i=$((i + 1))
+    done
+    if [ "$state" = RUNNING ] && [ "$new" != "$old" ]; then
+        ok crasher-restarted
+        say "crasher pid $old killed, now pid $new"
+    else
+        fail crasher-restarted "crasher is $state with pid $new after the kill of $old"
+    fi
+fi
+
+# orphans: 200 children whose parent exits at once (double fork) are re-parented to PID 1
+# and reaped when they end: no zombie is left.
+(sleep 4 & echo $! >/tmp/orphan.pid)
+orphan=$(cat /tmp/orphan.pid)
+ppid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$orphan/status" 2>/dev/null)
+if [ "$ppid" = 1 ]; then
+    ok orphan-reparented
+else
+    fail orphan-reparented "orphan $orphan has PPid '$ppid', not 1"
+fi
+n=0
+while [ $n -lt 200 ]; do
+    (sleep 1 &)
+    n=$((n + 1))
+done
+sleep 5 # the last orphans end 1 s after they start; the one above after 4 s
+i=0
+while :; do
+    zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)
+    [ "$zombies" -eq 0 ] && break
+    i=$((i + 1))
+    [ $i -ge 10 ] && break
+    sleep 1
+done
+if [ "$zombies" -eq 0 ]; then
+    ok no-zombies
+else
+    fail no-zombies "$zombies zombie(s) after the orphan storm: $(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | head -n 5 | tr '\n' ' ')"
+fi
+
+say "done, $failures failed check(s), at uptime $(cut -d' ' -f1 /proc/uptime)"
+# The host checks what follows on the console: services stopped in reverse order, the
+# remaining processes killed, filesystems unmounted or read-only, power off.
+if tmctl poweroff; then
+    say "poweroff requested"
+else
+    say "tmctl poweroff failed"
+fi
+# Stay until the shutdown stops this service: the shutdown log then shows us stopped first.
+exec sleep 600
