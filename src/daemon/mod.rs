@@ -321,8 +321,11 @@ impl Daemon {
         });
         match progress {
             Progress::Waiting(until) => self.final_wait = Some(until),
-            Progress::RebootRefused => {
-                // Only in a container without CAP_SYS_BOOT: ending is all that is left.
+            Progress::ReadyToFinish => {
+                self.log.close_file();
+                let log = &mut self.log;
+                plan.finish(&mut |level, text| log.write(level, &text));
+                // Still here: reboot(2) was refused (a container without CAP_SYS_BOOT).
                 self.final_wait = None;
                 self.done = true;
             }

@@ -74,8 +74,9 @@ pub struct FinalShutdown {
 pub enum Progress {
     /// Waiting for processes to die (reaping goes on); advance again by this time.
     Waiting(Instant),
-    /// reboot(2) was refused (as in a container without CAP_SYS_BOOT): the caller exits.
-    RebootRefused,
+    /// Every process is gone: the caller closes its own files that are open for writing
+    /// (or `/` cannot be remounted read-only) and calls [`FinalShutdown::finish`].
+    ReadyToFinish,
 }
 
 impl FinalShutdown {
@@ -133,13 +134,9 @@ impl FinalShutdown {
                     }
                     self.next(Step::Finish, now, log);
                 }
-                Step::Finish => {
-                    self.finish(log);
+                Step::Finish | Step::Done => {
                     self.step = Step::Done;
-                }
-                Step::Done => {
-                    // reboot(2) returned: it was refused.
-                    return Progress::RebootRefused;
+                    return Progress::ReadyToFinish;
                 }
             }
         }
@@ -159,8 +156,9 @@ impl FinalShutdown {
         self.step_started = now;
     }
 
-    /// sync, unmount, sync, reboot: quick system calls with nothing left to reap.
-    fn finish(&mut self, log: &mut impl FnMut(Level, String)) {
+    /// sync, unmount, sync, reboot: quick system calls with nothing left to reap. Returns
+    /// only if reboot(2) was refused (as in a container without CAP_SYS_BOOT).
+    pub fn finish(&mut self, log: &mut impl FnMut(Level, String)) {
         let started = Instant::now();
         nix::unistd::sync();
         let mounts = mounts::current_mounts();

@@ -99,6 +99,13 @@ impl EventLog {
         };
     }
 
+    /// Closes the log file for good (PID 1, just before remounting `/` read-only, which a
+    /// file open for writing would make fail with EBUSY). Lines still go to the console
+    /// and syslog.
+    pub fn close_file(&mut self) {
+        self.file = None;
+    }
+
     pub fn write(&mut self, level: Level, text: &str) {
         self.write_file(level, text);
         if let Some(syslog) = &mut self.syslog {

@@ -167,9 +167,15 @@ impl Supervisor {
                 (DepKind::Requires, Health::Failed) => {
                     return Verdict::Blocked(format!("dependency {dep} is FATAL"));
                 }
+                (DepKind::Requires, Health::HeldBack) => {
+                    return Verdict::Blocked(format!("dependency {dep} is held back"));
+                }
                 (DepKind::Requires, _) => return Verdict::Wait(format!("waiting for {dep}")),
                 (_, Health::Starting) => return Verdict::Wait(format!("waiting for {dep}")),
-                (DepKind::Wants | DepKind::After, Health::Failed | Health::Idle) => {}
+                (
+                    DepKind::Wants | DepKind::After,
+                    Health::Failed | Health::HeldBack | Health::Idle,
+                ) => {}
             }
         }
         Verdict::Go
@@ -200,6 +206,8 @@ pub(super) enum Health {
     Up,
     /// An instance is FATAL (a oneshot failed): hard dependents are held back.
     Failed,
+    /// Held back by a failed dependency of its own (PENDING, blocked).
+    HeldBack,
     /// On its way up.
     Starting,
     /// Not asked to run.
@@ -216,6 +224,10 @@ pub(super) fn health_of(service: &Service) -> Health {
         Health::Up
     } else if instances.iter().any(|i| i.state == State::Fatal) {
         Health::Failed
+    } else if instances.iter().any(|i| i.blocked && i.goal == Goal::Up) {
+        // Waiting on a failed dependency of its own: it will not come up by itself, so
+        // whoever orders after it goes on, and whoever requires it is held back too.
+        Health::HeldBack
     } else if instances.iter().any(|i| i.goal == Goal::Up) {
         Health::Starting
     } else {

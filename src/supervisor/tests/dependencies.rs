@@ -132,6 +132,31 @@ fn spawn_error_of_a_required_dependency_blocks_at_once() {
 }
 
 #[test]
+fn a_service_held_back_by_a_failed_dependency_does_not_hold_back_what_orders_after_it() {
+    // journald fails; devlog requires it and is held back; worker is only `after` devlog
+    // and must not wait forever; httpd requires devlog and is held back in turn.
+    let mut h = Harness::new(config([
+        svc("journald"),
+        svc("devlog").requires(&["journald"]),
+        svc("worker").after(&["devlog"]),
+        svc("httpd").requires(&["devlog"]),
+    ]))
+    .missing("journald")
+    .booted();
+    h.expect_ops(&["spawn journald failed", "spawn worker 100"]);
+    assert_eq!(h.state_of("devlog"), State::Pending);
+    assert_eq!(
+        h.detail_of("devlog").as_deref(),
+        Some("dependency journald is FATAL")
+    );
+    assert_eq!(h.state_of("httpd"), State::Pending);
+    assert_eq!(
+        h.detail_of("httpd").as_deref(),
+        Some("dependency devlog is held back")
+    );
+}
+
+#[test]
 fn a_wanted_dependency_is_pulled_in_and_waited_for_but_its_failure_does_not_block() {
     let mut h = Harness::boot(config([
         svc("cache").manual().startretries(0),
