@@ -69,11 +69,22 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
+        if instance.pid != Some(pid) {
+            return; // not this instance's current process: nothing about it to decide
+        }
         instance.pid = None;
         instance.last_exit = Some(status);
         instance.deadline = None;
         instance.restart_pending = false;
-        let was = instance.paused_from.take().unwrap_or(instance.state);
+        let mut was = instance.paused_from.take().unwrap_or(instance.state);
+        let stayed_starttime = instance
+            .spawned_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= policy.starttime);
+        if was == State::Starting && stayed_starttime && !oneshot {
+            // starttime passed, but its timer had not been handled before the exit was
+            // reaped: the process did start.
+            was = State::Running;
+        }
         let expected = policy::is_expected(&policy, status);
         let how = if expected { "expected" } else { "unexpected" };
         // Whatever ended, leftovers of its process group must not outlive it when we

@@ -259,7 +259,9 @@ impl Supervisor {
                 })),
             }
         }
-        ids.dedup();
+        // Keep the first of each: `all all all …` must not multiply the work.
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
     }
 

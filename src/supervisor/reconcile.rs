@@ -170,6 +170,9 @@ impl Supervisor {
                 (DepKind::Requires, Health::HeldBack) => {
                     return Verdict::Blocked(format!("dependency {dep} is held back"));
                 }
+                (DepKind::Requires, Health::Idle) => {
+                    return Verdict::Wait(format!("waiting for {dep}, which is not running"));
+                }
                 (DepKind::Requires, _) => return Verdict::Wait(format!("waiting for {dep}")),
                 (_, Health::Starting) => return Verdict::Wait(format!("waiting for {dep}")),
                 (
@@ -179,6 +182,19 @@ impl Supervisor {
             }
         }
         Verdict::Go
+    }
+
+    /// A required dependency that is not running and not asked to (it exited for good, or
+    /// was stopped): waiting for it would be waiting forever.
+    pub(super) fn idle_requirement(&self, service: &str) -> Option<&str> {
+        self.deps.waits_for(service).iter().find_map(|(dep, kind)| {
+            let idle = *kind == DepKind::Requires
+                && self
+                    .services
+                    .get(dep)
+                    .is_some_and(|s| health_of(s) == Health::Idle);
+            idle.then_some(dep.as_str())
+        })
     }
 
     /// Forgets instances and services that a reload removed, once they have stopped.

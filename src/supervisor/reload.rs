@@ -23,7 +23,6 @@ pub struct ReloadSummary {
 impl Supervisor {
     pub(super) fn reload(&mut self, client: Option<ClientId>, config: Config, out: &mut Actions) {
         let mut summary = ReloadSummary::default();
-        self.deps = DepTable::new(&config);
         let mut to_start = Vec::new();
         let mut new_instances = Vec::new();
 
@@ -33,6 +32,17 @@ impl Supervisor {
             .filter(|(name, s)| !s.removed && !config.services.contains_key(*name))
             .map(|(name, _)| name.clone())
             .collect();
+        // Removed services still stop in dependency order (a removed `web` before a removed
+        // `db` it requires), so their old edges stay in the table until they are gone.
+        let mut ordering = config.clone();
+        for (name, service) in &self.services {
+            if !config.services.contains_key(name)
+                && service.instances.values().any(|i| i.is_active())
+            {
+                ordering.services.insert(name.clone(), service.spec.clone());
+            }
+        }
+        self.deps = DepTable::new(&ordering);
         for name in gone {
             self.stop_service(&name);
             if let Some(service) = self.services.get_mut(&name) {
@@ -75,8 +85,14 @@ impl Supervisor {
             service.process = Arc::new(spec.process.clone());
             service.spec = spec;
             // numprocs: add or retire instances at the end, leave the others alone.
-            for index in old_numprocs..new_numprocs {
-                service.instances.insert(index, Instance::new());
+            // An instance still retiring from an earlier shrink (or removal) is taken back as
+            // it is: its pid stays tracked, and it comes back up once stopped.
+            for index in 0..new_numprocs {
+                service
+                    .instances
+                    .entry(index)
+                    .and_modify(|i| i.retiring = false)
+                    .or_insert_with(Instance::new);
             }
             for index in new_numprocs..old_numprocs {
                 if let Some(instance) = service.instances.get_mut(&index) {

@@ -59,8 +59,10 @@ impl Supervisor {
                 Ok(ids) => {
                     for id in &ids {
                         if let Some(i) = self.instance_mut(id) {
-                            // A user's start gives a FATAL or held-back instance a fresh try.
+                            // A user's start gives a FATAL or held-back instance a fresh try,
+                            // and pulls in again what a waiting one requires.
                             if i.blocked
+                                || (i.state == State::Pending && i.deadline.is_none())
                                 || matches!(i.state, State::Fatal | State::Exited | State::Stopped)
                             {
                                 i.goal = Goal::Down;
@@ -256,7 +258,11 @@ impl Supervisor {
             WaitKind::Start => match i.state {
                 State::Running | State::Exited | State::Fatal | State::Paused => true,
                 State::Stopped => i.goal == Goal::Down,
-                State::Pending => i.blocked || i.goal == Goal::Down,
+                State::Pending => {
+                    i.blocked
+                        || i.goal == Goal::Down
+                        || self.idle_requirement(&id.service).is_some()
+                }
                 State::Starting | State::Backoff | State::Stopping => false,
             },
             WaitKind::Stop => !i.is_active() && !i.is_waiting_to_start(),

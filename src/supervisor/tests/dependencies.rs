@@ -508,7 +508,10 @@ fn a_required_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
     h.kill(101, Sig(TERM));
     assert_eq!(h.state_of("db"), State::Exited);
     assert_eq!(h.state_of("web"), State::Pending);
-    assert_eq!(h.detail_of("web").as_deref(), Some("waiting for db"));
+    assert_eq!(
+        h.detail_of("web").as_deref(),
+        Some("waiting for db, which is not running")
+    );
     h.advance(secs(60));
     h.expect_ops(&["signal 101 KILL group"]);
     // Starting db again brings web back.
@@ -679,4 +682,37 @@ fn a_paused_dependent_is_bounced_too() {
     h.take_ops();
     h.kill(100, Code(1));
     h.expect_ops(&["signal 101 TERM group", "signal 101 CONT group"]);
+}
+
+#[test]
+fn start_of_a_dependent_answers_when_its_requirement_finishes_without_running() {
+    // db exits with an expected code before starttime: EXITED, never RUNNING. `start web`
+    // must answer (not ok) instead of waiting forever, and a second start pulls db in again.
+    let mut h = Harness::boot(config([
+        svc("db").manual(),
+        svc("web").requires(&["db"]).manual(),
+    ]));
+    let c = h.request(Request::Start {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["spawn db 100"]);
+    h.advance(ms(300));
+    h.kill(100, Code(0));
+    assert_eq!(h.state_of("db"), State::Exited);
+    assert_eq!(
+        h.reply(c),
+        Some(outcome(
+            false,
+            &[(
+                "web",
+                false,
+                "PENDING: waiting for db, which is not running"
+            )]
+        ))
+    );
+    let again = h.request(Request::Start {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["spawn db 101"]);
+    assert_eq!(h.reply(again), None);
 }

@@ -245,3 +245,55 @@ fn a_removed_service_taken_back_before_it_stopped_comes_back() {
     h.expect_ops(&["signal 101 KILL group", "spawn b 102"]);
     assert_eq!(h.listed(), ["a", "b"]);
 }
+
+#[test]
+fn numprocs_shrunk_then_grown_while_the_extra_instance_is_still_stopping_keeps_one_process() {
+    let mut h = Harness::boot(config([svc("w").numprocs(2).stoptime(secs(30))]));
+    h.advance(secs(2));
+    let old = h.pid_of("w:1").expect("w:1 runs");
+    h.take_ops();
+    h.reload(config([svc("w").numprocs(1).stoptime(secs(30))]));
+    h.expect_ops(&[&format!("signal {old} TERM group")]);
+    // Grown back before the old process has exited: the same instance is taken back,
+    // still tracking the old pid, and comes up again once it is gone. No second process.
+    h.reload(config([svc("w").numprocs(2).stoptime(secs(30))]));
+    h.expect_ops(&[]);
+    assert_eq!(h.pid_of("w:1"), Some(old));
+    h.kill(old, Sig(TERM));
+    let ops = h.take_ops();
+    assert!(
+        ops.iter().filter(|op| op.starts_with("spawn w:1")).count() == 1,
+        "{ops:?}"
+    );
+    assert_ne!(h.pid_of("w:1"), Some(old));
+}
+
+#[test]
+fn a_service_removed_and_added_back_while_stopping_keeps_all_its_instances() {
+    let mut h = Harness::boot(config([svc("w").numprocs(2), svc("x")]));
+    h.advance(secs(2));
+    let (p0, p1) = (h.pid_of("w:0").expect("w:0"), h.pid_of("w:1").expect("w:1"));
+    h.reload(config([svc("x")]));
+    h.kill(p1, Sig(TERM)); // w:1 is gone and forgotten, w:0 still stopping
+    h.reload(config([svc("w").numprocs(2), svc("x")]));
+    h.kill(p0, Sig(TERM));
+    h.advance(secs(3));
+    assert!(h.exists("w:1"), "w:1 is back: {:?}", h.listed());
+    assert_eq!(h.state_of("w:0"), State::Running);
+    assert_eq!(h.state_of("w:1"), State::Running);
+}
+
+#[test]
+fn removing_a_service_and_what_requires_it_stops_the_dependent_first() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"]), svc("x")]));
+    h.advance(secs(2));
+    h.take_ops();
+    let (db, web) = (h.pid_of("db").expect("db"), h.pid_of("web").expect("web"));
+    h.reload(config([svc("x")]));
+    h.expect_ops(&[&format!("signal {web} TERM group")]);
+    h.kill(web, Sig(TERM));
+    h.expect_ops(&[
+        &format!("signal {web} KILL group"),
+        &format!("signal {db} TERM group"),
+    ]);
+}
