@@ -41,13 +41,17 @@ struct Args {
     /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
     #[arg(long = "emergency-shell", default_value = "/bin/sh")]
     emergency_shell: PathBuf,
+    /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
+    /// ignored as PID 1, an error otherwise.
+    #[arg(hide = true)]
+    stray: Vec<String>,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     shell_client: bool,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = parse_args();
     let socket = args
         .socket
         .clone()
@@ -102,5 +106,31 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => Ok(secs),
         _ => Err(format!("expected seconds between 0 and 3600, got {text:?}")),
+    }
+}
+
+/// As PID 1 a bad command line must not end the machine: the kernel may pass words meant
+/// for another init, and a typo in a boot entry should still boot with the defaults.
+fn parse_args() -> Args {
+    let pid1 = std::process::id() == 1;
+    match Args::try_parse() {
+        Ok(args) if pid1 || args.stray.is_empty() => {
+            if !args.stray.is_empty() {
+                eprintln!("taskmasterd: ignoring kernel arguments {:?}", args.stray);
+            }
+            args
+        }
+        Ok(args) => {
+            eprintln!(
+                "taskmasterd: unexpected argument {:?} (see --help)",
+                args.stray[0]
+            );
+            std::process::exit(2);
+        }
+        Err(err) if pid1 => {
+            eprintln!("taskmasterd: {err}\ntaskmasterd: starting with the defaults");
+            Args::parse_from(["taskmasterd"])
+        }
+        Err(err) => err.exit(),
     }
 }

@@ -29,6 +29,16 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
             // Still parse it, so the user sees every problem in one go.
             errors.extend(check_owned_by_root(&file, "service file").err());
         }
+        // Only regular files (a symlink is judged by its target): reading a FIFO would wait
+        // for a writer, and the daemon reads its config from its loop (reload).
+        if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+            errors.push(ConfigError {
+                location: file.display().to_string(),
+                message: "not a regular file".to_string(),
+            });
+            every_file_read = false;
+            continue;
+        }
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(error) => {

@@ -127,6 +127,10 @@ fn service_name(node: &KdlNode) -> Result<String, String> {
     const USAGE: &str = "expected `service \"NAME\" { ... }` with NAME made of [A-Za-z0-9_.-]";
     match node.entries() {
         [entry] if entry.name().is_none() => match entry.value() {
+            // `all` names every service in tmctl: a service called so could not be named.
+            KdlValue::String(name) if name == "all" => {
+                Err("the name \"all\" is reserved (tmctl uses it for every service)".into())
+            }
             KdlValue::String(name) if values::is_service_name(name) => Ok(name.clone()),
             _ => Err(format!("{USAGE}, got {}", describe(entry))),
         },
@@ -322,7 +326,8 @@ fn read_rotation(reader: &mut ServiceReader<'_>, maxbytes: &str, backups: &str) 
             .unwrap_or(default.maxbytes),
         backups: reader
             .read(backups, |f| {
-                f.integer(0..=i128::from(u32::MAX), "expected an integer ≥ 0")
+                // Each rotation renames every backup: keep that a bounded amount of work.
+                f.integer(0..=1000, "expected an integer from 0 to 1000")
             })
             .map_or(default.backups, |n| n as u32),
     }

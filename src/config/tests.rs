@@ -293,7 +293,8 @@ fn wrong_types_and_values_name_field_and_value() {
             "`stdout-maxbytes`: expected a size such as \"50MB\", \"10KB\", \"1GB\", \"512B\" or a \
              number of bytes, got \"50XB\"",
         ),
-        ("stderr-backups #null", "`stderr-backups`: expected an integer ≥ 0, got #null"),
+        ("stderr-backups #null", "`stderr-backups`: expected an integer from 0 to 1000, got #null"),
+        ("stdout-backups 30000000", "`stdout-backups`: expected an integer from 0 to 1000, got 30000000"),
         ("essential 1", "`essential`: expected #true or #false, got 1"),
         ("requires \"a b\"", "`requires`: expected one or more service names ([A-Za-z0-9_.-]+), got \"a b\""),
         ("wants", "`wants`: expected one or more service names, got nothing"),

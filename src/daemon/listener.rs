@@ -3,6 +3,7 @@
 
 use nix::sys::stat::{umask, Mode};
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -12,6 +13,8 @@ pub enum ListenError {
         "socket {0} is in use by a running taskmasterd; stop it first or choose another with -s"
     )]
     InUse(String),
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(String),
     #[error("cannot create socket {path}: {source}")]
     Create { path: String, source: io::Error },
 }
@@ -24,7 +27,12 @@ pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
         path: shown.clone(),
         source,
     };
-    if path.exists() || path.symlink_metadata().is_ok() {
+    if let Ok(existing) = path.symlink_metadata() {
+        // Only a socket is ours to replace: `-s` pointing at any other file is a mistake,
+        // not something to delete.
+        if !existing.file_type().is_socket() {
+            return Err(ListenError::NotASocket(shown));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(ListenError::InUse(shown));
         }
@@ -40,4 +48,18 @@ pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
     let listener = bound.map_err(create)?;
     listener.set_nonblocking(true).map_err(create)?;
     Ok(listener)
+}
+
+/// The inode of the socket file we bound, to recognise it at exit.
+pub fn inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    path.symlink_metadata().ok().map(|m| m.ino())
+}
+
+/// Removes the socket at exit, if it is still the one we bound (same inode): a daemon
+/// started since with the same path keeps its socket.
+pub fn remove(path: &Path, bound: Option<u64>) {
+    if bound.is_some() && inode(path) == bound {
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -13,7 +13,7 @@ mod requests;
 mod ring;
 mod rotation;
 
-use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::{EventLog, Level};
@@ -30,6 +30,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// How long accepting pauses when the daemon is out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
 #[derive(Debug, Clone)]
@@ -52,9 +55,46 @@ pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), V
     let opts = LoadOptions {
         strict_permissions: nix::unistd::geteuid().is_root(),
     };
-    let config = config::load_dir(dir, &opts)?;
+    let mut config = config::load_dir(dir, &opts)?;
     let graph = DependencyGraph::build(&config)?;
+    if let Some(limit) = CHILD_NOFILE.get().copied().flatten() {
+        // Services inherit the limit the daemon was started with, not the one it raised
+        // for itself (programs using select(2) break past 1024 descriptors).
+        for spec in config.services.values_mut() {
+            let limits = &mut spec.process.limits;
+            if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
+                limits.push(limit);
+            }
+        }
+    }
     Ok((config, graph))
+}
+
+/// The open-files limit the daemon started with, when it raised its own (see
+/// [`raise_nofile_limit`]).
+static CHILD_NOFILE: std::sync::OnceLock<Option<Limit>> = std::sync::OnceLock::new();
+
+/// Raises the daemon's soft limit on open files to the hard one: each captured service
+/// costs it two pipes, and running out would fail spawns and stall the socket.
+fn raise_nofile_limit() -> Option<String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        let _ = CHILD_NOFILE.set(None);
+        return None;
+    }
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        let _ = CHILD_NOFILE.set(None);
+        return Some(format!(
+            "cannot raise the open-files limit from {soft} to {hard}: {e}"
+        ));
+    }
+    let _ = CHILD_NOFILE.set(Some(Limit {
+        resource: LimitKind::Nofile,
+        soft,
+        hard,
+    }));
+    None
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -63,6 +103,10 @@ pub fn run(opts: Options) -> i32 {
         Ok(mut daemon) => daemon.run(),
         Err(message) => {
             eprintln!("taskmasterd: {message}");
+            if crate::init::is_pid1() {
+                // Init must never exit (the kernel would panic): at least reap, forever.
+                crate::init::reap_forever();
+            }
             1
         }
     }
@@ -74,7 +118,11 @@ struct Daemon {
     /// For `tmctl graph`; rebuilt on every accepted load.
     graph: DependencyGraph,
     log: EventLog,
-    listener: UnixListener,
+    /// The control socket; `None` as PID 1 when it could not be bound (retried on reload).
+    listener: Option<UnixListener>,
+    socket_inode: Option<u64>,
+    /// Accepting is paused until then (the process ran out of file descriptors).
+    accept_paused: Option<Instant>,
     signals: SignalDelivery<UnixStream, SignalOnly>,
     clients: Vec<Client>,
     next_client: ClientId,
@@ -109,6 +157,9 @@ impl Daemon {
         if pid1 {
             log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
             crate::init::early_setup(&mut log);
+        }
+        if let Some(problem) = raise_nofile_limit() {
+            log.write(Level::Warning, &problem);
         }
         let (config, graph) = match load_config(&opts.config_dir) {
             Ok(loaded) => loaded,
@@ -145,7 +196,17 @@ impl Daemon {
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| format!("cannot become child subreaper: {e}"))?;
-        let listener = listener::bind(&opts.socket).map_err(|e| e.to_string())?;
+        let listener = match listener::bind(&opts.socket) {
+            Ok(listener) => Some(listener),
+            Err(e) if pid1 => {
+                log.write(Level::Error, &format!("{e}; retrying at the next reload"));
+                None
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let socket_inode = listener
+            .as_ref()
+            .and_then(|_| listener::inode(&opts.socket));
         let (read, write) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
         read.set_nonblocking(true)
             .map_err(|e| format!("signal pipe: {e}"))?;
@@ -173,6 +234,8 @@ impl Daemon {
             opts,
             log,
             listener,
+            socket_inode,
+            accept_paused: None,
             signals,
             clients: Vec::new(),
             next_client: 1,
@@ -210,7 +273,7 @@ impl Daemon {
                 );
             }
         }
-        let _ = std::fs::remove_file(&self.opts.socket);
+        listener::remove(&self.opts.socket, self.socket_inode);
         self.log.write(
             Level::Info,
             &format!("taskmasterd exiting with code {}", self.exit_code),
@@ -246,7 +309,14 @@ impl Daemon {
                 self.signals.get_read().as_fd(),
                 PollFlags::POLLIN,
             ));
-            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            // The listener's slot stays at index 1; with no socket, or while accepting is
+            // paused (out of file descriptors), it asks for no events.
+            fds.push(match &self.listener {
+                Some(l) if self.accept_paused.is_none() => {
+                    PollFd::new(l.as_fd(), PollFlags::POLLIN)
+                }
+                _ => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
+            });
             for client in &self.clients {
                 let mut flags = PollFlags::POLLIN;
                 if client.wants_to_write() {
@@ -407,8 +477,21 @@ impl Daemon {
         let me = nix::unistd::geteuid().as_raw();
         // A bounded number per turn, so a connect flood cannot starve everything else.
         for _ in 0..64 {
-            let stream = match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let stream = match listener.accept() {
                 Ok((stream, _)) => stream,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // The pending connection stays readable: polling it again at once would
+                    // spin. Stop accepting for a moment; a service exiting frees fds.
+                    self.log.write(
+                        Level::Warning,
+                        "out of file descriptors: not accepting control connections for 100 ms",
+                    );
+                    self.accept_paused = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
                 Err(_) => return,
             };
             if stream.set_nonblocking(true).is_err() {
@@ -468,8 +551,10 @@ impl Daemon {
                 let _ = if group {
                     crate::process::signal_group(target, signal)
                 } else {
-                    nix::sys::signal::Signal::try_from(signal)
-                        .and_then(|sig| nix::sys::signal::kill(target, sig))
+                    // libc, not nix's Signal enum: that one has no realtime signals.
+                    // SAFETY: kill(2) with plain integers on a pid we have not reaped.
+                    nix::errno::Errno::result(unsafe { libc::kill(target.as_raw(), signal) })
+                        .map(drop)
                 };
                 None
             }

@@ -21,10 +21,9 @@ use crate::process::ChildFd;
 use crate::supervisor::InstanceId;
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// At most this much is read from one pipe per loop turn: enough to keep up with a fast
@@ -148,11 +147,7 @@ impl Outputs {
             // nothing is lost when the daemon is busy or the service exits. The path is
             // opened anew at every spawn (that is when a renamed file is let go).
             Output::File(path) if rotation.maxbytes == 0 => {
-                return OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .custom_flags(libc::O_CLOEXEC)
-                    .open(path)
+                return crate::log::open_append_for_child(path)
                     .map(|file| ChildFd::Fd(OwnedFd::from(file)))
                     .map_err(|e| format!("open {stream} {}: {e}", path.display()));
             }

@@ -80,6 +80,17 @@ impl Daemon {
 
     /// Re-reads the config dir; a config with any error is rejected whole and nothing changes.
     pub(super) fn reload(&mut self, client: Option<ClientId>) {
+        if self.listener.is_none() {
+            // As PID 1 the socket may have failed at boot (e.g. no writable /run yet).
+            match super::listener::bind(&self.opts.socket) {
+                Ok(listener) => {
+                    self.socket_inode = super::listener::inode(&self.opts.socket);
+                    self.listener = Some(listener);
+                    self.log.write(Level::Info, "control socket bound");
+                }
+                Err(e) => self.log.write(Level::Error, &e.to_string()),
+            }
+        }
         self.log.write(
             Level::Info,
             &format!("reload: reading {}", self.opts.config_dir.display()),

@@ -52,3 +52,13 @@ pub fn early_setup(log: &mut EventLog) {
         )
     };
 }
+
+/// The last resort when the daemon could not start as PID 1: init must never exit, so it
+/// does the one duty nothing else will, reaping, for ever.
+pub fn reap_forever() -> ! {
+    loop {
+        if let Err(nix::errno::Errno::ECHILD) = nix::sys::wait::waitpid(None, None) {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+}

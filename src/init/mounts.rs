@@ -118,19 +118,43 @@ pub fn mount_essentials() -> Vec<(bool, String)> {
 
 /// Unmounts everything it can, innermost first; what cannot be unmounted (the root, busy
 /// filesystems) is remounted read-only so that nothing is left dirty.
+///
+/// In a container (a pid namespace other than the machine's), nothing is remounted: a
+/// remount changes the filesystem itself, which the host shares; unmounting only touches
+/// the container's own mount namespace.
 pub fn unmount_all(mounts: &[MountPoint]) -> Vec<(bool, String)> {
+    let container = in_container();
     let mut report = Vec::new();
+    if container {
+        report.push((
+            true,
+            "in a container: unmounting only, nothing is remounted read-only".to_string(),
+        ));
+    }
     for m in mounts.iter().rev() {
         if m.target == "/" {
             continue;
         }
         match umount2(Path::new(&m.target), MntFlags::empty()) {
             Ok(()) => report.push((true, format!("unmounted {}", m.target))),
+            Err(e) if container => {
+                report.push((false, format!("cannot unmount {}: {e}", m.target)))
+            }
             Err(_) => report.push(remount_read_only(&m.target)),
         }
     }
-    report.push(remount_read_only("/"));
+    if !container {
+        report.push(remount_read_only("/"));
+    }
     report
+}
+
+/// Whether this is PID 1 of a pid namespace other than the initial one: the initial pid
+/// namespace always has inode PROC_PID_INIT_INO (0xEFFFFFFC).
+pub fn in_container() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+    std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() != PROC_PID_INIT_INO)
 }
 
 fn remount_read_only(target: &str) -> (bool, String) {

@@ -13,7 +13,7 @@ mod line;
 mod rfc3164;
 mod sender;
 
-pub use file::open_append;
+pub use file::{open_append, open_append_for_child};
 pub use line::{format_line, one_line};
 pub use rfc3164::Tag;
 pub use sender::{Notice, Sender};
@@ -21,6 +21,7 @@ pub use sender::{Notice, Sender};
 use kmsg::Kmsg;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -212,7 +213,24 @@ impl EventLog {
             let _ = file.write_all(line.as_bytes());
         }
         if self.echo {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            echo(line.as_bytes());
         }
+    }
+}
+
+/// Copies a line to stderr only if that cannot block: a terminal held with Ctrl-S, a slow
+/// serial console or a pipe nobody reads must not stall the loop. A line that does not
+/// fit now is dropped (the log file and syslog still have it).
+fn echo(line: &[u8]) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stderr = std::io::stderr();
+    let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
+    let writable = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLOUT));
+    // POLLOUT on a pipe promises room for PIPE_BUF bytes, written at once: stay within it.
+    if writable && line.len() <= libc::PIPE_BUF {
+        let _ = stderr.lock().write_all(line);
     }
 }
