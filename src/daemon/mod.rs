@@ -366,6 +366,9 @@ impl Daemon {
                 self.serve_client(index);
             }
         }
+        for gone in self.clients.iter().filter(|c| c.dead) {
+            self.core.client_gone(gone.id);
+        }
         self.clients.retain(|c| !c.dead);
         if listener_ready {
             self.accept_clients();

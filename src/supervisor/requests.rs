@@ -224,6 +224,11 @@ impl Supervisor {
         out.push(Action::Reply { client, response });
     }
 
+    /// A client went away: nobody is left to answer, so its waits are dropped.
+    pub fn client_gone(&mut self, client: ClientId) {
+        self.waiters.retain(|w| w.client != client);
+    }
+
     fn wait(&mut self, client: ClientId, kind: WaitKind, ids: Vec<InstanceId>) {
         self.waiters.push(Waiter { client, kind, ids });
     }

@@ -276,3 +276,15 @@ fn status_fields() {
         })
     );
 }
+
+#[test]
+fn a_client_that_goes_away_leaves_no_wait_behind() {
+    let mut h = Harness::boot(config([svc("web").manual()]));
+    let c = h.request(Request::Start {
+        names: names(&["web"]),
+    });
+    h.sup.client_gone(c);
+    h.advance(secs(1));
+    assert_eq!(h.state_of("web"), State::Running);
+    assert_eq!(h.reply(c), None, "nobody to answer");
+}
