@@ -22,17 +22,7 @@ fn exchange(stream: &mut UnixStream, bytes: &[u8]) -> serde_json::Value {
 }
 
 fn daemon_with_a_service() -> Harness {
-    let mut h = Harness::new();
-    h.service(
-        "a",
-        r#"service "a" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
-    h.start();
-    h.wait_state("a", "RUNNING");
-    h
+    Harness::running_sleeper()
 }
 
 #[test]

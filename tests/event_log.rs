@@ -113,13 +113,7 @@ service "stubborn" {{
 fn a_missing_log_directory_is_created() {
     let mut h = Harness::new();
     h.log = h.path("deep/er/tm.log");
-    h.service(
-        "a",
-        r#"service "a" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
+    h.sleeper("a");
     h.start();
     h.wait_log(&["a", "is RUNNING"]);
 }
@@ -129,13 +123,7 @@ fn a_log_file_that_cannot_be_opened_is_reported_and_the_daemon_goes_on() {
     let mut h = Harness::new();
     // A directory where the file should be: open(2) fails with EISDIR.
     std::fs::create_dir(h.path("tm.log")).expect("mkdir");
-    h.service(
-        "a",
-        r#"service "a" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
+    h.sleeper("a");
     h.start();
     h.wait_state("a", "RUNNING");
     let said = h.stderr_text();

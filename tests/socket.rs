@@ -6,17 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
 fn daemon() -> Harness {
-    let mut h = Harness::new();
-    h.service(
-        "a",
-        r#"service "a" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
-    h.start();
-    h.wait_state("a", "RUNNING");
-    h
+    Harness::running_sleeper()
 }
 
 /// `tmctl -s SOCKET ARGS` run as nobody:nogroup with no supplementary groups.
@@ -77,13 +67,7 @@ fn another_user_is_refused_by_the_daemon_even_through_a_world_writable_socket() 
 #[test]
 fn a_stale_socket_file_is_replaced() {
     let mut h = Harness::new();
-    h.service(
-        "a",
-        r#"service "a" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
+    h.sleeper("a");
     // A socket file nobody listens on any more, as a killed daemon leaves it.
     drop(std::os::unix::net::UnixListener::bind(&h.socket).expect("bind"));
     assert!(h.socket.exists());

@@ -67,6 +67,26 @@ impl Harness {
         }
     }
 
+    /// A daemon already running one service `a` (a sleeper), for tests about the daemon
+    /// itself rather than a field.
+    pub fn running_sleeper() -> Harness {
+        let mut h = Harness::new();
+        h.sleeper("a");
+        h.start();
+        h.wait_state("a", "RUNNING");
+        h
+    }
+
+    /// Writes `services.d/NAME.kdl` with a service NAME that sleeps (starttime 0.1).
+    pub fn sleeper(&self, name: &str) -> &Harness {
+        self.service(
+            name,
+            &format!(
+                "service \"{name}\" {{\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.1\n}}\n"
+            ),
+        )
+    }
+
     /// Writes `services.d/NAME.kdl` (mode 0644, as strict mode wants it).
     pub fn service(&self, file: &str, kdl: &str) -> &Harness {
         let path = self.service_path(file);
