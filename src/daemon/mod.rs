@@ -542,7 +542,7 @@ impl Daemon {
                     .prepare(&spec)
                     .and_then(|(stdout, stderr, pipes)| {
                         let pid = crate::process::spawn(&spec, stdout, stderr)
-                            .map_err(|e| e.to_string())?
+                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?
                             .as_raw();
                         self.outputs.attach(&id, &name, pid, pipes);
                         Ok(pid)

@@ -18,7 +18,7 @@ use super::rotation::RotatingFile;
 use crate::config::{Output, ProcessSpec, Rotation};
 use crate::log::{EventLog, Level, Tag};
 use crate::process::ChildFd;
-use crate::supervisor::InstanceId;
+use crate::supervisor::{InstanceId, SpawnFailure};
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
 use std::fs::File;
@@ -97,7 +97,7 @@ impl Outputs {
     pub fn prepare(
         &mut self,
         spec: &ProcessSpec,
-    ) -> Result<(ChildFd, ChildFd, Vec<PendingPipe>), String> {
+    ) -> Result<(ChildFd, ChildFd, Vec<PendingPipe>), SpawnFailure> {
         let mut pipes = Vec::new();
         let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, false, &mut pipes)?;
         let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, true, &mut pipes)?;
@@ -138,7 +138,7 @@ impl Outputs {
         rotation: Rotation,
         stderr: bool,
         pipes: &mut Vec<PendingPipe>,
-    ) -> Result<ChildFd, String> {
+    ) -> Result<ChildFd, SpawnFailure> {
         let stream = if stderr { "stderr" } else { "stdout" };
         let sink = match output {
             Output::Inherit => return Ok(ChildFd::Inherit),
@@ -149,21 +149,31 @@ impl Outputs {
             Output::File(path) if rotation.maxbytes == 0 => {
                 return crate::log::open_append_for_child(path)
                     .map(|file| ChildFd::Fd(OwnedFd::from(file)))
-                    .map_err(|e| format!("open {stream} {}: {e}", path.display()));
+                    .map_err(|e| {
+                        failure(
+                            format!("open {stream} {}: {e}", path.display()),
+                            e.raw_os_error(),
+                        )
+                    });
             }
             // Opened now, so that a bad path fails the spawn as a direct file would.
             Output::File(path) => {
-                self.open_rotating(path, rotation)
-                    .map_err(|e| format!("open {stream} {}: {e}", path.display()))?;
+                self.open_rotating(path, rotation).map_err(|e| {
+                    failure(
+                        format!("open {stream} {}: {e}", path.display()),
+                        e.raw_os_error(),
+                    )
+                })?;
                 PendingSink::File(path.clone())
             }
             Output::Capture => PendingSink::Capture,
             Output::Syslog => PendingSink::Syslog,
         };
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| format!("pipe for {stream}: {e}"))?;
+            .map_err(|e| failure(format!("pipe for {stream}: {e}"), Some(e as i32)))?;
         // Only our end is non-blocking; the child's end must block as usual.
-        let write = clear_nonblock(write).map_err(|e| format!("pipe for {stream}: {e}"))?;
+        let write = clear_nonblock(write)
+            .map_err(|e| failure(format!("pipe for {stream}: {e}"), Some(e as i32)))?;
         let _ = nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
         pipes.push(PendingPipe {
             file: File::from(read),
@@ -333,6 +343,12 @@ impl Outputs {
         self.files.len()
     }
 
+    /// Drops the captured output of instances that no longer exist (removed by a reload),
+    /// so that reload churn cannot grow the daemon.
+    pub fn forget_rings(&mut self, exists: impl Fn(&InstanceId) -> bool) {
+        self.rings.retain(|(id, _), _| exists(id));
+    }
+
     pub fn captured(&self, id: &InstanceId, stderr: bool) -> Vec<u8> {
         self.rings
             .get(&(id.clone(), stderr))
@@ -371,4 +387,13 @@ fn clear_nonblock(fd: OwnedFd) -> nix::Result<OwnedFd> {
     let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
     fcntl(&fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(fd)
+}
+
+/// A spawn failure; transient when the machine is out of processes, descriptors or memory.
+pub fn failure(reason: String, errno: Option<i32>) -> SpawnFailure {
+    let transient = matches!(
+        errno,
+        Some(libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    );
+    SpawnFailure { reason, transient }
 }

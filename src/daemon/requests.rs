@@ -98,7 +98,9 @@ impl Daemon {
         match super::load_config(&self.opts.config_dir) {
             Ok((config, graph)) => {
                 self.graph = graph;
-                self.dispatch(Event::Reload { client, config })
+                self.dispatch(Event::Reload { client, config });
+                let core = &self.core;
+                self.outputs.forget_rings(|id| core.has_instance(id));
             }
             Err(errors) => {
                 for error in &errors {

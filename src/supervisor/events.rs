@@ -8,7 +8,7 @@ impl Supervisor {
     pub(super) fn on_spawned(
         &mut self,
         id: InstanceId,
-        result: Result<i32, String>,
+        result: Result<i32, SpawnFailure>,
         now: Instant,
         out: &mut Actions,
     ) {
@@ -19,6 +19,7 @@ impl Supervisor {
         let starttime = service.spec.policy.starttime;
         let oneshot = service.is_oneshot();
         let essential = service.spec.policy.essential;
+        let startretries = service.spec.policy.startretries;
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
@@ -37,10 +38,27 @@ impl Supervisor {
                     instance.deadline = Some(now + starttime);
                 }
             }
-            Err(reason) => {
+            Err(SpawnFailure { reason, transient }) => {
+                instance.deadline = None;
+                instance.failed_starts += 1;
+                let attempt = instance.failed_starts;
+                if transient && attempt <= startretries {
+                    let delay = policy::backoff_delay(attempt);
+                    instance.state = State::Backoff;
+                    instance.deadline = Some(now + delay);
+                    instance.restarts += 1;
+                    out.push(log(
+                        Level::Warning,
+                        format!(
+                            "{name} could not be spawned ({reason}): BACKOFF, restart attempt {attempt}/{startretries} in {}",
+                            seconds(delay)
+                        ),
+                    ));
+                    instance.detail = Some(reason);
+                    return;
+                }
                 instance.state = State::Fatal;
                 instance.goal = Goal::Down;
-                instance.deadline = None;
                 instance.detail = Some(reason.clone());
                 out.push(log(Level::Error, format!("{name} FATAL: {reason}")));
                 if essential {

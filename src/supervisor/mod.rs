@@ -33,6 +33,15 @@ use std::time::Instant;
 /// Identifies a connected client, so that a reply can come later (start waits for RUNNING).
 pub type ClientId = u64;
 
+/// Why a spawn failed. A transient failure (out of processes, descriptors or memory: the
+/// machine, not the service file) counts as a failed start and is retried with back-off;
+/// any other is FATAL at once (a missing program does not appear by retrying).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnFailure {
+    pub reason: String,
+    pub transient: bool,
+}
+
 /// An instance: the service name and its index (0 when numprocs is 1).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceId {
@@ -47,7 +56,7 @@ pub enum Event {
     /// The result of an [`Action::Spawn`]: a pid, or why the program could not be executed.
     Spawned {
         id: InstanceId,
-        result: Result<i32, String>,
+        result: Result<i32, SpawnFailure>,
     },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
@@ -221,6 +230,11 @@ impl Supervisor {
             Some(service) => service.instance_name(id.index),
             None => format!("{}:{}", id.service, id.index),
         }
+    }
+
+    /// Whether this instance exists (a removed one exists until it has stopped).
+    pub fn has_instance(&self, id: &InstanceId) -> bool {
+        self.instance(id).is_some()
     }
 
     /// The process spec of a service (for the loop's output handling and `tail`).

@@ -226,7 +226,10 @@ impl Harness {
                     Action::Spawn { id, name, spec } => {
                         let result = if self.missing.contains(&id.service) {
                             self.ops.push(format!("spawn {name} failed"));
-                            Err(format!("exec {}: No such file or directory", spec.cmd[0]))
+                            Err(SpawnFailure {
+                                reason: format!("exec {}: No such file or directory", spec.cmd[0]),
+                                transient: false,
+                            })
                         } else {
                             let pid = self.next_pid;
                             self.next_pid += 1;

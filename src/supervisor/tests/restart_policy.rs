@@ -412,3 +412,44 @@ fn essential_service_going_fatal_asks_for_shutdown() {
     let mut h = Harness::new(config([svc("db")])).missing("db").booted();
     h.expect_ops(&["spawn db failed"]);
 }
+
+#[test]
+fn a_transient_spawn_failure_backs_off_and_retries_instead_of_going_fatal() {
+    let mut sup = Supervisor::new(config([svc("web").startretries(1)]));
+    let t0 = Instant::now();
+    sup.handle(Event::Boot, t0);
+    let out_of_fds = || {
+        Err(SpawnFailure {
+            reason: "pipe for stdout: EMFILE: Too many open files".to_string(),
+            transient: true,
+        })
+    };
+    sup.handle(
+        Event::Spawned {
+            id: id("web"),
+            result: out_of_fds(),
+        },
+        t0,
+    );
+    assert_eq!(
+        sup.status_of(&id("web"), t0).map(|s| s.state),
+        Some("BACKOFF".into())
+    );
+    assert_eq!(sup.next_deadline(), Some(t0 + ms(250)));
+    let again = sup.handle(Event::Tick, t0 + ms(250));
+    assert!(
+        again.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{again:?}"
+    );
+    // Retries used up: FATAL with the reason.
+    sup.handle(
+        Event::Spawned {
+            id: id("web"),
+            result: out_of_fds(),
+        },
+        t0 + ms(250),
+    );
+    let status = sup.status_of(&id("web"), t0 + ms(250)).expect("web");
+    assert_eq!(status.state, "FATAL");
+    assert!(status.detail.is_some_and(|d| d.contains("EMFILE")));
+}
