@@ -554,10 +554,7 @@ impl Daemon {
                 let _ = if group {
                     crate::process::signal_group(target, signal)
                 } else {
-                    // libc, not nix's Signal enum: that one has no realtime signals.
-                    // SAFETY: kill(2) with plain integers on a pid we have not reaped.
-                    nix::errno::Errno::result(unsafe { libc::kill(target.as_raw(), signal) })
-                        .map(drop)
+                    crate::process::signal_process(target, signal)
                 };
                 None
             }

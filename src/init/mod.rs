@@ -7,8 +7,12 @@ mod mounts;
 mod network;
 mod shutdown;
 
-pub use console::emergency_shell;
 pub use shutdown::{FinalShutdown, PowerAction, Progress};
+
+/// Starts the emergency shell on the console (a broken config at boot).
+pub fn emergency_shell(shell: &std::path::Path) -> Result<i32, String> {
+    crate::process::spawn_on_console(shell)
+}
 
 use crate::log::{EventLog, Level};
 

@@ -13,6 +13,7 @@
 //! everything it started.
 
 mod child;
+mod console;
 mod cstring_array;
 mod environment;
 mod error;
@@ -29,8 +30,9 @@ mod tests;
 
 use std::os::fd::OwnedFd;
 
+pub use console::spawn_on_console;
 pub use error::{SpawnError, Step};
-pub use signal::signal_group;
+pub use signal::{signal_group, signal_process};
 pub use spawn::spawn;
 
 /// What the child gets as its stdout or stderr (stdin is always /dev/null).

@@ -17,6 +17,15 @@ pub fn signal_group(pid: Pid, signal: i32) -> nix::Result<()> {
     Errno::result(unsafe { libc::killpg(pid.as_raw(), signal) }).map(drop)
 }
 
+/// Send `signal` to the process `pid` alone (`tmctl signal`), realtime signals included.
+pub fn signal_process(pid: Pid, signal: i32) -> nix::Result<()> {
+    if pid.as_raw() <= 1 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: kill(2) takes plain integers.
+    Errno::result(unsafe { libc::kill(pid.as_raw(), signal) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,41 @@
+//! A program on the system console with the console as its controlling terminal (PID 1's
+//! emergency shell). Here, beside the other fork/exec code, because of its `pre_exec`.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// Starts `shell` (normally `/bin/sh`) on the console in a session of its own with the
+/// console as its controlling terminal, for a person to repair a broken config. Returns
+/// its pid.
+pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, String> {
+    let shown = shell.display();
+    if !shell.exists() {
+        return Err(format!("no emergency shell: {shown} does not exist"));
+    }
+    let tty = |write: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open("/dev/console")
+            .map(Stdio::from)
+            .map_err(|e| format!("emergency shell: /dev/console: {e}"))
+    };
+    let mut command = Command::new(shell);
+    command
+        .stdin(tty(true)?)
+        .stdout(tty(true)?)
+        .stderr(tty(true)?);
+    // SAFETY: setsid and ioctl(TIOCSCTTY) are async-signal-safe and use no allocation.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 1);
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("emergency shell: {shown}: {e}"))?;
+    Ok(child.id() as i32)
+}
