@@ -97,3 +97,41 @@ fn as_pid1_words_the_kernel_passes_for_another_init_are_ignored() {
     let status = child.wait().expect("wait");
     assert!(!status.success(), "the namespace ends by reboot(2)");
 }
+
+#[test]
+fn the_daemon_raises_its_own_open_files_limit_but_services_keep_the_original() {
+    use std::os::unix::process::CommandExt;
+    let mut h = Harness::new();
+    h.sleeper("a");
+    let mut cmd = h.daemon_command();
+    // SAFETY: setrlimit is async-signal-safe; it lowers only the child's soft limit.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = 256.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    h.start_command(cmd);
+    h.wait_state("a", "RUNNING");
+    let soft = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/limits"))
+            .expect("limits")
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .expect("Max open files")
+    };
+    let service = h.running_pid("a");
+    assert_eq!(
+        soft(service),
+        "256",
+        "the service keeps the limit it was given"
+    );
+    assert_ne!(soft(h.daemon_pid()), "256", "the daemon raised its own");
+}

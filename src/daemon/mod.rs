@@ -55,11 +55,20 @@ pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), V
     let opts = LoadOptions {
         strict_permissions: nix::unistd::geteuid().is_root(),
     };
-    let mut config = config::load_dir(dir, &opts)?;
+    let config = config::load_dir(dir, &opts)?;
     let graph = DependencyGraph::build(&config)?;
-    if let Some(limit) = CHILD_NOFILE.get().copied().flatten() {
-        // Services inherit the limit the daemon was started with, not the one it raised
-        // for itself (programs using select(2) break past 1024 descriptors).
+    Ok((config, graph))
+}
+
+/// [`load_config`], then every service without its own `nofile` limit gets `nofile`: the
+/// limit the daemon was started with, not the one it raised for itself (programs using
+/// select(2) break past 1024 descriptors).
+fn load_config_for_services(
+    dir: &std::path::Path,
+    nofile: Option<Limit>,
+) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
+    let (mut config, graph) = load_config(dir)?;
+    if let Some(limit) = nofile {
         for spec in config.services.values_mut() {
             let limits = &mut spec.process.limits;
             if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
@@ -70,31 +79,24 @@ pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), V
     Ok((config, graph))
 }
 
-/// The open-files limit the daemon started with, when it raised its own (see
-/// [`raise_nofile_limit`]).
-static CHILD_NOFILE: std::sync::OnceLock<Option<Limit>> = std::sync::OnceLock::new();
-
-/// Raises the daemon's soft limit on open files to the hard one: each captured service
-/// costs it two pipes, and running out would fail spawns and stall the socket.
-fn raise_nofile_limit() -> Option<String> {
+/// Raises the daemon's soft limit on open files to the hard one (each captured service
+/// costs it two pipes; running out would fail spawns and stall the socket). Returns the
+/// limit it started with, for the services, or a problem to log.
+fn raise_nofile_limit() -> Result<Option<Limit>, String> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(None);
+    };
     if soft >= hard {
-        let _ = CHILD_NOFILE.set(None);
-        return None;
+        return Ok(None);
     }
-    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-        let _ = CHILD_NOFILE.set(None);
-        return Some(format!(
-            "cannot raise the open-files limit from {soft} to {hard}: {e}"
-        ));
-    }
-    let _ = CHILD_NOFILE.set(Some(Limit {
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+        .map_err(|e| format!("cannot raise the open-files limit from {soft} to {hard}: {e}"))?;
+    Ok(Some(Limit {
         resource: LimitKind::Nofile,
         soft,
         hard,
-    }));
-    None
+    }))
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -127,6 +129,8 @@ struct Daemon {
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
+    /// The open-files limit services get (the daemon's own, before it raised it).
+    child_nofile: Option<Limit>,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
@@ -158,10 +162,11 @@ impl Daemon {
             log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
             crate::init::early_setup(&mut log);
         }
-        if let Some(problem) = raise_nofile_limit() {
+        let child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
             log.write(Level::Warning, &problem);
-        }
-        let (config, graph) = match load_config(&opts.config_dir) {
+            None
+        });
+        let (config, graph) = match load_config_for_services(&opts.config_dir, child_nofile) {
             Ok(loaded) => loaded,
             Err(errors) => {
                 for error in &errors {
@@ -240,6 +245,7 @@ impl Daemon {
             clients: Vec::new(),
             next_client: 1,
             outputs: Outputs::default(),
+            child_nofile,
             shell_pid: None,
             pid1,
             power: PowerAction::Poweroff,
