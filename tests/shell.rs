@@ -156,13 +156,7 @@ fn piped_lines_run_as_a_script() {
 #[test]
 fn taskmasterd_shell_runs_on_its_terminal_and_leaving_it_shuts_down() {
     let mut h = Harness::new();
-    h.service(
-        "web",
-        r#"service "web" {
-    cmd "/bin/sleep" "1000"
-    starttime 0.1
-}"#,
-    );
+    h.sleeper("web");
     let mut cmd = h.daemon_command();
     cmd.arg("--shell").env("XDG_STATE_HOME", h.path("state"));
     let (mut pty, child) = Pty::spawn(cmd);
