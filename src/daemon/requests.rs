@@ -95,7 +95,7 @@ impl Daemon {
             Level::Info,
             &format!("reload: reading {}", self.opts.config_dir.display()),
         );
-        match super::load_config_for_services(&self.opts.config_dir, self.child_nofile) {
+        match super::startup::load_config_for_services(&self.opts.config_dir, self.child_nofile) {
             Ok((config, graph)) => {
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });

@@ -1,0 +1,58 @@
+//! Accepting control connections: bounded per turn, refused by uid, paused (not spun)
+//! when the daemon is out of file descriptors.
+
+use super::clients::Client;
+use super::Daemon;
+use crate::log::Level;
+use std::time::{Duration, Instant};
+
+/// How long accepting pauses when the daemon is out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+impl Daemon {
+    pub(super) fn accept_clients(&mut self) {
+        let me = nix::unistd::geteuid().as_raw();
+        // A bounded number per turn, so a connect flood cannot starve everything else.
+        for _ in 0..64 {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // The pending connection stays readable: polling it again at once would
+                    // spin. Stop accepting for a moment; a service exiting frees fds.
+                    self.log.write(
+                        Level::Warning,
+                        "out of file descriptors: not accepting control connections for 100 ms",
+                    );
+                    self.accept_paused = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+                Err(_) => return,
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let mut client = Client::new(self.next_client, stream);
+            self.next_client += 1;
+            match client.peer_uid() {
+                Some(uid) if uid == 0 || uid == me => self.clients.push(client),
+                uid => {
+                    let who = uid.map_or("unknown".to_string(), |u| u.to_string());
+                    self.log.write(
+                        Level::Warning,
+                        &format!("refused control connection from uid {who}: permission denied"),
+                    );
+                    client.closing = true;
+                    client.send(&crate::control::proto::Response::Error {
+                        message: "permission denied".to_string(),
+                    });
+                    if !client.dead {
+                        self.clients.push(client);
+                    }
+                }
+            }
+        }
+    }
+}

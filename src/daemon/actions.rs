@@ -1,0 +1,114 @@
+//! Performing what the core decided, and the shutdown that follows.
+
+use super::{output, reaper, Daemon};
+use crate::init::{FinalShutdown, PowerAction, Progress};
+use crate::log::Level;
+use crate::supervisor::{Action, Event};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+impl Daemon {
+    /// Runs the PID 1 shutdown plan as far as it goes without waiting.
+    pub(super) fn advance_final_shutdown(&mut self) {
+        let Some(plan) = self.final_shutdown.as_mut() else {
+            return;
+        };
+        let log = &mut self.log;
+        let progress = plan.advance(Instant::now(), reaper::children_left, &mut |level, text| {
+            log.write(level, &text)
+        });
+        match progress {
+            Progress::Waiting(until) => self.final_wait = Some(until),
+            Progress::ReadyToFinish => {
+                self.log.close_file();
+                let log = &mut self.log;
+                plan.finish(&mut |level, text| log.write(level, &text));
+                // Still here: reboot(2) was refused (a container without CAP_SYS_BOOT).
+                self.final_wait = None;
+                self.done = true;
+            }
+        }
+    }
+
+    /// Stops every service in reverse dependency order; as PID 1, then `action`.
+    pub(super) fn shut_down(&mut self, action: PowerAction) {
+        if self.pid1 && !self.core.is_shutting_down() {
+            self.power = action;
+            self.log.write(
+                Level::Info,
+                &format!(
+                    "shutdown requested: {} once every service has stopped",
+                    action.word()
+                ),
+            );
+        }
+        self.dispatch(Event::Shutdown);
+    }
+
+    /// Feeds one event to the core and performs what it decides. A spawn's result is fed
+    /// straight back, so the core sees every pid before any exit of it can be reaped.
+    pub(super) fn dispatch(&mut self, event: Event) {
+        let mut queue: VecDeque<Action> = self.core.handle(event, Instant::now()).into();
+        while let Some(action) = queue.pop_front() {
+            let follow_up = self.perform(action);
+            if let Some(event) = follow_up {
+                queue.extend(self.core.handle(event, Instant::now()));
+            }
+        }
+    }
+
+    pub(super) fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn { id, name, spec } => {
+                let result = self
+                    .outputs
+                    .prepare(&spec)
+                    .and_then(|(stdout, stderr, pipes)| {
+                        let pid = crate::process::spawn(&spec, stdout, stderr)
+                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?
+                            .as_raw();
+                        self.outputs.attach(&id, &name, pid, pipes);
+                        Ok(pid)
+                    });
+                Some(Event::Spawned { id, result })
+            }
+            Action::Signal { pid, signal, group } => {
+                let target = nix::unistd::Pid::from_raw(pid);
+                let _ = if group {
+                    crate::process::signal_group(target, signal)
+                } else {
+                    crate::process::signal_process(target, signal)
+                };
+                None
+            }
+            Action::Log { level, text } => {
+                self.log.write(level, &text);
+                None
+            }
+            Action::Reply { client, response } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    c.send(&response);
+                }
+                None
+            }
+            Action::Exit => {
+                if self.pid1 {
+                    let plan = FinalShutdown::new(self.power, self.opts.kill_grace, Instant::now());
+                    self.final_shutdown = Some(plan);
+                } else {
+                    self.done = true;
+                }
+                None
+            }
+            Action::EssentialFailed { name } => {
+                self.log.write(
+                    Level::Error,
+                    &format!("essential service {name} is FATAL: shutting down"),
+                );
+                self.exit_code = 1;
+                self.power = PowerAction::Reboot;
+                Some(Event::Shutdown)
+            }
+        }
+    }
+}

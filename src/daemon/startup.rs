@@ -1,0 +1,196 @@
+//! Starting the daemon: the config loaded before the loop runs, the daemon's own limits,
+//! the control socket, the signal pipe and the `--shell` child.
+
+use super::output::Outputs;
+use super::{listener, Daemon, Options};
+use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
+use crate::graph::DependencyGraph;
+use crate::init::PowerAction;
+use crate::log::{EventLog, Level};
+use crate::supervisor::{Event, Supervisor};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+
+/// Loads and validates the config directory, with its dependency graph.
+pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
+    let opts = LoadOptions {
+        strict_permissions: nix::unistd::geteuid().is_root(),
+    };
+    let config = config::load_dir(dir, &opts)?;
+    let graph = DependencyGraph::build(&config)?;
+    Ok((config, graph))
+}
+
+/// [`load_config`], then every service without its own `nofile` limit gets `nofile`: the
+/// limit the daemon was started with, not the one it raised for itself (programs using
+/// select(2) break past 1024 descriptors).
+pub(super) fn load_config_for_services(
+    dir: &std::path::Path,
+    nofile: Option<Limit>,
+) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
+    let (mut config, graph) = load_config(dir)?;
+    if let Some(limit) = nofile {
+        for spec in config.services.values_mut() {
+            let limits = &mut spec.process.limits;
+            if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
+                limits.push(limit);
+            }
+        }
+    }
+    Ok((config, graph))
+}
+
+/// Raises the daemon's soft limit on open files to the hard one (each captured service
+/// costs it two pipes; running out would fail spawns and stall the socket). Returns the
+/// limit it started with, for the services, or a problem to log.
+fn raise_nofile_limit() -> Result<Option<Limit>, String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(None);
+    };
+    if soft >= hard {
+        return Ok(None);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+        .map_err(|e| format!("cannot raise the open-files limit from {soft} to {hard}: {e}"))?;
+    Ok(Some(Limit {
+        resource: LimitKind::Nofile,
+        soft,
+        hard,
+    }))
+}
+
+impl Daemon {
+    pub(super) fn start(opts: Options) -> Result<Daemon, String> {
+        let pid1 = crate::init::is_pid1();
+        if pid1 {
+            // Before anything is written: fds 0-2 on the console.
+            if let Err(message) = crate::init::attach_console() {
+                eprintln!("taskmasterd: {message}");
+            }
+        }
+        let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        if let Some(socket) = &opts.syslog_socket {
+            log.use_syslog(socket);
+        }
+        if pid1 {
+            log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
+            crate::init::early_setup(&mut log);
+        }
+        let child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
+            log.write(Level::Warning, &problem);
+            None
+        });
+        let (config, graph) = match load_config_for_services(&opts.config_dir, child_nofile) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                for error in &errors {
+                    log.write(Level::Error, &format!("config: {error}"));
+                }
+                let summary = format!(
+                    "{} error(s) in {}; nothing started",
+                    errors.len(),
+                    opts.config_dir.display()
+                );
+                if !pid1 {
+                    return Err(summary);
+                }
+                // PID 1 must not exit: run with no services, give a person a shell to
+                // repair the config, and accept `tmctl reload` once it is fixed.
+                log.write(
+                    Level::Error,
+                    &format!("{summary}; fix it and run tmctl reload"),
+                );
+                match crate::init::emergency_shell(&opts.emergency_shell) {
+                    Ok(pid) => log.write(
+                        Level::Warning,
+                        &format!("emergency shell started on /dev/console (pid {pid})"),
+                    ),
+                    Err(message) => log.write(Level::Error, &message),
+                }
+                let empty = Config::default();
+                let graph = DependencyGraph::build(&empty).map_err(|_| summary)?;
+                (empty, graph)
+            }
+        };
+        // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| format!("cannot become child subreaper: {e}"))?;
+        let listener = match listener::bind(&opts.socket) {
+            Ok(listener) => Some(listener),
+            Err(e) if pid1 => {
+                log.write(Level::Error, &format!("{e}; retrying at the next reload"));
+                None
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let socket_inode = listener
+            .as_ref()
+            .and_then(|_| listener::inode(&opts.socket));
+        let (read, write) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
+        read.set_nonblocking(true)
+            .map_err(|e| format!("signal pipe: {e}"))?;
+        let signals = SignalDelivery::with_pipe(
+            read,
+            write,
+            SignalOnly,
+            [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
+        )
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        log.write(
+            Level::Info,
+            &format!(
+                "taskmasterd {} started (pid {}), config {}, socket {}, {} service(s)",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                opts.config_dir.display(),
+                opts.socket.display(),
+                config.services.len()
+            ),
+        );
+        let mut daemon = Daemon {
+            graph,
+            core: Supervisor::new(config),
+            opts,
+            log,
+            listener,
+            socket_inode,
+            accept_paused: None,
+            signals,
+            clients: Vec::new(),
+            next_client: 1,
+            outputs: Outputs::default(),
+            child_nofile,
+            shell_pid: None,
+            pid1,
+            power: PowerAction::Poweroff,
+            final_shutdown: None,
+            final_wait: None,
+            exit_code: 0,
+            done: false,
+        };
+        daemon.dispatch(Event::Boot);
+        if daemon.opts.shell {
+            daemon.spawn_shell()?;
+        }
+        Ok(daemon)
+    }
+
+    pub(super) fn spawn_shell(&mut self) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("--shell: {e}"))?;
+        let child = std::process::Command::new(exe)
+            .arg("--shell-client")
+            .arg("--socket")
+            .arg(&self.opts.socket)
+            // Its own process group, which it makes the terminal's foreground group, so
+            // that ^C while following output reaches the shell and not the daemon.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("--shell: cannot start the control shell: {e}"))?;
+        self.shell_pid = Some(child.id() as i32);
+        Ok(())
+    }
+}

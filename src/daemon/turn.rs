@@ -1,0 +1,172 @@
+//! One turn of the loop: sleep in poll until an fd is ready or a deadline passes, then
+//! handle everything that is ready, in a fixed order (signals, pipes, clients, new
+//! connections, timers).
+
+use super::output::Drained;
+use super::{reaper, Daemon};
+use crate::init::PowerAction;
+use crate::log::Level;
+use crate::supervisor::Event;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+impl Daemon {
+    /// One loop turn: sleep in poll until something happens, then handle all of it.
+    pub(super) fn turn(&mut self) {
+        let deadline = [
+            self.core.next_deadline(),
+            self.final_wait,
+            self.log.next_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                // Round up: a timeout truncated to 0 ms would spin until the deadline.
+                let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let (signals_ready, listener_ready, client_ready, pipe_ready, syslog_ready) = {
+            let pipes = self.outputs.polled(&self.log);
+            let syslog = self.log.syslog_waiting_fd();
+            let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
+            fds.push(PollFd::new(
+                self.signals.get_read().as_fd(),
+                PollFlags::POLLIN,
+            ));
+            // The listener's slot stays at index 1; with no socket, or while accepting is
+            // paused (out of file descriptors), it asks for no events.
+            fds.push(match &self.listener {
+                Some(l) if self.accept_paused.is_none() => {
+                    PollFd::new(l.as_fd(), PollFlags::POLLIN)
+                }
+                _ => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
+            });
+            for client in &self.clients {
+                let mut flags = PollFlags::POLLIN;
+                if client.wants_to_write() {
+                    flags |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(client.stream.as_fd(), flags));
+            }
+            for (_, fd) in &pipes {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
+            if let Some(fd) = syslog {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return,
+                Err(e) => {
+                    self.log.write(Level::Error, &format!("poll failed: {e}"));
+                    return;
+                }
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            let clients = ready[2..2 + self.clients.len()].to_vec();
+            let pipe_ready = &ready[2 + self.clients.len()..];
+            let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
+            // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
+            let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
+                .filter(|(_, ready)| **ready)
+                .map(|((index, _), _)| *index)
+                .collect();
+            ready_pipes.reverse();
+            (ready[0], ready[1], clients, ready_pipes, syslog_ready)
+        };
+        if signals_ready {
+            self.handle_signals();
+        }
+        // Pipes before clients.
+        for index in pipe_ready {
+            self.read_pipe(index);
+        }
+        self.after_turn_logging(syslog_ready);
+        for (index, ready) in client_ready.iter().enumerate() {
+            if *ready {
+                self.serve_client(index);
+            }
+        }
+        for gone in self.clients.iter().filter(|c| c.dead) {
+            self.core.client_gone(gone.id);
+        }
+        self.clients.retain(|c| !c.dead);
+        if listener_ready {
+            self.accept_clients();
+        }
+        if self
+            .core
+            .next_deadline()
+            .is_some_and(|at| at <= Instant::now())
+        {
+            self.dispatch(Event::Tick);
+        }
+        self.advance_final_shutdown();
+    }
+
+    pub(super) fn handle_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            match signal {
+                SIGCHLD => {
+                    for event in reaper::reap_all() {
+                        if let Event::Exited { pid, .. } = event {
+                            if Some(pid) == self.shell_pid {
+                                self.shell_pid = None;
+                                self.log
+                                    .write(Level::Info, "control shell closed: shutdown");
+                                self.shut_down(self.power);
+                                continue;
+                            }
+                        }
+                        self.dispatch(event);
+                    }
+                }
+                SIGTERM | SIGINT => {
+                    let name = crate::signals::name(signal);
+                    self.log
+                        .write(Level::Info, &format!("SIG{name} received: shutdown"));
+                    self.shut_down(PowerAction::Reboot);
+                }
+                SIGHUP => self.reload(None),
+                SIGUSR1 if self.pid1 => self.shut_down(PowerAction::Halt),
+                SIGUSR2 if self.pid1 => self.shut_down(PowerAction::Poweroff),
+                SIGUSR1 => {
+                    self.log
+                        .write(Level::Info, "SIGUSR1 received: reopening log files");
+                    self.reopen_logs();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn read_pipe(&mut self, index: usize) {
+        let (id, stderr) = match self.outputs.pipes.get(index) {
+            Some(pipe) => (pipe.id.clone(), pipe.stderr),
+            None => return,
+        };
+        if let Drained::Data(data) = self.outputs.drain(index, &mut self.log) {
+            let mut encoded = None;
+            for client in &mut self.clients {
+                let follows = client
+                    .follow
+                    .as_ref()
+                    .is_some_and(|f| f.id == id && f.stderr == stderr);
+                if follows {
+                    client.send_output(&data, &mut encoded);
+                }
+            }
+        }
+    }
+}
