@@ -9,6 +9,7 @@ mod dependencies;
 mod event_log;
 mod fields;
 mod lifecycle;
+mod limits;
 mod logging;
 mod pid1;
 mod privileges;

@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 impl Daemon {
+    /// Ends an accept pause once its time has come (the pending connections are still
+    /// queued in the listener; the next poll reports them).
+    pub(super) fn resume_accepting(&mut self, now: Instant) {
+        if self.accept_paused.is_some_and(|until| until <= now) {
+            self.accept_paused = None;
+        }
+    }
+
     pub(super) fn accept_clients(&mut self) {
         let me = nix::unistd::geteuid().as_raw();
         // A bounded number per turn, so a connect flood cannot starve everything else.

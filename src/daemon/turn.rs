@@ -15,10 +15,13 @@ use std::time::Instant;
 impl Daemon {
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     pub(super) fn turn(&mut self) {
+        self.resume_accepting(Instant::now());
         let deadline = [
             self.core.next_deadline(),
             self.final_wait,
             self.log.next_retry(),
+            // The end of an accept pause wakes the loop even when nothing else happens.
+            self.accept_paused,
         ]
         .into_iter()
         .flatten()
