@@ -45,3 +45,33 @@ fn running_out_of_descriptors_pauses_accepting_only_for_a_while() {
     });
     assert!(h.daemon_alive());
 }
+
+#[test]
+fn tail_of_a_fifo_or_a_device_is_refused_without_blocking_or_reading_forever() {
+    let mut h = Harness::new();
+    let out = h.path("out.log");
+    h.service(
+        "fifo",
+        &format!(
+            "service \"fifo\" {{\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n    stdout \"{}\"\n}}\n",
+            out.display()
+        ),
+    );
+    h.service(
+        "zero",
+        "service \"zero\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n    stdout \"/dev/zero\"\n}\n",
+    );
+    h.start();
+    h.wait_state("fifo", "RUNNING");
+    h.wait_state("zero", "RUNNING");
+    // The output path becomes a FIFO nobody writes to: opening it to read would wait for
+    // a writer forever.
+    std::fs::remove_file(&out).expect("remove");
+    nix::unistd::mkfifo(&out, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let err = h.fails(&["tail", "fifo"]);
+    assert!(err.contains("not a regular file"), "{err}");
+    // /dev/zero never ends: reading it to the end would grow the daemon without bound.
+    let err = h.fails(&["tail", "zero"]);
+    assert!(err.contains("not a regular file"), "{err}");
+    h.ok(&["status"]);
+}

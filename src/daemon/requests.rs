@@ -184,11 +184,27 @@ impl Daemon {
     }
 }
 
+/// The last [`FILE_TAIL_BYTES`] of a regular file. The open never blocks (O_NONBLOCK: a
+/// FIFO with no writer would otherwise hold the whole loop in open), anything but a regular
+/// file is refused (a device like /dev/zero never ends), and the read is bounded even if the
+/// file grows meanwhile.
 fn read_end(path: &std::path::Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(FILE_TAIL_BYTES)))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file; tail shows only regular files",
+        ));
+    }
+    let mut file = file;
+    file.seek(SeekFrom::Start(
+        metadata.len().saturating_sub(FILE_TAIL_BYTES),
+    ))?;
     let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
+    file.take(FILE_TAIL_BYTES).read_to_end(&mut data)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
