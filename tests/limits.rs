@@ -75,3 +75,49 @@ fn tail_of_a_fifo_or_a_device_is_refused_without_blocking_or_reading_forever() {
     assert!(err.contains("not a regular file"), "{err}");
     h.ok(&["status"]);
 }
+
+/// A service whose block holds `levels` nested blocks: valid KDL, deep enough (at 2,000)
+/// to overflow a recursive parser's stack.
+pub fn deeply_nested_service(levels: usize) -> String {
+    format!(
+        "service \"deep\" {{\n    cmd \"/bin/true\"\n    {}{}\n}}\n",
+        "x { ".repeat(levels),
+        "} ".repeat(levels)
+    )
+}
+
+#[test]
+fn check_refuses_deep_nesting_and_a_huge_file_naming_each() {
+    let h = Harness::new();
+    h.service("deep", &deeply_nested_service(2000));
+    let mut huge = String::from("service \"huge\" {\n    cmd \"/bin/true\"\n}\n");
+    huge.push_str(&format!("// {}\n", "x".repeat(1024 * 1024)));
+    h.service("huge", &huge);
+    let out = h.check();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deep = h.service_path("deep").display().to_string();
+    let big = h.service_path("huge").display().to_string();
+    assert!(
+        stderr.contains(&format!("{deep}:3:")) && stderr.contains("nested more than 32 levels"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&big) && stderr.contains("larger than 1024 KiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_reload_of_a_deeply_nested_file_is_rejected_and_the_daemon_goes_on() {
+    let mut h = Harness::running_sleeper();
+    let pid = h.running_pid("a");
+    h.service("deep", &deeply_nested_service(2000));
+    let err = h.fails(&["reload"]);
+    assert!(
+        err.contains("deep.kdl") && err.contains("nested more than 32 levels"),
+        "{err}"
+    );
+    assert!(h.daemon_alive());
+    assert_eq!(h.running_pid("a"), pid, "nothing running is lost");
+}

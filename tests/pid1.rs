@@ -300,3 +300,20 @@ service "other" {
     assert!(log.contains("essential service core is FATAL"), "{log}");
     assert!(log.contains("other (pid"), "{log}");
 }
+
+#[test]
+fn a_reload_of_a_deeply_nested_file_does_not_end_the_namespace() {
+    let h = Harness::new();
+    h.sleeper("web");
+    let mut init = Init::start(h, &[]);
+    init.h.wait_state("web", "RUNNING");
+    init.h
+        .service("deep", &crate::limits::deeply_nested_service(2000));
+    let err = init.h.fails(&["reload"]);
+    assert!(err.contains("nested more than"), "{err}");
+    assert!(
+        init.unshare.try_wait().expect("try_wait").is_none(),
+        "PID 1 lives on"
+    );
+    init.h.wait_state("web", "RUNNING");
+}

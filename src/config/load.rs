@@ -39,12 +39,12 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
             every_file_read = false;
             continue;
         }
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_service_file(&file) {
             Ok(text) => text,
-            Err(error) => {
+            Err(message) => {
                 errors.push(ConfigError {
                     location: file.display().to_string(),
-                    message: format!("cannot read service file: {error}"),
+                    message,
                 });
                 every_file_read = false;
                 continue;
@@ -126,6 +126,35 @@ fn mentions(text: &str, name: &str) -> bool {
 
 /// The `*.kdl` files directly in `dir`, sorted. Hidden files are skipped: editors leave
 /// `.#web.kdl` lock links and `.web.kdl.swp` files next to the ones being edited.
+/// A service file larger than this is refused: parsing costs about 0.5 s per MiB, and no
+/// service file needs more than a few KiB.
+pub(crate) const MAX_SERVICE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a service file, at most [`MAX_SERVICE_FILE_BYTES`] of it (the read is bounded even
+/// if the file grows meanwhile), without blocking on the open.
+fn read_service_file(file: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let unreadable = |error: std::io::Error| format!("cannot read service file: {error}");
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(file)
+        .map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_SERVICE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SERVICE_FILE_BYTES {
+        return Err(format!(
+            "service file larger than {} KiB; refused",
+            MAX_SERVICE_FILE_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read service file: not UTF-8 ({e})"))
+}
+
 fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let unreadable = |error: std::io::Error| ConfigError {
         location: dir.display().to_string(),

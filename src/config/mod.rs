@@ -8,6 +8,7 @@
 mod blocks;
 mod fields;
 mod load;
+mod nesting;
 mod parse;
 mod permissions;
 mod readers;

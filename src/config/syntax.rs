@@ -7,11 +7,18 @@
 
 use kdl::{KdlDiagnostic, KdlDocument, KdlError};
 
+use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::ConfigError;
 
 /// Parse one file as KDL v2, or explain every syntax error in it.
 pub(crate) fn parse_document(source: &SourceText<'_>) -> Result<KdlDocument, Vec<ConfigError>> {
+    if let Some(offset) = too_deep(source.text(), MAX_NESTING) {
+        return Err(vec![source.error(
+            offset,
+            format!("nested more than {MAX_NESTING} levels deep; refused before parsing"),
+        )]);
+    }
     source
         .text()
         .parse::<KdlDocument>()
