@@ -2,7 +2,6 @@
 //! reaching a bound ends in a clear error, never a wedged or bloated daemon (README "Limits").
 
 use crate::common::*;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 
@@ -120,4 +119,38 @@ fn a_reload_of_a_deeply_nested_file_is_rejected_and_the_daemon_goes_on() {
     );
     assert!(h.daemon_alive());
     assert_eq!(h.running_pid("a"), pid, "nothing running is lost");
+}
+
+#[test]
+fn the_loop_answers_while_a_reload_parses_a_large_config() {
+    let h = Harness::running_sleeper();
+    // Parsing 2 x 200 KiB takes seconds in a debug build.
+    let big = "y".repeat(200 * 1024);
+    for i in 0..2 {
+        h.service(
+            &format!("big{i}"),
+            &format!(
+                "service \"big{i}\" {{\n    cmd \"/bin/true\"\n    autostart #false\n    env {{ BIG \"{big}\" }}\n}}\n"
+            ),
+        );
+    }
+    let reload = h
+        .ctl_command(&["reload"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tmctl reload");
+    h.wait_log(&["reload: reading"]);
+    // The loop is not busy parsing: status answers while the reload is still going.
+    h.ok(&["status", "a"]);
+    let mut reload = reload;
+    let still_loading = reload.try_wait().expect("try_wait").is_none();
+    let out = wait_output(reload, "tmctl reload");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        still_loading,
+        "status was answered only after the reload: {}",
+        text(&out)
+    );
+    assert_eq!(h.state("big1"), "STOPPED");
 }

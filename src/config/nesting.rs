@@ -88,7 +88,11 @@ fn skip_raw(b: &[u8], quote: usize, hashes: usize) -> usize {
     let mut i = quote + closing_quotes;
     while i < b.len() {
         if b[i..].starts_with(&b"\"\"\""[..closing_quotes])
-            && b[i + closing_quotes..].iter().take(hashes).filter(|&&c| c == b'#').count()
+            && b[i + closing_quotes..]
+                .iter()
+                .take(hashes)
+                .filter(|&&c| c == b'#')
+                .count()
                 == hashes
         {
             return i + closing_quotes + hashes;
@@ -181,11 +185,7 @@ mod tests {
         let text = nested(MAX_NESTING - 1);
         assert_eq!(too_deep(&text, MAX_NESTING), None);
         assert!(text.parse::<kdl::KdlDocument>().is_ok());
-        let comments = format!(
-            "{}{} a",
-            "/*".repeat(MAX_NESTING),
-            "*/".repeat(MAX_NESTING)
-        );
+        let comments = format!("{}{} a", "/*".repeat(MAX_NESTING), "*/".repeat(MAX_NESTING));
         assert!(comments.parse::<kdl::KdlDocument>().is_ok());
     }
 }

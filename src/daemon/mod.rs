@@ -8,6 +8,7 @@ mod actions;
 mod clients;
 mod lines;
 mod listener;
+mod loader;
 mod logging;
 mod output;
 mod reaper;
@@ -78,6 +79,8 @@ struct Daemon {
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
+    /// Reloads read the config directory on a thread of their own.
+    loader: loader::ConfigLoader,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
     /// The `--shell` child: when it exits, the daemon shuts down.

@@ -95,7 +95,22 @@ impl Daemon {
             Level::Info,
             &format!("reload: reading {}", self.opts.config_dir.display()),
         );
-        match super::startup::load_config_for_services(&self.opts.config_dir, self.child_nofile) {
+        let dir = self.opts.config_dir.clone();
+        if let Some((client, loaded)) = self.loader.request(client, &dir, self.child_nofile) {
+            self.apply_reload(client, loaded);
+        }
+    }
+
+    /// A load the loader thread finished: applied, or rejected whole.
+    pub(super) fn reload_finished(&mut self) {
+        let dir = self.opts.config_dir.clone();
+        for (client, loaded) in self.loader.finished(&dir, self.child_nofile) {
+            self.apply_reload(client, loaded);
+        }
+    }
+
+    fn apply_reload(&mut self, client: Option<ClientId>, loaded: super::loader::Loaded) {
+        match loaded {
             Ok((config, graph)) => {
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });

@@ -35,10 +35,10 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (signals_ready, listener_ready, client_ready, pipe_ready, syslog_ready) = {
+        let (signals_ready, listener_ready, loader_ready, client_ready, pipe_ready, syslog_ready) = {
             let pipes = self.outputs.polled(&self.log);
             let syslog = self.log.syslog_waiting_fd();
-            let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
+            let mut fds = Vec::with_capacity(3 + self.clients.len() + self.outputs.pipes.len());
             fds.push(PollFd::new(
                 self.signals.get_read().as_fd(),
                 PollFlags::POLLIN,
@@ -50,6 +50,11 @@ impl Daemon {
                     PollFd::new(l.as_fd(), PollFlags::POLLIN)
                 }
                 _ => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
+            });
+            // Index 2: a reload's config load finished (an empty slot while none runs).
+            fds.push(match self.loader.polled() {
+                Some(fd) => PollFd::new(fd, PollFlags::POLLIN),
+                None => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
             });
             for client in &self.clients {
                 let mut flags = PollFlags::POLLIN;
@@ -76,8 +81,9 @@ impl Daemon {
                 .iter()
                 .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
-            let clients = ready[2..2 + self.clients.len()].to_vec();
-            let pipe_ready = &ready[2 + self.clients.len()..];
+            const FIXED: usize = 3;
+            let clients = ready[FIXED..FIXED + self.clients.len()].to_vec();
+            let pipe_ready = &ready[FIXED + self.clients.len()..];
             let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
             // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
             let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
@@ -85,10 +91,20 @@ impl Daemon {
                 .map(|((index, _), _)| *index)
                 .collect();
             ready_pipes.reverse();
-            (ready[0], ready[1], clients, ready_pipes, syslog_ready)
+            (
+                ready[0],
+                ready[1],
+                ready[2],
+                clients,
+                ready_pipes,
+                syslog_ready,
+            )
         };
         if signals_ready {
             self.handle_signals();
+        }
+        if loader_ready {
+            self.reload_finished();
         }
         // Pipes before clients.
         for index in pipe_ready {
