@@ -2,6 +2,7 @@
 //! reaching a bound ends in a clear error, never a wedged or bloated daemon (README "Limits").
 
 use crate::common::*;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 
@@ -153,4 +154,125 @@ fn the_loop_answers_while_a_reload_parses_a_large_config() {
         text(&out)
     );
     assert_eq!(h.state("big1"), "STOPPED");
+}
+
+/// The daemon's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    proc_status(pid, "VmHWM")
+        .split_whitespace()
+        .next()
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+fn connect(h: &Harness) -> UnixStream {
+    let stream = UnixStream::connect(&h.socket).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    stream
+}
+
+fn read_reply(stream: &UnixStream) -> serde_json::Value {
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("a reply line");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+}
+
+#[test]
+fn a_request_repeating_names_costs_what_exists_not_what_it_repeats() {
+    let mut h = Harness::new();
+    let mut services = String::new();
+    for i in 0..300 {
+        services.push_str(&format!(
+            "service \"s{i}\" {{\n    cmd \"/bin/true\"\n    autostart #false\n}}\n"
+        ));
+    }
+    h.service("many", &services);
+    h.start();
+    let before = peak_rss_kib(h.daemon_pid());
+    // 9,000 × "all" fits in one request (54 KB): once that meant 2.7 million instances.
+    let names = vec!["\"all\""; 9000].join(",");
+    let mut stream = connect(&h);
+    for cmd in ["status", "stop"] {
+        writeln!(stream, "{{\"cmd\":\"{cmd}\",\"names\":[{names}]}}").expect("send");
+        let reply = read_reply(&stream);
+        assert_ne!(reply["result"], "error", "{reply}");
+    }
+    let reply = read_reply_of(&mut stream, "{\"cmd\":\"status\",\"names\":[\"all\"]}");
+    assert_eq!(reply["instances"].as_array().map(Vec::len), Some(300));
+    let grown = peak_rss_kib(h.daemon_pid()).saturating_sub(before);
+    assert!(grown < 32 * 1024, "the daemon grew by {grown} KiB");
+}
+
+fn read_reply_of(stream: &mut UnixStream, request: &str) -> serde_json::Value {
+    writeln!(stream, "{request}").expect("send");
+    read_reply(stream)
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_not_read_either() {
+    let h = Harness::running_sleeper();
+    let before = peak_rss_kib(h.daemon_pid());
+    let stream = connect(&h);
+    stream.set_nonblocking(true).expect("nonblocking");
+    // Ask for far more replies than the daemon may hold unsent, and never read them.
+    let request = b"{\"cmd\":\"status\",\"names\":[]}\n".repeat(1000);
+    let mut sent = 0usize;
+    let mut writer = &stream;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sent < 100 * 1000 && std::time::Instant::now() < deadline {
+        match writer.write(&request) {
+            Ok(n) => sent += n / 31,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    // The daemon stopped reading once enough replies waited: our writes filled up.
+    assert!(sent < 100 * 1000, "the daemon read {sent} requests");
+    h.ok(&["status"]);
+    let grown = peak_rss_kib(h.daemon_pid()).saturating_sub(before);
+    assert!(grown < 32 * 1024, "the daemon grew by {grown} KiB");
+}
+
+#[test]
+fn clients_are_capped_and_the_one_over_is_told_why() {
+    let h = Harness::running_sleeper();
+    let held: Vec<UnixStream> = (0..128).map(|_| connect(&h)).collect();
+    // Every held connection is accepted (it answers) before the one over the cap comes.
+    let mut first = held[0].try_clone().expect("dup");
+    let reply = read_reply_of(&mut first, "{\"cmd\":\"status\",\"names\":[]}");
+    assert_eq!(reply["result"], "status", "{reply}");
+    let mut last = held[127].try_clone().expect("dup");
+    let reply = read_reply_of(&mut last, "{\"cmd\":\"status\",\"names\":[]}");
+    assert_eq!(reply["result"], "status", "{reply}");
+    let err = h.fails(&["status"]);
+    assert!(err.contains("too many control connections"), "{err}");
+    drop(held);
+    wait_until("status answers once the others left", || {
+        h.ctl(&["status"]).status.success()
+    });
+}
+
+#[test]
+fn a_half_sent_request_is_closed_after_its_idle_time() {
+    let h = Harness::running_sleeper();
+    let mut stream = connect(&h);
+    stream.write_all(b"{\"cmd\":\"sta").expect("send");
+    // The daemon answers with an error and closes the connection (within TIMEOUT).
+    let reply = read_reply(&stream);
+    assert_eq!(reply["result"], "error", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("incomplete request")),
+        "{reply}"
+    );
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("EOF");
+    assert!(rest.is_empty());
+    h.ok(&["status"]);
 }

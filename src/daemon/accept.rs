@@ -1,7 +1,7 @@
 //! Accepting control connections: bounded per turn, refused by uid, paused (not spun)
 //! when the daemon is out of file descriptors.
 
-use super::clients::Client;
+use super::clients::{Client, MAX_CLIENTS};
 use super::Daemon;
 use crate::log::Level;
 use std::time::{Duration, Instant};
@@ -44,22 +44,28 @@ impl Daemon {
             }
             let mut client = Client::new(self.next_client, stream);
             self.next_client += 1;
-            match client.peer_uid() {
-                Some(uid) if uid == 0 || uid == me => self.clients.push(client),
+            let refusal = match client.peer_uid() {
+                Some(uid) if uid == 0 || uid == me => {
+                    if self.clients.len() < MAX_CLIENTS {
+                        self.clients.push(client);
+                        continue;
+                    }
+                    format!("too many control connections (at most {MAX_CLIENTS}); try again later")
+                }
                 uid => {
                     let who = uid.map_or("unknown".to_string(), |u| u.to_string());
                     self.log.write(
                         Level::Warning,
                         &format!("refused control connection from uid {who}: permission denied"),
                     );
-                    client.closing = true;
-                    client.send(&crate::control::proto::Response::Error {
-                        message: "permission denied".to_string(),
-                    });
-                    if !client.dead {
-                        self.clients.push(client);
-                    }
+                    "permission denied".to_string()
                 }
+            };
+            // Told why, then closed; nothing it sends is read (see `Client::wants_to_read`).
+            client.closing = true;
+            client.send(&crate::control::proto::Response::Error { message: refusal });
+            if !client.dead {
+                self.clients.push(client);
             }
         }
     }

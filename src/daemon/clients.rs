@@ -6,11 +6,22 @@ use crate::supervisor::{ClientId, InstanceId};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 /// A client whose unsent replies pass this is disconnected (it does not read).
 const MAX_PENDING_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// No more requests are read from a client while this much of its replies is unsent: it
+/// must read before it may ask again (so a pipelining client cannot grow the daemon).
+const READ_PAUSE_REPLY_BYTES: usize = 1024 * 1024;
 /// A follower (`tail -f`) lagging by more than this skips output and is told how much.
-const MAX_FOLLOWER_LAG_BYTES: usize = 256 * 1024;
+const MAX_FOLLOWER_LAG_BYTES: usize = 64 * 1024;
+/// At most this many requests of one client are answered per loop turn; the rest wait in
+/// its inbox for the next turns, so one client cannot hold the loop.
+const MAX_REQUESTS_PER_TURN: usize = 16;
+/// Connected clients at most; one more is told so and closed.
+pub const MAX_CLIENTS: usize = 128;
+/// A client that has sent part of a request and nothing more for this long is closed.
+pub const HALF_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The output stream a follower watches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,6 +34,8 @@ pub struct Client {
     pub id: ClientId,
     pub stream: UnixStream,
     inbox: Vec<u8>,
+    /// Since when the inbox has held part of a request (no newline yet).
+    partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
     /// Output bytes a lagging follower did not get since its last chunk.
@@ -46,6 +59,7 @@ impl Client {
             id,
             stream,
             inbox: Vec::new(),
+            partial_since: None,
             outbox: Vec::new(),
             follow: None,
             missed: 0,
@@ -61,21 +75,52 @@ impl Client {
             .map(|cred| cred.uid())
     }
 
-    /// Reads what is available and returns the complete request lines.
-    pub fn read_requests(&mut self) -> Vec<Incoming> {
+    /// Whether the loop should poll this client for requests: not while it is closing (it
+    /// was refused or broke the protocol: nothing more of it is read) and not while too
+    /// much of its replies waits to be read.
+    pub fn wants_to_read(&self) -> bool {
+        !self.closing && self.outbox.len() < READ_PAUSE_REPLY_BYTES
+    }
+
+    /// Whether whole requests wait in the inbox (more than one turn's share arrived).
+    pub fn has_queued_requests(&self) -> bool {
+        self.wants_to_read() && self.inbox.contains(&b'\n')
+    }
+
+    /// When a half-sent request times out, if one is pending.
+    pub fn partial_deadline(&self) -> Option<Instant> {
+        self.partial_since.map(|since| since + HALF_REQUEST_TIMEOUT)
+    }
+
+    /// Closes the client if its half-sent request has waited too long.
+    pub fn expire_partial(&mut self, now: Instant) {
+        if self.partial_deadline().is_some_and(|at| at <= now) && !self.closing {
+            self.inbox.clear();
+            self.partial_since = None;
+            self.closing = true;
+            self.send(&Response::Error {
+                message: format!(
+                    "incomplete request for {} s; closing the connection",
+                    HALF_REQUEST_TIMEOUT.as_secs()
+                ),
+            });
+        }
+    }
+
+    /// Reads what is available (bounded) and returns up to [`MAX_REQUESTS_PER_TURN`]
+    /// complete request lines; nothing from a client that may not send now.
+    pub fn read_requests(&mut self, now: Instant) -> Vec<Incoming> {
+        if !self.wants_to_read() {
+            return Vec::new();
+        }
         let mut buf = [0u8; 16 * 1024];
-        loop {
+        while self.inbox.len() <= MAX_REQUEST_BYTES {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
                     self.dead = true;
                     break;
                 }
-                Ok(n) => {
-                    self.inbox.extend_from_slice(&buf[..n]);
-                    if self.inbox.len() > MAX_REQUEST_BYTES * 2 {
-                        break; // parse what we have; the cap check below decides
-                    }
-                }
+                Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -85,7 +130,10 @@ impl Client {
             }
         }
         let mut requests = Vec::new();
-        while let Some(end) = self.inbox.iter().position(|&b| b == b'\n') {
+        while requests.len() < MAX_REQUESTS_PER_TURN {
+            let Some(end) = self.inbox.iter().position(|&b| b == b'\n') else {
+                break;
+            };
             let line: Vec<u8> = self.inbox.drain(..=end).collect();
             let line = &line[..line.len() - 1];
             if line.len() > MAX_REQUEST_BYTES {
@@ -100,14 +148,21 @@ impl Client {
                 Err(err) => Incoming::Invalid(format!("bad request: {err}")),
             });
         }
-        if self.inbox.len() > MAX_REQUEST_BYTES {
+        if self.inbox.len() > MAX_REQUEST_BYTES && !self.inbox.contains(&b'\n') {
             requests.push(self.too_long());
+        }
+        // The idle clock of a half-sent request restarts whenever a whole one completes.
+        if self.inbox.is_empty() || self.inbox.contains(&b'\n') {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() || !requests.is_empty() {
+            self.partial_since = Some(now);
         }
         requests
     }
 
     fn too_long(&mut self) -> Incoming {
         self.inbox.clear();
+        self.partial_since = None;
         self.closing = true;
         Incoming::Invalid(format!(
             "request longer than {MAX_REQUEST_BYTES} bytes; closing the connection"
@@ -186,5 +241,65 @@ impl Client {
         if self.closing {
             self.dead = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Client, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        ours.set_nonblocking(true).expect("nonblocking");
+        (Client::new(1, ours), theirs)
+    }
+
+    #[test]
+    fn a_closing_client_has_nothing_read() {
+        let (mut client, mut peer) = pair();
+        client.closing = true;
+        peer.write_all(b"{\"cmd\":\"shutdown\"}\n").expect("send");
+        assert!(client.read_requests(Instant::now()).is_empty());
+        assert!(!client.wants_to_read());
+    }
+
+    #[test]
+    fn at_most_one_turns_share_of_requests_is_answered_at_once() {
+        let (mut client, mut peer) = pair();
+        let line = b"{\"cmd\":\"status\",\"names\":[]}\n";
+        peer.write_all(&line.repeat(40)).expect("send");
+        let now = Instant::now();
+        assert_eq!(client.read_requests(now).len(), MAX_REQUESTS_PER_TURN);
+        assert!(client.has_queued_requests());
+        assert_eq!(client.read_requests(now).len(), MAX_REQUESTS_PER_TURN);
+        assert_eq!(
+            client.read_requests(now).len(),
+            40 - 2 * MAX_REQUESTS_PER_TURN
+        );
+        assert!(!client.has_queued_requests());
+    }
+
+    #[test]
+    fn a_half_request_times_out_from_its_first_byte() {
+        let (mut client, mut peer) = pair();
+        let start = Instant::now();
+        peer.write_all(b"{\"cmd\":").expect("send");
+        assert!(client.read_requests(start).is_empty());
+        assert_eq!(
+            client.partial_deadline(),
+            Some(start + HALF_REQUEST_TIMEOUT)
+        );
+        // More bytes of the same request do not restart the clock.
+        peer.write_all(b"\"sta").expect("send");
+        let later = start + Duration::from_secs(5);
+        assert!(client.read_requests(later).is_empty());
+        assert_eq!(
+            client.partial_deadline(),
+            Some(start + HALF_REQUEST_TIMEOUT)
+        );
+        client.expire_partial(start + HALF_REQUEST_TIMEOUT);
+        assert!(client.closing);
+        peer.write_all(b"tus\"}\n").expect("send");
+        assert!(client.read_requests(later).is_empty());
     }
 }

@@ -20,7 +20,7 @@ impl Daemon {
         };
         client.flush();
         let id = client.id;
-        for incoming in client.read_requests() {
+        for incoming in client.read_requests(std::time::Instant::now()) {
             match incoming {
                 Incoming::Request(request) => self.answer(id, request),
                 Incoming::Invalid(message) => self.reply(id, Response::Error { message }),

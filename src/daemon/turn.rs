@@ -22,11 +22,18 @@ impl Daemon {
             self.log.next_retry(),
             // The end of an accept pause wakes the loop even when nothing else happens.
             self.accept_paused,
+            self.clients
+                .iter()
+                .filter_map(|c| c.partial_deadline())
+                .min(),
         ]
         .into_iter()
         .flatten()
         .min();
+        let queued_requests = self.clients.iter().any(|c| c.has_queued_requests());
         let timeout = match deadline {
+            // Requests left over from the last turn: look, then come back at once.
+            _ if queued_requests => PollTimeout::ZERO,
             None => PollTimeout::NONE,
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
@@ -57,7 +64,10 @@ impl Daemon {
                 None => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
             });
             for client in &self.clients {
-                let mut flags = PollFlags::POLLIN;
+                let mut flags = PollFlags::empty();
+                if client.wants_to_read() {
+                    flags |= PollFlags::POLLIN;
+                }
                 if client.wants_to_write() {
                     flags |= PollFlags::POLLOUT;
                 }
@@ -111,9 +121,17 @@ impl Daemon {
             self.read_pipe(index);
         }
         self.after_turn_logging(syslog_ready);
+        let now = Instant::now();
         for (index, ready) in client_ready.iter().enumerate() {
-            if *ready {
+            let queued = self
+                .clients
+                .get(index)
+                .is_some_and(|c| c.has_queued_requests());
+            if *ready || queued {
                 self.serve_client(index);
+            }
+            if let Some(client) = self.clients.get_mut(index) {
+                client.expire_partial(now);
             }
         }
         for gone in self.clients.iter().filter(|c| c.dead) {

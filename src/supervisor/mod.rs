@@ -244,10 +244,25 @@ impl Supervisor {
 
     /// Resolves `all`, `NAME` or `NAME:N` to instances; an unknown name is an error.
     pub fn resolve(&self, names: &[String]) -> Result<Vec<InstanceId>, String> {
+        // Each distinct name is looked at once and each instance kept once, so the work
+        // and the reply grow with what exists, not with how often a request repeats a
+        // name (`all` × 9,000 once cost hundreds of MB).
+        let mut seen_names = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         let mut ids = Vec::new();
+        let mut keep = |id: InstanceId, ids: &mut Vec<InstanceId>| {
+            if seen.insert(id.clone()) {
+                ids.push(id);
+            }
+        };
         for name in names {
+            if !seen_names.insert(name.as_str()) {
+                continue;
+            }
             if name == "all" {
-                ids.extend(self.all_ids());
+                for id in self.all_ids() {
+                    keep(id, &mut ids);
+                }
                 continue;
             }
             let (service_name, index) = match name.rsplit_once(':') {
@@ -262,20 +277,25 @@ impl Supervisor {
                 _ => return Err(format!("no such service: {service_name}")),
             };
             match index {
-                Some(index) if index < service.spec.numprocs => ids.push(InstanceId {
-                    service: service_name.to_string(),
-                    index,
-                }),
+                Some(index) if index < service.spec.numprocs => keep(
+                    InstanceId {
+                        service: service_name.to_string(),
+                        index,
+                    },
+                    &mut ids,
+                ),
                 Some(_) => return Err(format!("no such instance: {name}")),
-                None => ids.extend((0..service.spec.numprocs).map(|index| InstanceId {
-                    service: service_name.to_string(),
-                    index,
-                })),
+                None => {
+                    for index in 0..service.spec.numprocs {
+                        let id = InstanceId {
+                            service: service_name.to_string(),
+                            index,
+                        };
+                        keep(id, &mut ids);
+                    }
+                }
             }
         }
-        // Keep the first of each: `all all all …` must not multiply the work.
-        let mut seen = std::collections::HashSet::new();
-        ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
     }
 
