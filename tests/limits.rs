@@ -276,3 +276,61 @@ fn a_half_sent_request_is_closed_after_its_idle_time() {
     assert!(rest.is_empty());
     h.ok(&["status"]);
 }
+
+#[test]
+fn files_the_daemon_creates_have_modes_of_its_own_choosing_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut h = Harness::new();
+    let logs = h.path("logs");
+    h.log = logs.join("sub").join("taskmaster.log");
+    let plain = h.path("plain.out");
+    let rotated = h.path("rotated.out");
+    h.service(
+        "private",
+        &format!(
+            "service \"private\" {{\n    cmd \"/bin/sh\" \"-c\" \"echo hi; echo err >&2; exec sleep 1000\"\n    starttime 0\n    umask \"077\"\n    stdout \"{}\"\n    stderr \"{}\"\n    stderr-maxbytes \"1MB\"\n}}\n",
+            plain.display(),
+            rotated.display()
+        ),
+    );
+    let mut cmd = h.daemon_command();
+    // SAFETY: umask is async-signal-safe and changes only the child's own mask.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    h.start_command(cmd);
+    h.wait_state("private", "RUNNING");
+    wait_until("both output files", || plain.exists() && rotated.exists());
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&logs), 0o755);
+    assert_eq!(mode(&logs.join("sub")), 0o755);
+    assert_eq!(mode(&h.log), 0o640, "nobody else may write the event log");
+    assert_eq!(mode(&plain), 0o600, "the service's umask applies");
+    assert_eq!(mode(&rotated), 0o600, "the service's umask applies");
+}
+
+#[test]
+fn a_log_file_path_that_is_a_symlink_is_not_followed() {
+    let mut h = Harness::new();
+    h.sleeper("a");
+    let victim = h.path("victim");
+    std::fs::write(&victim, "precious\n").expect("write");
+    std::os::unix::fs::symlink(&victim, &h.log).expect("symlink");
+    h.start();
+    h.wait_state("a", "RUNNING");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("read"),
+        "precious\n"
+    );
+    let stderr = h.stderr_text();
+    assert!(stderr.contains("cannot open log file"), "{stderr}");
+}

@@ -39,7 +39,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
         std::fs::remove_file(path).map_err(create)?;
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(create)?;
+        // An explicit mode: not whatever the daemon's umask would leave.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755)
+            .create(dir)
+            .map_err(create)?;
     }
     // bind(2) creates the file with the umask applied: 0177 leaves exactly 0600.
     let previous = umask(Mode::from_bits_truncate(0o177));

@@ -99,8 +99,11 @@ impl Outputs {
         spec: &ProcessSpec,
     ) -> Result<(ChildFd, ChildFd, Vec<PendingPipe>), SpawnFailure> {
         let mut pipes = Vec::new();
-        let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, false, &mut pipes)?;
-        let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, true, &mut pipes)?;
+        // Files are created as the service would create them itself (it may not, being
+        // opened here before fork, where the service's umask is not yet in force).
+        let mode = crate::log::output_file_mode(spec.umask);
+        let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, mode, false, &mut pipes)?;
+        let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, mode, true, &mut pipes)?;
         Ok((stdout, stderr, pipes))
     }
 
@@ -136,6 +139,7 @@ impl Outputs {
         &mut self,
         output: &Output,
         rotation: Rotation,
+        mode: u32,
         stderr: bool,
         pipes: &mut Vec<PendingPipe>,
     ) -> Result<ChildFd, SpawnFailure> {
@@ -147,7 +151,7 @@ impl Outputs {
             // nothing is lost when the daemon is busy or the service exits. The path is
             // opened anew at every spawn (that is when a renamed file is let go).
             Output::File(path) if rotation.maxbytes == 0 => {
-                return crate::log::open_append_for_child(path)
+                return crate::log::open_append_for_child(path, mode)
                     .map(|file| ChildFd::Fd(OwnedFd::from(file)))
                     .map_err(|e| {
                         failure(
@@ -158,7 +162,7 @@ impl Outputs {
             }
             // Opened now, so that a bad path fails the spawn as a direct file would.
             Output::File(path) => {
-                self.open_rotating(path, rotation).map_err(|e| {
+                self.open_rotating(path, rotation, mode).map_err(|e| {
                     failure(
                         format!("open {stream} {}: {e}", path.display()),
                         e.raw_os_error(),
@@ -183,11 +187,11 @@ impl Outputs {
         Ok(ChildFd::Fd(write))
     }
 
-    fn open_rotating(&mut self, path: &Path, rotation: Rotation) -> std::io::Result<()> {
+    fn open_rotating(&mut self, path: &Path, rotation: Rotation, mode: u32) -> std::io::Result<()> {
         match self.files.get_mut(path) {
             Some(file) => file.set_rotation(rotation),
             None => {
-                let file = RotatingFile::open(path, rotation)?;
+                let file = RotatingFile::open(path, rotation, mode)?;
                 self.files.insert(path.to_path_buf(), file);
             }
         }

@@ -24,19 +24,22 @@ pub struct RotatingFile {
     /// Bytes in the current file (from its size when opened, then counted).
     size: u64,
     rotation: Rotation,
+    /// The mode a new file is created with (after rotation too).
+    mode: u32,
     /// A write error was reported and nothing has succeeded since: don't repeat it.
     failing: bool,
 }
 
 impl RotatingFile {
-    pub fn open(path: &Path, rotation: Rotation) -> io::Result<RotatingFile> {
-        let file = open_append(path)?;
+    pub fn open(path: &Path, rotation: Rotation, mode: u32) -> io::Result<RotatingFile> {
+        let file = open_append(path, mode)?;
         let size = file.metadata()?.len();
         Ok(RotatingFile {
             path: path.to_path_buf(),
             file,
             size,
             rotation,
+            mode,
             failing: false,
         })
     }
@@ -90,8 +93,8 @@ impl RotatingFile {
 
     /// Opens the path again (logrotate renamed or removed the file).
     pub fn reopen(&mut self) -> Result<(), String> {
-        let file =
-            open_append(&self.path).map_err(|e| format!("reopen {}: {e}", self.path.display()))?;
+        let file = open_append(&self.path, self.mode)
+            .map_err(|e| format!("reopen {}: {e}", self.path.display()))?;
         self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = file;
         self.failing = false;
@@ -144,7 +147,7 @@ mod tests {
     fn rotates_at_exactly_maxbytes_and_keeps_n_backups() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.log");
-        let mut file = RotatingFile::open(&path, rotation(4, 2)).expect("open");
+        let mut file = RotatingFile::open(&path, rotation(4, 2), 0o644).expect("open");
         file.write(b"0123456789").expect("write");
         file.write(b"abcdef").expect("write");
         // 16 bytes: 0123 4567 89ab cdef → kept: file, .1, .2
@@ -158,7 +161,7 @@ mod tests {
     fn zero_backups_truncates_in_place() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.log");
-        let mut file = RotatingFile::open(&path, rotation(4, 0)).expect("open");
+        let mut file = RotatingFile::open(&path, rotation(4, 0), 0o644).expect("open");
         file.write(b"0123456789").expect("write");
         assert_eq!(read(&path), "89");
         assert!(!backup(&path, 1).exists());
@@ -169,7 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.log");
         std::fs::write(&path, "xyz").expect("seed");
-        let mut file = RotatingFile::open(&path, rotation(4, 1)).expect("open");
+        let mut file = RotatingFile::open(&path, rotation(4, 1), 0o644).expect("open");
         file.write(b"ab").expect("write");
         assert_eq!(read(&backup(&path, 1)), "xyza");
         assert_eq!(read(&path), "b");

@@ -13,7 +13,7 @@ mod line;
 mod rfc3164;
 mod sender;
 
-pub use file::{open_append, open_append_for_child};
+pub use file::{open_append, open_append_for_child, output_file_mode};
 pub use line::{format_line, one_line};
 pub use rfc3164::Tag;
 pub use sender::{Notice, Sender};
@@ -88,7 +88,7 @@ impl EventLog {
 
     /// Reopens the file (after logrotate moved it away).
     pub fn reopen(&mut self) {
-        self.file = match open_append(&self.path) {
+        self.file = match file::open_event_log(&self.path) {
             Ok(file) => Some(file),
             Err(err) => {
                 eprintln!(
