@@ -1,5 +1,6 @@
 //! Performing what the core decided, and the shutdown that follows.
 
+use super::exec_reports::PendingExec;
 use super::{output, reaper, Daemon};
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
@@ -64,10 +65,17 @@ impl Daemon {
                     .outputs
                     .prepare(&spec)
                     .and_then(|(stdout, stderr, pipes)| {
-                        let pid = crate::process::spawn(&spec, stdout, stderr)
-                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?
-                            .as_raw();
+                        // Returns once forked: whether execve succeeds is read from the
+                        // report later, by the loop (see exec_reports.rs).
+                        let (pid, report) = crate::process::start(&spec, stdout, stderr)
+                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
+                        let pid = pid.as_raw();
                         self.outputs.attach(&id, &name, pid, pipes);
+                        self.exec_reports.push(PendingExec {
+                            pid,
+                            id: id.clone(),
+                            report,
+                        });
                         Ok(pid)
                     });
                 Some(Event::Spawned { id, result })

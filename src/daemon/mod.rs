@@ -6,6 +6,7 @@
 mod accept;
 mod actions;
 mod clients;
+mod exec_reports;
 mod lines;
 mod listener;
 mod loader;
@@ -79,6 +80,8 @@ struct Daemon {
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
+    /// Spawned processes whose exec report is still to be read.
+    exec_reports: Vec<exec_reports::PendingExec>,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
     /// The open-files limit services get (the daemon's own, before it raised it).

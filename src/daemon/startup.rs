@@ -163,6 +163,7 @@ impl Daemon {
             clients: Vec::new(),
             next_client: 1,
             outputs: Outputs::default(),
+            exec_reports: Vec::new(),
             loader: Default::default(),
             child_nofile,
             shell_pid: None,

@@ -42,7 +42,15 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (signals_ready, listener_ready, loader_ready, client_ready, pipe_ready, syslog_ready) = {
+        let (
+            signals_ready,
+            listener_ready,
+            loader_ready,
+            client_ready,
+            pipe_ready,
+            report_ready,
+            syslog_ready,
+        ) = {
             let pipes = self.outputs.polled(&self.log);
             let syslog = self.log.syslog_waiting_fd();
             let mut fds = Vec::with_capacity(3 + self.clients.len() + self.outputs.pipes.len());
@@ -76,6 +84,9 @@ impl Daemon {
             for (_, fd) in &pipes {
                 fds.push(PollFd::new(*fd, PollFlags::POLLIN));
             }
+            for fd in self.exec_report_fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
             if let Some(fd) = syslog {
                 fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
@@ -93,8 +104,18 @@ impl Daemon {
                 .collect();
             const FIXED: usize = 3;
             let clients = ready[FIXED..FIXED + self.clients.len()].to_vec();
-            let pipe_ready = &ready[FIXED + self.clients.len()..];
-            let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
+            let pipes_at = FIXED + self.clients.len();
+            let reports_at = pipes_at + pipes.len();
+            let pipe_ready = &ready[pipes_at..reports_at];
+            // Highest first: a settled report is swap-removed.
+            let report_ready: Vec<usize> = ready[reports_at..reports_at + self.exec_reports.len()]
+                .iter()
+                .enumerate()
+                .filter(|(_, ready)| **ready)
+                .map(|(index, _)| index)
+                .rev()
+                .collect();
+            let syslog_ready = syslog.is_some() && ready.last() == Some(&true);
             // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
             let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
                 .filter(|(_, ready)| **ready)
@@ -107,9 +128,13 @@ impl Daemon {
                 ready[2],
                 clients,
                 ready_pipes,
+                report_ready,
                 syslog_ready,
             )
         };
+        for index in report_ready {
+            self.read_exec_report(index);
+        }
         if signals_ready {
             self.handle_signals();
         }
@@ -158,6 +183,7 @@ impl Daemon {
                 SIGCHLD => {
                     for event in reaper::reap_all() {
                         if let Event::Exited { pid, .. } = event {
+                            self.settle_exec_report(pid);
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;
                                 self.log

@@ -6,7 +6,7 @@
 //!    environment, capability masks, rlimits).
 //! 2. `child.rs`: between fork and execve the child only reads that plan and makes raw
 //!    async-signal-safe system calls, in a fixed, commented order.
-//! 3. `spawn.rs`: the parent waits on a close-on-exec pipe; EOF means execve
+//! 3. `spawn.rs`: the parent reads a close-on-exec pipe (later, from its loop); EOF means execve
 //!    succeeded, six bytes mean a step failed (see `report.rs`) and become a [`SpawnError`].
 //!
 //! Each process gets its own session and process group (`setsid`), so [`signal_group`] reaches
@@ -33,7 +33,7 @@ use std::os::fd::OwnedFd;
 pub use console::spawn_on_console;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_process};
-pub use spawn::spawn;
+pub use spawn::{spawn, start, ExecOutcome, ExecReport};
 
 /// What the child gets as its stdout or stderr (stdin is always /dev/null).
 ///

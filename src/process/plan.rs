@@ -84,6 +84,13 @@ impl ExecPlan {
     }
 
     /// Turn the child's report into an error that names what the step acted on.
+    /// Closes the parent's copies of the child's stdio (after fork: only the child may keep
+    /// a pipe's write end, or its reader never sees EOF).
+    pub fn close_stdio(&mut self) {
+        self.stdout = None;
+        self.stderr = None;
+    }
+
     pub fn error(&self, failure: Failure) -> SpawnError {
         let index = usize::from(failure.index);
         let ids = self.privileges.ids.as_ref();

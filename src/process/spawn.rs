@@ -1,7 +1,12 @@
 //! The parent side of spawn: prepare, fork, and learn whether execve succeeded.
+//!
+//! [`start`] returns as soon as the child exists: its pid, and an [`ExecReport`] to read
+//! later, without blocking, from the daemon's loop (a `workingdir` or a program on a hung
+//! network filesystem must not freeze PID 1 while the child waits in chdir or execve).
+//! [`spawn`] is the same, waiting for the report (for callers outside the loop).
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
@@ -15,45 +20,132 @@ use super::report::{self, Failure};
 use super::ChildFd;
 use crate::config::ProcessSpec;
 
+/// The child's report pipe, read end: EOF alone means execve succeeded, six bytes name the
+/// step that failed (see `report.rs`).
+pub struct ExecReport {
+    reader: std::io::PipeReader,
+    /// Kept to name what a failed step acted on.
+    plan: ExecPlan,
+    bytes: Vec<u8>,
+}
+
+/// What an [`ExecReport`] says so far.
+#[derive(Debug)]
+pub enum ExecOutcome {
+    /// The child is still between fork and execve.
+    Pending,
+    /// execve succeeded.
+    Executed,
+    /// A step failed; the child exits with 127 (the caller's reaper collects it).
+    Failed(SpawnError),
+}
+
+impl ExecReport {
+    /// The fd to poll for readability.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.reader.as_fd()
+    }
+
+    /// Reads what the child reported without blocking (the pipe is non-blocking).
+    pub fn read(&mut self) -> ExecOutcome {
+        let mut buf = [0u8; report::LEN + 1];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return self.outcome(),
+                Ok(n) => {
+                    // A report is LEN bytes; more is malformed, and never grows unbounded.
+                    if self.bytes.len() <= report::LEN {
+                        self.bytes.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return ExecOutcome::Pending,
+                Err(e) => {
+                    return ExecOutcome::Failed(SpawnError::new(Step::Report, "", errno_of(&e)))
+                }
+            }
+        }
+    }
+
+    fn outcome(&self) -> ExecOutcome {
+        if self.bytes.is_empty() {
+            return ExecOutcome::Executed;
+        }
+        ExecOutcome::Failed(match Failure::decode(&self.bytes) {
+            Some(failure) => self.plan.error(failure),
+            None => SpawnError::new(Step::Report, "malformed", Errno::EPROTO),
+        })
+    }
+}
+
 /// Start `spec` with the given stdout and stderr; stdin is `/dev/null`.
 ///
-/// Returns once the program has been exec'd (its pid, which is also its process group and
-/// session id), or the step that failed, with errno. A program missing from PATH fails
-/// before anything is forked. The call blocks until execve: that is a few system calls,
-/// unless `workingdir` sits on a hung network filesystem.
-///
-/// The parent's copies of `stdout` and `stderr` are closed before this returns.
+/// Returns once the child is forked: its pid (also its process group and session id) and
+/// the report that will say whether execve succeeded. A program missing from PATH fails
+/// here, before anything is forked. The parent's copies of `stdout` and `stderr` are closed
+/// before this returns.
 ///
 /// Designed for the single-threaded daemon; it stays sound in a multi-threaded process
-/// (the tests) because the child only uses what was prepared before fork (see `child.rs`).
-pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid, SpawnError> {
-    let plan = ExecPlan::new(spec, stdout, stderr)?;
+/// (the tests, the config loader thread) because the child only uses what was prepared
+/// before fork (see `child.rs`).
+pub fn start(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+) -> Result<(Pid, ExecReport), SpawnError> {
+    let mut plan = ExecPlan::new(spec, stdout, stderr)?;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
-    let (mut reader, writer) =
+    let (reader, writer) =
         std::io::pipe().map_err(|e| SpawnError::new(Step::Pipe, "", errno_of(&e)))?;
+    set_nonblocking(&reader).map_err(|errno| SpawnError::new(Step::Pipe, "", errno))?;
     let pid = fork_exec(&plan, writer.as_raw_fd())?;
     // Only the child's copy may keep the pipe open, or EOF never comes.
     drop(writer);
-
-    let mut bytes = Vec::with_capacity(report::LEN);
-    let outcome = match reader.read_to_end(&mut bytes) {
-        Ok(0) => return Ok(pid),
-        Ok(_) => match Failure::decode(&bytes) {
-            Some(failure) => plan.error(failure),
-            None => SpawnError::new(Step::Report, "malformed", Errno::EPROTO),
+    plan.close_stdio();
+    Ok((
+        pid,
+        ExecReport {
+            reader,
+            plan,
+            bytes: Vec::with_capacity(report::LEN),
         },
-        Err(e) => {
-            // We cannot know whether execve happened, and the daemon will not learn this pid
-            // from an error: make sure the child does not live on unsupervised.
-            // SAFETY: kill takes plain integers; `pid` is our unreaped child, so it cannot
-            // name another process.
-            unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
-            SpawnError::new(Step::Report, "", errno_of(&e))
+    ))
+}
+
+/// [`start`], then wait for the report: the pid once execve succeeded, or the failed step
+/// (the child reaped). Blocks until execve: for callers outside the event loop.
+pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid, SpawnError> {
+    let (pid, mut report) = start(spec, stdout, stderr)?;
+    loop {
+        let outcome = report.read();
+        match outcome {
+            ExecOutcome::Executed => return Ok(pid),
+            ExecOutcome::Failed(error) => {
+                if error.step == Step::Report {
+                    // We cannot know whether execve happened, and the caller will not learn
+                    // this pid from an error: the child must not live on unsupervised.
+                    // SAFETY: kill takes plain integers; `pid` is our unreaped child, so
+                    // it cannot name another process.
+                    unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
+                }
+                reap(pid);
+                return Err(error);
+            }
+            ExecOutcome::Pending => {
+                let fd = report.as_fd();
+                let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            }
         }
-    };
-    reap(pid);
-    Err(outcome)
+    }
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
 }
 
 /// fork, with every signal blocked around it so that none of the daemon's handlers runs in
@@ -82,14 +174,8 @@ fn fork_exec(plan: &ExecPlan, report: RawFd) -> Result<Pid, SpawnError> {
     forked
 }
 
-/// Reap a child whose start failed, so it leaves no zombie.
-///
-/// The daemon reaps with `waitpid(-1, WNOHANG)` on SIGCHLD. Reaping this pid here first is
-/// fine, and better: the daemon only learns a pid when `spawn` returns `Ok`, so a failed
-/// child it reaped itself would look like an unknown process. The SIGCHLD this child raised
-/// may still wake the daemon's reaper, which then finds nothing — harmless. Nothing can
-/// reap this child between its exit and the waitpid below: the daemon's reaper runs in its
-/// event loop on this same thread (signal-hook only writes to a pipe), never in a handler.
+/// Reap a child whose start failed, so it leaves no zombie (the blocking [`spawn`] only:
+/// the daemon reaps the children of [`start`] itself).
 fn reap(pid: Pid) {
     loop {
         match waitpid(pid, None) {

@@ -68,6 +68,47 @@ impl Supervisor {
         }
     }
 
+    /// The spawn of `pid` failed in the child: as if the spawn itself had failed, unless the
+    /// instance has moved on (stopped, or another process) meanwhile.
+    pub(super) fn on_exec_failed(
+        &mut self,
+        id: InstanceId,
+        pid: i32,
+        failure: SpawnFailure,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        if self.pids.get(&pid) != Some(&id) {
+            return;
+        }
+        self.pids.remove(&pid);
+        let name = self.instance_name(&id);
+        let Some(instance) = self
+            .services
+            .get_mut(&id.service)
+            .and_then(|s| s.instances.get_mut(&id.index))
+        else {
+            return;
+        };
+        instance.pid = None;
+        instance.spawned_at = None;
+        if instance.state == State::Stopping || instance.goal == Goal::Down {
+            // Asked to stop before the failure was known: it is stopped.
+            instance.deadline = None;
+            instance.state = State::Stopped;
+            instance.detail = Some(failure.reason.clone());
+            out.push(log(
+                Level::Warning,
+                format!(
+                    "{name} (pid {pid}) could not be executed: {}: STOPPED",
+                    failure.reason
+                ),
+            ));
+            return;
+        }
+        self.on_spawned(id, Err(failure), now, out);
+    }
+
     pub(super) fn on_exit(
         &mut self,
         pid: i32,

@@ -58,6 +58,14 @@ pub enum Event {
         id: InstanceId,
         result: Result<i32, SpawnFailure>,
     },
+    /// The process of an earlier `Spawned { Ok(pid) }` could not be executed after all (the
+    /// child's report came in after fork); its exit, reaped later, is not an exit of the
+    /// service.
+    ExecFailed {
+        id: InstanceId,
+        pid: i32,
+        failure: SpawnFailure,
+    },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -193,6 +201,9 @@ impl Supervisor {
                 }
             }
             Event::Spawned { id, result } => self.on_spawned(id, result, now, &mut out),
+            Event::ExecFailed { id, pid, failure } => {
+                self.on_exec_failed(id, pid, failure, now, &mut out)
+            }
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),

@@ -453,3 +453,56 @@ fn a_transient_spawn_failure_backs_off_and_retries_instead_of_going_fatal() {
     assert_eq!(status.state, "FATAL");
     assert!(status.detail.is_some_and(|d| d.contains("EMFILE")));
 }
+
+#[test]
+fn an_exec_failure_reported_after_fork_is_a_failed_spawn_and_its_exit_is_not_an_exit() {
+    let mut h = Harness::new(config([svc("web"), svc("quick").starttime(secs(0))])).booted();
+    h.expect_ops(&["spawn quick 100", "spawn web 101"]);
+    let failure = || SpawnFailure {
+        reason: "chdir /nope: No such file or directory".to_string(),
+        transient: false,
+    };
+    let c = h.request(Request::Start {
+        names: names(&["web"]),
+    });
+    h.feed(Event::ExecFailed {
+        id: id("web"),
+        pid: 101,
+        failure: failure(),
+    });
+    assert_eq!(h.state_of("web"), State::Fatal);
+    assert_eq!(h.pid_of("web"), None);
+    assert_eq!(
+        h.detail_of("web").as_deref(),
+        Some("chdir /nope: No such file or directory")
+    );
+    assert_eq!(
+        h.reply(c),
+        Some(outcome(
+            false,
+            &[(
+                "web",
+                false,
+                "FATAL: chdir /nope: No such file or directory"
+            )]
+        ))
+    );
+    // The child's exit 127, reaped after the report, changes nothing.
+    h.kill(101, Code(127));
+    h.expect_ops(&[]);
+    assert_eq!(h.state_of("web"), State::Fatal);
+    // Already RUNNING (starttime 0): the failure still makes it FATAL.
+    h.feed(Event::ExecFailed {
+        id: id("quick"),
+        pid: 100,
+        failure: failure(),
+    });
+    assert_eq!(h.state_of("quick"), State::Fatal);
+    // A report about a pid the instance no longer has is ignored.
+    h.feed(Event::ExecFailed {
+        id: id("quick"),
+        pid: 555,
+        failure: failure(),
+    });
+    assert_eq!(h.state_of("quick"), State::Fatal);
+}
