@@ -317,3 +317,33 @@ fn a_reload_of_a_deeply_nested_file_does_not_end_the_namespace() {
     );
     init.h.wait_state("web", "RUNNING");
 }
+
+#[test]
+fn output_files_are_written_out_and_closed_before_unmounting() {
+    let h = Harness::new();
+    let out = h.path("web.out");
+    h.service(
+        "web",
+        &format!(
+            "service \"web\" {{\n    cmd \"/bin/sh\" \"-c\" \"trap 'echo last words; exit 0' TERM; echo hello; while :; do sleep 0.1; done\"\n    starttime 0\n    stdout \"{}\"\n    stdout-maxbytes \"1MB\"\n}}\n",
+            out.display()
+        ),
+    );
+    let mut init = Init::start(h, &[]);
+    init.h.wait_state("web", "RUNNING");
+    wait_until("the first line in the file", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("hello"))
+    });
+    init.h.ok(&["poweroff"]);
+    init.wait_end();
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output"),
+        "hello\nlast words\n"
+    );
+    let log = init.h.log_text();
+    let closed = log
+        .find("output file(s) written out and closed")
+        .unwrap_or_else(|| panic!("{log}"));
+    let unmount = log.find("sync and unmount done").unwrap_or(usize::MAX);
+    assert!(closed < unmount, "{log}");
+}

@@ -135,3 +135,49 @@ fn the_daemon_raises_its_own_open_files_limit_but_services_keep_the_original() {
     );
     assert_ne!(soft(h.daemon_pid()), "256", "the daemon raised its own");
 }
+
+/// Processes on this machine whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+        })
+        .collect()
+}
+
+#[test]
+fn a_shell_that_cannot_start_leaves_no_service_running_unsupervised() {
+    let h = Harness::new();
+    // A sleep nobody else runs, to find it again.
+    let marker = format!("1000.{}", std::process::id());
+    h.service(
+        "web",
+        &format!("service \"web\" {{\n    cmd \"/bin/sleep\" \"{marker}\"\n    starttime 0\n}}\n"),
+    );
+    // Without /proc the daemon cannot find its own executable to run the shell.
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("umount -l /proc && exec \"$0\" \"$@\"")
+        .arg(taskmasterd_bin())
+        .arg("-c")
+        .arg(&h.services)
+        .arg("-s")
+        .arg(&h.socket)
+        .arg("-l")
+        .arg(&h.log)
+        .args(["--no-syslog", "--shell"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_output(cmd.spawn().expect("unshare"), "taskmasterd --shell to fail");
+    let leaked = processes_with(&marker);
+    for pid in &leaked {
+        kill(*pid, libc::SIGKILL);
+    }
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--shell"), "{}", text(&out));
+    assert!(leaked.is_empty(), "services left running: {leaked:?}");
+}

@@ -21,12 +21,29 @@ impl Daemon {
         match progress {
             Progress::Waiting(until) => self.final_wait = Some(until),
             Progress::ReadyToFinish => {
+                // Every file open for writing must be closed before `/` goes read-only (the
+                // remount fails with EBUSY otherwise), and the last output written first.
+                self.outputs.drain_all(&mut self.log);
+                let closed = self.outputs.close_files();
+                self.log.write(
+                    Level::Info,
+                    &format!("shutdown: {closed} output file(s) written out and closed"),
+                );
                 self.log.close_file();
                 let log = &mut self.log;
                 plan.finish(&mut |level, text| log.write(level, &text));
-                // Still here: reboot(2) was refused (a container without CAP_SYS_BOOT).
+                // Still here: reboot(2) was refused.
                 self.final_wait = None;
-                self.done = true;
+                match after_refused_reboot(crate::init::in_container()) {
+                    AfterRefusedReboot::Exit => self.done = true,
+                    AfterRefusedReboot::ReapForever => {
+                        self.log.write(
+                            Level::Error,
+                            "shutdown: reboot(2) refused on a machine; init stays, reaping",
+                        );
+                        crate::init::reap_forever();
+                    }
+                }
             }
         }
     }
@@ -118,5 +135,35 @@ impl Daemon {
                 Some(Event::Shutdown)
             }
         }
+    }
+}
+
+/// What PID 1 does when reboot(2) is refused.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterRefusedReboot {
+    /// In a container (a pid namespace of its own): exiting ends the namespace, which is
+    /// what its owner asked for, as reboot(2) would have.
+    Exit,
+    /// On a machine: init exiting would panic the kernel; the services are down, so it
+    /// only reaps, and the machine can still be reset by hand.
+    ReapForever,
+}
+
+fn after_refused_reboot(in_container: bool) -> AfterRefusedReboot {
+    if in_container {
+        AfterRefusedReboot::Exit
+    } else {
+        AfterRefusedReboot::ReapForever
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_reboot_ends_only_a_container() {
+        assert_eq!(after_refused_reboot(true), AfterRefusedReboot::Exit);
+        assert_eq!(after_refused_reboot(false), AfterRefusedReboot::ReapForever);
     }
 }

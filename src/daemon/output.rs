@@ -342,6 +342,14 @@ impl Outputs {
             .collect()
     }
 
+    /// Closes every file the daemon writes itself (PID 1, before remounting `/` read-only);
+    /// returns how many. Output still arriving afterwards is dropped.
+    pub fn close_files(&mut self) -> usize {
+        let closed = self.files.len();
+        self.files.clear();
+        closed
+    }
+
     /// How many rotated files are open (for the reopen reply).
     pub fn rotated_files(&self) -> usize {
         self.files.len()

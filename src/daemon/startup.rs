@@ -174,10 +174,12 @@ impl Daemon {
             exit_code: 0,
             done: false,
         };
-        daemon.dispatch(Event::Boot);
+        // The shell first: if it cannot start, the daemon exits before it has started any
+        // service (which would otherwise run on with no supervisor).
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
+        daemon.dispatch(Event::Boot);
         Ok(daemon)
     }
 

@@ -7,6 +7,7 @@ mod mounts;
 mod network;
 mod shutdown;
 
+pub use mounts::in_container;
 pub use shutdown::{FinalShutdown, PowerAction, Progress};
 
 /// Starts the emergency shell on the console (a broken config at boot).

@@ -1,7 +1,9 @@
 //! The filesystems init must mount, and taking them all down again at shutdown.
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use std::path::Path;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
 /// What init mounts when it is not there yet: (target, fstype, source, flags, data).
 const ESSENTIAL: &[(&str, &str, &str, u64, &str)] = &[
@@ -45,46 +47,53 @@ const NOSUID_NOEXEC: u64 = libc::MS_NOSUID | libc::MS_NOEXEC;
 /// One line of /proc/self/mountinfo: where, and what kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountPoint {
-    pub target: String,
+    /// Any bytes but NUL: a mount point need not be UTF-8.
+    pub target: PathBuf,
     pub fstype: String,
 }
 
-/// Parses /proc/self/mountinfo text (fields: id parent major:minor root target opts
-/// [optional...] - fstype source superopts). Targets have `\040`-style escapes.
-pub fn parse_mountinfo(text: &str) -> Vec<MountPoint> {
-    text.lines()
+/// Parses /proc/self/mountinfo (fields: id parent major:minor root target opts
+/// [optional...] - fstype source superopts). The kernel writes paths as raw bytes with
+/// space, tab, newline and backslash escaped as `\ooo`; the escapes decode to bytes, so a
+/// name in UTF-8 (or in no encoding at all) comes back as it is on disk.
+pub fn parse_mountinfo(text: &[u8]) -> Vec<MountPoint> {
+    text.split(|&b| b == b'\n')
         .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let target = left.split(' ').nth(4)?;
-            let fstype = right.split(' ').next()?;
+            let split = line.windows(3).position(|w| w == b" - ")?;
+            let (left, right) = (&line[..split], &line[split + 3..]);
+            let target = left.split(|&b| b == b' ').nth(4)?;
+            let fstype = right.split(|&b| b == b' ').next()?;
             Some(MountPoint {
-                target: unescape(target),
-                fstype: fstype.to_string(),
+                target: PathBuf::from(OsString::from_vec(unescape(target))),
+                fstype: String::from_utf8_lossy(fstype).into_owned(),
             })
         })
         .collect()
 }
 
-fn unescape(field: &str) -> String {
-    let mut out = String::new();
-    let bytes = field.as_bytes();
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            if let Ok(code) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
-                out.push(code as char);
+    while i < field.len() {
+        if field[i] == b'\\' {
+            let code = field.get(i + 1..i + 4).and_then(|digits| {
+                let digits = std::str::from_utf8(digits).ok()?;
+                u8::from_str_radix(digits, 8).ok()
+            });
+            if let Some(code) = code {
+                out.push(code);
                 i += 4;
                 continue;
             }
         }
-        out.push(bytes[i] as char);
+        out.push(field[i]);
         i += 1;
     }
     out
 }
 
 pub fn current_mounts() -> Vec<MountPoint> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    std::fs::read("/proc/self/mountinfo")
         .map(|text| parse_mountinfo(&text))
         .unwrap_or_default()
 }
@@ -95,7 +104,9 @@ pub fn mount_essentials() -> Vec<(bool, String)> {
     let mut report = Vec::new();
     for &(target, fstype, source, flags, data) in ESSENTIAL {
         // Read again each time: /proc itself is the first thing mounted.
-        let mounted = current_mounts().iter().any(|m| m.target == target);
+        let mounted = current_mounts()
+            .iter()
+            .any(|m| m.target == Path::new(target));
         if mounted {
             continue;
         }
@@ -132,19 +143,18 @@ pub fn unmount_all(mounts: &[MountPoint]) -> Vec<(bool, String)> {
         ));
     }
     for m in mounts.iter().rev() {
-        if m.target == "/" {
+        if m.target == Path::new("/") {
             continue;
         }
-        match umount2(Path::new(&m.target), MntFlags::empty()) {
-            Ok(()) => report.push((true, format!("unmounted {}", m.target))),
-            Err(e) if container => {
-                report.push((false, format!("cannot unmount {}: {e}", m.target)))
-            }
+        let shown = m.target.display();
+        match umount2(&m.target, MntFlags::empty()) {
+            Ok(()) => report.push((true, format!("unmounted {shown}"))),
+            Err(e) if container => report.push((false, format!("cannot unmount {shown}: {e}"))),
             Err(_) => report.push(remount_read_only(&m.target)),
         }
     }
     if !container {
-        report.push(remount_read_only("/"));
+        report.push(remount_read_only(Path::new("/")));
     }
     report
 }
@@ -157,13 +167,14 @@ pub fn in_container() -> bool {
     std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() != PROC_PID_INIT_INO)
 }
 
-fn remount_read_only(target: &str) -> (bool, String) {
+fn remount_read_only(target: &Path) -> (bool, String) {
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let target_shown = target.display();
     match mount(None::<&str>, target, None::<&str>, flags, None::<&str>) {
-        Ok(()) => (true, format!("remounted {target} read-only")),
+        Ok(()) => (true, format!("remounted {target_shown} read-only")),
         Err(e) => (
             false,
-            format!("cannot unmount or remount {target} read-only: {e}"),
+            format!("cannot unmount or remount {target_shown} read-only: {e}"),
         ),
     }
 }
@@ -174,7 +185,7 @@ mod tests {
 
     #[test]
     fn parses_mountinfo_lines() {
-        let text = "22 1 0:21 / /proc rw,nosuid shared:5 - proc proc rw\n\
+        let text = b"22 1 0:21 / /proc rw,nosuid shared:5 - proc proc rw\n\
                     30 22 0:30 / /mnt/my\\040disk rw - ext4 /dev/sda1 rw\n";
         assert_eq!(
             parse_mountinfo(text),
@@ -188,6 +199,19 @@ mod tests {
                     fstype: "ext4".into()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_mount_points_keep_their_bytes() {
+        // As the kernel writes them: UTF-8 raw, an escaped space, a byte that is not UTF-8.
+        let mut text = b"30 22 0:30 / /mnt/caf\xc3\xa9\\040bar rw - ext4 /dev/sda1 rw\n".to_vec();
+        text.extend_from_slice(b"31 22 0:31 / /mnt/\xff rw - tmpfs tmpfs rw\n");
+        let mounts = parse_mountinfo(&text);
+        assert_eq!(mounts[0].target, Path::new("/mnt/caf\u{e9} bar"));
+        assert_eq!(
+            mounts[1].target.as_os_str().as_encoded_bytes(),
+            b"/mnt/\xff"
         );
     }
 }
