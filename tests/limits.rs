@@ -334,3 +334,27 @@ fn a_log_file_path_that_is_a_symlink_is_not_followed() {
     let stderr = h.stderr_text();
     assert!(stderr.contains("cannot open log file"), "{stderr}");
 }
+
+#[test]
+fn a_character_split_across_writes_reaches_a_follower_whole() {
+    let mut h = Harness::new();
+    let go = h.path("go");
+    h.service(
+        "euro",
+        &format!(
+            "service \"euro\" {{\n    cmd \"/bin/bash\" \"-c\" \"echo ready; while [ ! -e {} ]; do sleep 0.02; done; printf '\\\\342'; sleep 0.3; printf '\\\\202\\\\254 end\\\\n'; exec sleep 1000\"\n    starttime 0\n}}\n",
+            go.display()
+        ),
+    );
+    h.start();
+    h.wait_state("euro", "RUNNING");
+    let follower = Streaming::spawn(h.ctl_command(&["tail", "-f", "euro"]));
+    follower.expect("ready");
+    touch(&go);
+    follower.expect(" end");
+    let seen = follower.text();
+    assert!(seen.contains("\u{20ac} end"), "{seen:?}");
+    assert!(!seen.contains('\u{fffd}'), "{seen:?}");
+    let tail = h.ok(&["tail", "euro"]);
+    assert!(tail.contains("\u{20ac} end"), "{tail:?}");
+}

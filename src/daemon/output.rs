@@ -43,6 +43,9 @@ pub struct Pipe {
     sink: Sink,
     /// EOF was read; the pipe stays only while its last lines wait for syslog.
     ended: bool,
+    /// The start of a UTF-8 character whose other bytes are still to come: held back, so
+    /// that followers, who get text, never see a character cut in two.
+    partial_char: Vec<u8>,
 }
 
 enum Sink {
@@ -130,6 +133,7 @@ impl Outputs {
                 stderr: pipe.stderr,
                 sink,
                 ended: false,
+                partial_char: Vec::new(),
             });
         }
         self.forget_unused_files();
@@ -239,12 +243,20 @@ impl Outputs {
         let mut drained = Drained::Nothing;
         match &mut pipe.sink {
             Sink::Capture => {
-                if !data.is_empty() {
+                let mut bytes = std::mem::take(&mut pipe.partial_char);
+                bytes.extend_from_slice(data);
+                let whole = if closed {
+                    bytes.len()
+                } else {
+                    complete_utf8_len(&bytes)
+                };
+                pipe.partial_char = bytes.split_off(whole);
+                if !bytes.is_empty() {
                     self.rings
                         .entry((pipe.id.clone(), pipe.stderr))
                         .or_insert_with(|| Ring::new(RING_BYTES))
-                        .push(data);
-                    drained = Drained::Data(data.to_vec());
+                        .push(&bytes);
+                    drained = Drained::Data(bytes);
                 }
             }
             Sink::File(path) => {
@@ -379,6 +391,28 @@ impl Outputs {
     }
 }
 
+/// The length of `bytes` without an incomplete UTF-8 character at its end (the bytes that
+/// may still be completed by the next read). Invalid bytes are not held back: they are
+/// shown as U+FFFD like any other.
+fn complete_utf8_len(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: look at the last 3 for the lead of an unfinished one.
+    for back in 1..=3.min(bytes.len()) {
+        let at = bytes.len() - back;
+        let byte = bytes[at];
+        if byte & 0b1100_0000 == 0b1000_0000 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let needed = match byte {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 1, // ASCII or not a lead byte: nothing to wait for
+        };
+        return if back < needed { at } else { bytes.len() };
+    }
+    bytes.len()
+}
+
 /// Reads until `buf` is full, the pipe is empty (EAGAIN) or closed. Returns (bytes, closed).
 fn read_some(file: &mut File, buf: &mut [u8]) -> (usize, bool) {
     let mut filled = 0;
@@ -408,4 +442,27 @@ pub fn failure(reason: String, errno: Option<i32>) -> SpawnFailure {
         Some(libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
     );
     SpawnFailure { reason, transient }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete_utf8_len;
+
+    #[test]
+    fn an_unfinished_character_at_the_end_is_held_back() {
+        let euro = "\u{20ac}".as_bytes(); // 3 bytes
+        let mut text = b"price: ".to_vec();
+        text.extend_from_slice(euro);
+        assert_eq!(complete_utf8_len(&text), text.len());
+        for cut in 1..euro.len() {
+            assert_eq!(complete_utf8_len(&text[..7 + cut]), 7, "cut after {cut}");
+        }
+        let smile = "\u{1f600}".as_bytes(); // 4 bytes
+        assert_eq!(complete_utf8_len(&smile[..3]), 0);
+        assert_eq!(complete_utf8_len(smile), 4);
+        // Invalid bytes are not waited for.
+        assert_eq!(complete_utf8_len(b"a\xff"), 2);
+        assert_eq!(complete_utf8_len(b"\x80\x80\x80\x80"), 4);
+        assert_eq!(complete_utf8_len(b""), 0);
+    }
 }
