@@ -3,6 +3,9 @@
 //! The shape (see DESIGN.md): a pure core ([`supervisor`]) that decides, and a thin shell
 //! ([`daemon`], [`process`]) that performs system calls.
 
+// Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod config;
 pub mod control;
 pub mod ctl;

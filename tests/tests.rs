@@ -1,5 +1,8 @@
 //! Integration tests: the real binaries with real processes.
 
+// Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 mod bad_input;

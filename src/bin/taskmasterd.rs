@@ -1,5 +1,8 @@
 //! `taskmasterd`: parse the command line, then hand over to the library.
 
+// Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;

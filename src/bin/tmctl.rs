@@ -1,6 +1,9 @@
 //! tmctl: control taskmasterd. Parses the command line and turns the outcome of
 //! `taskmaster::ctl::run` into an exit code; everything else lives in the library.
 
+// Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

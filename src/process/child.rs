@@ -81,11 +81,8 @@ fn setup_and_exec(plan: &ExecPlan) -> Result<Infallible, Failure> {
         unsafe { libc::umask(mask) };
     }
     // SAFETY: `workingdir` is a live NUL-terminated string owned by the plan.
-    check(
-        unsafe { libc::chdir(plan.workingdir.as_ptr()) }.into(),
-        Step::Chdir,
-        0,
-    )?;
+    let ret = unsafe { libc::chdir(plan.workingdir.as_ptr()) };
+    check(ret.into(), Step::Chdir, 0)?;
 
     // 7. rlimits before the privilege drop: raising a hard limit needs CAP_SYS_RESOURCE,
     //    which an unprivileged target user does not have (systemd orders it the same way).
@@ -182,18 +179,12 @@ fn drop_privileges(p: &Privileges) -> Result<(), Failure> {
         // SAFETY: `groups` is a live slice of gid_t owned by the plan; len matches it.
         let ret = unsafe { libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) };
         check(ret.into(), Step::Setgroups, 0)?;
-        // SAFETY: integer arguments only.
-        check(
-            unsafe { libc::setresgid(ids.gid, ids.gid, ids.gid) }.into(),
-            Step::Setresgid,
-            0,
-        )?;
-        // SAFETY: integer arguments only.
-        check(
-            unsafe { libc::setresuid(ids.uid, ids.uid, ids.uid) }.into(),
-            Step::Setresuid,
-            0,
-        )?;
+        // SAFETY: integer arguments only; async-signal-safe.
+        let ret = unsafe { libc::setresgid(ids.gid, ids.gid, ids.gid) };
+        check(ret.into(), Step::Setresgid, 0)?;
+        // SAFETY: integer arguments only; async-signal-safe.
+        let ret = unsafe { libc::setresuid(ids.uid, ids.uid, ids.uid) };
+        check(ret.into(), Step::Setresuid, 0)?;
     }
     // d. permitted = effective = inheritable = the kept set (ambient needs a capability in
     //    both permitted and inheritable). Only ever lowers the sets, so no privilege needed.
