@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::proto::{Request, Response, MAX_REQUEST_BYTES};
+use super::proto::{ErrorKind, Request, Response, MAX_REQUEST_BYTES};
 
 /// A reply line longer than this is refused: status of thousands of instances or a large
 /// `tail` fits many times over, while a runaway or hostile peer cannot make us allocate
@@ -159,11 +159,12 @@ impl Client {
         };
         let response: Response = serde_json::from_slice(&line).map_err(ClientError::BadReply)?;
         match response {
-            Response::Error { message } if refuses_peer(&message) => {
-                Err(ClientError::PermissionDenied {
-                    path: self.path.clone(),
-                })
-            }
+            Response::Error {
+                kind: ErrorKind::PermissionDenied,
+                ..
+            } => Err(ClientError::PermissionDenied {
+                path: self.path.clone(),
+            }),
             response => Ok(Some(response)),
         }
     }
@@ -283,15 +284,6 @@ fn describe(error: &io::Error) -> String {
     }
 }
 
-/// Whether an `Error` reply is the daemon refusing this peer. The protocol has no error
-/// codes, so this relies on the daemon starting that message with "permission denied".
-fn refuses_peer(message: &str) -> bool {
-    const REFUSAL: &str = "permission denied";
-    message
-        .get(..REFUSAL.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(REFUSAL))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +325,8 @@ mod tests {
     #[test]
     fn the_daemon_refusing_us_is_permission_denied() {
         let daemon = FakeDaemon::start(vec![vec![
-            r#"{"result":"error","message":"Permission denied: uid 1000 is not allowed"}"#.into(),
+            r#"{"result":"error","kind":"permission_denied","message":"uid 1000 is not allowed"}"#
+                .into(),
         ]]);
         let mut client = Client::connect(daemon.path()).expect("connect");
         let error = client.request(&Request::Reload).expect_err("refused");
@@ -357,9 +350,7 @@ mod tests {
         });
         assert_eq!(
             response.ok(),
-            Some(Response::Error {
-                message: "unknown service: nope".into()
-            })
+            Some(Response::error(ErrorKind::Failed, "unknown service: nope"))
         );
     }
 
@@ -530,7 +521,7 @@ mod tests {
         let mut client = Client::connect(&path).expect("connect");
         let (mut server, _) = listener.accept().expect("accept");
         server
-            .write_all(b"{\"result\":\"error\",\"message\":\"permission denied\"}\n")
+            .write_all(b"{\"result\":\"error\",\"kind\":\"permission_denied\",\"message\":\"permission denied\"}\n")
             .expect("write");
         drop(server);
         let error = client.request(&Request::Reopen).expect_err("refused");

@@ -98,9 +98,48 @@ pub enum Response {
         services: Vec<String>,
         instances: Vec<String>,
     },
+    /// Something was refused or failed; `kind` says what, for programs (tmctl decides by
+    /// it, never by the text), `message` says it for people.
     Error {
+        /// Absent in replies of older daemons: then `failed`.
+        #[serde(default)]
+        kind: ErrorKind,
         message: String,
     },
+}
+
+/// What kind of error a [`Response::Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// This peer may not use the daemon (SO_PEERCRED); the connection is closed.
+    PermissionDenied,
+    /// A name that is no service or instance.
+    UnknownName,
+    /// A malformed, oversized, incomplete or meaningless request.
+    BadRequest,
+    /// A limit was reached (too many connections); trying later may work.
+    Busy,
+    /// The daemon is shutting down and starts nothing more.
+    ShuttingDown,
+    /// The instance named has no process to signal.
+    NotRunning,
+    /// A reload found errors; the running config stays.
+    ConfigRejected,
+    /// Not available here (reboot, poweroff, halt when not PID 1).
+    Unsupported,
+    /// Anything else that failed (a file that cannot be read, …).
+    #[default]
+    Failed,
+}
+
+impl Response {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+        Response::Error {
+            kind,
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

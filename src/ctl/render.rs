@@ -96,7 +96,7 @@ fn human(response: &Response) -> Printout {
 /// `command` is the word the user typed, for "start failed for bad".
 pub fn failure(response: &Response, command: &str) -> Option<String> {
     match response {
-        Response::Error { message } => Some(message.clone()),
+        Response::Error { message, .. } => Some(message.clone()),
         Response::Outcome { ok: false, results } => {
             let failed: Vec<&str> = results
                 .iter()
@@ -136,7 +136,7 @@ fn with_final_newline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::proto::InstanceOutcome;
+    use crate::control::proto::{ErrorKind, InstanceOutcome};
     use crate::ctl::status_table::tests::instance;
 
     fn human_out(response: Response) -> String {
@@ -181,9 +181,7 @@ mod tests {
 
     #[test]
     fn an_error_is_a_failure_with_its_message_and_no_stdout() {
-        let response = Response::Error {
-            message: "unknown service: nope".into(),
-        };
+        let response = Response::error(ErrorKind::UnknownName, "unknown service: nope");
         assert_eq!(human_out(response.clone()), "");
         assert_eq!(
             failure(&response, "status").as_deref(),

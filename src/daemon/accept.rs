@@ -3,6 +3,7 @@
 
 use super::clients::{Client, MAX_CLIENTS};
 use super::Daemon;
+use crate::control::proto::{ErrorKind, Response};
 use crate::log::Level;
 use std::time::{Duration, Instant};
 
@@ -44,13 +45,16 @@ impl Daemon {
             }
             let mut client = Client::new(self.next_client, stream);
             self.next_client += 1;
-            let refusal = match client.peer_uid() {
+            let (kind, refusal) = match client.peer_uid() {
                 Some(uid) if uid == 0 || uid == me => {
                     if self.clients.len() < MAX_CLIENTS {
                         self.clients.push(client);
                         continue;
                     }
-                    format!("too many control connections (at most {MAX_CLIENTS}); try again later")
+                    let message = format!(
+                        "too many control connections (at most {MAX_CLIENTS}); try again later"
+                    );
+                    (ErrorKind::Busy, message)
                 }
                 uid => {
                     let who = uid.map_or("unknown".to_string(), |u| u.to_string());
@@ -58,12 +62,12 @@ impl Daemon {
                         Level::Warning,
                         &format!("refused control connection from uid {who}: permission denied"),
                     );
-                    "permission denied".to_string()
+                    (ErrorKind::PermissionDenied, "permission denied".to_string())
                 }
             };
             // Told why, then closed; nothing it sends is read (see `Client::wants_to_read`).
             client.closing = true;
-            client.send(&crate::control::proto::Response::Error { message: refusal });
+            client.send(&Response::error(kind, refusal));
             if !client.dead {
                 self.clients.push(client);
             }

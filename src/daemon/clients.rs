@@ -1,10 +1,11 @@
 //! Control connections: non-blocking, bounded both ways, so a slow, silent or hostile
 //! client can never stall the loop or grow the daemon without bound.
 
-use crate::control::proto::{Request, Response, MAX_REQUEST_BYTES};
+use crate::control::proto::{ErrorKind, Request, Response, MAX_REQUEST_BYTES};
 use crate::supervisor::{ClientId, InstanceId};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind as IoErrorKind;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -98,12 +99,13 @@ impl Client {
             self.inbox.clear();
             self.partial_since = None;
             self.closing = true;
-            self.send(&Response::Error {
-                message: format!(
+            self.send(&Response::error(
+                ErrorKind::BadRequest,
+                format!(
                     "incomplete request for {} s; closing the connection",
                     HALF_REQUEST_TIMEOUT.as_secs()
                 ),
-            });
+            ));
         }
     }
 
@@ -121,8 +123,8 @@ impl Client {
                     break;
                 }
                 Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == IoErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.dead = true;
                     break;
@@ -230,8 +232,8 @@ impl Client {
                 Ok(n) => {
                     self.outbox.drain(..n);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == IoErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.dead = true;
                     return;

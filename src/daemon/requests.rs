@@ -4,7 +4,7 @@
 use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::Output;
-use crate::control::proto::{Request, Response};
+use crate::control::proto::{ErrorKind, Request, Response};
 use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
@@ -23,7 +23,9 @@ impl Daemon {
         for incoming in client.read_requests(std::time::Instant::now()) {
             match incoming {
                 Incoming::Request(request) => self.answer(id, request),
-                Incoming::Invalid(message) => self.reply(id, Response::Error { message }),
+                Incoming::Invalid(message) => {
+                    self.reply(id, Response::error(ErrorKind::BadRequest, message))
+                }
             }
         }
     }
@@ -58,7 +60,7 @@ impl Daemon {
                 let message =
                     "reboot, poweroff and halt are for taskmasterd running as PID 1; use shutdown"
                         .to_string();
-                self.reply(client, Response::Error { message });
+                self.reply(client, Response::error(ErrorKind::Unsupported, message));
             }
             Request::Reboot | Request::Poweroff | Request::Halt | Request::Shutdown => {
                 let action = match request {
@@ -130,7 +132,7 @@ impl Daemon {
                     message.push_str(&format!("\n  {error}"));
                 }
                 if let Some(client) = client {
-                    self.reply(client, Response::Error { message });
+                    self.reply(client, Response::error(ErrorKind::ConfigRejected, message));
                 }
             }
         }
@@ -139,14 +141,16 @@ impl Daemon {
     fn tail(&mut self, client: ClientId, name: &str, stderr: bool, follow: bool) {
         let ids = match self.core.resolve(&[name.to_string()]) {
             Ok(ids) => ids,
-            Err(message) => return self.reply(client, Response::Error { message }),
+            Err(message) => {
+                return self.reply(client, Response::error(ErrorKind::UnknownName, message))
+            }
         };
         let [id] = ids.as_slice() else {
             let message = format!(
                 "{name} has {} instances: name one, e.g. {name}:0",
                 ids.len()
             );
-            return self.reply(client, Response::Error { message });
+            return self.reply(client, Response::error(ErrorKind::BadRequest, message));
         };
         let stream = if stderr { "stderr" } else { "stdout" };
         let instance = self.core.instance_name(id);
@@ -162,16 +166,18 @@ impl Daemon {
             },
             Output::File(path) if !follow => match read_end(&path) {
                 Ok(data) => Response::Output { data, missed: 0 },
-                Err(e) => Response::Error {
-                    message: format!("{instance}: cannot read {}: {e}", path.display()),
-                },
+                Err(e) => Response::error(
+                    ErrorKind::Failed,
+                    format!("{instance}: cannot read {}: {e}", path.display()),
+                ),
             },
-            Output::File(path) => Response::Error {
-                message: format!(
+            Output::File(path) => Response::error(
+                ErrorKind::Unsupported,
+                format!(
                     "{instance}: {stream} goes to {}; follow it with tail -f {0}",
                     path.display()
                 ),
-            },
+            ),
             Output::Discard => Response::Ok {
                 lines: vec![format!("{instance}: {stream} is discarded")],
             },

@@ -2,7 +2,7 @@
 //! pause/resume, signal, names, shutdown.
 
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{InstanceOutcome, InstanceStatus, Request, Response};
+use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
 use crate::log::Level;
 use std::time::Instant;
 
@@ -30,9 +30,11 @@ impl Supervisor {
         let reply = |out: &mut Actions, response| out.push(Action::Reply { client, response });
         let resolved = |me: &Supervisor, names: &[String]| {
             if names.is_empty() {
-                Err("name a service, an instance NAME:N, or all".to_string())
+                let message = "name a service, an instance NAME:N, or all";
+                Err(Response::error(ErrorKind::BadRequest, message))
             } else {
                 me.resolve(names)
+                    .map_err(|message| Response::error(ErrorKind::UnknownName, message))
             }
         };
         match request {
@@ -50,11 +52,11 @@ impl Supervisor {
                             .collect();
                         reply(out, Response::Status { instances });
                     }
-                    Err(message) => reply(out, Response::Error { message }),
+                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
                 }
             }
             Request::Start { names } => match resolved(self, &names) {
-                Err(message) => reply(out, Response::Error { message }),
+                Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
                     for id in &ids {
@@ -74,7 +76,7 @@ impl Supervisor {
                 }
             },
             Request::Stop { names } => match resolved(self, &names) {
-                Err(message) => reply(out, Response::Error { message }),
+                Err(response) => reply(out, response),
                 Ok(ids) => {
                     for id in &ids {
                         self.stop_instance(id);
@@ -83,7 +85,7 @@ impl Supervisor {
                 }
             },
             Request::Restart { names } => match resolved(self, &names) {
-                Err(message) => reply(out, Response::Error { message }),
+                Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
                     for id in &ids {
@@ -97,8 +99,8 @@ impl Supervisor {
             | Request::Signal { names, .. }
                 if names.is_empty() =>
             {
-                let message = "name a service, an instance NAME:N, or all".to_string();
-                reply(out, Response::Error { message });
+                let message = "name a service, an instance NAME:N, or all";
+                reply(out, Response::error(ErrorKind::BadRequest, message));
             }
             Request::Pause { names } => {
                 self.signal_running(client, &names, libc::SIGSTOP, true, out)
@@ -110,9 +112,7 @@ impl Supervisor {
                 Some(number) => self.signal_running(client, &names, number, false, out),
                 None => reply(
                     out,
-                    Response::Error {
-                        message: format!("unknown signal: {signal}"),
-                    },
+                    Response::error(ErrorKind::BadRequest, format!("unknown signal: {signal}")),
                 ),
             },
             Request::Names => {
@@ -147,9 +147,10 @@ impl Supervisor {
             // The loop answers these itself; reaching here is a wiring mistake, not the user's.
             other => reply(
                 out,
-                Response::Error {
-                    message: format!("internal: request not handled by the core: {other:?}"),
-                },
+                Response::error(
+                    ErrorKind::Failed,
+                    format!("internal: request not handled by the core: {other:?}"),
+                ),
             ),
         }
     }
@@ -192,7 +193,7 @@ impl Supervisor {
             Err(message) => {
                 out.push(Action::Reply {
                     client,
-                    response: Response::Error { message },
+                    response: Response::error(ErrorKind::UnknownName, message),
                 });
                 return;
             }
@@ -217,9 +218,10 @@ impl Supervisor {
         let response = if missing.is_empty() {
             Response::Ok { lines }
         } else {
-            Response::Error {
-                message: format!("not running: {}", missing.join(", ")),
-            }
+            Response::error(
+                ErrorKind::NotRunning,
+                format!("not running: {}", missing.join(", ")),
+            )
         };
         out.push(Action::Reply { client, response });
     }
@@ -331,7 +333,5 @@ impl Supervisor {
 }
 
 fn shutting_down() -> Response {
-    Response::Error {
-        message: "taskmasterd is shutting down".to_string(),
-    }
+    Response::error(ErrorKind::ShuttingDown, "taskmasterd is shutting down")
 }

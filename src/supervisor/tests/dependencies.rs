@@ -439,7 +439,13 @@ fn shutdown_stops_in_reverse_order_with_independent_branches_in_parallel() {
     let c2 = h.request(Request::Start {
         names: names(&["a"]),
     });
-    assert_eq!(h.reply(c2), Some(error("taskmasterd is shutting down")));
+    assert_eq!(
+        h.reply(c2),
+        Some(error(
+            ErrorKind::ShuttingDown,
+            "taskmasterd is shutting down"
+        ))
+    );
     h.expect_ops(&[]);
 }
 

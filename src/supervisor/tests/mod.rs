@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
-use crate::control::proto::{InstanceOutcome, InstanceStatus};
+use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -391,8 +391,6 @@ fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
     }
 }
 
-fn error(message: &str) -> Response {
-    Response::Error {
-        message: message.to_string(),
-    }
+fn error(kind: ErrorKind, message: &str) -> Response {
+    Response::error(kind, message)
 }

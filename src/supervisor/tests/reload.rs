@@ -72,7 +72,10 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     let c = h.request(Request::Status {
         names: names(&["gone"]),
     });
-    assert_eq!(h.reply(c), Some(error("no such service: gone")));
+    assert_eq!(
+        h.reply(c),
+        Some(error(ErrorKind::UnknownName, "no such service: gone"))
+    );
     // Unchanged and policy-only: same pids, and the new policy applies.
     assert_eq!(h.pid_of("keep"), Some(101));
     assert_eq!(h.pid_of("policy"), Some(102));

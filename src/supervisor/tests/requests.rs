@@ -197,7 +197,12 @@ fn unknown_names_are_errors() {
     for (request, message) in cases {
         let what = format!("{request:?}");
         let c = h.request(request);
-        assert_eq!(h.reply(c), Some(error(message)), "{what}");
+        let kind = if message.starts_with("no such") {
+            ErrorKind::UnknownName
+        } else {
+            ErrorKind::BadRequest
+        };
+        assert_eq!(h.reply(c), Some(error(kind, message)), "{what}");
         // A refused request changes nothing.
         assert!(h.take_ops().is_empty(), "{what}");
     }

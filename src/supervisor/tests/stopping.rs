@@ -225,7 +225,10 @@ fn pause_and_resume_requests_signal_the_group_and_state_follows_waitpid() {
         names: names(&["off"]),
     });
     h.expect_ops(&[]);
-    assert_eq!(h.reply(c), Some(error("not running: off")));
+    assert_eq!(
+        h.reply(c),
+        Some(error(ErrorKind::NotRunning, "not running: off"))
+    );
 }
 
 #[test]
