@@ -41,10 +41,10 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
         }
         let text = match read_service_file(&file) {
             Ok(text) => text,
-            Err(message) => {
+            Err(error) => {
                 errors.push(ConfigError {
                     location: file.display().to_string(),
-                    message,
+                    message: error.to_string(),
                 });
                 every_file_read = false;
                 continue;
@@ -130,29 +130,36 @@ fn mentions(text: &str, name: &str) -> bool {
 /// service file needs more than a few KiB.
 pub(crate) const MAX_SERVICE_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Why a service file could not be read (reported at the file).
+#[derive(Debug, thiserror::Error)]
+enum ServiceFileError {
+    #[error("cannot read service file: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("service file larger than {} KiB; refused", MAX_SERVICE_FILE_BYTES / 1024)]
+    TooLarge,
+    #[error("cannot read service file: not UTF-8 ({0})")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+}
+
 /// Reads a service file, at most [`MAX_SERVICE_FILE_BYTES`] of it (the read is bounded even
 /// if the file grows meanwhile), without blocking on the open.
-fn read_service_file(file: &Path) -> Result<String, String> {
+fn read_service_file(file: &Path) -> Result<String, ServiceFileError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let unreadable = |error: std::io::Error| format!("cannot read service file: {error}");
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(file)
-        .map_err(unreadable)?;
+        .map_err(ServiceFileError::Unreadable)?;
     let mut bytes = Vec::new();
     opened
         .take(MAX_SERVICE_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+        .map_err(ServiceFileError::Unreadable)?;
     if bytes.len() as u64 > MAX_SERVICE_FILE_BYTES {
-        return Err(format!(
-            "service file larger than {} KiB; refused",
-            MAX_SERVICE_FILE_BYTES / 1024
-        ));
+        return Err(ServiceFileError::TooLarge);
     }
-    String::from_utf8(bytes).map_err(|e| format!("cannot read service file: not UTF-8 ({e})"))
+    String::from_utf8(bytes).map_err(ServiceFileError::NotUtf8)
 }
 
 fn service_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {

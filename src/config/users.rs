@@ -35,18 +35,39 @@ pub(crate) struct ResolvedUser {
     primary_gid: Option<u32>,
 }
 
+/// Why `user` or `group` could not be resolved (reported at the field's position).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UserError {
+    #[error("{what} id {id} is reserved (it means \"no change\")")]
+    ReservedId { what: &'static str, id: u32 },
+    #[error("no such {what} {name:?}")]
+    Unknown { what: &'static str, name: String },
+    #[error("cannot look up {what} {name}: {errno}")]
+    Lookup {
+        what: &'static str,
+        /// The name (quoted) or the id as written.
+        name: String,
+        errno: nix::errno::Errno,
+    },
+    #[error("user name {0:?} contains a NUL")]
+    NulInName(String),
+    #[error("cannot list the groups of user {name:?}: {errno}")]
+    Groups {
+        name: String,
+        errno: nix::errno::Errno,
+    },
+}
+
 /// `(uid_t)-1` means "leave unchanged" to setresuid/setresgid, so it is never a real id.
-fn check_id(id: u32, what: &str) -> Result<u32, String> {
+fn check_id(id: u32, what: &'static str) -> Result<u32, UserError> {
     if id == u32::MAX {
-        Err(format!(
-            "{what} id {id} is reserved (it means \"no change\")"
-        ))
+        Err(UserError::ReservedId { what, id })
     } else {
         Ok(id)
     }
 }
 
-pub(crate) fn resolve_user(account: &Account) -> Result<ResolvedUser, String> {
+pub(crate) fn resolve_user(account: &Account) -> Result<ResolvedUser, UserError> {
     match account {
         Account::Name(name) => match User::from_name(name) {
             Ok(Some(user)) => Ok(ResolvedUser {
@@ -54,8 +75,15 @@ pub(crate) fn resolve_user(account: &Account) -> Result<ResolvedUser, String> {
                 uid: user.uid.as_raw(),
                 primary_gid: Some(user.gid.as_raw()),
             }),
-            Ok(None) => Err(format!("no such user {name:?}")),
-            Err(errno) => Err(format!("cannot look up user {name:?}: {errno}")),
+            Ok(None) => Err(UserError::Unknown {
+                what: "user",
+                name: name.clone(),
+            }),
+            Err(errno) => Err(UserError::Lookup {
+                what: "user",
+                name: format!("{name:?}"),
+                errno,
+            }),
         },
         Account::Id(uid) => {
             let uid = check_id(*uid, "user")?;
@@ -71,18 +99,29 @@ pub(crate) fn resolve_user(account: &Account) -> Result<ResolvedUser, String> {
                     uid,
                     primary_gid: None,
                 }),
-                Err(errno) => Err(format!("cannot look up uid {uid}: {errno}")),
+                Err(errno) => Err(UserError::Lookup {
+                    what: "uid",
+                    name: uid.to_string(),
+                    errno,
+                }),
             }
         }
     }
 }
 
-pub(crate) fn resolve_group(account: &Account) -> Result<u32, String> {
+pub(crate) fn resolve_group(account: &Account) -> Result<u32, UserError> {
     match account {
         Account::Name(name) => match Group::from_name(name) {
             Ok(Some(group)) => Ok(group.gid.as_raw()),
-            Ok(None) => Err(format!("no such group {name:?}")),
-            Err(errno) => Err(format!("cannot look up group {name:?}: {errno}")),
+            Ok(None) => Err(UserError::Unknown {
+                what: "group",
+                name: name.clone(),
+            }),
+            Err(errno) => Err(UserError::Lookup {
+                what: "group",
+                name: format!("{name:?}"),
+                errno,
+            }),
         },
         // Any gid can be set, whether or not /etc/group names it.
         Account::Id(gid) => check_id(*gid, "group"),
@@ -99,7 +138,7 @@ pub(crate) fn resolve_group(account: &Account) -> Result<u32, String> {
 pub(crate) fn credentials(
     user: Option<&ResolvedUser>,
     group: Option<u32>,
-) -> Result<Credentials, String> {
+) -> Result<Credentials, UserError> {
     let Some(user) = user else {
         let gid = group.unwrap_or(0);
         return Ok(Credentials {
@@ -122,10 +161,13 @@ pub(crate) fn credentials(
     })
 }
 
-fn supplementary_groups(name: &str, gid: u32) -> Result<Vec<u32>, String> {
-    let c_name = CString::new(name).map_err(|_| format!("user name {name:?} contains a NUL"))?;
+fn supplementary_groups(name: &str, gid: u32) -> Result<Vec<u32>, UserError> {
+    let c_name = CString::new(name).map_err(|_| UserError::NulInName(name.to_string()))?;
     let mut groups: Vec<u32> = getgrouplist(&c_name, Gid::from_raw(gid))
-        .map_err(|errno| format!("cannot list the groups of user {name:?}: {errno}"))?
+        .map_err(|errno| UserError::Groups {
+            name: name.to_string(),
+            errno,
+        })?
         .into_iter()
         .map(Gid::as_raw)
         .collect();
@@ -185,7 +227,10 @@ mod tests {
     fn unknown_names_are_errors() {
         assert_eq!(
             resolve_user(&Account::Name("no-such-user-x".into())),
-            Err("no such user \"no-such-user-x\"".into())
+            Err(UserError::Unknown {
+                what: "user",
+                name: "no-such-user-x".into()
+            })
         );
         assert!(resolve_group(&Account::Name("no-such-group-x".into())).is_err());
         assert!(resolve_user(&Account::Id(u32::MAX)).is_err());

@@ -23,7 +23,7 @@ impl Daemon {
         self.log.reopen();
         let errors = self.outputs.reopen();
         for error in &errors {
-            self.log.write(Level::Warning, error);
+            self.log.write(Level::Warning, &error.to_string());
         }
         let files = self.outputs.rotated_files();
         let text = format!(

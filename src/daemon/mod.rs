@@ -6,6 +6,8 @@
 mod accept;
 mod actions;
 mod clients;
+mod error;
+pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod lines;
 mod listener;

@@ -14,7 +14,7 @@
 
 use super::lines::Lines;
 use super::ring::{Ring, RING_BYTES};
-use super::rotation::RotatingFile;
+use super::rotation::{RotatingFile, RotationError};
 use crate::config::{Output, ProcessSpec, Rotation};
 use crate::log::{EventLog, Level, Tag};
 use crate::process::ChildFd;
@@ -265,7 +265,7 @@ impl Outputs {
                 }
                 if let Some(file) = self.files.get_mut(path) {
                     if let Err(message) = file.write(data) {
-                        log.write(Level::Warning, &message);
+                        log.write(Level::Warning, &message.to_string());
                     }
                 }
             }
@@ -347,7 +347,7 @@ impl Outputs {
 
     /// Reopens every file the daemon writes itself (after logrotate moved them away).
     /// Returns the errors.
-    pub fn reopen(&mut self) -> Vec<String> {
+    pub fn reopen(&mut self) -> Vec<RotationError> {
         self.files
             .values_mut()
             .filter_map(|file| file.reopen().err())

@@ -18,6 +18,22 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// A step of writing or rotating an output file that failed, with the path it acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("reopen {}: {source}", path.display())]
+    Reopen { path: PathBuf, source: io::Error },
+    #[error("truncate {}: {source}", path.display())]
+    Truncate { path: PathBuf, source: io::Error },
+    #[error("rotate {}: {source}", path.display())]
+    Rotate { path: PathBuf, source: io::Error },
+    /// The first failure of a run of them (the next ones are not reported).
+    #[error("{0}; output is lost until it works again")]
+    Failing(Box<RotationError>),
+}
+
 pub struct RotatingFile {
     path: PathBuf,
     file: File,
@@ -52,7 +68,7 @@ impl RotatingFile {
     /// Appends everything, rotating on the way. `Err` (to log) only for the first failure
     /// in a row; the bytes that could not be written are lost (a full disk must not stop
     /// the daemon).
-    pub fn write(&mut self, mut data: &[u8]) -> Result<(), String> {
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), RotationError> {
         let mut problem = None;
         while !data.is_empty() {
             let max = self.rotation.maxbytes;
@@ -77,31 +93,36 @@ impl RotatingFile {
                     }
                 }
                 Err(e) => {
-                    problem.get_or_insert(format!("write {}: {e}", self.path.display()));
+                    problem.get_or_insert(RotationError::Write {
+                        path: self.path.clone(),
+                        source: e,
+                    });
                 }
             }
             data = rest;
         }
         match problem {
-            Some(message) if !self.failing => {
+            Some(error) if !self.failing => {
                 self.failing = true;
-                Err(format!("{message}; output is lost until it works again"))
+                Err(RotationError::Failing(Box::new(error)))
             }
             _ => Ok(()),
         }
     }
 
     /// Opens the path again (logrotate renamed or removed the file).
-    pub fn reopen(&mut self) -> Result<(), String> {
-        let file = open_append(&self.path, self.mode)
-            .map_err(|e| format!("reopen {}: {e}", self.path.display()))?;
+    pub fn reopen(&mut self) -> Result<(), RotationError> {
+        let file = open_append(&self.path, self.mode).map_err(|source| RotationError::Reopen {
+            path: self.path.clone(),
+            source,
+        })?;
         self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = file;
         self.failing = false;
         Ok(())
     }
 
-    fn rotate(&mut self) -> Result<(), String> {
+    fn rotate(&mut self) -> Result<(), RotationError> {
         // Counted as empty whatever happens, so that a failing rename is retried only after
         // another `maxbytes`, not before every write.
         self.size = 0;
@@ -109,17 +130,29 @@ impl RotatingFile {
             return self
                 .file
                 .set_len(0)
-                .map_err(|e| format!("truncate {}: {e}", self.path.display()));
+                .map_err(|source| RotationError::Truncate {
+                    path: self.path.clone(),
+                    source,
+                });
         }
         for n in (1..self.rotation.backups).rev() {
             match std::fs::rename(backup(&self.path, n), backup(&self.path, n + 1)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("rotate {}: {e}", backup(&self.path, n).display())),
+                Err(source) => {
+                    return Err(RotationError::Rotate {
+                        path: backup(&self.path, n),
+                        source,
+                    })
+                }
             }
         }
-        std::fs::rename(&self.path, backup(&self.path, 1))
-            .map_err(|e| format!("rotate {}: {e}", self.path.display()))?;
+        std::fs::rename(&self.path, backup(&self.path, 1)).map_err(|source| {
+            RotationError::Rotate {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
         self.reopen()
     }
 }

@@ -1,6 +1,7 @@
 //! Starting the daemon: the config loaded before the loop runs, the daemon's own limits,
 //! the control socket, the signal pipe and the `--shell` child.
 
+use super::error::{RaiseNofileError, StartError};
 use super::output::Outputs;
 use super::{listener, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
@@ -46,7 +47,7 @@ pub(super) fn load_config_for_services(
 /// Raises the daemon's soft limit on open files to the hard one (each captured service
 /// costs it two pipes; running out would fail spawns and stall the socket). Returns the
 /// limit it started with, for the services, or a problem to log.
-fn raise_nofile_limit() -> Result<Option<Limit>, String> {
+fn raise_nofile_limit() -> Result<Option<Limit>, RaiseNofileError> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Ok(None);
@@ -54,8 +55,11 @@ fn raise_nofile_limit() -> Result<Option<Limit>, String> {
     if soft >= hard {
         return Ok(None);
     }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-        .map_err(|e| format!("cannot raise the open-files limit from {soft} to {hard}: {e}"))?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(|errno| RaiseNofileError {
+        soft,
+        hard,
+        errno,
+    })?;
     Ok(Some(Limit {
         resource: LimitKind::Nofile,
         soft,
@@ -64,7 +68,7 @@ fn raise_nofile_limit() -> Result<Option<Limit>, String> {
 }
 
 impl Daemon {
-    pub(super) fn start(opts: Options) -> Result<Daemon, String> {
+    pub(super) fn start(opts: Options) -> Result<Daemon, StartError> {
         let pid1 = crate::init::is_pid1();
         if pid1 {
             // Before anything is written: fds 0-2 on the console.
@@ -81,7 +85,7 @@ impl Daemon {
             crate::init::early_setup(&mut log);
         }
         let child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
-            log.write(Level::Warning, &problem);
+            log.write(Level::Warning, &problem.to_string());
             None
         });
         let (config, graph) = match load_config_for_services(&opts.config_dir, child_nofile) {
@@ -90,56 +94,53 @@ impl Daemon {
                 for error in &errors {
                     log.write(Level::Error, &format!("config: {error}"));
                 }
-                let summary = format!(
-                    "{} error(s) in {}; nothing started",
-                    errors.len(),
-                    opts.config_dir.display()
-                );
+                let refused = StartError::Config {
+                    count: errors.len(),
+                    dir: opts.config_dir.clone(),
+                };
                 if !pid1 {
-                    return Err(summary);
+                    return Err(refused);
                 }
                 // PID 1 must not exit: run with no services, give a person a shell to
                 // repair the config, and accept `tmctl reload` once it is fixed.
                 log.write(
                     Level::Error,
-                    &format!("{summary}; fix it and run tmctl reload"),
+                    &format!("{refused}; fix it and run tmctl reload"),
                 );
                 match crate::init::emergency_shell(&opts.emergency_shell) {
                     Ok(pid) => log.write(
                         Level::Warning,
                         &format!("emergency shell started on /dev/console (pid {pid})"),
                     ),
-                    Err(message) => log.write(Level::Error, &message),
+                    Err(error) => log.write(Level::Error, &error.to_string()),
                 }
                 let empty = Config::default();
-                let graph = DependencyGraph::build(&empty).map_err(|_| summary)?;
+                let graph = DependencyGraph::build(&empty).map_err(|_| refused)?;
                 (empty, graph)
             }
         };
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
-        nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|e| format!("cannot become child subreaper: {e}"))?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(StartError::Subreaper)?;
         let listener = match listener::bind(&opts.socket) {
             Ok(listener) => Some(listener),
             Err(e) if pid1 => {
                 log.write(Level::Error, &format!("{e}; retrying at the next reload"));
                 None
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let socket_inode = listener
             .as_ref()
             .and_then(|_| listener::inode(&opts.socket));
-        let (read, write) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
-        read.set_nonblocking(true)
-            .map_err(|e| format!("signal pipe: {e}"))?;
+        let (read, write) = UnixStream::pair().map_err(StartError::SignalPipe)?;
+        read.set_nonblocking(true).map_err(StartError::SignalPipe)?;
         let signals = SignalDelivery::with_pipe(
             read,
             write,
             SignalOnly,
             [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
         )
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        .map_err(StartError::Signals)?;
         log.write(
             Level::Info,
             &format!(
@@ -183,8 +184,8 @@ impl Daemon {
         Ok(daemon)
     }
 
-    pub(super) fn spawn_shell(&mut self) -> Result<(), String> {
-        let exe = std::env::current_exe().map_err(|e| format!("--shell: {e}"))?;
+    pub(super) fn spawn_shell(&mut self) -> Result<(), StartError> {
+        let exe = std::env::current_exe().map_err(StartError::Shell)?;
         let child = std::process::Command::new(exe)
             .arg("--shell-client")
             .arg("--socket")
@@ -193,7 +194,7 @@ impl Daemon {
             // that ^C while following output reaches the shell and not the daemon.
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("--shell: cannot start the control shell: {e}"))?;
+            .map_err(StartError::Shell)?;
         self.shell_pid = Some(child.id() as i32);
         Ok(())
     }

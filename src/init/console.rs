@@ -5,12 +5,12 @@ use std::os::fd::AsRawFd;
 
 /// Makes sure fds 0-2 are open on /dev/console (the kernel may start init without them),
 /// so that nothing we or our children write vanishes or lands on a reused descriptor.
-pub fn attach_stdio() -> Result<(), String> {
+pub fn attach_stdio() -> Result<(), super::InitError> {
     let console = OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/console")
-        .map_err(|e| format!("cannot open /dev/console: {e}"))?;
+        .map_err(super::InitError::Console)?;
     for fd in 0..=2 {
         // Only fill the gaps: an fd the kernel already opened on the console stays.
         // SAFETY: fcntl(F_GETFD) only queries the descriptor table.

@@ -3,15 +3,17 @@
 //! calls these at its two ends; the core never knows whether it runs as PID 1.
 
 mod console;
+mod error;
 mod mounts;
 mod network;
 mod shutdown;
 
+pub use error::InitError;
 pub use mounts::in_container;
 pub use shutdown::{FinalShutdown, PowerAction, Progress};
 
 /// Starts the emergency shell on the console (a broken config at boot).
-pub fn emergency_shell(shell: &std::path::Path) -> Result<i32, String> {
+pub fn emergency_shell(shell: &std::path::Path) -> Result<i32, InitError> {
     crate::process::spawn_on_console(shell)
 }
 
@@ -22,7 +24,7 @@ pub fn is_pid1() -> bool {
 }
 
 /// Before the log file is opened: make sure fds 0-2 exist, on the console.
-pub fn attach_console() -> Result<(), String> {
+pub fn attach_console() -> Result<(), InitError> {
     console::attach_stdio()
 }
 

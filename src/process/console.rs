@@ -5,13 +5,14 @@ use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use crate::init::InitError;
+
 /// Starts `shell` (normally `/bin/sh`) on the console in a session of its own with the
 /// console as its controlling terminal, for a person to repair a broken config. Returns
 /// its pid.
-pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, String> {
-    let shown = shell.display();
+pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, InitError> {
     if !shell.exists() {
-        return Err(format!("no emergency shell: {shown} does not exist"));
+        return Err(InitError::NoShell(shell.to_path_buf()));
     }
     let tty = |write: bool| {
         OpenOptions::new()
@@ -19,7 +20,7 @@ pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, String> {
             .write(write)
             .open("/dev/console")
             .map(Stdio::from)
-            .map_err(|e| format!("emergency shell: /dev/console: {e}"))
+            .map_err(InitError::ShellConsole)
     };
     let mut command = Command::new(shell);
     command
@@ -34,8 +35,9 @@ pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, String> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("emergency shell: {shown}: {e}"))?;
+    let child = command.spawn().map_err(|source| InitError::ShellSpawn {
+        path: shell.to_path_buf(),
+        source,
+    })?;
     Ok(child.id() as i32)
 }
