@@ -181,3 +181,151 @@ fn a_shell_that_cannot_start_leaves_no_service_running_unsupervised() {
     assert!(text(&out).contains("--shell"), "{}", text(&out));
     assert!(leaked.is_empty(), "services left running: {leaked:?}");
 }
+
+/// Holds every process `daemon` forks from now on before it can run a single instruction
+/// (ptrace: the forked child is attached and stopped), while the daemon itself keeps
+/// running. Dropping it kills the held children and lets the daemon go.
+struct ForkHold {
+    release: std::sync::mpsc::Sender<()>,
+    held: std::sync::mpsc::Receiver<i32>,
+    tracer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ForkHold {
+    fn new(daemon: i32) -> ForkHold {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (report, held) = std::sync::mpsc::channel::<i32>();
+        let (ready, attached) = std::sync::mpsc::channel::<()>();
+        // ptrace requests must come from the thread that attached: one thread does it all,
+        // waiting only for its tracees by pid (never for other tests' children).
+        let tracer = std::thread::spawn(move || {
+            // SAFETY: ptrace with integer arguments; PTRACE_SEIZE attaches without stopping.
+            let seized = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_SEIZE,
+                    daemon,
+                    0,
+                    libc::PTRACE_O_TRACEFORK as libc::c_ulong,
+                )
+            };
+            assert_eq!(
+                seized,
+                0,
+                "ptrace seize: {}",
+                std::io::Error::last_os_error()
+            );
+            let _ = ready.send(());
+            let mut children = Vec::new();
+            loop {
+                if released.try_recv().is_ok() {
+                    break;
+                }
+                let mut status = 0;
+                // SAFETY: waitpid on our tracee, with a valid pointer to a local int.
+                let pid =
+                    unsafe { libc::waitpid(daemon, &mut status, libc::__WALL | libc::WNOHANG) };
+                if pid != daemon {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                if !libc::WIFSTOPPED(status) {
+                    break; // the daemon is gone
+                }
+                let signal = libc::WSTOPSIG(status);
+                let event = (status >> 16) & 0xffff;
+                let mut forward = 0;
+                if event == libc::PTRACE_EVENT_FORK {
+                    let mut child: libc::c_ulong = 0;
+                    // SAFETY: GETEVENTMSG writes one c_ulong into the local we own.
+                    unsafe { libc::ptrace(libc::PTRACE_GETEVENTMSG, daemon, 0, &mut child) };
+                    children.push(child as i32);
+                    let _ = report.send(child as i32);
+                } else if event == 0 {
+                    forward = signal; // a signal for the daemon (SIGCHLD, …): deliver it
+                }
+                // SAFETY: restarting our stopped tracee, delivering `forward` (0: none).
+                unsafe { libc::ptrace(libc::PTRACE_CONT, daemon, 0, forward as libc::c_ulong) };
+            }
+            for child in children {
+                kill(child, libc::SIGKILL);
+                let mut status = 0;
+                // SAFETY: waitpid on our tracee; lets its real parent (the daemon) reap it.
+                unsafe { libc::waitpid(child, &mut status, libc::__WALL) };
+            }
+            // SAFETY: integer arguments; stops the daemon so that it can be detached.
+            unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, daemon, 0, 0) };
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid on our tracee, with a valid pointer to a local int.
+                let pid = unsafe { libc::waitpid(daemon, &mut status, libc::__WALL) };
+                if pid != daemon || !libc::WIFSTOPPED(status) {
+                    return;
+                }
+                let event = (status >> 16) & 0xffff;
+                let forward = if event == 0 {
+                    libc::WSTOPSIG(status)
+                } else {
+                    0
+                };
+                if event == libc::PTRACE_EVENT_STOP || forward != 0 {
+                    // SAFETY: detaching our stopped tracee, delivering a pending signal.
+                    unsafe {
+                        libc::ptrace(libc::PTRACE_DETACH, daemon, 0, forward as libc::c_ulong)
+                    };
+                    return;
+                }
+                // SAFETY: restarting our stopped tracee.
+                unsafe { libc::ptrace(libc::PTRACE_CONT, daemon, 0, 0) };
+            }
+        });
+        attached.recv().expect("the tracer attached");
+        ForkHold {
+            release,
+            held,
+            tracer: Some(tracer),
+        }
+    }
+
+    /// The next child held (waits for the fork).
+    fn next_child(&self) -> i32 {
+        self.held.recv_timeout(TIMEOUT).expect("a fork")
+    }
+}
+
+impl Drop for ForkHold {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        if let Some(tracer) = self.tracer.take() {
+            let _ = tracer.join();
+        }
+    }
+}
+
+#[test]
+fn a_child_held_before_execve_does_not_hold_the_loop() {
+    let mut h = Harness::new();
+    h.sleeper("a");
+    h.service(
+        "held",
+        "service \"held\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n}\n",
+    );
+    h.start();
+    h.wait_state("a", "RUNNING");
+    let hold = ForkHold::new(h.daemon_pid());
+    // As a workingdir on a hung NFS server would: the child never reaches execve.
+    let start = h
+        .ctl_command(&["start", "held"])
+        .spawn()
+        .expect("tmctl start");
+    let child = hold.next_child();
+    // The loop answers meanwhile, and already knows the child's pid.
+    let held = h.instance("held");
+    assert_eq!(held["pid"], child, "{held}");
+    h.ok(&["status", "a"]);
+    // Released (killed before execve), it counts as a failed start and is retried.
+    drop(hold);
+    let out = wait_output(start, "tmctl start");
+    assert!(out.status.success(), "{}", text(&out));
+    h.wait_state("held", "RUNNING");
+    assert!(h.daemon_alive());
+}
