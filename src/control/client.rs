@@ -41,6 +41,10 @@ pub enum ClientError {
     Receive(#[source] io::Error),
     #[error("taskmasterd closed the connection before answering")]
     Closed,
+    /// The daemon said why it closed the connection before our request reached it (too
+    /// many connections, …).
+    #[error("{message}")]
+    Refused { kind: ErrorKind, message: String },
     #[error("taskmasterd sent a reply longer than {limit} bytes; refused")]
     ReplyTooLong { limit: usize },
     #[error("taskmasterd sent a reply tmctl does not understand: {0}")]
@@ -144,8 +148,12 @@ impl Client {
             io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
         );
         if closed {
-            if let Err(refused @ ClientError::PermissionDenied { .. }) = self.next_response() {
-                return refused;
+            match self.next_response() {
+                Err(refused @ ClientError::PermissionDenied { .. }) => return refused,
+                Ok(Some(Response::Error { kind, message })) => {
+                    return ClientError::Refused { kind, message }
+                }
+                _ => {}
             }
         }
         ClientError::Send(error)
