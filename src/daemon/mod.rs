@@ -20,6 +20,7 @@ mod ring;
 mod rotation;
 mod startup;
 mod turn;
+mod utf8;
 
 use crate::config::Limit;
 use crate::graph::DependencyGraph;
