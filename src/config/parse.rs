@@ -11,14 +11,14 @@ use super::fields::{describe, Field};
 use super::source::SourceText;
 use super::suggest::did_you_mean;
 use super::users;
-use super::{blocks, readers, syntax, values};
+use super::{blocks, readers, readiness, syntax, values};
 use super::{
-    ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
-    ServiceSpec, ServiceType,
+    ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, Readiness, RestartPolicy,
+    Rotation, ServiceSpec, ServiceType,
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 29] = [
+pub(crate) const FIELDS: [&str; 35] = [
     "cmd",
     "type",
     "numprocs",
@@ -48,6 +48,12 @@ pub(crate) const FIELDS: [&str; 29] = [
     "wants",
     "after",
     "before",
+    "binds-to",
+    "ready",
+    "ready-timeout",
+    "watchdog",
+    "env-file",
+    "restart-limit",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -237,7 +243,11 @@ fn parse_service(
         before: reader
             .read("before", Field::service_names)
             .unwrap_or_default(),
+        binds_to: reader
+            .read("binds-to", Field::service_names)
+            .unwrap_or_default(),
     };
+    check_readiness(&mut reader, &process, offset, source, &name);
     if !reader.errors.is_empty() {
         return Err(reader.errors);
     }
@@ -286,6 +296,51 @@ fn read_process(
             .unwrap_or_default(),
         stdout_rotation: read_rotation(reader, "stdout-maxbytes", "stdout-backups"),
         stderr_rotation: read_rotation(reader, "stderr-maxbytes", "stderr-backups"),
+        ready: reader
+            .read("ready", |f| {
+                f.word(readiness::READY_EXPECTED, readiness::ready)
+            })
+            .unwrap_or_default(),
+        watchdog: reader.read("watchdog", readiness::positive_seconds),
+        env_files: reader
+            .read("env-file", readiness::env_files)
+            .unwrap_or_default(),
+    }
+}
+
+/// Fields that only mean something together: `watchdog` and `ready-timeout` speak of a
+/// service that reports its readiness; a oneshot is done when it exits.
+fn check_readiness(
+    reader: &mut ServiceReader<'_>,
+    process: &ProcessSpec,
+    offset: usize,
+    source: &SourceText<'_>,
+    name: &str,
+) {
+    let needs = |field: &str, reader: &ServiceReader<'_>| {
+        reader.fields.get(field).map(|f| f.node.span().offset())
+    };
+    if let Some(at) = needs("watchdog", reader) {
+        if process.ready != Readiness::Notify {
+            reader.errors.push(source.error(
+                at,
+                "field `watchdog`: needs `ready \"notify\"` (the service pings WATCHDOG=1 through NOTIFY_SOCKET)",
+            ));
+        }
+    }
+    if let Some(at) = needs("ready-timeout", reader) {
+        if !process.ready.is_reported() {
+            reader.errors.push(source.error(
+                at,
+                "field `ready-timeout`: needs `ready \"notify\"` or `ready \"fd:N\"`",
+            ));
+        }
+    }
+    if process.kind == ServiceType::Oneshot && process.ready.is_reported() {
+        reader.errors.push(source.error(
+            offset,
+            format!("service `{name}`: a oneshot is done when it exits; `ready` applies to long-running services only"),
+        ));
     }
 }
 
@@ -315,6 +370,10 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             .read("stoptime", readers::seconds)
             .unwrap_or(Duration::from_secs(10)),
         essential: reader.read("essential", Field::bool).unwrap_or(false),
+        ready_timeout: reader
+            .read("ready-timeout", readiness::positive_seconds)
+            .unwrap_or(Duration::from_secs(90)),
+        restart_limit: reader.read("restart-limit", readiness::restart_limit),
     }
 }
 

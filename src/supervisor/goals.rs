@@ -36,6 +36,7 @@ impl Supervisor {
         instance.goal = Goal::Up;
         instance.failed_starts = 0;
         instance.crash_streak = 0;
+        instance.restart_times.clear();
         if !instance.is_active() {
             instance.state = State::Pending;
             instance.deadline = None;
@@ -76,10 +77,19 @@ impl Supervisor {
     }
 
     pub(super) fn stop_instance(&mut self, id: &InstanceId) {
+        let oneshot = self
+            .services
+            .get(&id.service)
+            .is_some_and(|s| s.is_oneshot());
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        if instance.goal == Goal::Down && !instance.is_waiting_to_start() {
+        if oneshot && instance.state == State::Exited {
+            // A finished oneshot is "up" for what requires it: stopping it stops them too,
+            // like any other dependency, and it runs again when next started or pulled in.
+            instance.state = State::Stopped;
+            instance.restart_pending = false;
+        } else if instance.goal == Goal::Down && !instance.is_waiting_to_start() {
             return;
         }
         instance.goal = Goal::Down;
