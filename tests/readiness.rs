@@ -422,3 +422,98 @@ service "sidecar" {
     h.wait_state("app", "RUNNING");
     assert_ne!(h.pid("app"), Some(app));
 }
+
+#[test]
+fn udevd_is_running_when_it_says_so() {
+    // systemd-udevd as an unprivileged root of its own user namespace, with a network
+    // namespace (kernel uevents reach only namespaces of the host's user namespace, so it
+    // handles no device of this machine) and a private /run and /dev to write in.
+    let mut h = Harness::new();
+    h.service(
+        "udevd",
+        r#"service "udevd" {
+    cmd "/lib/systemd/systemd-udevd"
+    ready "notify"
+    ready-timeout 60
+    stoptime 5
+}"#,
+    );
+    let daemon = format!(
+        "mount -t tmpfs tmpfs /run && mount -t tmpfs -o mode=0755 tmpfs /dev && touch /dev/null \
+         && mount --bind /proc/self/fd/0 /dev/null && exec {} -c {} -s {} -l {} --no-syslog",
+        taskmasterd_bin(),
+        h.services.display(),
+        h.socket.display(),
+        h.log.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--user",
+        "--map-root-user",
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+    ])
+    .args(["--", "sh", "-c", &daemon])
+    .stdin(std::process::Stdio::null());
+    h.start_command(cmd);
+    h.wait_state("udevd", "RUNNING");
+    // Its own STATUS= text ("Processing with N children at max").
+    assert!(
+        h.detail("udevd").contains("Processing"),
+        "{}",
+        h.detail("udevd")
+    );
+    h.ok(&["stop", "udevd"]);
+    h.wait_log(&["udevd is stopping (STOPPING=1)"]);
+    assert_eq!(h.state("udevd"), "STOPPED");
+}
+
+#[test]
+fn bad_readiness_fields_are_errors_with_their_position() {
+    let h = Harness::new();
+    h.service(
+        "r",
+        r#"service "r" {
+    cmd "/bin/true"
+    ready "socket"
+}
+service "s" {
+    cmd "/bin/true"
+    ready "fd:1"
+    watchdog 5
+}
+service "t" {
+    cmd "/bin/true"
+    ready "fd:-3"
+    env-file "relative/path"
+    restart-limit 5
+}
+service "u" {
+    cmd "/bin/true"
+    binds-to "nowhere"
+}"#,
+    );
+    let out = h.check();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let file = h.service_path("r").display().to_string();
+    let expected = [
+        ("3:5", &["ready", "\"socket\"", "\"notify\""][..]),
+        ("7:5", &["ready", "\"fd:1\"", "stdin, stdout and stderr"]),
+        ("8:5", &["watchdog", "needs `ready \"notify\"`"]),
+        ("12:5", &["ready", "\"fd:-3\""]),
+        ("13:5", &["env-file", "absolute path", "relative/path"]),
+        ("14:5", &["restart-limit", "N SECONDS", "1 value"]),
+        ("16:1", &["u", "binds-to", "unknown service `nowhere`"]),
+    ];
+    for (position, words) in expected {
+        let prefix = format!("{file}:{position}");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&prefix) && words.iter().all(|w| l.contains(w))),
+            "no error {prefix} with {words:?} in:\n{err}"
+        );
+    }
+}
