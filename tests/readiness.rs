@@ -147,7 +147,7 @@ fn strangers_cannot_make_it_ready_another_service_or_another_uid() {
         "ignored a message from pid",
         &format!("{nobody_pid} (uid 65534)"),
     ]);
-    let _ = kill(nobody_pid as i32, libc::SIGKILL);
+    kill(nobody_pid as i32, libc::SIGKILL);
     let _ = wait_output(nobody, "spoofer as nobody");
     assert_eq!(h.state("target"), "STARTING");
     assert_eq!(h.detail("target"), "warming up");
@@ -515,4 +515,26 @@ service "u" {
             "no error {prefix} with {words:?} in:\n{err}"
         );
     }
+}
+
+#[test]
+fn a_shell_script_says_ready_with_systemd_notify() {
+    // As root, systemd-notify sends with its parent's pid (the script, the main process), so
+    // its word counts even when it has exited before the daemon reads it.
+    let mut h = Harness::new();
+    let go = h.p("script.go");
+    h.service(
+        "script",
+        &format!(
+            r#"service "script" {{
+    cmd "/bin/sh" "-c" "while [ ! -e {go} ]; do sleep 0.01; done; systemd-notify --ready --status='all set'; exec sleep 1000"
+    ready "notify"
+}}"#
+        ),
+    );
+    h.start();
+    h.wait_state("script", "STARTING");
+    touch(&h.path("script.go"));
+    h.wait_state("script", "RUNNING");
+    assert_eq!(h.detail("script"), "all set");
 }
