@@ -13,8 +13,8 @@ use super::suggest::did_you_mean;
 use super::users;
 use super::{blocks, readers, readiness, syntax, values};
 use super::{
-    ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, Readiness, RestartPolicy,
-    Rotation, ServiceSpec, ServiceType,
+    ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
+    ServiceSpec, ServiceType,
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
@@ -247,7 +247,9 @@ fn parse_service(
             .read("binds-to", Field::service_names)
             .unwrap_or_default(),
     };
-    check_readiness(&mut reader, &process, offset, source, &name);
+    if let Err(errors) = readiness::check_fields(&reader.fields, &process, offset, source, &name) {
+        reader.errors.extend(errors);
+    }
     if !reader.errors.is_empty() {
         return Err(reader.errors);
     }
@@ -305,42 +307,6 @@ fn read_process(
         env_files: reader
             .read("env-file", readiness::env_files)
             .unwrap_or_default(),
-    }
-}
-
-/// Fields that only mean something together: `watchdog` and `ready-timeout` speak of a
-/// service that reports its readiness; a oneshot is done when it exits.
-fn check_readiness(
-    reader: &mut ServiceReader<'_>,
-    process: &ProcessSpec,
-    offset: usize,
-    source: &SourceText<'_>,
-    name: &str,
-) {
-    let needs = |field: &str, reader: &ServiceReader<'_>| {
-        reader.fields.get(field).map(|f| f.node.span().offset())
-    };
-    if let Some(at) = needs("watchdog", reader) {
-        if process.ready != Readiness::Notify {
-            reader.errors.push(source.error(
-                at,
-                "field `watchdog`: needs `ready \"notify\"` (the service pings WATCHDOG=1 through NOTIFY_SOCKET)",
-            ));
-        }
-    }
-    if let Some(at) = needs("ready-timeout", reader) {
-        if !process.ready.is_reported() {
-            reader.errors.push(source.error(
-                at,
-                "field `ready-timeout`: needs `ready \"notify\"` or `ready \"fd:N\"`",
-            ));
-        }
-    }
-    if process.kind == ServiceType::Oneshot && process.ready.is_reported() {
-        reader.errors.push(source.error(
-            offset,
-            format!("service `{name}`: a oneshot is done when it exits; `ready` applies to long-running services only"),
-        ));
     }
 }
 

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use kdl::KdlValue;
 
+use std::collections::BTreeMap;
+
 use super::fields::Field;
+use super::source::SourceText;
 use super::values;
-use super::{ConfigError, EnvFile, Readiness, RestartLimit};
+use super::{ConfigError, EnvFile, ProcessSpec, Readiness, RestartLimit, ServiceType};
 
 /// The highest fd `ready "fd:N"` may name: far above what a service keeps open, and within
 /// the default open-files limit, so dup2 onto it cannot fail for the limit.
@@ -86,6 +89,46 @@ pub(crate) fn positive_seconds(field: &Field<'_>) -> Result<Duration, ConfigErro
         return Err(field.error("expected a number of seconds > 0, got 0"));
     }
     Ok(seconds)
+}
+
+/// Fields that only mean something together: `watchdog` and `ready-timeout` speak of a
+/// service that reports its readiness; a oneshot is done when it exits.
+pub(crate) fn check_fields(
+    fields: &BTreeMap<&str, Field<'_>>,
+    process: &ProcessSpec,
+    offset: usize,
+    source: &SourceText<'_>,
+    name: &str,
+) -> Result<(), Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let at = |field: &str| fields.get(field).map(|f| f.node.span().offset());
+    if let Some(at) = at("watchdog") {
+        if process.ready != Readiness::Notify {
+            errors.push(source.error(
+                at,
+                "field `watchdog`: needs `ready \"notify\"` (the service pings WATCHDOG=1 through NOTIFY_SOCKET)",
+            ));
+        }
+    }
+    if let Some(at) = at("ready-timeout") {
+        if !process.ready.is_reported() {
+            errors.push(source.error(
+                at,
+                "field `ready-timeout`: needs `ready \"notify\"` or `ready \"fd:N\"`",
+            ));
+        }
+    }
+    if process.kind == ServiceType::Oneshot && process.ready.is_reported() {
+        errors.push(source.error(
+            offset,
+            format!("service `{name}`: a oneshot is done when it exits; `ready` applies to long-running services only"),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]

@@ -170,4 +170,41 @@ impl Supervisor {
             self.bounce_dependents(&id.service, now, out);
         }
     }
+
+    /// A dependency's process exited: what `binds-to` it goes down now and comes back once
+    /// the dependency is up again (its goal stays Up, so reconcile respawns it in order).
+    /// What merely `requires` it stays up: an automatic restart is quiet for them.
+    /// `send_stop` bounces their own dependents in turn, down the whole chain.
+    pub(super) fn bounce_dependents(&mut self, service: &str, now: Instant, out: &mut Actions) {
+        let dependents: Vec<String> = self.deps.bound_by(service).to_vec();
+        for dependent in dependents {
+            let ids: Vec<InstanceId> = match self.services.get(&dependent) {
+                Some(s) => s
+                    .instances
+                    .keys()
+                    .map(|&index| InstanceId {
+                        service: dependent.clone(),
+                        index,
+                    })
+                    .collect(),
+                None => continue,
+            };
+            for id in ids {
+                let bounce = self.instance(&id).is_some_and(|i| {
+                    i.goal == Goal::Up
+                        && matches!(i.state, State::Starting | State::Running | State::Paused)
+                });
+                if bounce {
+                    out.push(log(
+                        Level::Info,
+                        format!(
+                            "{}: dependency {service} left RUNNING, restarting it after {service}",
+                            self.instance_name(&id)
+                        ),
+                    ));
+                    self.send_stop(&id, now, out);
+                }
+            }
+        }
+    }
 }
