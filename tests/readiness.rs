@@ -538,3 +538,45 @@ fn a_shell_script_says_ready_with_systemd_notify() {
     h.wait_state("script", "RUNNING");
     assert_eq!(h.detail("script"), "all set");
 }
+
+#[test]
+fn restarting_or_stopping_a_finished_oneshot_goes_through_what_requires_it() {
+    let mut h = Harness::new();
+    let runs = h.p("migrations");
+    h.service(
+        "stack",
+        &format!(
+            r#"service "migrate" {{
+    type "oneshot"
+    cmd "/bin/sh" "-c" "echo run >> {runs}"
+}}
+service "app" {{
+    cmd "/bin/sleep" "1000"
+    starttime 0
+    requires "migrate"
+}}"#
+        ),
+    );
+    h.start();
+    let app = h.running_pid("app");
+    assert_eq!(h.state("migrate"), "EXITED");
+    h.ok(&["restart", "migrate"]);
+    h.wait_state("app", "RUNNING");
+    assert_ne!(h.pid("app"), Some(app), "app went down and came back");
+    assert_eq!(lines(&h.path("migrations")).len(), 2);
+    let log = h.log_text();
+    let app_stop = log
+        .find(&format!("app (pid {app}) stop requested"))
+        .unwrap();
+    let second_run = log.rfind("migrate spawned").unwrap();
+    assert!(
+        app_stop < second_run,
+        "app stopped before migrate ran again:\n{log}"
+    );
+    h.ok(&["stop", "migrate"]);
+    assert_eq!(h.state("app"), "STOPPED");
+    assert_eq!(h.state("migrate"), "STOPPED");
+    // Starting app pulls migrate in again.
+    h.ok(&["start", "app"]);
+    assert_eq!(lines(&h.path("migrations")).len(), 3);
+}
