@@ -268,21 +268,21 @@ sleep 1000;"#
     h.service(
         "pinger",
         &format!(
-            "service \"pinger\" {{\n    {cmd}\n    ready \"notify\"\n    watchdog 0.5\n    stoptime 1\n    limits {{\n        core 0\n    }}\n}}\n"
+            "service \"pinger\" {{\n    {cmd}\n    ready \"notify\"\n    watchdog 2\n    stoptime 1\n    limits {{\n        core 0\n    }}\n}}\n"
         ),
     );
     h.start();
     let pid = h.running_pid("pinger");
     let env = wait_file(&h.path("watchdog-env"));
-    assert_eq!(env.trim(), format!("{pid} {pid} 500000"));
+    assert_eq!(env.trim(), format!("{pid} {pid} 2000000"));
     // Pinging, it stays up well past the period.
     wait_until("a few periods", || {
-        h.instance("pinger")["uptime_secs"].as_u64() >= Some(2)
+        h.instance("pinger")["uptime_secs"].as_u64() >= Some(5)
     });
     assert_eq!(h.pid("pinger"), Some(pid));
     touch(&h.path("stop-pinging"));
     h.wait_log(&[&format!(
-        "pinger (pid {pid}) sent no WATCHDOG=1 for 0.50s: SIGABRT"
+        "pinger (pid {pid}) sent no WATCHDOG=1 for 2.00s: SIGABRT"
     )]);
     h.wait_log(&[&format!("pinger (pid {pid}) exited with signal ABRT")]);
     std::fs::remove_file(h.path("stop-pinging")).unwrap();
