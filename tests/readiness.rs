@@ -232,7 +232,7 @@ fn never_ready_fails_the_start_and_stops_its_process_group() {
             r#"service "mute" {{
     cmd "/bin/sh" "-c" "sleep 1000 & echo $! > {helper}; exec sleep 1000"
     ready "notify"
-    ready-timeout 0.3
+    ready-timeout 1
     startretries 1
     stoptime 1
 }}"#
@@ -240,7 +240,7 @@ fn never_ready_fails_the_start_and_stops_its_process_group() {
     );
     h.start();
     let first_helper: i32 = wait_file(&h.path("helper.pid")).trim().parse().unwrap();
-    h.wait_log(&["mute", "did not report ready within 0.30s"]);
+    h.wait_log(&["mute", "did not report ready within 1.00s"]);
     h.wait_log(&["mute", "BACKOFF"]);
     h.wait_state("mute", "FATAL");
     assert!(
