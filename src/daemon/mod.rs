@@ -414,13 +414,8 @@ impl Daemon {
                 ready_fds,
             )
         };
-        if signals_ready {
-            self.handle_signals();
-        }
-        // Pipes before clients.
-        for index in pipe_ready {
-            self.read_pipe(index);
-        }
+        // Readiness before signals: a READY=1 (or fd:N newline) was sent before the exit
+        // that SIGCHLD may report in the same turn, and counts first.
         for index in ready_fds {
             if let Some(event) = self.ready_pipes.read(index) {
                 self.dispatch(event);
@@ -435,6 +430,13 @@ impl Daemon {
             for event in events {
                 self.dispatch(event);
             }
+        }
+        if signals_ready {
+            self.handle_signals();
+        }
+        // Pipes before clients.
+        for index in pipe_ready {
+            self.read_pipe(index);
         }
         self.after_turn_logging(syslog_ready);
         for (index, ready) in client_ready.iter().enumerate() {
