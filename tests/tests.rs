@@ -16,6 +16,7 @@ mod limits;
 mod logging;
 mod pid1;
 mod privileges;
+mod readiness;
 mod reaping;
 mod reload;
 mod robustness;

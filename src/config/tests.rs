@@ -62,6 +62,9 @@ fn defaults() {
                 maxbytes: 0,
                 backups: 10,
             },
+            ready: Default::default(),
+            watchdog: None,
+            env_files: Vec::new(),
         },
         policy: Policy {
             autostart: true,
@@ -72,6 +75,8 @@ fn defaults() {
             stopsignal: libc::SIGTERM,
             stoptime: Duration::from_secs(10),
             essential: false,
+            ready_timeout: Duration::from_secs(90),
+            restart_limit: None,
         },
         deps: Deps::default(),
     };
@@ -191,6 +196,9 @@ fn every_field() {
                 maxbytes: 1000,
                 backups: 0,
             },
+            ready: Default::default(),
+            watchdog: None,
+            env_files: Vec::new(),
         },
         policy: Policy {
             autostart: false,
@@ -201,12 +209,15 @@ fn every_field() {
             stopsignal: libc::SIGINT,
             stoptime: Duration::from_secs(20),
             essential: true,
+            ready_timeout: Duration::from_secs(90),
+            restart_limit: None,
         },
         deps: Deps {
             requires: vec!["db".into()],
             wants: vec!["cache".into(), "metrics".into()],
             after: vec!["net".into()],
             before: vec!["proxy".into()],
+            binds_to: Vec::new(),
         },
     };
     assert_eq!(specs[0], web);

@@ -1,10 +1,11 @@
 //! Performing what the core decided, and the shutdown that follows.
 
 use super::exec_reports::PendingExec;
-use super::{output, reaper, Daemon};
+use super::{output, ready_pipes, reaper, start_env, Daemon};
+use crate::config::{ProcessSpec, Readiness};
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
-use crate::supervisor::{Action, Event};
+use crate::supervisor::{Action, Event, InstanceId, SpawnFailure};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -78,23 +79,9 @@ impl Daemon {
     pub(super) fn perform(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { id, name, spec } => {
-                let result = self
-                    .outputs
-                    .prepare(&spec)
-                    .and_then(|(stdout, stderr, pipes)| {
-                        // Returns once forked: whether execve succeeds is read from the
-                        // report later, by the loop (see exec_reports.rs).
-                        let (pid, report) = crate::process::start(&spec, stdout, stderr)
-                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
-                        let pid = pid.as_raw();
-                        self.outputs.attach(&id, &name, pid, pipes);
-                        self.exec_reports.push(PendingExec {
-                            pid,
-                            id: id.clone(),
-                            report,
-                        });
-                        Ok(pid)
-                    });
+                let notify_socket = self.notify.as_ref().map(|n| n.path.as_path());
+                let result = start_env::for_start(&spec, &id, &name, notify_socket)
+                    .and_then(|spec| self.spawn(&id, &name, &spec));
                 Some(Event::Spawned { id, result })
             }
             Action::Signal { pid, signal, group } => {
@@ -135,6 +122,39 @@ impl Daemon {
                 Some(Event::Shutdown)
             }
         }
+    }
+
+    /// Output pipes and, for `ready "fd:N"`, the readiness pipe; then fork. Returns as soon
+    /// as the child exists: whether execve succeeds is read from its report later, by the
+    /// loop (see exec_reports.rs).
+    fn spawn(
+        &mut self,
+        id: &InstanceId,
+        name: &str,
+        spec: &ProcessSpec,
+    ) -> Result<i32, SpawnFailure> {
+        let (stdout, stderr, pipes) = self.outputs.prepare(spec)?;
+        let ready = match spec.ready {
+            Readiness::Fd(_) => Some(
+                ready_pipes::pipe()
+                    .map_err(|e| output::failure(format!("ready pipe: {e}"), e.raw_os_error()))?,
+            ),
+            _ => None,
+        };
+        let (ready_read, ready_write) = ready.map_or((None, None), |(r, w)| (Some(r), Some(w)));
+        let (pid, report) = crate::process::start(spec, stdout, stderr, ready_write)
+            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
+        let pid = pid.as_raw();
+        self.outputs.attach(id, name, pid, pipes);
+        self.exec_reports.push(PendingExec {
+            pid,
+            id: id.clone(),
+            report,
+        });
+        if let Some(file) = ready_read {
+            self.ready_pipes.attach(id.clone(), pid, file);
+        }
+        Ok(pid)
     }
 }
 

@@ -13,11 +13,14 @@ mod lines;
 mod listener;
 mod loader;
 mod logging;
+mod notify;
 mod output;
+mod ready_pipes;
 mod reaper;
 mod requests;
 mod ring;
 mod rotation;
+mod start_env;
 mod startup;
 mod turn;
 mod utf8;
@@ -87,6 +90,10 @@ struct Daemon {
     exec_reports: Vec<exec_reports::PendingExec>,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
+    /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
+    notify: Option<notify::NotifySocket>,
+    /// Read ends of the `ready "fd:N"` pipes of starting services.
+    ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
     /// The `--shell` child: when it exits, the daemon shuts down.
@@ -123,6 +130,9 @@ impl Daemon {
             }
         }
         listener::remove(&self.opts.socket, self.socket_inode);
+        if let Some(notify) = &self.notify {
+            notify.remove();
+        }
         self.log.write(
             Level::Info,
             &format!("taskmasterd exiting with code {}", self.exit_code),

@@ -3,7 +3,7 @@
 
 use super::error::{RaiseNofileError, StartError};
 use super::output::Outputs;
-use super::{listener, Daemon, Options};
+use super::{listener, notify, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -132,6 +132,16 @@ impl Daemon {
         let socket_inode = listener
             .as_ref()
             .and_then(|_| listener::inode(&opts.socket));
+        let notify = match notify::NotifySocket::bind(notify::path_beside(&opts.socket)) {
+            Ok(socket) => Some(socket),
+            Err(message) => {
+                log.write(
+                    Level::Error,
+                    &format!("{message}; services with ready \"notify\" will not start"),
+                );
+                None
+            }
+        };
         let (read, write) = UnixStream::pair().map_err(StartError::SignalPipe)?;
         read.set_nonblocking(true).map_err(StartError::SignalPipe)?;
         let signals = SignalDelivery::with_pipe(
@@ -166,6 +176,8 @@ impl Daemon {
             outputs: Outputs::default(),
             exec_reports: Vec::new(),
             loader: Default::default(),
+            notify,
+            ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
             pid1,

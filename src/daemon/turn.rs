@@ -12,7 +12,109 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use std::os::fd::AsFd;
 use std::time::Instant;
 
+/// What one poll found ready. Index lists are highest first: reading an entry may
+/// swap-remove it, which moves only the entries above it.
+struct Ready {
+    signals: bool,
+    listener: bool,
+    loader: bool,
+    notify: bool,
+    clients: Vec<bool>,
+    output_pipes: Vec<usize>,
+    exec_reports: Vec<usize>,
+    ready_pipes: Vec<usize>,
+    syslog: bool,
+}
+
+/// The indexes (highest first) of the ready entries among `ready`.
+fn ready_indexes(ready: &[bool]) -> Vec<usize> {
+    let mut indexes: Vec<usize> = (0..ready.len()).filter(|&i| ready[i]).collect();
+    indexes.reverse();
+    indexes
+}
+
 impl Daemon {
+    /// Polls every fd of the loop once (until `timeout`); `None` when interrupted.
+    ///
+    /// Slots: signals, listener, config loader, notify socket (fixed; an empty slot asks for
+    /// no events), then the clients, the output pipes, the exec reports, the readiness pipes
+    /// and, last, the syslog socket while messages wait for it.
+    fn poll_once(&mut self, timeout: PollTimeout) -> Option<Ready> {
+        let pipes = self.outputs.polled(&self.log);
+        let syslog = self.log.syslog_waiting_fd();
+        let idle = || PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty());
+        let mut fds = Vec::with_capacity(4 + self.clients.len() + pipes.len());
+        fds.push(PollFd::new(
+            self.signals.get_read().as_fd(),
+            PollFlags::POLLIN,
+        ));
+        // No socket, or accepting paused (out of file descriptors): no events.
+        fds.push(match &self.listener {
+            Some(l) if self.accept_paused.is_none() => PollFd::new(l.as_fd(), PollFlags::POLLIN),
+            _ => idle(),
+        });
+        fds.push(match self.loader.polled() {
+            Some(fd) => PollFd::new(fd, PollFlags::POLLIN),
+            None => idle(),
+        });
+        fds.push(match &self.notify {
+            Some(n) => PollFd::new(n.socket.as_fd(), PollFlags::POLLIN),
+            None => idle(),
+        });
+        for client in &self.clients {
+            let mut flags = PollFlags::empty();
+            if client.wants_to_read() {
+                flags |= PollFlags::POLLIN;
+            }
+            if client.wants_to_write() {
+                flags |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(client.stream.as_fd(), flags));
+        }
+        for (_, fd) in &pipes {
+            fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+        }
+        for fd in self.exec_report_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        for pipe in &self.ready_pipes.pipes {
+            fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(fd) = syslog {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return None,
+            Err(e) => {
+                self.log.write(Level::Error, &format!("poll failed: {e}"));
+                return None;
+            }
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        let clients_at = 4;
+        let pipes_at = clients_at + self.clients.len();
+        let reports_at = pipes_at + pipes.len();
+        let readiness_at = reports_at + self.exec_reports.len();
+        let syslog_at = readiness_at + self.ready_pipes.pipes.len();
+        let output_ready = ready_indexes(&ready[pipes_at..reports_at]);
+        Some(Ready {
+            signals: ready[0],
+            listener: ready[1],
+            loader: ready[2],
+            notify: ready[3],
+            clients: ready[clients_at..pipes_at].to_vec(),
+            // Poll slots to the pipes' own indexes.
+            output_pipes: output_ready.into_iter().map(|i| pipes[i].0).collect(),
+            exec_reports: ready_indexes(&ready[reports_at..readiness_at]),
+            ready_pipes: ready_indexes(&ready[readiness_at..syslog_at]),
+            syslog: syslog.is_some() && ready.get(syslog_at) == Some(&true),
+        })
+    }
+
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     pub(super) fn turn(&mut self) {
         self.resume_accepting(Instant::now());
@@ -42,105 +144,41 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (
-            signals_ready,
-            listener_ready,
-            loader_ready,
-            client_ready,
-            pipe_ready,
-            report_ready,
-            syslog_ready,
-        ) = {
-            let pipes = self.outputs.polled(&self.log);
-            let syslog = self.log.syslog_waiting_fd();
-            let mut fds = Vec::with_capacity(3 + self.clients.len() + self.outputs.pipes.len());
-            fds.push(PollFd::new(
-                self.signals.get_read().as_fd(),
-                PollFlags::POLLIN,
-            ));
-            // The listener's slot stays at index 1; with no socket, or while accepting is
-            // paused (out of file descriptors), it asks for no events.
-            fds.push(match &self.listener {
-                Some(l) if self.accept_paused.is_none() => {
-                    PollFd::new(l.as_fd(), PollFlags::POLLIN)
-                }
-                _ => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
-            });
-            // Index 2: a reload's config load finished (an empty slot while none runs).
-            fds.push(match self.loader.polled() {
-                Some(fd) => PollFd::new(fd, PollFlags::POLLIN),
-                None => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
-            });
-            for client in &self.clients {
-                let mut flags = PollFlags::empty();
-                if client.wants_to_read() {
-                    flags |= PollFlags::POLLIN;
-                }
-                if client.wants_to_write() {
-                    flags |= PollFlags::POLLOUT;
-                }
-                fds.push(PollFd::new(client.stream.as_fd(), flags));
-            }
-            for (_, fd) in &pipes {
-                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
-            }
-            for fd in self.exec_report_fds() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            }
-            if let Some(fd) = syslog {
-                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
-            }
-            match poll(&mut fds, timeout) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => return,
-                Err(e) => {
-                    self.log.write(Level::Error, &format!("poll failed: {e}"));
-                    return;
-                }
-            }
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            const FIXED: usize = 3;
-            let clients = ready[FIXED..FIXED + self.clients.len()].to_vec();
-            let pipes_at = FIXED + self.clients.len();
-            let reports_at = pipes_at + pipes.len();
-            let pipe_ready = &ready[pipes_at..reports_at];
-            // Highest first: a settled report is swap-removed.
-            let report_ready: Vec<usize> = ready[reports_at..reports_at + self.exec_reports.len()]
-                .iter()
-                .enumerate()
-                .filter(|(_, ready)| **ready)
-                .map(|(index, _)| index)
-                .rev()
-                .collect();
-            let syslog_ready = syslog.is_some() && ready.last() == Some(&true);
-            // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
-            let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
-                .filter(|(_, ready)| **ready)
-                .map(|((index, _), _)| *index)
-                .collect();
-            ready_pipes.reverse();
-            (
-                ready[0],
-                ready[1],
-                ready[2],
-                clients,
-                ready_pipes,
-                report_ready,
-                syslog_ready,
-            )
+        let Some(ready) = self.poll_once(timeout) else {
+            return;
         };
-        for index in report_ready {
+        for index in ready.exec_reports {
             self.read_exec_report(index);
         }
-        if signals_ready {
+        // Readiness before signals: a READY=1 (or fd:N newline) was sent before the exit
+        // that SIGCHLD may report in the same turn, and counts first.
+        for index in ready.ready_pipes {
+            if let Some(event) = self.ready_pipes.read(index) {
+                self.dispatch(event);
+            }
+        }
+        if ready.notify {
+            let events = self
+                .notify
+                .as_ref()
+                .map(|n| n.receive())
+                .unwrap_or_default();
+            for event in events {
+                self.dispatch(event);
+            }
+        }
+        if ready.signals {
             self.handle_signals();
         }
-        if loader_ready {
+        if ready.loader {
             self.reload_finished();
         }
+        let (pipe_ready, syslog_ready, client_ready, listener_ready) = (
+            ready.output_pipes,
+            ready.syslog,
+            ready.clients,
+            ready.listener,
+        );
         // Pipes before clients.
         for index in pipe_ready {
             self.read_pipe(index);

@@ -6,7 +6,7 @@
 //! [`spawn`] is the same, waiting for the report (for callers outside the loop).
 
 use std::io::{ErrorKind, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
@@ -78,12 +78,14 @@ impl ExecReport {
     }
 }
 
-/// Start `spec` with the given stdout and stderr; stdin is `/dev/null`.
+/// Start `spec` with the given stdout and stderr; stdin is `/dev/null`. For
+/// `ready "fd:N"`, `ready` is the write end of the readiness pipe, which the child gets on
+/// fd N.
 ///
 /// Returns once the child is forked: its pid (also its process group and session id) and
 /// the report that will say whether execve succeeded. A program missing from PATH fails
-/// here, before anything is forked. The parent's copies of `stdout` and `stderr` are closed
-/// before this returns.
+/// here, before anything is forked. The parent's copies of `stdout`, `stderr` and `ready`
+/// are closed before this returns.
 ///
 /// Designed for the single-threaded daemon; it stays sound in a multi-threaded process
 /// (the tests, the config loader thread) because the child only uses what was prepared
@@ -92,8 +94,9 @@ pub fn start(
     spec: &ProcessSpec,
     stdout: ChildFd,
     stderr: ChildFd,
+    ready: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    let mut plan = ExecPlan::new(spec, stdout, stderr)?;
+    let mut plan = ExecPlan::new(spec, stdout, stderr, ready)?;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
     let (reader, writer) =
@@ -116,7 +119,17 @@ pub fn start(
 /// [`start`], then wait for the report: the pid once execve succeeded, or the failed step
 /// (the child reaped). Blocks until execve: for callers outside the event loop.
 pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid, SpawnError> {
-    let (pid, mut report) = start(spec, stdout, stderr)?;
+    spawn_with_ready_fd(spec, stdout, stderr, None)
+}
+
+/// [`spawn`], with the write end of a `ready "fd:N"` pipe (see [`start`]).
+pub fn spawn_with_ready_fd(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+) -> Result<Pid, SpawnError> {
+    let (pid, mut report) = start(spec, stdout, stderr, ready)?;
     loop {
         let outcome = report.read();
         match outcome {

@@ -1,7 +1,18 @@
 //! One running copy of a service (`web`, or `web:0`, `web:1`... with numprocs > 1).
 
 use super::state::{ExitStatus, State};
+use std::collections::VecDeque;
 use std::time::Instant;
+
+/// Why the core itself is stopping a process whose goal is still Up: its exit is then a
+/// failure to handle by policy, not the end of a requested stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedStop {
+    /// `ready-timeout` passed without READY=1 (or the fd:N newline): a failed start.
+    ReadyTimeout,
+    /// No `WATCHDOG=1` within `watchdog`: a crash, restarted per `autorestart`.
+    Watchdog,
+}
 
 /// Whether the instance should be running. The core moves every instance towards its goal
 /// (see `Supervisor::reconcile`); an instance that ends on its own gets the goal `Down`.
@@ -41,6 +52,14 @@ pub struct Instance {
     /// A restart was asked (`tmctl restart`, or a reload that changed its process): it is
     /// stopped once everything that requires it has stopped, then comes back before them.
     pub restart_pending: bool,
+    /// The process group (and session) of the current process: the pid it was spawned with,
+    /// which stays its group when a MAINPID= message moves `pid` to another process.
+    pub group: Option<i32>,
+    /// The last `STATUS=` text of a notify service, shown as its detail.
+    pub notify_status: Option<String>,
+    pub forced: Option<ForcedStop>,
+    /// When the recent automatic restarts happened (`restart-limit`).
+    pub restart_times: VecDeque<Instant>,
 }
 
 impl Default for Instance {
@@ -67,6 +86,10 @@ impl Instance {
             blocked: false,
             retiring: false,
             restart_pending: false,
+            group: None,
+            notify_status: None,
+            forced: None,
+            restart_times: VecDeque::new(),
         }
     }
 

@@ -46,11 +46,21 @@ impl Supervisor {
                             Some(format!("restart: waiting for {waiting_for} to stop"));
                     }
                 } else {
+                    let mut rerun = false;
                     if let Some(instance) = self.instance_mut(&id) {
                         instance.restart_pending = false;
                         instance.detail = None;
+                        // A oneshot that had finished: nothing to stop, it runs again.
+                        if !instance.is_active() {
+                            instance.state = State::Pending;
+                            rerun = true;
+                        }
                     }
-                    self.send_stop(&id, now, out);
+                    if rerun {
+                        self.try_spawn(&id, now, out);
+                    } else {
+                        self.send_stop(&id, now, out);
+                    }
                 }
             }
         }
@@ -62,7 +72,18 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        if instance.restart_pending || !instance.is_active() || instance.state == State::Stopping {
+        let done_oneshot = instance.state == State::Exited
+            && self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.is_oneshot());
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.restart_pending
+            || !(instance.is_active() || done_oneshot)
+            || instance.state == State::Stopping
+        {
             return;
         }
         instance.goal = Goal::Up;
@@ -117,8 +138,7 @@ impl Supervisor {
             return;
         };
         let spec = service.process.clone();
-        let oneshot = service.is_oneshot();
-        let starttime = service.spec.policy.starttime;
+        let deadline = Supervisor::start_deadline(service, now);
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
@@ -129,7 +149,7 @@ impl Supervisor {
                 instance.detail = None;
                 instance.spawned_at = Some(now);
                 instance.running_since = None;
-                instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
+                instance.deadline = deadline;
                 out.push(Action::Spawn {
                     id: id.clone(),
                     name,
@@ -234,7 +254,7 @@ pub(super) fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
     let up = |i: &&Instance| {
         (i.state == State::Running && !i.restart_pending)
-            || (service.is_oneshot() && i.state == State::Exited)
+            || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
     };
     if instances.iter().all(up) {
         Health::Up

@@ -160,7 +160,12 @@ impl Supervisor {
         let Some(instance) = self.instance(id) else {
             return;
         };
-        if instance.is_active() {
+        let done_oneshot = instance.state == State::Exited
+            && self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.is_oneshot());
+        if instance.is_active() || done_oneshot {
             let name = self.instance_name(id);
             out.push(log(Level::Info, format!("{name} restart requested")));
             if let Some(instance) = self.instance_mut(id) {
@@ -301,7 +306,7 @@ impl Supervisor {
         if let Some(exit) = i.last_exit.filter(|_| i.state == State::Exited) {
             message = format!("{message} ({exit})");
         }
-        if let Some(detail) = &i.detail {
+        if let Some(detail) = i.detail.as_ref().or(i.notify_status.as_ref()) {
             message = format!("{message}: {detail}");
         }
         InstanceOutcome { name, ok, message }
@@ -327,7 +332,7 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: i.detail.clone(),
+            detail: i.detail.clone().or_else(|| i.notify_status.clone()),
         })
     }
 }
