@@ -1,6 +1,7 @@
 //! One turn of the loop: sleep in poll until an fd is ready or a deadline passes, then
-//! handle everything that is ready, in a fixed order (signals, pipes, clients, new
-//! connections, timers).
+//! handle everything that is ready, in a fixed order: exec reports and readiness (sent
+//! before any exit SIGCHLD may report), signals, a finished config load, output pipes,
+//! clients, new connections, timers.
 
 use super::output::Drained;
 use super::{reaper, Daemon};
