@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 29] = [
+pub(crate) const FIELDS: [&str; 30] = [
     "cmd",
     "type",
     "numprocs",
@@ -48,6 +48,7 @@ pub(crate) const FIELDS: [&str; 29] = [
     "wants",
     "after",
     "before",
+    "pre-start",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -216,6 +217,7 @@ fn parse_service(
             .errors
             .push(source.error(offset, format!("service `{name}`: field `cmd` is required")));
     }
+    let pre_start = reader.read("pre-start", readers::cmd);
     let process = read_process(&mut reader, source, cmd.unwrap_or_default());
     let policy = read_policy(&mut reader);
     let numprocs = reader
@@ -248,6 +250,7 @@ fn parse_service(
         process,
         policy,
         deps,
+        pre_start,
     })
 }
 

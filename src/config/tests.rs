@@ -74,6 +74,7 @@ fn defaults() {
             essential: false,
         },
         deps: Deps::default(),
+        pre_start: None,
     };
     assert_eq!(specs, vec![expected]);
 }
@@ -208,6 +209,7 @@ fn every_field() {
             after: vec!["net".into()],
             before: vec!["proxy".into()],
         },
+        pre_start: None,
     };
     assert_eq!(specs[0], web);
 

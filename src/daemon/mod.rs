@@ -4,6 +4,7 @@
 //! or the core's next deadline, so an idle daemon makes no wakeups at all.
 
 mod clients;
+mod helpers;
 mod lines;
 mod listener;
 mod logging;
@@ -17,7 +18,7 @@ use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::{EventLog, Level};
-use crate::supervisor::{Action, ClientId, Event, Supervisor};
+use crate::supervisor::{Action, ClientId, Event, Purpose, Supervisor};
 use clients::Client;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use output::{Drained, Outputs};
@@ -30,6 +31,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// A FATAL instance's last stderr line is cut to this many characters.
+const LAST_LINE_CHARS: usize = 500;
 
 /// How long accepting pauses when the daemon is out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -129,6 +133,8 @@ struct Daemon {
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
+    /// `pre-start` processes and their output.
+    helpers: helpers::Helpers,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
     /// The `--shell` child: when it exits, the daemon shuts down.
@@ -245,6 +251,7 @@ impl Daemon {
             clients: Vec::new(),
             next_client: 1,
             outputs: Outputs::default(),
+            helpers: helpers::Helpers::default(),
             child_nofile,
             shell_pid: None,
             pid1,
@@ -441,7 +448,7 @@ impl Daemon {
                                 continue;
                             }
                         }
-                        self.dispatch(event);
+                        self.dispatch_reaped(event);
                     }
                 }
                 SIGTERM | SIGINT => {
@@ -461,6 +468,36 @@ impl Daemon {
                 _ => {}
             }
         }
+    }
+
+    /// A reaped child: a pre-start's exit goes to the core with its output; a service's
+    /// exit with the last line it wrote to stderr (read now: the pipe may still hold it).
+    fn dispatch_reaped(&mut self, event: Event) {
+        let Event::Exited { pid, status } = event else {
+            return self.dispatch(event);
+        };
+        if let Some(output) = self.helpers.reaped(pid) {
+            return self.dispatch(Event::HelperExited {
+                pid,
+                status,
+                output,
+            });
+        }
+        if let Some(id) = self.core.instance_of_pid(pid).cloned() {
+            for index in (0..self.outputs.pipes.len()).rev() {
+                let pipe = &self.outputs.pipes[index];
+                if pipe.id == id && pipe.stderr {
+                    self.read_pipe(index);
+                }
+            }
+            let captured = self.outputs.captured(&id, true);
+            let text = String::from_utf8_lossy(&captured);
+            if let Some(line) = text.lines().map(str::trim).rfind(|l| !l.is_empty()) {
+                let line = line.chars().take(LAST_LINE_CHARS).collect();
+                self.dispatch(Event::LastStderr { pid, line });
+            }
+        }
+        self.dispatch(event);
     }
 
     fn read_pipe(&mut self, index: usize) {
@@ -542,7 +579,25 @@ impl Daemon {
 
     fn perform(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::Spawn { id, name, spec } => {
+            Action::Spawn {
+                id,
+                spec,
+                purpose: purpose @ (Purpose::PreStart | Purpose::Check),
+                ..
+            } => {
+                let result = self.helpers.spawn(&spec);
+                Some(Event::Spawned {
+                    id,
+                    purpose,
+                    result,
+                })
+            }
+            Action::Spawn {
+                id,
+                name,
+                spec,
+                purpose,
+            } => {
                 let result = self
                     .outputs
                     .prepare(&spec)
@@ -553,7 +608,11 @@ impl Daemon {
                         self.outputs.attach(&id, &name, pid, pipes);
                         Ok(pid)
                     });
-                Some(Event::Spawned { id, result })
+                Some(Event::Spawned {
+                    id,
+                    purpose,
+                    result,
+                })
             }
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);

@@ -10,12 +10,14 @@ mod events;
 mod goals;
 mod instance;
 pub mod policy;
+mod prestart;
 mod reconcile;
 mod reload;
 mod requests;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod waiters;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
@@ -25,7 +27,7 @@ use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};
 use crate::log::Level;
 use deps::DepTable;
-use requests::Waiter;
+use waiters::Waiter;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,8 +58,19 @@ pub enum Event {
     /// The result of an [`Action::Spawn`]: a pid, or why the program could not be executed.
     Spawned {
         id: InstanceId,
+        purpose: Purpose,
         result: Result<i32, SpawnFailure>,
     },
+    /// A `pre-start` process ([`Purpose::PreStart`] or [`Purpose::Check`]) was reaped; the
+    /// loop gives its output (stdout and stderr together, the end of it when long).
+    HelperExited {
+        pid: i32,
+        status: ExitStatus,
+        output: String,
+    },
+    /// The last line a process wrote to its captured stderr, given just before its exit
+    /// (a FATAL instance shows it).
+    LastStderr { pid: i32, line: String },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -79,11 +92,13 @@ pub enum Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Fork/exec this instance; answer with [`Event::Spawned`].
+    /// Fork/exec this instance's program (or its `pre-start`, see [`Purpose`]); answer
+    /// with [`Event::Spawned`].
     Spawn {
         id: InstanceId,
         name: String,
         spec: Arc<ProcessSpec>,
+        purpose: Purpose,
     },
     /// Send a signal to a process group (`group`) or just to the process.
     Signal {
@@ -107,12 +122,42 @@ pub enum Action {
     },
 }
 
+/// What a spawned process is for. A `pre-start` runs with the service's spec (its user,
+/// environment, working directory, limits) and `cmd` replaced; its output is collected by
+/// the loop and handed back with [`Event::HelperExited`], not captured for `tail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The service's own program.
+    Main,
+    /// `pre-start` before a start of this instance: the program starts only if it succeeds.
+    PreStart,
+    /// `pre-start` with a reloaded config, while the old process keeps running: the new
+    /// config is applied (and the service restarted) only if it succeeds.
+    Check,
+}
+
+/// A `pre-start` process the core waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Helper {
+    PreStart(InstanceId),
+    Check(String),
+}
+
 struct Service {
     spec: ServiceSpec,
     process: Arc<ProcessSpec>,
     instances: BTreeMap<u32, Instance>,
     /// Removed by a reload: dropped once every instance has stopped.
     removed: bool,
+    /// A reloaded config waiting for its `pre-start` check; `spec` stays the running one.
+    candidate: Option<Candidate>,
+}
+
+/// A reloaded spec held back until its `pre-start` has passed.
+struct Candidate {
+    spec: ServiceSpec,
+    /// The check's process, once spawned.
+    pid: Option<i32>,
 }
 
 impl Service {
@@ -124,6 +169,7 @@ impl Service {
             process,
             instances,
             removed: false,
+            candidate: None,
         }
     }
 
@@ -145,6 +191,8 @@ pub struct Supervisor {
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
+    /// pid → what it checks, for every `pre-start` process not reaped yet.
+    helpers: HashMap<i32, Helper>,
     waiters: Vec<Waiter>,
     shutting_down: bool,
     exit_sent: bool,
@@ -165,6 +213,7 @@ impl Supervisor {
             services,
             deps,
             pids: HashMap::new(),
+            helpers: HashMap::new(),
             waiters: Vec::new(),
             shutting_down: false,
             exit_sent: false,
@@ -192,7 +241,22 @@ impl Supervisor {
                     self.start_service(&name, &mut out);
                 }
             }
-            Event::Spawned { id, result } => self.on_spawned(id, result, now, &mut out),
+            Event::Spawned {
+                id,
+                purpose: Purpose::Main,
+                result,
+            } => self.on_spawned(id, result, now, &mut out),
+            Event::Spawned {
+                id,
+                purpose,
+                result,
+            } => self.on_helper_spawned(id, purpose, result, now, &mut out),
+            Event::HelperExited {
+                pid,
+                status,
+                output,
+            } => self.on_helper_exit(pid, status, output, now, &mut out),
+            Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
@@ -230,6 +294,11 @@ impl Supervisor {
             Some(service) => service.instance_name(id.index),
             None => format!("{}:{}", id.service, id.index),
         }
+    }
+
+    /// The instance a (not yet reaped) main process belongs to.
+    pub fn instance_of_pid(&self, pid: i32) -> Option<&InstanceId> {
+        self.pids.get(&pid)
     }
 
     /// Whether this instance exists (a removed one exists until it has stopped).
@@ -308,6 +377,7 @@ impl Supervisor {
 
     fn anything_active(&self) -> bool {
         !self.pids.is_empty()
+            || !self.helpers.is_empty()
             || self
                 .services
                 .values()

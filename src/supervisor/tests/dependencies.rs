@@ -269,7 +269,7 @@ fn a_oneshot_dependency_must_succeed_first() {
 #[test]
 fn a_failed_oneshot_dependency_blocks() {
     let mut h = Harness::boot(config([
-        svc("migrate").oneshot(),
+        svc("migrate").oneshot().startretries(0),
         svc("web").requires(&["migrate"]),
     ]));
     h.kill(100, Code(1));
@@ -290,7 +290,7 @@ fn a_failed_oneshot_dependency_blocks() {
 
 #[test]
 fn a_oneshot_with_other_exitcodes_and_a_start_request() {
-    let mut h = Harness::boot(config([svc("job").oneshot().manual().exitcodes(&[0, 3])]));
+    let mut h = Harness::boot(config([svc("job").oneshot().manual().exitcodes(&[0, 3]).startretries(0)]));
     let c = h.request(Request::Start {
         names: names(&["job"]),
     });
@@ -652,12 +652,23 @@ fn restarting_a_dependency_bounces_its_dependents() {
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group", "spawn db 103"]);
     h.advance(secs(1));
-    assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "RUNNING")])));
+    assert!(h.reply(c).is_none(), "no answer before its dependents are back");
     h.expect_ops(&["spawn web 104"]);
     h.advance(secs(1));
     h.expect_ops(&["spawn proxy 105"]);
-    // The same for a reload that changes db's process.
     h.advance(secs(1));
+    assert_eq!(
+        h.reply(c),
+        Some(reported(
+            true,
+            &[
+                ("db", "restarted", true, "RUNNING"),
+                ("web", "restarted with db", true, "RUNNING"),
+                ("proxy", "restarted with db", true, "RUNNING"),
+            ]
+        ))
+    );
+    // The same for a reload that changes db's process.
     h.reload(config([
         svc("db").cmd(&["/bin/db2"]),
         svc("web").requires(&["db"]),
