@@ -50,6 +50,7 @@ mod reload;
 mod requests;
 mod restart_policy;
 mod stopping;
+mod truth;
 
 // ---- service specs ---------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ use super::*;
 
 /// The reload's report as tmctl prints it (`name: action: message`), and whether it is ok.
 #[track_caller]
-fn said(response: Option<Response>) -> (bool, Vec<String>) {
+pub(super) fn said(response: Option<Response>) -> (bool, Vec<String>) {
     match response {
         Some(Response::Reload { ok, results }) | Some(Response::Outcome { ok, results }) => (
             ok,
