@@ -14,6 +14,7 @@ mod pid1;
 mod privileges;
 mod reaping;
 mod reload;
+mod reload_truth;
 mod robustness;
 mod shell;
 mod socket;
