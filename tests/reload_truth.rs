@@ -269,3 +269,29 @@ fn nginx_with_a_broken_config_stays_up_through_reload_and_no_request_fails() {
     wait_until("nginx to answer again", || get(addr).is_ok());
     h.ok(&["stop", "nginx"]);
 }
+
+#[test]
+fn pre_start_runs_as_the_services_user_with_its_environment_and_directory() {
+    let mut h = Harness::new();
+    let user = crate::common::users::TestUser::create(0);
+    let name = &user.name;
+    h.service(
+        "job",
+        &format!("service \"job\" {{\n    cmd \"/bin/sleep\" \"1000\"\n    \
+         pre-start \"/bin/sh\" \"-c\" \"echo $(id -u):$(id -g) $MODE $(pwd); exit 1\"\n    \
+         user \"{user}\"\n    env {{ MODE \"blue\" }}\n    workingdir \"/tmp\"\n    startretries 0\n}}\n", user = name),
+    );
+    h.start();
+    h.wait_state("job", "FATAL");
+    let job = h.instance("job");
+    assert_eq!(
+        job["last_stderr"],
+        format!("{}:{} blue /tmp", user.uid, user.gid),
+        "{job}"
+    );
+    assert_eq!(
+        job["detail"],
+        format!("pre-start failed with exit code 1: {}:{} blue /tmp", user.uid, user.gid)
+    );
+    assert_eq!(job["pid"], serde_json::Value::Null, "the program never started");
+}
