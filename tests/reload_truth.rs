@@ -45,8 +45,7 @@ fn a_reload_whose_restart_fails_says_so_exits_non_zero_and_status_shows_why() {
     let web = h.instance("web");
     assert_eq!(web["state"], "FATAL");
     assert_eq!(
-        web["last_stderr"],
-        "web: unknown directive bogus_directive",
+        web["last_stderr"], "web: unknown directive bogus_directive",
         "{web}"
     );
     let table = h.ok(&["status", "web"]);
@@ -135,7 +134,12 @@ fn a_failed_oneshot_is_retried_and_what_requires_it_starts_once_it_succeeds() {
         "service \"app\" {\n    cmd \"/bin/sleep\" \"1000\"\n    requires \"migrate\"\n    starttime 0.1\n}\n",
     );
     h.start();
-    h.wait_log(&["migrate", "oneshot failed with exit code 1", "BACKOFF", "restart attempt 1/10"]);
+    h.wait_log(&[
+        "migrate",
+        "oneshot failed with exit code 1",
+        "BACKOFF",
+        "restart attempt 1/10",
+    ]);
     assert_eq!(h.state("app"), "PENDING");
     touch(std::path::Path::new(&ready));
     h.wait_state("migrate", "EXITED");
@@ -177,12 +181,16 @@ fn nginx_service(conf: &str, generation: u32) -> String {
 fn get(addr: SocketAddr) -> Result<(), String> {
     let timeout = Duration::from_secs(5);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
         .map_err(|e| e.to_string())?;
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).map_err(|e| e.to_string())?;
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
     match reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok\n") {
         true => Ok(()),
         false => Err(format!("unexpected reply: {reply:?}")),
@@ -256,7 +264,11 @@ fn nginx_with_a_broken_config_stays_up_through_reload_and_no_request_fails() {
     });
     stop.store(true, Ordering::Relaxed);
     let errors = client.join().expect("client loop");
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests: {errors:?}");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "failed requests: {errors:?}"
+    );
     // The old process was not touched.
     assert_eq!(h.pid("nginx"), Some(pid));
     assert_eq!(h.state("nginx"), "RUNNING");
@@ -291,7 +303,14 @@ fn pre_start_runs_as_the_services_user_with_its_environment_and_directory() {
     );
     assert_eq!(
         job["detail"],
-        format!("pre-start failed with exit code 1: {}:{} blue /tmp", user.uid, user.gid)
+        format!(
+            "pre-start failed with exit code 1: {}:{} blue /tmp",
+            user.uid, user.gid
+        )
     );
-    assert_eq!(job["pid"], serde_json::Value::Null, "the program never started");
+    assert_eq!(
+        job["pid"],
+        serde_json::Value::Null,
+        "the program never started"
+    );
 }

@@ -458,7 +458,8 @@ fn pre_start_is_a_command_like_cmd() {
             "/etc/nginx/my site.conf".to_string()
         ])
     );
-    let literal = "service \"web\" {\n    cmd \"/bin/x\"\n    pre-start \"/bin/check\" \"--port\" 80\n}\n";
+    let literal =
+        "service \"web\" {\n    cmd \"/bin/x\"\n    pre-start \"/bin/check\" \"--port\" 80\n}\n";
     assert_eq!(
         parse(literal).expect("valid")[0].pre_start,
         Some(vec!["/bin/check".into(), "--port".into(), "80".into()])
@@ -468,5 +469,6 @@ fn pre_start_is_a_command_like_cmd() {
         "{}",
         error_in("    pre-start \"\"")
     );
-    assert!(error_in("    pre-start \"/bin/x 'unbalanced\"").contains("field `pre-start`: unbalanced quotes"));
+    assert!(error_in("    pre-start \"/bin/x 'unbalanced\"")
+        .contains("field `pre-start`: unbalanced quotes"));
 }

@@ -195,8 +195,18 @@ mod tests {
             results: vec![
                 acted("new", "added", true, "RUNNING"),
                 acted("web", "changed in place", true, ""),
-                acted("nginx", "restart failed", false, "FATAL: exited with exit code 1"),
-                acted("app", "stopped with nginx", false, "PENDING: dependency nginx is FATAL"),
+                acted(
+                    "nginx",
+                    "restart failed",
+                    false,
+                    "FATAL: exited with exit code 1",
+                ),
+                acted(
+                    "app",
+                    "stopped with nginx",
+                    false,
+                    "PENDING: dependency nginx is FATAL",
+                ),
                 acted("old", "removed", true, "STOPPED"),
             ],
         };

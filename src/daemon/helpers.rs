@@ -26,7 +26,8 @@ pub struct Helpers {
 impl Helpers {
     /// Spawns a pre-start; its output is collected by [`Helpers::reaped`].
     pub fn spawn(&mut self, spec: &ProcessSpec) -> Result<i32, SpawnFailure> {
-        let problem = |e: nix::errno::Errno| failure(format!("pre-start output: {e}"), Some(e as i32));
+        let problem =
+            |e: nix::errno::Errno| failure(format!("pre-start output: {e}"), Some(e as i32));
         let memory = memfd_create(
             c"taskmaster-pre-start",
             MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,

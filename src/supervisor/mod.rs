@@ -27,10 +27,10 @@ use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};
 use crate::log::Level;
 use deps::DepTable;
-use waiters::Waiter;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
+use waiters::Waiter;
 
 /// Identifies a connected client, so that a reply can come later (start waits for RUNNING).
 pub type ClientId = u64;

@@ -50,7 +50,10 @@ impl Supervisor {
                     candidate.pid = Some(pid);
                     out.push(log(
                         Level::Info,
-                        format!("{} pre-start of the new config spawned with pid {pid}", id.service),
+                        format!(
+                            "{} pre-start of the new config spawned with pid {pid}",
+                            id.service
+                        ),
                     ));
                     self.helpers.insert(pid, Helper::Check(id.service));
                 }
@@ -156,7 +159,10 @@ impl Supervisor {
             instance.detail = None;
             out.push(log(
                 Level::Info,
-                format!("{name} pre-start (pid {pid}) ended with {status}: {}", instance.state),
+                format!(
+                    "{name} pre-start (pid {pid}) ended with {status}: {}",
+                    instance.state
+                ),
             ));
             return;
         }
@@ -286,7 +292,10 @@ impl Supervisor {
     /// Drops a check in flight (a newer reload, shutdown): its process is killed and its
     /// exit ignored; whoever waited for it is told `why`.
     pub(super) fn cancel_check(&mut self, service: &str, why: &str, out: &mut Actions) {
-        let Some(candidate) = self.services.get_mut(service).and_then(|s| s.candidate.take())
+        let Some(candidate) = self
+            .services
+            .get_mut(service)
+            .and_then(|s| s.candidate.take())
         else {
             return;
         };
@@ -342,6 +351,9 @@ fn tail_lines(output: &str) -> Vec<&str> {
 
 fn log_output(name: &str, output: &str, out: &mut Actions) {
     for line in tail_lines(output) {
-        out.push(log(Level::Warning, format!("{name} pre-start said: {line}")));
+        out.push(log(
+            Level::Warning,
+            format!("{name} pre-start said: {line}"),
+        ));
     }
 }

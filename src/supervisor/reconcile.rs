@@ -162,8 +162,7 @@ impl Supervisor {
                         purpose: Purpose::PreStart,
                     });
                 } else {
-                    instance.deadline =
-                        (!oneshot && !starttime.is_zero()).then(|| now + starttime);
+                    instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
                     out.push(Action::Spawn {
                         id: id.clone(),
                         name,

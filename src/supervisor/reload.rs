@@ -108,7 +108,10 @@ impl Supervisor {
             }
             let runs_old_process = service.spec.process != spec.process
                 && service.instances.values().any(|i| {
-                    !i.retiring && i.pid.is_some() && i.goal == Goal::Up && i.state != State::Stopping
+                    !i.retiring
+                        && i.pid.is_some()
+                        && i.goal == Goal::Up
+                        && i.state != State::Stopping
                 });
             if runs_old_process && spec.pre_start.is_some() {
                 // The old process keeps running until the new config's pre-start passes.

@@ -251,10 +251,7 @@ impl Supervisor {
             exit_code,
             exit_signal,
             detail: i.detail.clone(),
-            last_stderr: i
-                .last_stderr
-                .clone()
-                .filter(|_| i.state == State::Fatal),
+            last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
         })
     }
 }

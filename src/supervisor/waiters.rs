@@ -80,7 +80,8 @@ impl Supervisor {
 
     /// A client went away: nobody is left to answer. A reload is still logged once settled.
     pub fn client_gone(&mut self, client: ClientId) {
-        self.waiters.retain(|w| w.reload || w.client != Some(client));
+        self.waiters
+            .retain(|w| w.reload || w.client != Some(client));
         for waiter in &mut self.waiters {
             if waiter.client == Some(client) {
                 waiter.client = None;
@@ -90,11 +91,7 @@ impl Supervisor {
 
     /// The `Check` entries for `service` in every waiter become `entries` (the check
     /// passed and the restart began), or `failed` (it did not).
-    pub(super) fn resolve_check(
-        &mut self,
-        service: &str,
-        outcome: Result<Vec<Entry>, Entry>,
-    ) {
+    pub(super) fn resolve_check(&mut self, service: &str, outcome: Result<Vec<Entry>, Entry>) {
         let mut outcome = Some(outcome);
         for waiter in &mut self.waiters {
             let Some(at) = waiter

@@ -290,7 +290,11 @@ fn a_failed_oneshot_dependency_blocks() {
 
 #[test]
 fn a_oneshot_with_other_exitcodes_and_a_start_request() {
-    let mut h = Harness::boot(config([svc("job").oneshot().manual().exitcodes(&[0, 3]).startretries(0)]));
+    let mut h = Harness::boot(config([svc("job")
+        .oneshot()
+        .manual()
+        .exitcodes(&[0, 3])
+        .startretries(0)]));
     let c = h.request(Request::Start {
         names: names(&["job"]),
     });
@@ -652,7 +656,10 @@ fn restarting_a_dependency_bounces_its_dependents() {
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group", "spawn db 103"]);
     h.advance(secs(1));
-    assert!(h.reply(c).is_none(), "no answer before its dependents are back");
+    assert!(
+        h.reply(c).is_none(),
+        "no answer before its dependents are back"
+    );
     h.expect_ops(&["spawn web 104"]);
     h.advance(secs(1));
     h.expect_ops(&["spawn proxy 105"]);

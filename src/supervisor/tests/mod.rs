@@ -252,9 +252,7 @@ impl Harness {
                             result: Ok(pid),
                         });
                     }
-                    Action::Spawn {
-                        id, name, spec, ..
-                    } => {
+                    Action::Spawn { id, name, spec, .. } => {
                         let result = if self.missing.contains(&id.service) {
                             self.ops.push(format!("spawn {name} failed"));
                             Err(SpawnFailure {

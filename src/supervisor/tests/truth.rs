@@ -14,7 +14,9 @@ fn a_restart_that_fails_is_reported_as_failed_not_restarted() {
     let mut h = Harness::boot(config([svc("web").startretries(1)]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.reload(config([svc("web").startretries(1).cmd(&["/bin/web", "--bogus"])]));
+    let c = h.reload(config([svc("web")
+        .startretries(1)
+        .cmd(&["/bin/web", "--bogus"])]));
     h.expect_ops(&["signal 100 TERM group"]);
     h.kill(100, Sig(TERM));
     h.advance(ms(10));
@@ -36,7 +38,10 @@ fn a_restart_that_fails_is_reported_as_failed_not_restarted() {
 
 #[test]
 fn a_fatal_service_whose_config_changed_starts_afresh() {
-    let mut h = Harness::boot(config([svc("web").startretries(0), svc("app").requires(&["web"])]));
+    let mut h = Harness::boot(config([
+        svc("web").startretries(0),
+        svc("app").requires(&["web"]),
+    ]));
     h.advance(ms(10));
     h.kill(100, Code(1));
     assert_eq!(h.state_of("web"), State::Fatal);
@@ -50,7 +55,10 @@ fn a_fatal_service_whose_config_changed_starts_afresh() {
     h.expect_ops(&["spawn web 101"]);
     assert_eq!(h.alive[&101], names(&["/bin/web", "--fixed"]));
     h.advance(secs(1));
-    assert_eq!(said(h.reply(c)), (true, names(&["web: restarted: RUNNING"])));
+    assert_eq!(
+        said(h.reply(c)),
+        (true, names(&["web: restarted: RUNNING"]))
+    );
     h.expect_ops(&["spawn app 102"]);
     // Stopped by the user: a changed config leaves it stopped.
     let stop = h.request(Request::Stop {
@@ -134,12 +142,24 @@ fn pre_start_runs_before_every_start_and_its_failure_is_a_failed_start() {
         names: names(&["web"]),
     });
     h.kill(101, Sig(TERM));
-    h.expect_ops(&["signal 101 TERM group", "signal 101 KILL group", "pre-start web 102"]);
-    h.helper_exit(102, Code(1), "emerg: unknown directive \"bogus\"\ntest failed\n");
+    h.expect_ops(&[
+        "signal 101 TERM group",
+        "signal 101 KILL group",
+        "pre-start web 102",
+    ]);
+    h.helper_exit(
+        102,
+        Code(1),
+        "emerg: unknown directive \"bogus\"\ntest failed\n",
+    );
     assert_eq!(h.state_of("web"), State::Backoff);
     h.advance(ms(250));
     h.expect_ops(&["pre-start web 103"]);
-    h.helper_exit(103, Code(1), "emerg: unknown directive \"bogus\"\ntest failed\n");
+    h.helper_exit(
+        103,
+        Code(1),
+        "emerg: unknown directive \"bogus\"\ntest failed\n",
+    );
     assert_eq!(h.state_of("web"), State::Fatal);
     let status = h.status("web");
     assert_eq!(status.last_stderr.as_deref(), Some("test failed"));
@@ -226,7 +246,10 @@ fn reload_runs_pre_start_first_and_a_failure_leaves_the_old_process_alone() {
         said(h.reply(c)),
         (
             true,
-            names(&["web: restarted: RUNNING", "app: restarted with web: RUNNING"])
+            names(&[
+                "web: restarted: RUNNING",
+                "app: restarted with web: RUNNING"
+            ])
         )
     );
 }
@@ -270,7 +293,12 @@ fn a_failed_oneshot_retries_with_back_off_then_goes_fatal() {
     h.advance(ms(500));
     // The third run succeeds: what requires it starts.
     h.kill(102, Code(0));
-    h.expect_ops(&["spawn migrate 100", "spawn migrate 101", "spawn migrate 102", "spawn app 103"]);
+    h.expect_ops(&[
+        "spawn migrate 100",
+        "spawn migrate 101",
+        "spawn migrate 102",
+        "spawn app 103",
+    ]);
     assert_eq!(h.state_of("migrate"), State::Exited);
     // Retries used up: FATAL.
     let mut h = Harness::boot(config([svc("job").oneshot().startretries(1)]));
