@@ -51,7 +51,9 @@ fn info(instance: &InstanceStatus) -> String {
     if let Some(detail) = instance.detail.as_deref().filter(|d| !d.is_empty()) {
         parts.push(detail.to_string());
     }
-    if let Some(line) = instance.last_stderr.as_deref() {
+    // A failed pre-start's reason already quotes its last line.
+    let quoted = |line: &str| instance.detail.as_deref().is_some_and(|d| d.contains(line));
+    if let Some(line) = instance.last_stderr.as_deref().filter(|l| !quoted(l)) {
         parts.push(format!("stderr: {line}"));
     }
     parts.join(", ")

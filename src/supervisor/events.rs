@@ -326,6 +326,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_tick(&mut self, now: Instant, out: &mut Actions) {
+        self.check_timeouts(now, out);
         let due: Vec<InstanceId> = self
             .services
             .iter()

@@ -158,6 +158,8 @@ struct Candidate {
     spec: ServiceSpec,
     /// The check's process, once spawned.
     pid: Option<i32>,
+    /// When it is killed if it has not finished; `None` once that was done.
+    deadline: Option<Instant>,
 }
 
 impl Service {
@@ -262,7 +264,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
-            Event::Reload { client, config } => self.reload(client, config, &mut out),
+            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
             Event::Shutdown => self.begin_shutdown(&mut out),
         }
         self.reconcile(now, &mut out);
@@ -277,11 +279,16 @@ impl Supervisor {
 
     /// The earliest instance timer, for the loop's poll timeout. `None`: sleep until an event.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.services
+        let instances = self
+            .services
             .values()
             .flat_map(|s| s.instances.values())
-            .filter_map(|i| i.deadline)
-            .min()
+            .filter_map(|i| i.deadline);
+        let checks = self
+            .services
+            .values()
+            .filter_map(|s| s.candidate.as_ref()?.deadline);
+        instances.chain(checks).min()
     }
 
     pub fn is_shutting_down(&self) -> bool {

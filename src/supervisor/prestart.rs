@@ -197,7 +197,13 @@ impl Supervisor {
 
     /// Spawns the pre-start of `spec`, a reloaded config of a running service; the service
     /// keeps its current spec (and process) until it has passed.
-    pub(super) fn begin_check(&mut self, name: &str, spec: ServiceSpec, out: &mut Actions) {
+    pub(super) fn begin_check(
+        &mut self,
+        name: &str,
+        spec: ServiceSpec,
+        now: Instant,
+        out: &mut Actions,
+    ) {
         let Some(pre_start) = pre_start_spec(&spec) else {
             return;
         };
@@ -210,7 +216,11 @@ impl Supervisor {
             .iter()
             .find(|(_, i)| i.pid.is_some())
             .map_or(0, |(index, _)| *index);
-        service.candidate = Some(Candidate { spec, pid: None });
+        service.candidate = Some(Candidate {
+            spec,
+            pid: None,
+            deadline: Some(now + PRE_START_TIMEOUT),
+        });
         let id = InstanceId {
             service: name.to_string(),
             index,
@@ -254,14 +264,46 @@ impl Supervisor {
             return;
         }
         log_output(service, output, out);
-        let mut message = format!(
-            "pre-start failed with {status}; still running the old config, the next reload tries again"
-        );
+        let what = match candidate.deadline {
+            None => format!(
+                "pre-start did not finish within {}",
+                seconds(PRE_START_TIMEOUT)
+            ),
+            Some(_) => format!("pre-start failed with {status}"),
+        };
+        let mut message =
+            format!("{what}; still running the old config, the next reload tries again");
         for line in tail_lines(output) {
             message.push_str("\n    ");
             message.push_str(line);
         }
         self.check_failed(service, message, out);
+    }
+
+    /// Kills the checks that ran out of time; their exit reports the failure.
+    pub(super) fn check_timeouts(&mut self, now: Instant, out: &mut Actions) {
+        for (name, service) in &mut self.services {
+            let Some(candidate) = service.candidate.as_mut() else {
+                continue;
+            };
+            if candidate.deadline.is_some_and(|at| at <= now) {
+                candidate.deadline = None;
+                if let Some(pid) = candidate.pid {
+                    out.push(log(
+                        Level::Warning,
+                        format!(
+                            "{name} pre-start of the new config (pid {pid}) did not finish within {}: SIGKILL",
+                            seconds(PRE_START_TIMEOUT)
+                        ),
+                    ));
+                    out.push(Action::Signal {
+                        pid,
+                        signal: libc::SIGKILL,
+                        group: true,
+                    });
+                }
+            }
+        }
     }
 
     /// The check did not pass: the service stays as it is, on its old config.

@@ -9,6 +9,7 @@ use super::{
 use crate::config::Config;
 use crate::log::Level;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What a reload set out to do, service by service, for the event log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,7 +32,13 @@ pub(super) enum Change {
 }
 
 impl Supervisor {
-    pub(super) fn reload(&mut self, client: Option<ClientId>, config: Config, out: &mut Actions) {
+    pub(super) fn reload(
+        &mut self,
+        client: Option<ClientId>,
+        config: Config,
+        now: Instant,
+        out: &mut Actions,
+    ) {
         // A check still running vets a config that is no longer the latest.
         let checking: Vec<String> = self
             .services
@@ -123,7 +130,7 @@ impl Supervisor {
                     name: name.clone(),
                     what: What::Check,
                 });
-                self.begin_check(&name, spec, out);
+                self.begin_check(&name, spec, now, out);
                 plan.checking.push(name);
                 continue;
             }

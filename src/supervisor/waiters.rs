@@ -142,9 +142,10 @@ impl Supervisor {
         match &entry.what {
             What::Said { .. } => true,
             What::Check => false,
-            What::Stop(_) => self
-                .instance(&entry.id)
-                .is_none_or(|i| !i.is_active() && !i.is_waiting_to_start()),
+            What::Stop(action) => self.instance(&entry.id).is_none_or(|i| {
+                // A removed instance that a later reload took back will not stop.
+                (action.is_some() && !i.retiring) || (!i.is_active() && !i.is_waiting_to_start())
+            }),
             What::Start | What::Restart | What::Added | What::With(_) => {
                 self.settled_start(&entry.id)
             }
@@ -179,6 +180,9 @@ impl Supervisor {
             What::Check => (Some("restart".to_string()), false, "unfinished".to_string()),
             What::Stop(action) => {
                 let message = match self.instance(&entry.id) {
+                    Some(i) if action.is_some() && !i.retiring => {
+                        "added back by a later reload".to_string()
+                    }
                     Some(i) => self.describe(entry, i),
                     None => State::Stopped.word().to_string(),
                 };

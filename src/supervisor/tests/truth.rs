@@ -336,3 +336,41 @@ fn a_fatal_instance_shows_the_last_line_it_wrote_to_stderr() {
         Some("unknown directive \"bogus\"")
     );
 }
+
+#[test]
+fn a_removal_taken_back_by_a_later_reload_still_answers() {
+    let mut h = Harness::boot(config([svc("a"), svc("b").stoptime(secs(30))]));
+    h.advance(secs(1));
+    let first = h.reload(config([svc("a")]));
+    let second = h.reload(config([svc("a"), svc("b").stoptime(secs(30))]));
+    assert_eq!(
+        said(h.reply(first)),
+        (true, names(&["b: removed: added back by a later reload"]))
+    );
+    h.kill(101, Sig(TERM));
+    h.advance(secs(1));
+    assert_eq!(said(h.reply(second)), (true, names(&["b: added: RUNNING"])));
+}
+
+#[test]
+fn a_check_that_never_ends_is_killed_and_reported() {
+    let mut h = Harness::boot(config([web("/bin/web")]));
+    h.helper_exit(100, Code(0), "");
+    h.advance(secs(2));
+    h.take_ops();
+    let c = h.reload(config([web("/bin/web2")]));
+    h.expect_ops(&["check web 102"]);
+    h.advance(prestart::PRE_START_TIMEOUT);
+    h.expect_ops(&["signal 102 KILL group"]);
+    h.helper_exit(102, Sig(KILL), "");
+    let (ok, lines) = said(h.reply(c));
+    assert!(!ok);
+    assert_eq!(
+        lines,
+        [
+            "web: restart failed: pre-start did not finish within 90.00s; still running the old \
+          config, the next reload tries again"
+        ]
+    );
+    assert_eq!(h.pid_of("web"), Some(101));
+}
