@@ -198,7 +198,7 @@ fn get(addr: SocketAddr) -> Result<(), String> {
 }
 
 #[test]
-fn nginx_with_a_broken_config_stays_up_through_reload_and_no_request_fails() {
+fn nginx_with_a_broken_config_stays_up_through_reload_and_restart_and_no_request_fails() {
     assert!(
         std::path::Path::new(NGINX).exists(),
         "{NGINX} is missing: install nginx-light (.ci/install-deps does)"
@@ -260,6 +260,20 @@ fn nginx_with_a_broken_config_stays_up_through_reload_and_no_request_fails() {
         "tmctl: reload failed for nginx"
     );
     wait_until("requests served after the reload", || {
+        served.load(Ordering::Relaxed) >= before + 20
+    });
+    // `tmctl restart` with the broken config: checked first too, nginx is not stopped.
+    let out = h.ctl(&["restart", "nginx"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "nginx: restart failed: pre-start failed with exit code 1; not restarted, still running\n"
+        ),
+        "{stdout}"
+    );
+    let before = served.load(Ordering::Relaxed);
+    wait_until("requests served after the restart", || {
         served.load(Ordering::Relaxed) >= before + 20
     });
     stop.store(true, Ordering::Relaxed);

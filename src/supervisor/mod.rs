@@ -149,13 +149,22 @@ struct Service {
     instances: BTreeMap<u32, Instance>,
     /// Removed by a reload: dropped once every instance has stopped.
     removed: bool,
-    /// A reloaded config waiting for its `pre-start` check; `spec` stays the running one.
+    /// A reloaded config (or a restart) waiting for its `pre-start` check; `spec` stays the
+    /// running one meanwhile.
     candidate: Option<Candidate>,
 }
 
-/// A reloaded spec held back until its `pre-start` has passed.
+/// What waits for a `pre-start` check to pass.
+enum Vetted {
+    /// A reloaded spec, applied (and the service restarted) if it passes.
+    Reload(ServiceSpec),
+    /// `tmctl restart` of these running instances, done if it passes.
+    Restart(Vec<InstanceId>),
+}
+
+/// A change held back until its `pre-start` has passed, while the old process runs on.
 struct Candidate {
-    spec: ServiceSpec,
+    vetted: Vetted,
     /// The check's process, once spawned.
     pid: Option<i32>,
     /// When it is killed if it has not finished; `None` once that was done.

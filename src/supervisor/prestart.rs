@@ -4,7 +4,7 @@
 //! reaps it, and nothing waits for it but a timer.
 
 use super::events::fail_start;
-use super::waiters::Entry;
+use super::waiters::{Entry, What};
 use super::*;
 use crate::config::Output;
 use crate::log::Level;
@@ -195,19 +195,23 @@ impl Supervisor {
         }
     }
 
-    /// Spawns the pre-start of `spec`, a reloaded config of a running service; the service
-    /// keeps its current spec (and process) until it has passed.
+    /// Spawns the pre-start that vets a reloaded config (or a restart) of a running
+    /// service; the service keeps its current spec and process until it has passed.
     pub(super) fn begin_check(
         &mut self,
         name: &str,
-        spec: ServiceSpec,
+        vetted: Vetted,
         now: Instant,
         out: &mut Actions,
     ) {
-        let Some(pre_start) = pre_start_spec(&spec) else {
+        let Some(service) = self.services.get_mut(name) else {
             return;
         };
-        let Some(service) = self.services.get_mut(name) else {
+        let pre_start = match &vetted {
+            Vetted::Reload(spec) => pre_start_spec(spec),
+            Vetted::Restart(_) => pre_start_spec(&service.spec),
+        };
+        let Some(pre_start) = pre_start else {
             return;
         };
         // Run as the first running instance would be (its name and index).
@@ -216,8 +220,12 @@ impl Supervisor {
             .iter()
             .find(|(_, i)| i.pid.is_some())
             .map_or(0, |(index, _)| *index);
+        let what = match vetted {
+            Vetted::Reload(_) => "config changed",
+            Vetted::Restart(_) => "restart requested",
+        };
         service.candidate = Some(Candidate {
-            spec,
+            vetted,
             pid: None,
             deadline: Some(now + PRE_START_TIMEOUT),
         });
@@ -227,7 +235,7 @@ impl Supervisor {
         };
         out.push(log(
             Level::Info,
-            format!("{name} config changed: running its pre-start before restarting it"),
+            format!("{name} {what}: running its pre-start before stopping it"),
         ));
         out.push(Action::Spawn {
             name: self.instance_name(&id),
@@ -257,9 +265,22 @@ impl Supervisor {
         if status == ExitStatus::Code(0) {
             out.push(log(
                 Level::Info,
-                format!("{service} pre-start of the new config succeeded: applying it"),
+                format!("{service} pre-start (pid {pid}) succeeded: going ahead"),
             ));
-            let (_, entries) = self.apply_spec(service, candidate.spec, out);
+            let entries = match candidate.vetted {
+                Vetted::Reload(spec) => self.apply_spec(service, spec, out).1,
+                Vetted::Restart(ids) => {
+                    let mut primaries = Vec::new();
+                    let mut dependents = Vec::new();
+                    for id in ids {
+                        dependents.extend(self.restart_instance(&id, out));
+                        primaries.push(id);
+                    }
+                    let mut entries = self.entries(primaries, || What::Restart);
+                    entries.extend(dependents);
+                    entries
+                }
+            };
             self.resolve_check(service, Ok(entries));
             return;
         }
@@ -271,8 +292,12 @@ impl Supervisor {
             ),
             Some(_) => format!("pre-start failed with {status}"),
         };
-        let mut message =
-            format!("{what}; still running the old config, the next reload tries again");
+        let mut message = match candidate.vetted {
+            Vetted::Reload(_) => {
+                format!("{what}; still running the old config, the next reload tries again")
+            }
+            Vetted::Restart(_) => format!("{what}; not restarted, still running"),
+        };
         for line in tail_lines(output) {
             message.push_str("\n    ");
             message.push_str(line);
@@ -292,7 +317,7 @@ impl Supervisor {
                     out.push(log(
                         Level::Warning,
                         format!(
-                            "{name} pre-start of the new config (pid {pid}) did not finish within {}: SIGKILL",
+                            "{name} pre-start (check, pid {pid}) did not finish within {}: SIGKILL",
                             seconds(PRE_START_TIMEOUT)
                         ),
                     ));
@@ -314,7 +339,7 @@ impl Supervisor {
         out.push(log(
             Level::Warning,
             format!(
-                "{service} new config not applied: {}",
+                "{service} not restarted: {}",
                 message.lines().next().unwrap_or("")
             ),
         ));

@@ -5,6 +5,7 @@ use super::deps::DepTable;
 use super::waiters::{Entry, What};
 use super::{
     log, Actions, ClientId, Goal, Instance, InstanceId, Service, ServiceSpec, State, Supervisor,
+    Vetted,
 };
 use crate::config::Config;
 use crate::log::Level;
@@ -130,7 +131,7 @@ impl Supervisor {
                     name: name.clone(),
                     what: What::Check,
                 });
-                self.begin_check(&name, spec, now, out);
+                self.begin_check(&name, Vetted::Reload(spec), now, out);
                 plan.checking.push(name);
                 continue;
             }

@@ -2,9 +2,10 @@
 //! pause/resume, signal, names, shutdown.
 
 use super::waiters::{Entry, What};
-use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
+use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
 use crate::control::proto::{InstanceStatus, Request, Response};
 use crate::log::Level;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 impl Supervisor {
@@ -76,12 +77,24 @@ impl Supervisor {
                 Err(message) => reply(out, Response::Error { message }),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
+                    let (ids, checks) = self.restarts_to_vet(ids);
                     let mut dependents = Vec::new();
                     for id in &ids {
                         dependents.extend(self.restart_instance(id, out));
                     }
                     let mut entries = self.entries(ids, || What::Restart);
                     entries.extend(dependents);
+                    for (service, ids) in checks {
+                        entries.push(Entry {
+                            id: InstanceId {
+                                service: service.clone(),
+                                index: 0,
+                            },
+                            name: service.clone(),
+                            what: What::Check,
+                        });
+                        self.begin_check(&service, Vetted::Restart(ids), now, out);
+                    }
                     self.wait(Some(client), false, entries);
                 }
             },
@@ -147,9 +160,35 @@ impl Supervisor {
         }
     }
 
+    /// Splits a restart: running instances of a service with a `pre-start` are restarted
+    /// only once it has passed (the old process runs on meanwhile), by service; the rest
+    /// restart at once.
+    fn restarts_to_vet(
+        &self,
+        ids: Vec<InstanceId>,
+    ) -> (Vec<InstanceId>, BTreeMap<String, Vec<InstanceId>>) {
+        let mut now = Vec::new();
+        let mut vetted: BTreeMap<String, Vec<InstanceId>> = BTreeMap::new();
+        for id in ids {
+            let guarded = self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.spec.pre_start.is_some() && s.candidate.is_none());
+            let running = self.instance(&id).is_some_and(|i| {
+                i.pid.is_some() && i.goal == Goal::Up && i.state != State::Stopping
+            });
+            if guarded && running {
+                vetted.entry(id.service.clone()).or_default().push(id);
+            } else {
+                now.push(id);
+            }
+        }
+        (now, vetted)
+    }
+
     /// Stop then start: the goal stays Up while it stops, so it comes back by itself.
     /// Returns the dependents that restart with it.
-    fn restart_instance(&mut self, id: &InstanceId, out: &mut Actions) -> Vec<Entry> {
+    pub(super) fn restart_instance(&mut self, id: &InstanceId, out: &mut Actions) -> Vec<Entry> {
         let Some(instance) = self.instance(id) else {
             return Vec::new();
         };

@@ -137,16 +137,11 @@ fn pre_start_runs_before_every_start_and_its_failure_is_a_failed_start() {
     h.expect_ops(&["spawn web 101"]);
     h.advance(secs(1));
     assert_eq!(h.state_of("web"), State::Running);
-    // A restart runs it again; failing, the program is not started.
-    let c = h.request(Request::Restart {
-        names: names(&["web"]),
-    });
-    h.kill(101, Sig(TERM));
-    h.expect_ops(&[
-        "signal 101 TERM group",
-        "signal 101 KILL group",
-        "pre-start web 102",
-    ]);
+    // It crashes: the automatic restart runs pre-start again; failing, the program is not
+    // started.
+    h.kill(101, Code(1));
+    h.advance(ms(250)); // it crashed soon after RUNNING: the usual delay
+    h.expect_ops(&["pre-start web 102"]);
     h.helper_exit(
         102,
         Code(1),
@@ -167,15 +162,66 @@ fn pre_start_runs_before_every_start_and_its_failure_is_a_failed_start() {
         status.detail.as_deref(),
         Some("pre-start failed with exit code 1: test failed, 2 attempts, giving up")
     );
+    assert!(h
+        .logs
+        .contains(&"warning: web pre-start said: emerg: unknown directive \"bogus\"".to_string()));
+    // A restart of what is not running starts it the usual way: pre-start, then the program.
+    let c = h.request(Request::Restart {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["pre-start web 104"]);
+    h.helper_exit(104, Code(1), "still broken\n");
+    h.advance(ms(250));
+    h.helper_exit(105, Code(1), "still broken\n");
     let (ok, lines) = said(h.reply(c));
     assert!(!ok);
     assert_eq!(
         lines,
-        ["web: restart failed: FATAL: pre-start failed with exit code 1: test failed, 2 attempts, giving up"]
+        ["web: restart failed: FATAL: pre-start failed with exit code 1: still broken, 2 attempts, giving up"]
     );
-    assert!(h
-        .logs
-        .contains(&"warning: web pre-start said: emerg: unknown directive \"bogus\"".to_string()));
+}
+
+#[test]
+fn restart_of_a_running_service_runs_pre_start_first_and_leaves_it_alone_on_failure() {
+    let mut h = Harness::boot(config([web("/bin/web"), svc("app").requires(&["web"])]));
+    h.helper_exit(100, Code(0), "");
+    h.advance(secs(2));
+    h.expect_ops(&["pre-start web 100", "spawn web 101", "spawn app 102"]);
+    let c = h.request(Request::Restart {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["check web 103"]);
+    h.helper_exit(103, Code(1), "config broken\n");
+    h.expect_ops(&[]);
+    let (ok, lines) = said(h.reply(c));
+    assert!(!ok);
+    assert_eq!(
+        lines,
+        ["web: restart failed: pre-start failed with exit code 1; not restarted, still running\n    config broken"]
+    );
+    assert_eq!(h.pid_of("web"), Some(101));
+    // Fixed: the check passes, then the restart goes as usual.
+    let c = h.request(Request::Restart {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["check web 104"]);
+    h.helper_exit(104, Code(0), "");
+    h.expect_ops(&["signal 102 TERM group"]);
+    h.kill(102, Sig(TERM));
+    h.kill(101, Sig(TERM));
+    h.take_ops();
+    h.helper_exit(105, Code(0), "");
+    h.advance(secs(2));
+    assert_eq!(
+        said(h.reply(c)),
+        (
+            true,
+            names(&[
+                "web: restarted: RUNNING",
+                "app: restarted with web: RUNNING"
+            ])
+        )
+    );
 }
 
 #[test]
