@@ -157,7 +157,7 @@ struct Service {
 /// What waits for a `pre-start` check to pass.
 enum Vetted {
     /// A reloaded spec, applied (and the service restarted) if it passes.
-    Reload(ServiceSpec),
+    Reload(Box<ServiceSpec>),
     /// `tmctl restart` of these running instances, done if it passes.
     Restart(Vec<InstanceId>),
 }

@@ -268,7 +268,7 @@ impl Supervisor {
                 format!("{service} pre-start (pid {pid}) succeeded: going ahead"),
             ));
             let entries = match candidate.vetted {
-                Vetted::Reload(spec) => self.apply_spec(service, spec, out).1,
+                Vetted::Reload(spec) => self.apply_spec(service, *spec, out).1,
                 Vetted::Restart(ids) => {
                     let mut primaries = Vec::new();
                     let mut dependents = Vec::new();

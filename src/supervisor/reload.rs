@@ -131,7 +131,7 @@ impl Supervisor {
                     name: name.clone(),
                     what: What::Check,
                 });
-                self.begin_check(&name, Vetted::Reload(spec), now, out);
+                self.begin_check(&name, Vetted::Reload(Box::new(spec)), now, out);
                 plan.checking.push(name);
                 continue;
             }
