@@ -490,7 +490,7 @@ impl Daemon {
                     self.read_pipe(index);
                 }
             }
-            let captured = self.outputs.captured(&id, true);
+            let captured = self.outputs.stderr_of_last_process(&id);
             let text = String::from_utf8_lossy(&captured);
             if let Some(line) = text.lines().map(str::trim).rfind(|l| !l.is_empty()) {
                 let line = line.chars().take(LAST_LINE_CHARS).collect();

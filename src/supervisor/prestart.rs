@@ -81,6 +81,7 @@ impl Supervisor {
             Ok(pid) => {
                 self.helpers.insert(pid, Helper::PreStart(id.clone()));
                 instance.pre_start_pid = Some(pid);
+                instance.detail = Some(format!("running pre-start (pid {pid})"));
                 out.push(log(
                     Level::Info,
                     format!("{name} pre-start spawned with pid {pid}"),
@@ -172,6 +173,7 @@ impl Supervisor {
                 format!("{name} pre-start (pid {pid}) succeeded"),
             ));
             instance.spawned_at = Some(now);
+            instance.detail = None;
             let starttime = policy.starttime;
             instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
             out.push(Action::Spawn {
@@ -272,12 +274,23 @@ impl Supervisor {
                 Vetted::Restart(ids) => {
                     let mut primaries = Vec::new();
                     let mut dependents = Vec::new();
+                    let mut stopped = Vec::new();
                     for id in ids {
+                        // Stopped by someone while the check ran: that wins.
+                        if self.instance(&id).is_some_and(|i| i.goal == Goal::Down) {
+                            stopped.push(id);
+                            continue;
+                        }
                         dependents.extend(self.restart_instance(&id, out));
                         primaries.push(id);
                     }
                     let mut entries = self.entries(primaries, || What::Restart);
                     entries.extend(dependents);
+                    for id in stopped {
+                        let name = self.instance_name(&id);
+                        let message = "stopped while its pre-start ran".to_string();
+                        entries.push(Entry::said(id, name, "not restarted", true, message));
+                    }
                     entries
                 }
             };
