@@ -4,6 +4,7 @@
 //! or the core's next deadline, so an idle daemon makes no wakeups at all.
 
 mod clients;
+mod exits;
 mod helpers;
 mod lines;
 mod listener;
@@ -31,9 +32,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// A FATAL instance's last stderr line is cut to this many characters.
-const LAST_LINE_CHARS: usize = 500;
 
 /// How long accepting pauses when the daemon is out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -470,37 +468,7 @@ impl Daemon {
         }
     }
 
-    /// A reaped child: a pre-start's exit goes to the core with its output; a service's
-    /// exit with the last line it wrote to stderr (read now: the pipe may still hold it).
-    fn dispatch_reaped(&mut self, event: Event) {
-        let Event::Exited { pid, status } = event else {
-            return self.dispatch(event);
-        };
-        if let Some(output) = self.helpers.reaped(pid) {
-            return self.dispatch(Event::HelperExited {
-                pid,
-                status,
-                output,
-            });
-        }
-        if let Some(id) = self.core.instance_of_pid(pid).cloned() {
-            for index in (0..self.outputs.pipes.len()).rev() {
-                let pipe = &self.outputs.pipes[index];
-                if pipe.id == id && pipe.stderr {
-                    self.read_pipe(index);
-                }
-            }
-            let captured = self.outputs.stderr_of_last_process(&id);
-            let text = String::from_utf8_lossy(&captured);
-            if let Some(line) = text.lines().map(str::trim).rfind(|l| !l.is_empty()) {
-                let line = line.chars().take(LAST_LINE_CHARS).collect();
-                self.dispatch(Event::LastStderr { pid, line });
-            }
-        }
-        self.dispatch(event);
-    }
-
-    fn read_pipe(&mut self, index: usize) {
+    pub(super) fn read_pipe(&mut self, index: usize) {
         let (id, stderr) = match self.outputs.pipes.get(index) {
             Some(pipe) => (pipe.id.clone(), pipe.stderr),
             None => return,

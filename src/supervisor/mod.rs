@@ -5,6 +5,7 @@
 //! every instance towards its goal (up or down), in dependency order, and answers the
 //! clients whose start/stop has settled. Its only timer is [`Supervisor::next_deadline`].
 
+mod checks;
 mod deps;
 mod events;
 mod goals;
