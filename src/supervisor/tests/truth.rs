@@ -420,3 +420,21 @@ fn a_check_that_never_ends_is_killed_and_reported() {
     );
     assert_eq!(h.pid_of("web"), Some(101));
 }
+
+#[test]
+fn a_reload_by_sighup_logs_what_happened_once_settled() {
+    let mut h = Harness::boot(config([svc("web")]));
+    h.advance(secs(1));
+    h.feed(Event::Reload {
+        client: None,
+        config: config([svc("web").cmd(&["/bin/web2"])]),
+    });
+    assert!(h.take_logs().contains(&"info: reload: restarting web".to_string()));
+    h.kill(100, Sig(TERM));
+    assert!(!h.logs.iter().any(|l| l.contains("reload done")));
+    h.advance(secs(1));
+    assert!(h
+        .take_logs()
+        .contains(&"info: reload done: web: restarted: RUNNING".to_string()));
+    assert!(h.replies.is_empty());
+}
