@@ -429,7 +429,9 @@ fn a_reload_by_sighup_logs_what_happened_once_settled() {
         client: None,
         config: config([svc("web").cmd(&["/bin/web2"])]),
     });
-    assert!(h.take_logs().contains(&"info: reload: restarting web".to_string()));
+    assert!(h
+        .take_logs()
+        .contains(&"info: reload: restarting web".to_string()));
     h.kill(100, Sig(TERM));
     assert!(!h.logs.iter().any(|l| l.contains("reload done")));
     h.advance(secs(1));
