@@ -76,7 +76,7 @@ impl DependencyGraph {
                 };
                 let mut relation = edges.edge_weight(from, to).copied().unwrap_or_default();
                 match kind {
-                    Dependency::Requires => relation.requires = true,
+                    Dependency::Requires | Dependency::BindsTo => relation.requires = true,
                     Dependency::Wants => relation.wants = true,
                     Dependency::After | Dependency::Before => relation.ordering = true,
                 }
@@ -296,6 +296,7 @@ enum Dependency {
     Wants,
     After,
     Before,
+    BindsTo,
 }
 
 impl Dependency {
@@ -305,6 +306,7 @@ impl Dependency {
             Dependency::Wants => "wants",
             Dependency::After => "after",
             Dependency::Before => "before",
+            Dependency::BindsTo => "binds-to",
         }
     }
 }
@@ -317,6 +319,7 @@ fn dependencies_of(spec: &ServiceSpec) -> Vec<(Dependency, &str)> {
         (Dependency::Wants, &deps.wants),
         (Dependency::After, &deps.after),
         (Dependency::Before, &deps.before),
+        (Dependency::BindsTo, &deps.binds_to),
     ]
     .into_iter()
     .flat_map(|(kind, names)| names.iter().map(move |name| (kind, name.as_str())))

@@ -269,11 +269,11 @@ fn stopping_a_dependency_stops_its_dependents_first_and_start_pulls_it_back() {
 }
 
 #[test]
-fn a_dependency_that_dies_takes_its_dependents_down_and_up_with_it() {
+fn a_bound_dependency_that_dies_takes_its_dependents_down_and_up_with_it() {
     let mut h = Harness::new();
     let file = h.path("order");
     h.service("db", &recorder("db", &file, ""));
-    h.service("web", &recorder("web", &file, r#"requires "db""#));
+    h.service("web", &recorder("web", &file, r#"binds-to "db""#));
     h.start();
     let db = h.running_pid("db");
     let web = h.running_pid("web");

@@ -419,7 +419,7 @@ fn stdout_and_stderr_files_are_appended_across_restarts() {
         "writer",
         &format!(
             r##"service "writer" {{
-    cmd "/bin/sh" "-c" #"echo "out $$"; echo "err $$" >&2; exec sleep 1000"#
+    cmd "/bin/sh" "-c" #"echo "out $$$$"; echo "err $$$$" >&2; exec sleep 1000"#
     stdout "{}"
     stderr "{}"
     starttime 0.1

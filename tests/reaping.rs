@@ -28,7 +28,7 @@ fn orphans_of_a_service_are_reaped_by_the_daemon() {
         "orphans",
         &format!(
             r##"service "orphans" {{
-    cmd "/bin/sh" "-c" #"i=0; while [ $i -lt 50 ]; do (sleep 1 &); i=$((i+1)); done; echo $$ > "$0"; exec sleep 1000"# "{}"
+    cmd "/bin/sh" "-c" #"i=0; while [ $i -lt 50 ]; do (sleep 1 &); i=$((i+1)); done; echo $$$$ > "$0"; exec sleep 1000"# "{}"
     starttime 0.1
 }}"##,
             h.p("done")

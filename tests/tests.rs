@@ -12,6 +12,7 @@ mod lifecycle;
 mod logging;
 mod pid1;
 mod privileges;
+mod readiness;
 mod reaping;
 mod reload;
 mod reload_truth;

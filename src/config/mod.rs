@@ -6,11 +6,13 @@
 //! `permissions` (strict mode), `load` (the directory, names across files).
 
 mod blocks;
+mod env_file;
 mod fields;
 mod load;
 mod parse;
 mod permissions;
 mod readers;
+mod readiness;
 mod source;
 mod spec;
 pub(crate) mod suggest;
@@ -21,6 +23,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use spec::*;
 
 use std::path::Path;

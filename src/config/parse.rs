@@ -11,14 +11,14 @@ use super::fields::{describe, Field};
 use super::source::SourceText;
 use super::suggest::did_you_mean;
 use super::users;
-use super::{blocks, readers, syntax, values};
+use super::{blocks, readers, readiness, syntax, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 30] = [
+pub(crate) const FIELDS: [&str; 36] = [
     "cmd",
     "type",
     "numprocs",
@@ -49,6 +49,12 @@ pub(crate) const FIELDS: [&str; 30] = [
     "after",
     "before",
     "pre-start",
+    "binds-to",
+    "ready",
+    "ready-timeout",
+    "watchdog",
+    "env-file",
+    "restart-limit",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -239,7 +245,13 @@ fn parse_service(
         before: reader
             .read("before", Field::service_names)
             .unwrap_or_default(),
+        binds_to: reader
+            .read("binds-to", Field::service_names)
+            .unwrap_or_default(),
     };
+    if let Err(errors) = readiness::check_fields(&reader.fields, &process, offset, source, &name) {
+        reader.errors.extend(errors);
+    }
     if !reader.errors.is_empty() {
         return Err(reader.errors);
     }
@@ -289,6 +301,15 @@ fn read_process(
             .unwrap_or_default(),
         stdout_rotation: read_rotation(reader, "stdout-maxbytes", "stdout-backups"),
         stderr_rotation: read_rotation(reader, "stderr-maxbytes", "stderr-backups"),
+        ready: reader
+            .read("ready", |f| {
+                f.word(readiness::READY_EXPECTED, readiness::ready)
+            })
+            .unwrap_or_default(),
+        watchdog: reader.read("watchdog", readiness::positive_seconds),
+        env_files: reader
+            .read("env-file", readiness::env_files)
+            .unwrap_or_default(),
     }
 }
 
@@ -318,6 +339,10 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             .read("stoptime", readers::seconds)
             .unwrap_or(Duration::from_secs(10)),
         essential: reader.read("essential", Field::bool).unwrap_or(false),
+        ready_timeout: reader
+            .read("ready-timeout", readiness::positive_seconds)
+            .unwrap_or(Duration::from_secs(90)),
+        restart_limit: reader.read("restart-limit", readiness::restart_limit),
     }
 }
 

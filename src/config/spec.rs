@@ -54,6 +54,40 @@ pub struct ProcessSpec {
     pub limits: Vec<Limit>,
     pub stdout_rotation: Rotation,
     pub stderr_rotation: Rotation,
+    /// When a process counts as up (SPEC.md, "Readiness"); notify and fd:N change what the
+    /// child gets (`NOTIFY_SOCKET`, a pipe on fd N), so a change restarts it.
+    pub ready: Readiness,
+    /// `notify` only: the longest silence between two `WATCHDOG=1` (`WATCHDOG_USEC`).
+    pub watchdog: Option<Duration>,
+    /// `KEY=VALUE` files read at each start, in order, below `env`.
+    pub env_files: Vec<EnvFile>,
+}
+
+/// `ready "started" | "notify" | "fd:N"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// Up once it has survived `starttime`.
+    #[default]
+    Started,
+    /// Up when a process of the instance sends `READY=1` to `NOTIFY_SOCKET`.
+    Notify,
+    /// Up when it writes a newline to this file descriptor (≥ 3), a pipe to the daemon.
+    Fd(i32),
+}
+
+impl Readiness {
+    /// Whether the process itself says when it is up (no `starttime` guess).
+    pub fn is_reported(self) -> bool {
+        self != Readiness::Started
+    }
+}
+
+/// One `env-file` path; a leading `-` in the file makes it optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    /// A missing optional file is skipped; a missing required one is a FATAL start.
+    pub optional: bool,
 }
 
 /// How the supervisor watches the process. Changes apply in place on reload.
@@ -68,6 +102,17 @@ pub struct Policy {
     pub stopsignal: i32,
     pub stoptime: Duration,
     pub essential: bool,
+    /// `notify`/`fd:N`: not ready within this long is a failed start.
+    pub ready_timeout: Duration,
+    /// At most this many automatic restarts within the window, else FATAL.
+    pub restart_limit: Option<RestartLimit>,
+}
+
+/// `restart-limit N SECONDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartLimit {
+    pub count: u32,
+    pub window: Duration,
 }
 
 /// Dependencies by service name (validated to exist and to be acyclic at load).
@@ -77,6 +122,8 @@ pub struct Deps {
     pub wants: Vec<String>,
     pub after: Vec<String>,
     pub before: Vec<String>,
+    /// Like `requires`, and bounced whenever that service's process exits.
+    pub binds_to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

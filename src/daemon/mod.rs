@@ -9,11 +9,14 @@ mod helpers;
 mod lines;
 mod listener;
 mod logging;
+mod notify;
 mod output;
+mod ready_pipes;
 mod reaper;
 mod requests;
 mod ring;
 mod rotation;
+mod start_env;
 
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
@@ -133,6 +136,10 @@ struct Daemon {
     outputs: Outputs,
     /// `pre-start` processes and their output.
     helpers: helpers::Helpers,
+    /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
+    notify: Option<notify::NotifySocket>,
+    /// Read ends of the `ready "fd:N"` pipes of starting services.
+    ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
     /// The `--shell` child: when it exits, the daemon shuts down.
@@ -216,6 +223,16 @@ impl Daemon {
         let socket_inode = listener
             .as_ref()
             .and_then(|_| listener::inode(&opts.socket));
+        let notify = match notify::NotifySocket::bind(notify::path_beside(&opts.socket)) {
+            Ok(socket) => Some(socket),
+            Err(message) => {
+                log.write(
+                    Level::Error,
+                    &format!("{message}; services with ready \"notify\" will not start"),
+                );
+                None
+            }
+        };
         let (read, write) = UnixStream::pair().map_err(|e| format!("signal pipe: {e}"))?;
         read.set_nonblocking(true)
             .map_err(|e| format!("signal pipe: {e}"))?;
@@ -250,6 +267,8 @@ impl Daemon {
             next_client: 1,
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
+            notify,
+            ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
             pid1,
@@ -285,6 +304,9 @@ impl Daemon {
             }
         }
         listener::remove(&self.opts.socket, self.socket_inode);
+        if let Some(notify) = &self.notify {
+            notify.remove();
+        }
         self.log.write(
             Level::Info,
             &format!("taskmasterd exiting with code {}", self.exit_code),
@@ -312,7 +334,15 @@ impl Daemon {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (signals_ready, listener_ready, client_ready, pipe_ready, syslog_ready) = {
+        let (
+            signals_ready,
+            listener_ready,
+            client_ready,
+            pipe_ready,
+            syslog_ready,
+            notify_ready,
+            ready_fds,
+        ) = {
             let pipes = self.outputs.polled(&self.log);
             let syslog = self.log.syslog_waiting_fd();
             let mut fds = Vec::with_capacity(2 + self.clients.len() + self.outputs.pipes.len());
@@ -335,6 +365,15 @@ impl Daemon {
                 }
                 fds.push(PollFd::new(client.stream.as_fd(), flags));
             }
+            // The notify socket's slot follows the clients (no events without a socket),
+            // then the readiness pipes.
+            fds.push(match &self.notify {
+                Some(n) => PollFd::new(n.socket.as_fd(), PollFlags::POLLIN),
+                None => PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty()),
+            });
+            for pipe in &self.ready_pipes.pipes {
+                fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
+            }
             for (_, fd) in &pipes {
                 fds.push(PollFd::new(*fd, PollFlags::POLLIN));
             }
@@ -354,7 +393,15 @@ impl Daemon {
                 .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             let clients = ready[2..2 + self.clients.len()].to_vec();
-            let pipe_ready = &ready[2 + self.clients.len()..];
+            let notify_at = 2 + self.clients.len();
+            let readiness_pipes = self.ready_pipes.pipes.len();
+            let notify_ready = ready[notify_at];
+            // Highest first: a finished readiness pipe is swap-removed.
+            let mut ready_fds: Vec<usize> = (0..readiness_pipes)
+                .filter(|i| ready[notify_at + 1 + i])
+                .collect();
+            ready_fds.reverse();
+            let pipe_ready = &ready[notify_at + 1 + readiness_pipes..];
             let syslog_ready = syslog.is_some() && pipe_ready.last() == Some(&true);
             // Indexes of the ready pipes, highest first: a closed pipe is swap-removed.
             let mut ready_pipes: Vec<usize> = (pipes.iter().zip(pipe_ready))
@@ -362,8 +409,33 @@ impl Daemon {
                 .map(|((index, _), _)| *index)
                 .collect();
             ready_pipes.reverse();
-            (ready[0], ready[1], clients, ready_pipes, syslog_ready)
+            (
+                ready[0],
+                ready[1],
+                clients,
+                ready_pipes,
+                syslog_ready,
+                notify_ready,
+                ready_fds,
+            )
         };
+        // Readiness before signals: a READY=1 (or fd:N newline) was sent before the exit
+        // that SIGCHLD may report in the same turn, and counts first.
+        for index in ready_fds {
+            if let Some(event) = self.ready_pipes.read(index) {
+                self.dispatch(event);
+            }
+        }
+        if notify_ready {
+            let events = self
+                .notify
+                .as_ref()
+                .map(|n| n.receive())
+                .unwrap_or_default();
+            for event in events {
+                self.dispatch(event);
+            }
+        }
         if signals_ready {
             self.handle_signals();
         }
@@ -549,11 +621,14 @@ impl Daemon {
         match action {
             Action::Spawn {
                 id,
+                name,
                 spec,
                 purpose: purpose @ (Purpose::PreStart | Purpose::Check),
-                ..
             } => {
-                let result = self.helpers.spawn(&spec);
+                // The service's environment (env-file, env, TASKMASTER_*, ${VAR} in its
+                // command), as its program would get it.
+                let result = start_env::for_start(&spec, &id, &name, None)
+                    .and_then(|spec| self.helpers.spawn(&spec));
                 Some(Event::Spawned {
                     id,
                     purpose,
@@ -566,16 +641,9 @@ impl Daemon {
                 spec,
                 purpose,
             } => {
-                let result = self
-                    .outputs
-                    .prepare(&spec)
-                    .and_then(|(stdout, stderr, pipes)| {
-                        let pid = crate::process::spawn(&spec, stdout, stderr)
-                            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?
-                            .as_raw();
-                        self.outputs.attach(&id, &name, pid, pipes);
-                        Ok(pid)
-                    });
+                let notify_socket = self.notify.as_ref().map(|n| n.path.as_path());
+                let result = start_env::for_start(&spec, &id, &name, notify_socket)
+                    .and_then(|spec| self.spawn(&id, &name, &spec));
                 Some(Event::Spawned {
                     id,
                     purpose,
@@ -620,6 +688,32 @@ impl Daemon {
                 Some(Event::Shutdown)
             }
         }
+    }
+
+    /// Output pipes and, for `ready "fd:N"`, the readiness pipe; then fork/exec.
+    fn spawn(
+        &mut self,
+        id: &crate::supervisor::InstanceId,
+        name: &str,
+        spec: &crate::config::ProcessSpec,
+    ) -> Result<i32, crate::supervisor::SpawnFailure> {
+        let (stdout, stderr, pipes) = self.outputs.prepare(spec)?;
+        let ready = match spec.ready {
+            crate::config::Readiness::Fd(_) => Some(
+                ready_pipes::pipe()
+                    .map_err(|e| output::failure(format!("ready pipe: {e}"), e.raw_os_error()))?,
+            ),
+            _ => None,
+        };
+        let (ready_read, ready_write) = ready.map_or((None, None), |(r, w)| (Some(r), Some(w)));
+        let pid = crate::process::spawn_with_ready_fd(spec, stdout, stderr, ready_write)
+            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?
+            .as_raw();
+        self.outputs.attach(id, name, pid, pipes);
+        if let Some(file) = ready_read {
+            self.ready_pipes.attach(id.clone(), pid, file);
+        }
+        Ok(pid)
     }
 
     fn spawn_shell(&mut self) -> Result<(), String> {

@@ -27,7 +27,8 @@ const KERNEL_SIGSET_SIZE: usize = 8;
 
 /// Run the plan in the forked child: execve, or report the failed step and `_exit(127)`.
 pub(super) fn exec_child(plan: &ExecPlan, report: RawFd) -> ! {
-    let failure = match setup_and_exec(plan) {
+    let mut report = report;
+    let failure = match setup_and_exec(plan, &mut report) {
         Ok(never) => match never {},
         Err(failure) => failure,
     };
@@ -38,7 +39,7 @@ pub(super) fn exec_child(plan: &ExecPlan, report: RawFd) -> ! {
 }
 
 /// The steps, in an order that matters; each comment says why it sits where it is.
-fn setup_and_exec(plan: &ExecPlan) -> Result<Infallible, Failure> {
+fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Failure> {
     // 1. Signals. The parent blocked every signal around fork, so none of the daemon's
     //    handlers can run here. Reset every disposition to SIG_DFL while still blocked:
     //    ignored ones (Rust ignores SIGPIPE) would survive execve, and handled ones must not
@@ -73,6 +74,32 @@ fn setup_and_exec(plan: &ExecPlan) -> Result<Infallible, Failure> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+
+    // 4b. `ready "fd:N"`: the pipe on fd N, after the close-on-exec sweep above (which
+    //     would otherwise close it at execve). If the report pipe happens to sit on N, it
+    //     moves away first; if the pipe already sits on N, only its flag is cleared.
+    if let Some((fd, target)) = &plan.ready_fd {
+        let (fd, target) = (fd.as_raw_fd(), *target);
+        if *report == target {
+            // SAFETY: fcntl with integer arguments only.
+            let moved = unsafe { libc::fcntl(target, libc::F_DUPFD_CLOEXEC, target + 1) };
+            check(moved.into(), Step::ReadyFd, 0)?;
+            *report = moved;
+        }
+        let ret = if fd == target {
+            // SAFETY: fcntl with integer arguments only.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+        } else {
+            // SAFETY: dup2 takes plain fds; `fd` is owned by the plan and open.
+            unsafe { libc::dup2(fd, target) }
+        };
+        check(ret.into(), Step::ReadyFd, 0)?;
+    }
+    // 4c. `watchdog`: WATCHDOG_PID is this process, known only now.
+    if let Some(slot) = &plan.watchdog_pid {
+        // SAFETY: getpid cannot fail and is async-signal-safe.
+        slot.fill(unsafe { libc::getpid() });
+    }
 
     // 5. umask, then 6. chdir: both while still privileged, so a workingdir only root can
     //    enter still works (as with supervisord).

@@ -27,6 +27,15 @@ impl CStringArray {
         }
     }
 
+    /// The same, with one more entry whose bytes live elsewhere (the WATCHDOG_PID slot the
+    /// child fills in); `extra` must stay valid as long as `self` is used.
+    pub fn with_extra(strings: Vec<CString>, extra: *const c_char) -> CStringArray {
+        let mut array = CStringArray::new(strings);
+        let end = array.pointers.len() - 1;
+        array.pointers.insert(end, extra);
+        array
+    }
+
     /// The `char *const[]` execve wants; valid while `self` lives.
     pub fn as_ptr(&self) -> *const *const c_char {
         self.pointers.as_ptr()

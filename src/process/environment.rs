@@ -12,9 +12,14 @@ use super::error::{SpawnError, Step};
 pub(super) struct Environment(BTreeMap<OsString, OsString>);
 
 impl Environment {
-    /// `std::env::vars_os()` with `overrides` replacing or adding entries.
+    /// `std::env::vars_os()` with `overrides` replacing or adding entries. The notify
+    /// variables the daemon itself may have got (taskmasterd run by systemd) are not passed
+    /// on: only a `ready "notify"` service gets them, set to taskmasterd's own socket.
     pub fn inherit_with(overrides: &BTreeMap<String, String>) -> Environment {
-        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        const NOT_INHERITED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
+            .filter(|(key, _)| !NOT_INHERITED.iter().any(|n| key.as_os_str() == *n))
+            .collect();
         vars.extend(overrides.iter().map(|(k, v)| (k.into(), v.into())));
         Environment(vars)
     }

@@ -46,11 +46,13 @@ pub enum Step {
     NoNewPrivs,
     /// execve(2), or the PATH search for it in the parent.
     Exec,
+    /// Putting the `ready "fd:N"` pipe on fd N.
+    ReadyFd,
 }
 
 impl Step {
     /// Every step, for decoding the child's report.
-    const ALL: [Step; 23] = [
+    const ALL: [Step; 24] = [
         Step::Argument,
         Step::Environment,
         Step::Stdio,
@@ -74,6 +76,7 @@ impl Step {
         Step::AmbientRaise,
         Step::NoNewPrivs,
         Step::Exec,
+        Step::ReadyFd,
     ];
 
     /// The step as a user reads it in a message, e.g. `setresuid` or `exec`.
@@ -102,6 +105,7 @@ impl Step {
             Step::AmbientRaise => "raise ambient",
             Step::NoNewPrivs => "no_new_privs",
             Step::Exec => "exec",
+            Step::ReadyFd => "ready fd",
         }
     }
 

@@ -33,7 +33,7 @@ use std::os::fd::OwnedFd;
 pub use console::spawn_on_console;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_process};
-pub use spawn::spawn;
+pub use spawn::{spawn, spawn_with_ready_fd};
 
 /// What the child gets as its stdout or stderr (stdin is always /dev/null).
 ///

@@ -21,7 +21,7 @@ use super::path;
 use super::privileges::Privileges;
 use super::report::Failure;
 use super::ChildFd;
-use crate::config::ProcessSpec;
+use crate::config::{ProcessSpec, Readiness};
 use crate::signals::name as signal_name;
 
 pub(super) struct ExecPlan {
@@ -41,6 +41,52 @@ pub(super) struct ExecPlan {
     pub limits: Vec<PreparedLimit>,
     pub privileges: Privileges,
     pub no_new_privs: bool,
+    /// `ready "fd:N"`: the pipe's write end (≥ 3, close-on-exec) and N.
+    pub ready_fd: Option<(OwnedFd, libc::c_int)>,
+    /// `watchdog`: the `WATCHDOG_PID=` entry of envp, written by the child once it knows
+    /// its pid (it is the last entry but NULL).
+    pub watchdog_pid: Option<PidSlot>,
+}
+
+/// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
+/// be allocated). An UnsafeCell: the child writes through the shared plan.
+pub(super) struct PidSlot(Box<std::cell::UnsafeCell<[u8; 32]>>);
+
+impl PidSlot {
+    const PREFIX: &'static [u8] = b"WATCHDOG_PID=";
+
+    fn new() -> PidSlot {
+        let mut bytes = [0u8; 32];
+        bytes[..Self::PREFIX.len()].copy_from_slice(Self::PREFIX);
+        PidSlot(Box::new(std::cell::UnsafeCell::new(bytes)))
+    }
+
+    pub fn as_ptr(&self) -> *const std::ffi::c_char {
+        self.0.get().cast()
+    }
+
+    /// Child side: writes the decimal pid after the prefix, NUL-terminated. No allocation.
+    pub fn fill(&self, pid: libc::pid_t) {
+        let mut digits = [0u8; 12];
+        let mut n = pid.unsigned_abs();
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // SAFETY: only the forked child calls this, single-threaded, before execve; no
+        // reference to the cell's contents exists anywhere (envp holds a raw pointer).
+        let bytes = unsafe { &mut *self.0.get() };
+        let start = Self::PREFIX.len();
+        for i in 0..len {
+            bytes[start + i] = digits[len - 1 - i];
+        }
+        bytes[start + len] = 0;
+    }
 }
 
 impl ExecPlan {
@@ -48,8 +94,18 @@ impl ExecPlan {
         spec: &ProcessSpec,
         stdout: ChildFd,
         stderr: ChildFd,
+        ready: Option<OwnedFd>,
     ) -> Result<ExecPlan, SpawnError> {
         let argv = arguments(&spec.cmd)?;
+        let ready_fd = match (ready, spec.ready) {
+            (Some(fd), Readiness::Fd(number)) => Some((
+                above_stdio(fd).map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?,
+                number,
+            )),
+            _ => None,
+        };
+        let watchdog_pid =
+            (spec.ready == Readiness::Notify && spec.watchdog.is_some()).then(PidSlot::new);
         let env = Environment::inherit_with(&spec.env);
         // `arguments` guarantees cmd[0] exists.
         let name = &spec.cmd[0];
@@ -61,7 +117,10 @@ impl ExecPlan {
         Ok(ExecPlan {
             program,
             argv: CStringArray::new(argv),
-            envp: CStringArray::new(env.to_cstrings()?),
+            envp: match &watchdog_pid {
+                Some(slot) => CStringArray::with_extra(env.to_cstrings()?, slot.as_ptr()),
+                None => CStringArray::new(env.to_cstrings()?),
+            },
             workingdir,
             umask: spec.umask.map(|mask| mask as libc::mode_t),
             stdout: target(stdout, &null, "stdout")?,
@@ -80,6 +139,8 @@ impl ExecPlan {
                 caps::runtime::thread_all_supported,
             ),
             no_new_privs: spec.no_new_privs,
+            ready_fd,
+            watchdog_pid,
         })
     }
 
@@ -103,6 +164,11 @@ impl ExecPlan {
             Step::Capset => self.privileges.describe_keep(),
             Step::AmbientRaise => nth_name(&self.privileges.ambient, index),
             Step::Exec => self.program.to_string_lossy().into_owned(),
+            Step::ReadyFd => self
+                .ready_fd
+                .as_ref()
+                .map(|(_, n)| format!("fd {n}"))
+                .unwrap_or_default(),
             _ => String::new(),
         };
         SpawnError::new(failure.step, subject, failure.errno)

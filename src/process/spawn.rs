@@ -1,7 +1,7 @@
 //! The parent side of spawn: prepare, fork, and learn whether execve succeeded.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
@@ -27,7 +27,18 @@ use crate::config::ProcessSpec;
 /// Designed for the single-threaded daemon; it stays sound in a multi-threaded process
 /// (the tests) because the child only uses what was prepared before fork (see `child.rs`).
 pub fn spawn(spec: &ProcessSpec, stdout: ChildFd, stderr: ChildFd) -> Result<Pid, SpawnError> {
-    let plan = ExecPlan::new(spec, stdout, stderr)?;
+    spawn_with_ready_fd(spec, stdout, stderr, None)
+}
+
+/// [`spawn`], and for `ready "fd:N"` the write end of the readiness pipe, which the child
+/// gets on fd N (the parent's copy is closed before this returns).
+pub fn spawn_with_ready_fd(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+) -> Result<Pid, SpawnError> {
+    let plan = ExecPlan::new(spec, stdout, stderr, ready)?;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
     let (mut reader, writer) =

@@ -21,8 +21,10 @@ pub struct DepTable {
     waits_for: BTreeMap<String, Vec<(String, DepKind)>>,
     /// service → services that wait for it (every kind); they stop before it.
     waited_by: BTreeMap<String, Vec<String>>,
-    /// service → services that `require` it; they stop when it stops.
+    /// service → services that `require` it (or bind to it); they stop when it stops.
     required_by: BTreeMap<String, Vec<String>>,
+    /// service → services that `binds-to` it: they are bounced whenever its process exits.
+    bound_by: BTreeMap<String, Vec<String>>,
 }
 
 impl DepTable {
@@ -32,12 +34,19 @@ impl DepTable {
             let deps = &spec.deps;
             let kinds = [
                 (&deps.requires, DepKind::Requires),
+                (&deps.binds_to, DepKind::Requires),
                 (&deps.wants, DepKind::Wants),
                 (&deps.after, DepKind::After),
             ];
             for (names, kind) in kinds {
                 for dep in names {
                     table.add(name, dep, kind);
+                }
+            }
+            for dep in &deps.binds_to {
+                let bound = table.bound_by.entry(dep.clone()).or_default();
+                if !bound.contains(name) {
+                    bound.push(name.clone());
                 }
             }
             // `before X` here means X is `after` this one.
@@ -78,6 +87,10 @@ impl DepTable {
 
     pub fn required_by(&self, service: &str) -> &[String] {
         self.required_by.get(service).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn bound_by(&self, service: &str) -> &[String] {
+        self.bound_by.get(service).map_or(&[], Vec::as_slice)
     }
 }
 

@@ -1,5 +1,7 @@
 //! What the OS reports about processes (spawned, exited, stopped, continued) and timers.
 
+use super::instance::ForcedStop;
+use super::readiness::over_restart_limit;
 use super::*;
 use crate::log::Level;
 use std::time::Instant;
@@ -18,6 +20,8 @@ impl Supervisor {
         };
         let starttime = service.spec.policy.starttime;
         let oneshot = service.is_oneshot();
+        let reported = service.spec.process.ready.is_reported();
+        let start_deadline = Supervisor::start_deadline(service, now);
         let essential = service.spec.policy.essential;
         let startretries = service.spec.policy.startretries;
         let Some(instance) = service.instances.get_mut(&id.index) else {
@@ -33,11 +37,12 @@ impl Supervisor {
                 // Up time counts from exec, not from the decision to fork: a slow spawn
                 // (a loaded machine) must not eat into `starttime`.
                 instance.spawned_at = Some(now);
-                if starttime.is_zero() && !oneshot {
-                    instance.deadline = None;
+                instance.group = Some(pid);
+                instance.notify_status = None;
+                instance.forced = None;
+                instance.deadline = start_deadline;
+                if starttime.is_zero() && !oneshot && !reported {
                     become_running(instance, &name, now, out);
-                } else if !oneshot {
-                    instance.deadline = Some(now + starttime);
                 }
             }
             Err(SpawnFailure { reason, transient }) => {
@@ -87,6 +92,7 @@ impl Supervisor {
         };
         let policy = service.spec.policy.clone();
         let oneshot = service.is_oneshot();
+        let reported = service.spec.process.ready.is_reported();
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
@@ -101,7 +107,15 @@ impl Supervisor {
         let stayed_starttime = instance
             .spawned_at
             .is_some_and(|at| now.saturating_duration_since(at) >= policy.starttime);
-        if was == State::Starting && stayed_starttime && !oneshot {
+        // Stopped by the core itself (ready timeout, watchdog) while its goal is still Up:
+        // a failure, handled as if it had ended on its own where it was.
+        let forced = instance.forced.take().filter(|_| instance.goal == Goal::Up);
+        match forced {
+            Some(ForcedStop::ReadyTimeout) => was = State::Starting,
+            Some(ForcedStop::Watchdog) => was = State::Running,
+            None => {}
+        }
+        if was == State::Starting && stayed_starttime && !oneshot && !reported {
             // starttime passed, but its timer had not been handled before the exit was
             // reaped: the process did start.
             was = State::Running;
@@ -112,6 +126,13 @@ impl Supervisor {
         // meant it to stop; the group id stays reserved while members remain.
         let mut fatal = false;
         let mut left_running = false;
+        if forced.is_some() {
+            out.push(Action::Signal {
+                pid,
+                signal: libc::SIGKILL,
+                group: true,
+            });
+        }
 
         if was == State::Stopping || instance.goal == Goal::Down {
             out.push(Action::Signal {
@@ -145,17 +166,29 @@ impl Supervisor {
                 fatal = fail_start(instance, &who, &what, &policy, now, out);
             }
         } else if was == State::Starting {
-            if policy::is_failed_start(&policy, status) {
+            let before = if forced.is_some() {
+                "without reporting ready"
+            } else if reported {
+                "before it was ready"
+            } else {
+                "before starttime"
+            };
+            let limited = forced.is_some() || policy::is_failed_start(&policy, status);
+            let limit = if limited && instance.failed_starts < policy.startretries {
+                over_restart_limit(instance, &policy, now)
+            } else {
+                None
+            };
+            if limited {
                 instance.failed_starts += 1;
                 let attempt = instance.failed_starts;
-                if attempt > policy.startretries {
+                if attempt > policy.startretries || limit.is_some() {
                     fatal = true;
                     instance.state = State::Fatal;
                     instance.goal = Goal::Down;
-                    let reason = format!(
-                        "exited with {status} before starttime, {} attempt(s), giving up",
-                        attempt
-                    );
+                    let reason = limit.unwrap_or_else(|| {
+                        format!("exited with {status} {before}, {attempt} attempt(s), giving up")
+                    });
                     out.push(log(
                         Level::Error,
                         format!("{name} (pid {pid}) FATAL: {reason}"),
@@ -166,11 +199,11 @@ impl Supervisor {
                     instance.state = State::Backoff;
                     instance.deadline = Some(now + delay);
                     instance.restarts += 1;
-                    instance.detail = Some(format!("exited with {status} before starttime"));
+                    instance.detail = Some(format!("exited with {status} {before}"));
                     out.push(log(
                         Level::Warning,
                         format!(
-                            "{name} (pid {pid}) exited with {status} ({how}) before starttime: BACKOFF, restart attempt {attempt}/{} in {}",
+                            "{name} (pid {pid}) exited with {status} ({how}) {before}: BACKOFF, restart attempt {attempt}/{} in {}",
                             policy.startretries,
                             seconds(delay)
                         ),
@@ -193,7 +226,22 @@ impl Supervisor {
             } else {
                 Level::Warning
             };
-            if policy::restarts_after_running(&policy, status) {
+            let restarts = policy::restarts_after_running(&policy, status);
+            let limit = if restarts {
+                over_restart_limit(instance, &policy, now)
+            } else {
+                None
+            };
+            if let Some(reason) = limit {
+                fatal = true;
+                instance.state = State::Fatal;
+                instance.goal = Goal::Down;
+                out.push(log(
+                    Level::Error,
+                    format!("{name} (pid {pid}) exited with {status} ({how}): FATAL: {reason}"),
+                ));
+                instance.detail = Some(reason);
+            } else if restarts {
                 let stable = instance
                     .running_since
                     .is_some_and(|since| now.duration_since(since) >= policy::STABLE_AFTER);
@@ -232,42 +280,6 @@ impl Supervisor {
         }
     }
 
-    /// A dependency left RUNNING: what requires it goes down now and comes back once the
-    /// dependency is up again (its goal stays Up, so reconcile respawns it in order).
-    /// `send_stop` bounces their own dependents in turn, down the whole chain.
-    pub(super) fn bounce_dependents(&mut self, service: &str, now: Instant, out: &mut Actions) {
-        let dependents: Vec<String> = self.deps.required_by(service).to_vec();
-        for dependent in dependents {
-            let ids: Vec<InstanceId> = match self.services.get(&dependent) {
-                Some(s) => s
-                    .instances
-                    .keys()
-                    .map(|&index| InstanceId {
-                        service: dependent.clone(),
-                        index,
-                    })
-                    .collect(),
-                None => continue,
-            };
-            for id in ids {
-                let bounce = self.instance(&id).is_some_and(|i| {
-                    i.goal == Goal::Up
-                        && matches!(i.state, State::Starting | State::Running | State::Paused)
-                });
-                if bounce {
-                    out.push(log(
-                        Level::Info,
-                        format!(
-                            "{}: dependency {service} left RUNNING, restarting it after {service}",
-                            self.instance_name(&id)
-                        ),
-                    ));
-                    self.send_stop(&id, now, out);
-                }
-            }
-        }
-    }
-
     /// The loop read what a process wrote last to stderr, just before handing us its exit.
     pub(super) fn on_last_stderr(&mut self, pid: i32, line: String) {
         let Some(id) = self.pids.get(&pid).cloned() else {
@@ -303,8 +315,8 @@ impl Supervisor {
             return;
         };
         let name = self.instance_name(&id);
-        let starttime = match self.services.get(&id.service) {
-            Some(s) => s.spec.policy.starttime,
+        let restart_deadline = match self.services.get(&id.service) {
+            Some(s) => Supervisor::start_deadline(s, now),
             None => return,
         };
         let Some(instance) = self.instance_mut(&id) else {
@@ -316,8 +328,8 @@ impl Supervisor {
         let back_to = instance.paused_from.take().unwrap_or(State::Running);
         instance.state = back_to;
         if back_to == State::Starting {
-            // Time spent stopped does not count towards starttime.
-            instance.deadline = Some(now + starttime);
+            // Time spent stopped does not count towards starttime (or the ready timeout).
+            instance.deadline = restart_deadline;
         }
         out.push(log(
             Level::Info,
@@ -342,6 +354,10 @@ impl Supervisor {
             .collect();
         for id in due {
             let name = self.instance_name(&id);
+            let reported = self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.spec.process.ready.is_reported());
             let Some(instance) = self.instance_mut(&id) else {
                 continue;
             };
@@ -363,6 +379,10 @@ impl Supervisor {
                         });
                     }
                 }
+                State::Starting if reported => {
+                    self.force_stop(&id, ForcedStop::ReadyTimeout, now, out)
+                }
+                State::Running if reported => self.force_stop(&id, ForcedStop::Watchdog, now, out),
                 State::Starting => {
                     instance.deadline = None;
                     become_running(instance, &name, now, out);

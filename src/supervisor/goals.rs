@@ -37,6 +37,7 @@ impl Supervisor {
         instance.wanted = true;
         instance.failed_starts = 0;
         instance.crash_streak = 0;
+        instance.restart_times.clear();
         if !instance.is_active() {
             instance.state = State::Pending;
             instance.deadline = None;
@@ -77,11 +78,20 @@ impl Supervisor {
     }
 
     pub(super) fn stop_instance(&mut self, id: &InstanceId) {
+        let oneshot = self
+            .services
+            .get(&id.service)
+            .is_some_and(|s| s.is_oneshot());
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
         instance.wanted = false;
-        if instance.goal == Goal::Down && !instance.is_waiting_to_start() {
+        if oneshot && instance.state == State::Exited {
+            // A finished oneshot is "up" for what requires it: stopping it stops them too,
+            // like any other dependency, and it runs again when next started or pulled in.
+            instance.state = State::Stopped;
+            instance.restart_pending = false;
+        } else if instance.goal == Goal::Down && !instance.is_waiting_to_start() {
             return;
         }
         instance.goal = Goal::Down;
@@ -188,6 +198,43 @@ impl Supervisor {
             // (`mark_restart`) and a stop for good (goal Down) have stopped the dependents
             // first, through `reconcile`, so there is nothing left to bounce then.
             self.bounce_dependents(&id.service, now, out);
+        }
+    }
+
+    /// A dependency's process exited: what `binds-to` it goes down now and comes back once
+    /// the dependency is up again (its goal stays Up, so reconcile respawns it in order).
+    /// What merely `requires` it stays up: an automatic restart is quiet for them.
+    /// `send_stop` bounces their own dependents in turn, down the whole chain.
+    pub(super) fn bounce_dependents(&mut self, service: &str, now: Instant, out: &mut Actions) {
+        let dependents: Vec<String> = self.deps.bound_by(service).to_vec();
+        for dependent in dependents {
+            let ids: Vec<InstanceId> = match self.services.get(&dependent) {
+                Some(s) => s
+                    .instances
+                    .keys()
+                    .map(|&index| InstanceId {
+                        service: dependent.clone(),
+                        index,
+                    })
+                    .collect(),
+                None => continue,
+            };
+            for id in ids {
+                let bounce = self.instance(&id).is_some_and(|i| {
+                    i.goal == Goal::Up
+                        && matches!(i.state, State::Starting | State::Running | State::Paused)
+                });
+                if bounce {
+                    out.push(log(
+                        Level::Info,
+                        format!(
+                            "{}: dependency {service} left RUNNING, restarting it after {service}",
+                            self.instance_name(&id)
+                        ),
+                    ));
+                    self.send_stop(&id, now, out);
+                }
+            }
         }
     }
 }

@@ -1,7 +1,18 @@
 //! One running copy of a service (`web`, or `web:0`, `web:1`... with numprocs > 1).
 
 use super::state::{ExitStatus, State};
+use std::collections::VecDeque;
 use std::time::Instant;
+
+/// Why the core itself is stopping a process whose goal is still Up: its exit is then a
+/// failure to handle by policy, not the end of a requested stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedStop {
+    /// `ready-timeout` passed without READY=1 (or the fd:N newline): a failed start.
+    ReadyTimeout,
+    /// No `WATCHDOG=1` within `watchdog`: a crash, restarted per `autorestart`.
+    Watchdog,
+}
 
 /// Whether the instance should be running. The core moves every instance towards its goal
 /// (see `Supervisor::reconcile`); an instance that ends on its own gets the goal `Down`.
@@ -52,6 +63,14 @@ pub struct Instance {
     /// The last line the last process wrote to a captured stderr (or its `pre-start`'s
     /// output), shown while FATAL.
     pub last_stderr: Option<String>,
+    /// The process group (and session) of the current process: the pid it was spawned with,
+    /// which stays its group when a MAINPID= message moves `pid` to another process.
+    pub group: Option<i32>,
+    /// The last `STATUS=` text of a notify service, shown as its detail.
+    pub notify_status: Option<String>,
+    pub forced: Option<ForcedStop>,
+    /// When the recent automatic restarts happened (`restart-limit`).
+    pub restart_times: VecDeque<Instant>,
 }
 
 impl Default for Instance {
@@ -82,6 +101,10 @@ impl Instance {
             in_pre_start: false,
             pre_start_pid: None,
             last_stderr: None,
+            group: None,
+            notify_status: None,
+            forced: None,
+            restart_times: VecDeque::new(),
         }
     }
 

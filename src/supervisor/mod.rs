@@ -10,8 +10,10 @@ mod deps;
 mod events;
 mod goals;
 mod instance;
+pub mod notify;
 pub mod policy;
 mod prestart;
+mod readiness;
 mod reconcile;
 mod reload;
 mod requests;
@@ -89,6 +91,15 @@ pub enum Event {
     },
     /// Stop everything in reverse dependency order, then [`Action::Exit`].
     Shutdown,
+    /// A datagram on the notify socket: who sent it (from its kernel credentials and
+    /// /proc), what it says, and, for `MAINPID=`, the same facts about the named process.
+    Notify {
+        sender: notify::ProcessFacts,
+        message: notify::NotifyMessage,
+        main_pid: Option<notify::ProcessFacts>,
+    },
+    /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
+    FdReady { id: InstanceId, pid: i32 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +219,8 @@ pub struct Supervisor {
     waiters: Vec<Waiter>,
     shutting_down: bool,
     exit_sent: bool,
+    /// Notify senders already logged as belonging to no notify instance (logged once).
+    strangers: std::collections::HashSet<i32>,
 }
 
 /// What the core returns from one event.
@@ -229,6 +242,7 @@ impl Supervisor {
             waiters: Vec::new(),
             shutting_down: false,
             exit_sent: false,
+            strangers: Default::default(),
         }
     }
 
@@ -276,6 +290,12 @@ impl Supervisor {
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
             Event::Reload { client, config } => self.reload(client, config, now, &mut out),
             Event::Shutdown => self.begin_shutdown(&mut out),
+            Event::Notify {
+                sender,
+                message,
+                main_pid,
+            } => self.on_notify(sender, message, main_pid, now, &mut out),
+            Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);

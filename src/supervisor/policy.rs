@@ -58,6 +58,8 @@ mod tests {
             stopsignal: 15,
             stoptime: Duration::from_secs(10),
             essential: false,
+            ready_timeout: Duration::from_secs(90),
+            restart_limit: None,
         }
     }
 

@@ -24,6 +24,9 @@ pub(super) fn pre_start_spec(spec: &ServiceSpec) -> Option<Arc<ProcessSpec>> {
     process.kind = ServiceType::Oneshot;
     process.stdout = Output::Capture;
     process.stderr = Output::Capture;
+    // A check runs to completion: no readiness protocol, no watchdog.
+    process.ready = crate::config::Readiness::default();
+    process.watchdog = None;
     Some(Arc::new(process))
 }
 
@@ -114,7 +117,8 @@ impl Supervisor {
         };
         let policy = service.spec.policy.clone();
         let spec = service.process.clone();
-        let oneshot = service.is_oneshot();
+        // Counted from the program's own exec: starttime, or ready-timeout.
+        let deadline = Supervisor::start_deadline(service, now);
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
@@ -147,8 +151,7 @@ impl Supervisor {
             ));
             instance.spawned_at = Some(now);
             instance.detail = None;
-            let starttime = policy.starttime;
-            instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
+            instance.deadline = deadline;
             out.push(Action::Spawn {
                 id,
                 name,

@@ -47,11 +47,21 @@ impl Supervisor {
                             Some(format!("restart: waiting for {waiting_for} to stop"));
                     }
                 } else {
+                    let mut rerun = false;
                     if let Some(instance) = self.instance_mut(&id) {
                         instance.restart_pending = false;
                         instance.detail = None;
+                        // A oneshot that had finished: nothing to stop, it runs again.
+                        if !instance.is_active() {
+                            instance.state = State::Pending;
+                            rerun = true;
+                        }
                     }
-                    self.send_stop(&id, now, out);
+                    if rerun {
+                        self.try_spawn(&id, now, out);
+                    } else {
+                        self.send_stop(&id, now, out);
+                    }
                 }
             }
         }
@@ -64,7 +74,18 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        if instance.restart_pending || !instance.is_active() || instance.state == State::Stopping {
+        let done_oneshot = instance.state == State::Exited
+            && self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.is_oneshot());
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        if instance.restart_pending
+            || !(instance.is_active() || done_oneshot)
+            || instance.state == State::Stopping
+        {
             return;
         }
         instance.goal = Goal::Up;
@@ -138,8 +159,7 @@ impl Supervisor {
         };
         let spec = service.process.clone();
         let pre_start = super::prestart::pre_start_spec(&service.spec);
-        let oneshot = service.is_oneshot();
-        let starttime = service.spec.policy.starttime;
+        let deadline = Supervisor::start_deadline(service, now);
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
@@ -162,7 +182,7 @@ impl Supervisor {
                         purpose: Purpose::PreStart,
                     });
                 } else {
-                    instance.deadline = (!oneshot && !starttime.is_zero()).then(|| now + starttime);
+                    instance.deadline = deadline;
                     out.push(Action::Spawn {
                         id: id.clone(),
                         name,
@@ -269,7 +289,7 @@ pub(super) fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
     let up = |i: &&Instance| {
         (i.state == State::Running && !i.restart_pending)
-            || (service.is_oneshot() && i.state == State::Exited)
+            || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
     };
     if instances.iter().all(up) {
         Health::Up

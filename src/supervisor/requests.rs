@@ -192,7 +192,12 @@ impl Supervisor {
         let Some(instance) = self.instance(id) else {
             return Vec::new();
         };
-        if instance.is_active() {
+        let done_oneshot = instance.state == State::Exited
+            && self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.is_oneshot());
+        if instance.is_active() || done_oneshot {
             let name = self.instance_name(id);
             out.push(log(Level::Info, format!("{name} restart requested")));
             if let Some(instance) = self.instance_mut(id) {
@@ -289,7 +294,7 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: i.detail.clone(),
+            detail: i.detail.clone().or_else(|| i.notify_status.clone()),
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
         })
     }

@@ -244,7 +244,7 @@ impl Supervisor {
         if let Some(exit) = i.last_exit.filter(|_| i.state == State::Exited) {
             message = format!("{message} ({exit})");
         }
-        if let Some(detail) = &i.detail {
+        if let Some(detail) = i.detail.as_ref().or(i.notify_status.as_ref()) {
             message = format!("{message}: {detail}");
         }
         if let Some(line) = i.last_stderr.as_ref().filter(|_| i.state == State::Fatal) {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod notify;
 pub mod pty;
 pub mod users;
 

@@ -3,6 +3,6 @@
 
 mod files;
 mod followers;
-mod journal;
+pub mod journal;
 mod journald;
 mod kmsg;

@@ -36,6 +36,9 @@ pub fn spec(cmd: &[&str]) -> ProcessSpec {
         limits: Vec::new(),
         stdout_rotation: Rotation::default(),
         stderr_rotation: Rotation::default(),
+        ready: Default::default(),
+        watchdog: None,
+        env_files: Vec::new(),
     }
 }
 

@@ -477,8 +477,8 @@ fn shutdown_with_nothing_running_exits_at_once() {
 }
 
 #[test]
-fn a_required_dependency_crashing_bounces_its_dependent() {
-    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+fn a_bound_dependency_crashing_bounces_its_dependent() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").binds_to(&["db"])]));
     h.advance(secs(3));
     h.expect_ops(&["spawn db 100", "spawn web 101"]);
     h.kill(100, Code(1)); // up 3 s: restarted after 250 ms
@@ -500,10 +500,10 @@ fn a_required_dependency_crashing_bounces_its_dependent() {
 }
 
 #[test]
-fn a_required_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
+fn a_bound_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
     let mut h = Harness::boot(config([
         svc("db").autorestart(Never),
-        svc("web").requires(&["db"]),
+        svc("web").binds_to(&["db"]),
     ]));
     h.advance(secs(3));
     h.take_ops();
@@ -555,8 +555,8 @@ fn shutdown_continues_paused_processes_so_they_can_stop() {
 /// A stable dependency is restarted at once, while its dependent is still stopping; the
 /// dependent comes back once the dependency is RUNNING again.
 #[test]
-fn a_stable_required_dependency_crashing_restarts_at_once_and_bounces_its_dependent() {
-    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+fn a_stable_bound_dependency_crashing_restarts_at_once_and_bounces_its_dependent() {
+    let mut h = Harness::boot(config([svc("db"), svc("web").binds_to(&["db"])]));
     h.advance(secs(30));
     h.take_ops();
     h.kill(100, Sig(libc::SIGSEGV));
@@ -607,9 +607,9 @@ fn names_lists_services_and_instances_for_completion() {
 #[test]
 fn a_bounce_reaches_dependents_of_dependents() {
     let mut h = Harness::boot(config([
-        svc("api").requires(&["web"]),
+        svc("api").binds_to(&["web"]),
         svc("db"),
-        svc("web").requires(&["db"]),
+        svc("web").binds_to(&["db"]),
     ]));
     h.advance(secs(3));
     h.expect_ops(&["spawn db 100", "spawn web 101", "spawn api 102"]);
@@ -694,7 +694,7 @@ fn restarting_a_dependency_bounces_its_dependents() {
 
 #[test]
 fn a_paused_dependent_is_bounced_too() {
-    let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
+    let mut h = Harness::boot(config([svc("db"), svc("web").binds_to(&["db"])]));
     h.advance(secs(2));
     h.feed(Event::Stopped { pid: 101 });
     h.take_ops();

@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod dependencies;
+mod readiness;
 mod reload;
 mod requests;
 mod restart_policy;
@@ -80,6 +81,9 @@ fn svc(name: &str) -> Svc {
             limits: Vec::new(),
             stdout_rotation: Rotation::default(),
             stderr_rotation: Rotation::default(),
+            ready: Default::default(),
+            watchdog: None,
+            env_files: Vec::new(),
         },
         policy: Policy {
             autostart: true,
@@ -90,6 +94,8 @@ fn svc(name: &str) -> Svc {
             stopsignal: TERM,
             stoptime: secs(10),
             essential: false,
+            ready_timeout: Duration::from_secs(90),
+            restart_limit: None,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -156,6 +162,14 @@ impl Svc {
     }
     fn after(mut self, deps: &[&str]) -> Svc {
         self.0.deps.after = names(deps);
+        self
+    }
+    fn binds_to(mut self, deps: &[&str]) -> Svc {
+        self.0.deps.binds_to = names(deps);
+        self
+    }
+    fn notify(mut self) -> Svc {
+        self.0.process.ready = crate::config::Readiness::Notify;
         self
     }
     fn before(mut self, deps: &[&str]) -> Svc {
