@@ -66,10 +66,25 @@ impl Supervisor {
             Request::Stop { names } => match resolved(self, &names) {
                 Err(message) => reply(out, Response::Error { message }),
                 Ok(ids) => {
+                    // What requires them stops first, and is waited for and named too.
+                    let mut dependents = Vec::new();
                     for id in &ids {
+                        let before = self.instances_going_up();
                         self.stop_instance(id);
+                        let now_up = self.instances_going_up();
+                        dependents.extend(
+                            before
+                                .into_iter()
+                                .filter(|other| other != id && !now_up.contains(other))
+                                .map(|other| Entry {
+                                    name: self.instance_name(&other),
+                                    id: other,
+                                    what: What::StopWith(id.service.clone()),
+                                }),
+                        );
                     }
-                    let entries = self.entries(ids, || What::Stop(None));
+                    let mut entries = self.entries(ids, || What::Stop(None));
+                    entries.extend(dependents);
                     self.wait(Some(client), false, entries);
                 }
             },
@@ -214,6 +229,22 @@ impl Supervisor {
             self.start_instance(id, out);
             Vec::new()
         }
+    }
+
+    /// Every instance whose goal is up, in name order.
+    fn instances_going_up(&self) -> Vec<InstanceId> {
+        self.services
+            .iter()
+            .flat_map(|(name, s)| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| i.goal == Goal::Up)
+                    .map(|(index, _)| InstanceId {
+                        service: name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect()
     }
 
     /// One entry per instance, named as the user knows it.

@@ -37,6 +37,8 @@ pub(super) enum What {
     Added,
     /// Restarted because `cause` was (it requires it): "restarted with" or "stopped with".
     With(String),
+    /// Stopped because `cause` was stopped (it requires it): "stopped with".
+    StopWith(String),
     /// Settled from the start: this is all there is to say.
     Said {
         action: String,
@@ -146,6 +148,9 @@ impl Supervisor {
                 // A removed instance that a later reload took back will not stop.
                 (action.is_some() && !i.retiring) || (!i.is_active() && !i.is_waiting_to_start())
             }),
+            What::StopWith(_) => self
+                .instance(&entry.id)
+                .is_none_or(|i| !i.is_active() && !i.is_waiting_to_start()),
             What::Start | What::Restart | What::Added | What::With(_) => {
                 self.settled_start(&entry.id)
             }
@@ -187,6 +192,13 @@ impl Supervisor {
                     None => State::Stopped.word().to_string(),
                 };
                 (action.map(str::to_string), true, message)
+            }
+            What::StopWith(cause) => {
+                let message = match self.instance(&entry.id) {
+                    Some(i) => self.describe(entry, i),
+                    None => State::Stopped.word().to_string(),
+                };
+                (Some(format!("stopped with {cause}")), true, message)
             }
             What::Start => {
                 let (ok, message) = self.start_result(entry);

@@ -361,7 +361,11 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     assert_eq!(h.reply(c), None);
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group"]);
-    assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "STOPPED")])));
+    let mut stopped_with = outcome(true, &[("db", true, "STOPPED"), ("web", true, "STOPPED")]);
+    if let Response::Outcome { results, .. } = &mut stopped_with {
+        results[1].action = Some("stopped with db".to_string());
+    }
+    assert_eq!(h.reply(c), Some(stopped_with));
     assert_eq!(h.state_of("web"), State::Stopped);
     h.advance(secs(60));
     h.expect_ops(&[]);
