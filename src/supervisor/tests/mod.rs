@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod dependencies;
+mod pre_start;
 mod readiness;
 mod reload;
 mod requests;
