@@ -460,7 +460,11 @@ fn json_output_for_start_stop_and_reload() {
     assert_eq!(started["results"][0]["message"], "RUNNING", "{started}");
     h.service("b", &format!("service \"b\" {{\n    {SLEEPER}\n}}"));
     let reloaded = json(&["reload"]);
-    assert_eq!(reloaded["added"], serde_json::json!(["b"]), "{reloaded}");
+    assert_eq!(
+        reloaded,
+        serde_json::json!({"result": "reload", "ok": true, "results": [
+            {"name": "b", "action": "added", "ok": true, "message": "RUNNING"}]}),
+    );
 }
 
 #[test]

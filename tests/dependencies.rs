@@ -333,7 +333,10 @@ fn restarting_a_dependency_restarts_its_dependents_after_it() {
     h.start();
     h.wait_state("proxy", "RUNNING");
     let out = h.ok(&["restart", "db"]);
-    assert!(out.contains("db: RUNNING"), "{out}");
+    assert_eq!(
+        out,
+        "db: restarted: RUNNING\nweb: restarted with db: RUNNING\nproxy: restarted with db: RUNNING\n"
+    );
     wait_until("proxy to be back", || {
         lines(&file).len() >= 9 && h.state("proxy") == "RUNNING"
     });

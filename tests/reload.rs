@@ -58,18 +58,19 @@ fn reload_adds_removes_restarts_and_changes_only_what_changed() {
     assert_eq!(
         said,
         [
-            "cmd: restarted",
-            "env: restarted",
-            "gone: removed",
-            "monitor: changed",
-            "new-off: added",
-            "new: added",
-            "nums: changed",
+            "cmd: restarted: RUNNING",
+            "env: restarted: RUNNING",
+            "gone: removed: STOPPED",
+            "monitor: changed in place",
+            "new-off: added: STOPPED",
+            "new: added: RUNNING",
+            "nums: changed in place",
+            "nums:2: added: RUNNING",
         ],
         "{out}"
     );
 
-    // The reply comes once the new config is applied; the removed service stops after it.
+    // The reply comes once everything has settled: the removed service has stopped.
     wait_until("the removed service to stop", || !alive(pids["gone"]));
     wait_until("gone to leave status", || {
         h.status().iter().all(|i| i["name"] != "gone")
@@ -107,7 +108,10 @@ fn numprocs_down_stops_only_the_instances_removed() {
         .map(|i| h.running_pid(&format!("nums:{i}")))
         .collect();
     h.service("nums", &sleeper("nums", "numprocs 2"));
-    assert_eq!(h.ok(&["reload"]), "nums: changed\n");
+    assert_eq!(
+        h.ok(&["reload"]),
+        "nums:2: removed: STOPPED\nnums: changed in place\n"
+    );
     wait_until("nums:2 to be gone", || !alive(pids[2]));
     wait_until("nums:2 to leave status", || {
         h.status().iter().all(|i| i["name"] != "nums:2")
@@ -226,11 +230,17 @@ fn numprocs_one_to_two_and_back_keeps_the_first_process() {
     let web = h.running_pid("web");
     // With two instances the first is called web:0; it is the same process.
     h.service("web", &sleeper("web", "numprocs 2"));
-    assert_eq!(h.ok(&["reload"]), "web: changed\n");
+    assert_eq!(
+        h.ok(&["reload"]),
+        "web:1: added: RUNNING\nweb: changed in place\n"
+    );
     h.running_pid("web:1");
     assert_eq!(h.pid("web:0"), Some(web));
     h.service("web", &sleeper("web", ""));
-    assert_eq!(h.ok(&["reload"]), "web: changed\n");
+    assert_eq!(
+        h.ok(&["reload"]),
+        "web:1: removed: STOPPED\nweb: changed in place\n"
+    );
     wait_until("web:1 to leave status", || h.status().len() == 1);
     assert_eq!(h.pid("web"), Some(web));
 }

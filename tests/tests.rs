@@ -19,6 +19,7 @@ mod privileges;
 mod readiness;
 mod reaping;
 mod reload;
+mod reload_truth;
 mod robustness;
 mod shell;
 mod socket;

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 35] = [
+pub(crate) const FIELDS: [&str; 36] = [
     "cmd",
     "type",
     "numprocs",
@@ -48,6 +48,7 @@ pub(crate) const FIELDS: [&str; 35] = [
     "wants",
     "after",
     "before",
+    "pre-start",
     "binds-to",
     "ready",
     "ready-timeout",
@@ -222,6 +223,7 @@ fn parse_service(
             .errors
             .push(source.error(offset, format!("service `{name}`: field `cmd` is required")));
     }
+    let pre_start = reader.read("pre-start", readers::cmd);
     let process = read_process(&mut reader, source, cmd.unwrap_or_default());
     let policy = read_policy(&mut reader);
     let numprocs = reader
@@ -260,6 +262,7 @@ fn parse_service(
         process,
         policy,
         deps,
+        pre_start,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct ServiceSpec {
     pub process: ProcessSpec,
     pub policy: Policy,
     pub deps: Deps,
+    /// `pre-start`: run to completion (as the service's user, with its environment) before
+    /// every start; a non-zero exit is a failed start. At reload it vets a new config before
+    /// the running process is stopped. A change to it alone applies in place.
+    pub pre_start: Option<Vec<String>>,
 }
 
 /// What it takes to start the process. Any change here restarts the service on reload.

@@ -79,6 +79,7 @@ fn defaults() {
             restart_limit: None,
         },
         deps: Deps::default(),
+        pre_start: None,
     };
     assert_eq!(specs, vec![expected]);
 }
@@ -219,6 +220,7 @@ fn every_field() {
             before: vec!["proxy".into()],
             binds_to: Vec::new(),
         },
+        pre_start: None,
     };
     assert_eq!(specs[0], web);
 
@@ -451,4 +453,33 @@ fn kdl_v1_file_gets_a_v2_hint() {
              v2, which writes `#true`: `autostart #true`"
         ]
     );
+}
+
+#[test]
+fn pre_start_is_a_command_like_cmd() {
+    let text = "service \"web\" {\n    cmd \"/usr/sbin/nginx\"\n    \
+                pre-start \"/usr/sbin/nginx -t -c '/etc/nginx/my site.conf'\"\n}\n";
+    let specs = parse(text).expect("valid");
+    assert_eq!(
+        specs[0].pre_start,
+        Some(vec![
+            "/usr/sbin/nginx".to_string(),
+            "-t".to_string(),
+            "-c".to_string(),
+            "/etc/nginx/my site.conf".to_string()
+        ])
+    );
+    let literal =
+        "service \"web\" {\n    cmd \"/bin/x\"\n    pre-start \"/bin/check\" \"--port\" 80\n}\n";
+    assert_eq!(
+        parse(literal).expect("valid")[0].pre_start,
+        Some(vec!["/bin/check".into(), "--port".into(), "80".into()])
+    );
+    assert!(
+        error_in("    pre-start \"\"").ends_with("field `pre-start`: expected a command line such as \"/usr/bin/env python3 -m http.server\", or the program and its arguments as separate strings, got an empty command"),
+        "{}",
+        error_in("    pre-start \"\"")
+    );
+    assert!(error_in("    pre-start \"/bin/x 'unbalanced\"")
+        .contains("field `pre-start`: unbalanced quotes"));
 }

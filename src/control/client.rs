@@ -374,6 +374,7 @@ mod tests {
             exit_code: None,
             exit_signal: None,
             detail: None,
+            last_stderr: None,
         };
         let reply = Response::Status {
             instances: vec![status],

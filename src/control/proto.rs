@@ -79,11 +79,13 @@ pub enum Response {
         ok: bool,
         results: Vec<InstanceOutcome>,
     },
+    /// What a reload did, once it has settled: one result per instance or service it
+    /// touched (`action` says what: added, restarted, restart failed, changed in place,
+    /// removed, restarted with …), and the dependents that went down with them. `ok` is
+    /// false if any failed. No results: nothing changed.
     Reload {
-        added: Vec<String>,
-        changed: Vec<String>,
-        restarted: Vec<String>,
-        removed: Vec<String>,
+        ok: bool,
+        results: Vec<InstanceOutcome>,
     },
     /// A chunk of a service's output (lossily decoded as UTF-8). `missed` counts bytes a
     /// lagging follower did not get.
@@ -158,11 +160,18 @@ pub struct InstanceStatus {
     pub exit_signal: Option<String>,
     /// Why it is in this state, when there is more to say (FATAL reason, PENDING cause).
     pub detail: Option<String>,
+    /// FATAL only: the last line its program (or its `pre-start`) wrote to a captured stderr.
+    #[serde(default)]
+    pub last_stderr: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceOutcome {
     pub name: String,
+    /// What was done to it, for restart and reload: `restarted`, `restart failed`, `added`,
+    /// `changed in place`, `removed`, `restarted with db`, … (absent for start and stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     pub ok: bool,
     /// e.g. "RUNNING", "stopped", "FATAL: exec /bin/x: No such file or directory".
     pub message: String,

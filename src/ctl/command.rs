@@ -26,13 +26,13 @@ pub enum Command {
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
     },
-    /// Stop, then start and wait as start does
+    /// Stop (with what requires it), then start; wait and report each, dependents included
     Restart {
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
     },
-    /// Re-read the config directory and apply only what changed
+    /// Re-read the config directory, apply only what changed, wait and report what happened
     Reload,
     /// Stop everything in reverse dependency order, then stop taskmasterd
     Shutdown,

@@ -1,7 +1,7 @@
 //! How a response is shown: for humans, or as one JSON document (`--json`). Rendering is
 //! driven by the response alone, so one-shot mode and the shell print the same thing.
 
-use crate::control::proto::Response;
+use crate::control::proto::{InstanceOutcome, Response};
 
 use super::status_table::status_table;
 
@@ -43,30 +43,9 @@ fn human(response: &Response) -> Printout {
     let out = match response {
         Response::Ok { lines } => lines_of(lines.iter()),
         Response::Status { instances } => status_table(instances),
-        Response::Outcome { results, .. } => {
-            lines_of(results.iter().map(|r| format!("{}: {}", r.name, r.message)))
-        }
-        Response::Reload {
-            added,
-            changed,
-            restarted,
-            removed,
-        } => {
-            let events = [
-                ("added", added),
-                ("changed", changed),
-                ("restarted", restarted),
-                ("removed", removed),
-            ];
-            let lines: Vec<String> = events
-                .iter()
-                .flat_map(|(event, names)| names.iter().map(move |name| format!("{name}: {event}")))
-                .collect();
-            match lines.is_empty() {
-                true => "no changes\n".to_string(),
-                false => lines_of(lines.iter()),
-            }
-        }
+        Response::Outcome { results, .. } => lines_of(results.iter().map(outcome_line)),
+        Response::Reload { results, .. } if results.is_empty() => "no changes\n".to_string(),
+        Response::Reload { results, .. } => lines_of(results.iter().map(outcome_line)),
         Response::Output { data, missed } => {
             return Printout {
                 out: data.clone(),
@@ -92,12 +71,26 @@ fn human(response: &Response) -> Printout {
     }
 }
 
+/// `web: RUNNING`, `nginx: restarted: RUNNING`, `web: changed in place`.
+fn outcome_line(result: &InstanceOutcome) -> String {
+    let mut line = result.name.clone();
+    for part in [result.action.as_deref(), Some(result.message.as_str())]
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+    {
+        line.push_str(": ");
+        line.push_str(part);
+    }
+    line
+}
+
 /// Why a response means the command failed, in one line, or `None` if it succeeded.
 /// `command` is the word the user typed, for "start failed for bad".
 pub fn failure(response: &Response, command: &str) -> Option<String> {
     match response {
         Response::Error { message, .. } => Some(message.clone()),
-        Response::Outcome { ok: false, results } => {
+        Response::Outcome { ok: false, results } | Response::Reload { ok: false, results } => {
             let failed: Vec<&str> = results
                 .iter()
                 .filter(|r| !r.ok)
@@ -146,6 +139,7 @@ mod tests {
     fn outcome(name: &str, ok: bool, message: &str) -> InstanceOutcome {
         InstanceOutcome {
             name: name.into(),
+            action: None,
             ok,
             message: message.into(),
         }
@@ -191,23 +185,46 @@ mod tests {
 
     #[test]
     fn reload_lists_what_happened_or_says_nothing_changed() {
+        let acted = |name: &str, action: &str, ok: bool, message: &str| InstanceOutcome {
+            action: Some(action.into()),
+            ..outcome(name, ok, message)
+        };
         let response = Response::Reload {
-            added: vec!["new".into()],
-            changed: vec!["web".into()],
-            restarted: vec!["web".into()],
-            removed: vec!["old".into(), "older".into()],
+            ok: false,
+            results: vec![
+                acted("new", "added", true, "RUNNING"),
+                acted("web", "changed in place", true, ""),
+                acted(
+                    "nginx",
+                    "restart failed",
+                    false,
+                    "FATAL: exited with exit code 1",
+                ),
+                acted(
+                    "app",
+                    "stopped with nginx",
+                    false,
+                    "PENDING: dependency nginx is FATAL",
+                ),
+                acted("old", "removed", true, "STOPPED"),
+            ],
         };
         assert_eq!(
-            human_out(response),
-            "new: added\nweb: changed\nweb: restarted\nold: removed\nolder: removed\n"
+            human_out(response.clone()),
+            "new: added: RUNNING\nweb: changed in place\n\
+             nginx: restart failed: FATAL: exited with exit code 1\n\
+             app: stopped with nginx: PENDING: dependency nginx is FATAL\nold: removed: STOPPED\n"
+        );
+        assert_eq!(
+            failure(&response, "reload").as_deref(),
+            Some("reload failed for nginx, app")
         );
         let nothing = Response::Reload {
-            added: vec![],
-            changed: vec![],
-            restarted: vec![],
-            removed: vec![],
+            ok: true,
+            results: vec![],
         };
-        assert_eq!(human_out(nothing), "no changes\n");
+        assert_eq!(human_out(nothing.clone()), "no changes\n");
+        assert_eq!(failure(&nothing, "reload"), None);
     }
 
     #[test]
@@ -262,9 +279,11 @@ mod tests {
             value,
             serde_json::json!([
                 {"name": "web", "service": "web", "state": "RUNNING", "pid": 42, "uptime_secs": 10,
-                 "restarts": 0, "exit_code": null, "exit_signal": null, "detail": null},
+                 "restarts": 0, "exit_code": null, "exit_signal": null, "detail": null,
+                 "last_stderr": null},
                 {"name": "bad", "service": "bad", "state": "EXITED", "pid": null, "uptime_secs": null,
-                 "restarts": 0, "exit_code": null, "exit_signal": "KILL", "detail": null},
+                 "restarts": 0, "exit_code": null, "exit_signal": "KILL", "detail": null,
+                 "last_stderr": null},
             ])
         );
     }

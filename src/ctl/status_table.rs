@@ -51,6 +51,11 @@ fn info(instance: &InstanceStatus) -> String {
     if let Some(detail) = instance.detail.as_deref().filter(|d| !d.is_empty()) {
         parts.push(detail.to_string());
     }
+    // A failed pre-start's reason already quotes its last line.
+    let quoted = |line: &str| instance.detail.as_deref().is_some_and(|d| d.contains(line));
+    if let Some(line) = instance.last_stderr.as_deref().filter(|l| !quoted(l)) {
+        parts.push(format!("stderr: {line}"));
+    }
     parts.join(", ")
 }
 
@@ -88,6 +93,7 @@ pub(crate) mod tests {
             exit_code: None,
             exit_signal: None,
             detail: None,
+            last_stderr: None,
         }
     }
 
@@ -114,15 +120,19 @@ pub(crate) mod tests {
         bad.exit_code = Some(127);
         bad.restarts = 3;
         bad.detail = Some("exec /nope: No such file or directory".into());
+        let mut said = instance("said", "FATAL", None);
+        said.exit_code = Some(1);
+        said.last_stderr = Some("nginx: [emerg] unknown directive \"bogus\"".into());
         let mut killed = instance("w", "EXITED", Some(7));
         killed.exit_signal = Some("KILL".into());
         killed.exit_code = Some(137);
         assert_eq!(
-            status_table(&[web, db, bad, killed]),
+            status_table(&[web, db, bad, said, killed]),
             "\
 web:0     RUNNING  4242  uptime 1:02:03
 database  STOPPED  -     exit 0
 bad       FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
+said      FATAL    -     exit 1, stderr: nginx: [emerg] unknown directive \"bogus\"
 w         EXITED   7     signal KILL
 "
         );

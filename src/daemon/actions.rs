@@ -5,7 +5,7 @@ use super::{output, ready_pipes, reaper, start_env, Daemon};
 use crate::config::{ProcessSpec, Readiness};
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
-use crate::supervisor::{Action, Event, InstanceId, SpawnFailure};
+use crate::supervisor::{Action, Event, InstanceId, Purpose, SpawnFailure};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -78,11 +78,36 @@ impl Daemon {
 
     pub(super) fn perform(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::Spawn { id, name, spec } => {
+            Action::Spawn {
+                id,
+                name,
+                spec,
+                purpose: purpose @ (Purpose::PreStart | Purpose::Check),
+            } => {
+                // The service's environment (env-file, env, TASKMASTER_*, ${VAR} in its
+                // command), as its program would get it.
+                let result = start_env::for_start(&spec, &id, &name, None)
+                    .and_then(|spec| self.helpers.spawn(&spec));
+                Some(Event::Spawned {
+                    id,
+                    purpose,
+                    result,
+                })
+            }
+            Action::Spawn {
+                id,
+                name,
+                spec,
+                purpose,
+            } => {
                 let notify_socket = self.notify.as_ref().map(|n| n.path.as_path());
                 let result = start_env::for_start(&spec, &id, &name, notify_socket)
                     .and_then(|spec| self.spawn(&id, &name, &spec));
-                Some(Event::Spawned { id, result })
+                Some(Event::Spawned {
+                    id,
+                    purpose,
+                    result,
+                })
             }
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);

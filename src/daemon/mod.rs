@@ -9,6 +9,8 @@ mod clients;
 mod error;
 pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
+mod exits;
+mod helpers;
 mod lines;
 mod listener;
 mod loader;
@@ -86,6 +88,8 @@ struct Daemon {
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
+    /// `pre-start` processes and their output.
+    helpers: helpers::Helpers,
     /// Spawned processes whose exec report is still to be read.
     exec_reports: Vec<exec_reports::PendingExec>,
     /// Reloads read the config directory on a thread of their own.

@@ -90,6 +90,8 @@ enum PendingSink {
 pub struct Outputs {
     pub pipes: Vec<Pipe>,
     rings: HashMap<(InstanceId, bool), Ring>,
+    /// Where each instance's stderr ring stood when its current process was spawned.
+    stderr_marks: HashMap<InstanceId, u64>,
     files: HashMap<PathBuf, RotatingFile>,
     /// One read buffer for every pipe (the loop is single-threaded).
     scratch: Vec<u8>,
@@ -113,6 +115,8 @@ impl Outputs {
 
     /// Starts reading the pipes of a process that was spawned as `name` with `pid`.
     pub fn attach(&mut self, id: &InstanceId, name: &str, pid: i32, pending: Vec<PendingPipe>) {
+        let mark = self.rings.get(&(id.clone(), true)).map_or(0, Ring::total);
+        self.stderr_marks.insert(id.clone(), mark);
         for pipe in pending {
             let sink = match pipe.sink {
                 PendingSink::Capture => Sink::Capture,
@@ -372,6 +376,16 @@ impl Outputs {
     /// so that reload churn cannot grow the daemon.
     pub fn forget_rings(&mut self, exists: impl Fn(&InstanceId) -> bool) {
         self.rings.retain(|(id, _), _| exists(id));
+        self.stderr_marks.retain(|id, _| exists(id));
+    }
+
+    /// What the instance's current (or last) process wrote to its captured stderr.
+    pub fn stderr_of_last_process(&self, id: &InstanceId) -> Vec<u8> {
+        let mark = self.stderr_marks.get(id).copied().unwrap_or(0);
+        self.rings
+            .get(&(id.clone(), true))
+            .map(|ring| ring.since(mark))
+            .unwrap_or_default()
     }
 
     pub fn captured(&self, id: &InstanceId, stderr: bool) -> Vec<u8> {

@@ -9,6 +9,8 @@ pub const RING_BYTES: usize = 64 * 1024;
 pub struct Ring {
     bytes: VecDeque<u8>,
     capacity: usize,
+    /// Bytes ever pushed: a mark taken now tells later what came after it.
+    total: u64,
 }
 
 impl Ring {
@@ -16,11 +18,13 @@ impl Ring {
         Ring {
             bytes: VecDeque::new(),
             capacity,
+            total: 0,
         }
     }
 
     /// Appends, dropping the oldest bytes beyond the capacity.
     pub fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
         let data = &data[data.len().saturating_sub(self.capacity)..];
         let overflow = (self.bytes.len() + data.len()).saturating_sub(self.capacity);
         self.bytes.drain(..overflow);
@@ -29,6 +33,18 @@ impl Ring {
 
     pub fn contents(&self) -> Vec<u8> {
         self.bytes.iter().copied().collect()
+    }
+
+    /// How many bytes were ever pushed (a mark for [`Ring::since`]).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// What was pushed after `mark`, as far as it is still kept.
+    pub fn since(&self, mark: u64) -> Vec<u8> {
+        let newer = usize::try_from(self.total.saturating_sub(mark)).unwrap_or(usize::MAX);
+        let skip = self.bytes.len().saturating_sub(newer);
+        self.bytes.iter().skip(skip).copied().collect()
     }
 }
 
@@ -44,5 +60,21 @@ mod tests {
         assert_eq!(ring.contents(), b"bcdef");
         ring.push(b"0123456789");
         assert_eq!(ring.contents(), b"56789");
+    }
+
+    #[test]
+    fn since_a_mark_gives_only_the_newer_bytes() {
+        let mut ring = Ring::new(5);
+        ring.push(b"abc");
+        let mark = ring.total();
+        assert_eq!(ring.since(mark), b"");
+        ring.push(b"de");
+        assert_eq!(ring.since(mark), b"de");
+        ring.push(b"fghij");
+        assert_eq!(
+            ring.since(mark),
+            b"fghij",
+            "what is no longer kept is not invented"
+        );
     }
 }

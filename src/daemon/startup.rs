@@ -3,7 +3,7 @@
 
 use super::error::{RaiseNofileError, StartError};
 use super::output::Outputs;
-use super::{listener, notify, Daemon, Options};
+use super::{helpers, listener, notify, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -174,6 +174,7 @@ impl Daemon {
             clients: Vec::new(),
             next_client: 1,
             outputs: Outputs::default(),
+            helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
             loader: Default::default(),
             notify,

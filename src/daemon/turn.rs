@@ -231,7 +231,7 @@ impl Daemon {
                                 continue;
                             }
                         }
-                        self.dispatch(event);
+                        self.dispatch_reaped(event);
                     }
                 }
                 SIGTERM | SIGINT => {

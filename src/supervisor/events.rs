@@ -30,6 +30,8 @@ impl Supervisor {
         match result {
             Ok(pid) => {
                 instance.pid = Some(pid);
+                instance.in_pre_start = false;
+                instance.last_stderr = None;
                 self.pids.insert(pid, id);
                 out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
                 // Up time counts from exec, not from the decision to fork: a slow spawn
@@ -45,6 +47,7 @@ impl Supervisor {
             }
             Err(SpawnFailure { reason, transient }) => {
                 instance.deadline = None;
+                instance.in_pre_start = false;
                 instance.failed_starts += 1;
                 let attempt = instance.failed_starts;
                 if transient && attempt <= startretries {
@@ -190,21 +193,19 @@ impl Supervisor {
         } else if oneshot {
             if expected {
                 instance.state = State::Exited;
+                instance.goal = Goal::Down;
                 instance.detail = None;
                 out.push(log(
                     Level::Info,
                     format!("{name} (pid {pid}) exited with {status} (expected): EXITED"),
                 ));
             } else {
-                fatal = true;
-                instance.state = State::Fatal;
-                instance.detail = Some(format!("oneshot failed with {status}"));
-                out.push(log(
-                    Level::Error,
-                    format!("{name} (pid {pid}) exited with {status} (unexpected): FATAL"),
-                ));
+                // A failed run is a failed start: retried like one (startretries, back-off),
+                // since it often only ran too early (a database still starting).
+                let who = format!("{name} (pid {pid})");
+                let what = format!("oneshot failed with {status}");
+                fatal = fail_start(instance, &who, &what, &policy, now, out);
             }
-            instance.goal = Goal::Down;
         } else if was == State::Starting {
             let before = if forced.is_some() {
                 "without reporting ready"
@@ -320,6 +321,18 @@ impl Supervisor {
         }
     }
 
+    /// The loop read what a process wrote last to stderr, just before handing us its exit.
+    pub(super) fn on_last_stderr(&mut self, pid: i32, line: String) {
+        let Some(id) = self.pids.get(&pid).cloned() else {
+            return;
+        };
+        if let Some(instance) = self.instance_mut(&id) {
+            if instance.pid == Some(pid) {
+                instance.last_stderr = Some(line);
+            }
+        }
+    }
+
     pub(super) fn on_stopped(&mut self, pid: i32, out: &mut Actions) {
         let Some(id) = self.pids.get(&pid).cloned() else {
             return;
@@ -366,6 +379,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_tick(&mut self, now: Instant, out: &mut Actions) {
+        self.check_timeouts(now, out);
         let due: Vec<InstanceId> = self
             .services
             .iter()
@@ -389,6 +403,23 @@ impl Supervisor {
                 continue;
             };
             match instance.state {
+                State::Starting if instance.in_pre_start => {
+                    instance.deadline = None;
+                    if let Some(pid) = instance.pre_start_pid {
+                        out.push(log(
+                            Level::Warning,
+                            format!(
+                                "{name} pre-start (pid {pid}) did not finish within {}: SIGKILL",
+                                seconds(super::prestart::PRE_START_TIMEOUT)
+                            ),
+                        ));
+                        out.push(Action::Signal {
+                            pid,
+                            signal: libc::SIGKILL,
+                            group: true,
+                        });
+                    }
+                }
                 State::Starting if reported => {
                     self.force_stop(&id, ForcedStop::ReadyTimeout, now, out)
                 }
@@ -417,6 +448,47 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// A failed start that is not a plain early exit (a oneshot's failed run, a failed
+/// `pre-start`): BACKOFF with the growing delay while `startretries` last, then FATAL.
+/// Returns whether it went FATAL.
+pub(super) fn fail_start(
+    instance: &mut Instance,
+    who: &str,
+    what: &str,
+    policy: &crate::config::Policy,
+    now: Instant,
+    out: &mut Actions,
+) -> bool {
+    instance.failed_starts += 1;
+    instance.deadline = None;
+    let attempt = instance.failed_starts;
+    if attempt > policy.startretries {
+        instance.state = State::Fatal;
+        instance.goal = Goal::Down;
+        let reason = match attempt {
+            1 => what.to_string(),
+            n => format!("{what}, {n} attempts, giving up"),
+        };
+        out.push(log(Level::Error, format!("{who} FATAL: {reason}")));
+        instance.detail = Some(reason);
+        return true;
+    }
+    let delay = policy::backoff_delay(attempt);
+    instance.state = State::Backoff;
+    instance.deadline = Some(now + delay);
+    instance.restarts += 1;
+    instance.detail = Some(what.to_string());
+    out.push(log(
+        Level::Warning,
+        format!(
+            "{who} {what}: BACKOFF, restart attempt {attempt}/{} in {}",
+            policy.startretries,
+            seconds(delay)
+        ),
+    ));
+    false
 }
 
 pub(super) fn become_running(instance: &mut Instance, name: &str, now: Instant, out: &mut Actions) {

@@ -34,6 +34,7 @@ impl Supervisor {
             return;
         }
         instance.goal = Goal::Up;
+        instance.wanted = true;
         instance.failed_starts = 0;
         instance.crash_streak = 0;
         instance.restart_times.clear();
@@ -84,6 +85,7 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
+        instance.wanted = false;
         if oneshot && instance.state == State::Exited {
             // A finished oneshot is "up" for what requires it: stopping it stops them too,
             // like any other dependency, and it runs again when next started or pulled in.
@@ -121,6 +123,16 @@ impl Supervisor {
                 instance.goal = Goal::Down;
             }
         }
+        // A reload's pre-start check has nothing left to vet.
+        let checks: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.candidate.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in checks {
+            self.cancel_check(&name, "the daemon is shutting down", out);
+        }
     }
 
     /// Sends the stop signal (the instance is STOPPING until it exits; SIGKILL at the deadline).
@@ -134,6 +146,24 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
+        if instance.in_pre_start && instance.pid.is_none() {
+            // Only the pre-start runs: a check, not the service. It is killed, and the
+            // instance is STOPPED (or starts again) once it has been reaped.
+            instance.state = State::Stopping;
+            instance.deadline = None;
+            if let Some(pid) = instance.pre_start_pid {
+                out.push(log(
+                    Level::Info,
+                    format!("{name} stop requested during pre-start (pid {pid}): SIGKILL STOPPING"),
+                ));
+                out.push(Action::Signal {
+                    pid,
+                    signal: libc::SIGKILL,
+                    group: true,
+                });
+            }
+            return;
+        }
         let Some(pid) = instance.pid else {
             return;
         };

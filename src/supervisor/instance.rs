@@ -52,6 +52,17 @@ pub struct Instance {
     /// A restart was asked (`tmctl restart`, or a reload that changed its process): it is
     /// stopped once everything that requires it has stopped, then comes back before them.
     pub restart_pending: bool,
+    /// Someone asked for it to run (autostart, `tmctl start`/`restart`) and nobody has
+    /// stopped it since. Unlike `goal`, this survives FATAL and EXITED: a reload that changes
+    /// such an instance's process gives it a fresh start.
+    pub wanted: bool,
+    /// In the `pre-start` phase of a start (STARTING, no main process yet).
+    pub in_pre_start: bool,
+    /// That `pre-start` process, once spawned.
+    pub pre_start_pid: Option<i32>,
+    /// The last line the last process wrote to a captured stderr (or its `pre-start`'s
+    /// output), shown while FATAL.
+    pub last_stderr: Option<String>,
     /// The process group (and session) of the current process: the pid it was spawned with,
     /// which stays its group when a MAINPID= message moves `pid` to another process.
     pub group: Option<i32>,
@@ -86,6 +97,10 @@ impl Instance {
             blocked: false,
             retiring: false,
             restart_pending: false,
+            wanted: false,
+            in_pre_start: false,
+            pre_start_pid: None,
+            last_stderr: None,
             group: None,
             notify_status: None,
             forced: None,

@@ -5,12 +5,14 @@
 //! every instance towards its goal (up or down), in dependency order, and answers the
 //! clients whose start/stop has settled. Its only timer is [`Supervisor::next_deadline`].
 
+mod checks;
 mod deps;
 mod events;
 mod goals;
 mod instance;
 pub mod notify;
 pub mod policy;
+mod prestart;
 mod readiness;
 mod reconcile;
 mod reload;
@@ -18,6 +20,7 @@ mod requests;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod waiters;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
@@ -27,10 +30,10 @@ use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};
 use crate::log::Level;
 use deps::DepTable;
-use requests::Waiter;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
+use waiters::Waiter;
 
 /// Identifies a connected client, so that a reply can come later (start waits for RUNNING).
 pub type ClientId = u64;
@@ -58,6 +61,7 @@ pub enum Event {
     /// The result of an [`Action::Spawn`]: a pid, or why the program could not be executed.
     Spawned {
         id: InstanceId,
+        purpose: Purpose,
         result: Result<i32, SpawnFailure>,
     },
     /// The process of an earlier `Spawned { Ok(pid) }` could not be executed after all (the
@@ -68,6 +72,16 @@ pub enum Event {
         pid: i32,
         failure: SpawnFailure,
     },
+    /// A `pre-start` process ([`Purpose::PreStart`] or [`Purpose::Check`]) was reaped; the
+    /// loop gives its output (stdout and stderr together, the end of it when long).
+    HelperExited {
+        pid: i32,
+        status: ExitStatus,
+        output: String,
+    },
+    /// The last line a process wrote to its captured stderr, given just before its exit
+    /// (a FATAL instance shows it).
+    LastStderr { pid: i32, line: String },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -98,11 +112,13 @@ pub enum Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Fork/exec this instance; answer with [`Event::Spawned`].
+    /// Fork/exec this instance's program (or its `pre-start`, see [`Purpose`]); answer
+    /// with [`Event::Spawned`].
     Spawn {
         id: InstanceId,
         name: String,
         spec: Arc<ProcessSpec>,
+        purpose: Purpose,
     },
     /// Send a signal to a process group (`group`) or just to the process.
     Signal {
@@ -126,12 +142,53 @@ pub enum Action {
     },
 }
 
+/// What a spawned process is for. A `pre-start` runs with the service's spec (its user,
+/// environment, working directory, limits) and `cmd` replaced; its output is collected by
+/// the loop and handed back with [`Event::HelperExited`], not captured for `tail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The service's own program.
+    Main,
+    /// `pre-start` before a start of this instance: the program starts only if it succeeds.
+    PreStart,
+    /// `pre-start` with a reloaded config, while the old process keeps running: the new
+    /// config is applied (and the service restarted) only if it succeeds.
+    Check,
+}
+
+/// A `pre-start` process the core waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Helper {
+    PreStart(InstanceId),
+    Check(String),
+}
+
 struct Service {
     spec: ServiceSpec,
     process: Arc<ProcessSpec>,
     instances: BTreeMap<u32, Instance>,
     /// Removed by a reload: dropped once every instance has stopped.
     removed: bool,
+    /// A reloaded config (or a restart) waiting for its `pre-start` check; `spec` stays the
+    /// running one meanwhile.
+    candidate: Option<Candidate>,
+}
+
+/// What waits for a `pre-start` check to pass.
+enum Vetted {
+    /// A reloaded spec, applied (and the service restarted) if it passes.
+    Reload(Box<ServiceSpec>),
+    /// `tmctl restart` of these running instances, done if it passes.
+    Restart(Vec<InstanceId>),
+}
+
+/// A change held back until its `pre-start` has passed, while the old process runs on.
+struct Candidate {
+    vetted: Vetted,
+    /// The check's process, once spawned.
+    pid: Option<i32>,
+    /// When it is killed if it has not finished; `None` once that was done.
+    deadline: Option<Instant>,
 }
 
 impl Service {
@@ -143,6 +200,7 @@ impl Service {
             process,
             instances,
             removed: false,
+            candidate: None,
         }
     }
 
@@ -164,6 +222,8 @@ pub struct Supervisor {
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
+    /// pid → what it checks, for every `pre-start` process not reaped yet.
+    helpers: HashMap<i32, Helper>,
     waiters: Vec<Waiter>,
     shutting_down: bool,
     exit_sent: bool,
@@ -186,6 +246,7 @@ impl Supervisor {
             services,
             deps,
             pids: HashMap::new(),
+            helpers: HashMap::new(),
             waiters: Vec::new(),
             shutting_down: false,
             exit_sent: false,
@@ -214,7 +275,22 @@ impl Supervisor {
                     self.start_service(&name, &mut out);
                 }
             }
-            Event::Spawned { id, result } => self.on_spawned(id, result, now, &mut out),
+            Event::Spawned {
+                id,
+                purpose: Purpose::Main,
+                result,
+            } => self.on_spawned(id, result, now, &mut out),
+            Event::Spawned {
+                id,
+                purpose,
+                result,
+            } => self.on_helper_spawned(id, purpose, result, now, &mut out),
+            Event::HelperExited {
+                pid,
+                status,
+                output,
+            } => self.on_helper_exit(pid, status, output, now, &mut out),
+            Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
             }
@@ -223,7 +299,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
-            Event::Reload { client, config } => self.reload(client, config, &mut out),
+            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
             Event::Shutdown => self.begin_shutdown(&mut out),
             Event::Notify {
                 sender,
@@ -244,11 +320,16 @@ impl Supervisor {
 
     /// The earliest instance timer, for the loop's poll timeout. `None`: sleep until an event.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.services
+        let instances = self
+            .services
             .values()
             .flat_map(|s| s.instances.values())
-            .filter_map(|i| i.deadline)
-            .min()
+            .filter_map(|i| i.deadline);
+        let checks = self
+            .services
+            .values()
+            .filter_map(|s| s.candidate.as_ref()?.deadline);
+        instances.chain(checks).min()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -261,6 +342,11 @@ impl Supervisor {
             Some(service) => service.instance_name(id.index),
             None => format!("{}:{}", id.service, id.index),
         }
+    }
+
+    /// The instance a (not yet reaped) main process belongs to.
+    pub fn instance_of_pid(&self, pid: i32) -> Option<&InstanceId> {
+        self.pids.get(&pid)
     }
 
     /// Whether this instance exists (a removed one exists until it has stopped).
@@ -359,6 +445,7 @@ impl Supervisor {
 
     fn anything_active(&self) -> bool {
         !self.pids.is_empty()
+            || !self.helpers.is_empty()
             || self
                 .services
                 .values()

@@ -1,5 +1,6 @@
 //! Reconcile: after every event, move each instance towards its goal in dependency order.
 
+use super::waiters::{Entry, What};
 use super::*;
 use crate::log::Level;
 use std::time::Instant;
@@ -68,7 +69,8 @@ impl Supervisor {
 
     /// Asks for a restart of a running instance and of everything that requires it, down
     /// the chain; `reconcile` stops them from the top and they come back in order.
-    pub(super) fn mark_restart(&mut self, id: &InstanceId) {
+    /// Each instance it marks is added to `marked`, in dependency order.
+    pub(super) fn mark_restart(&mut self, id: &InstanceId, marked: &mut Vec<InstanceId>) {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
@@ -88,6 +90,7 @@ impl Supervisor {
         }
         instance.goal = Goal::Up;
         instance.restart_pending = true;
+        marked.push(id.clone());
         let dependents: Vec<InstanceId> = self
             .deps
             .required_by(&id.service)
@@ -104,8 +107,25 @@ impl Supervisor {
             })
             .collect();
         for dependent in dependents {
-            self.mark_restart(&dependent);
+            self.mark_restart(&dependent, marked);
         }
+    }
+
+    /// [`Supervisor::mark_restart`], and what to tell the user: the instance restarts, and
+    /// so does every instance that requires it, down the chain (they are named, so that
+    /// a dependent that does not come back is reported).
+    pub(super) fn restart_with_dependents(&mut self, id: &InstanceId) -> Vec<Entry> {
+        let mut marked = Vec::new();
+        self.mark_restart(id, &mut marked);
+        marked
+            .into_iter()
+            .filter(|other| other != id)
+            .map(|dependent| Entry {
+                name: self.instance_name(&dependent),
+                id: dependent,
+                what: What::With(id.service.clone()),
+            })
+            .collect()
     }
 
     /// A service that requires `service` and still has a process.
@@ -138,6 +158,7 @@ impl Supervisor {
             return;
         };
         let spec = service.process.clone();
+        let pre_start = super::prestart::pre_start_spec(&service.spec);
         let deadline = Supervisor::start_deadline(service, now);
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
@@ -149,12 +170,26 @@ impl Supervisor {
                 instance.detail = None;
                 instance.spawned_at = Some(now);
                 instance.running_since = None;
-                instance.deadline = deadline;
-                out.push(Action::Spawn {
-                    id: id.clone(),
-                    name,
-                    spec,
-                });
+                if let Some(pre_start) = pre_start {
+                    // The program starts once its pre-start has succeeded (`on_helper_exit`).
+                    instance.in_pre_start = true;
+                    instance.pre_start_pid = None;
+                    instance.deadline = Some(now + super::prestart::PRE_START_TIMEOUT);
+                    out.push(Action::Spawn {
+                        id: id.clone(),
+                        name,
+                        spec: pre_start,
+                        purpose: Purpose::PreStart,
+                    });
+                } else {
+                    instance.deadline = deadline;
+                    out.push(Action::Spawn {
+                        id: id.clone(),
+                        name,
+                        spec,
+                        purpose: Purpose::Main,
+                    });
+                }
             }
             Verdict::Wait(reason) => {
                 instance.state = State::Pending;

@@ -1,30 +1,57 @@
-//! Applying a new config: add, remove, restart only what changed (SPEC.md, "Reload").
+//! Applying a new config: add, remove, restart only what changed (SPEC.md, "Reload"), and
+//! tell what actually happened once it has settled ("Reload that tells the truth").
 
 use super::deps::DepTable;
+use super::waiters::{Entry, What};
 use super::{
-    log, Action, Actions, ClientId, Goal, Instance, InstanceId, Service, State, Supervisor,
+    log, Actions, ClientId, Goal, Instance, InstanceId, Service, ServiceSpec, State, Supervisor,
+    Vetted,
 };
 use crate::config::Config;
-use crate::control::proto::Response;
 use crate::log::Level;
 use std::sync::Arc;
+use std::time::Instant;
 
-/// What a reload did, service by service.
+/// What a reload set out to do, service by service, for the event log.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ReloadSummary {
-    pub added: Vec<String>,
+struct ReloadPlan {
+    added: Vec<String>,
     /// Applied in place: monitoring fields, dependencies, numprocs.
-    pub changed: Vec<String>,
-    /// Process fields changed: its running instances were restarted.
-    pub restarted: Vec<String>,
-    pub removed: Vec<String>,
+    changed: Vec<String>,
+    /// Process fields changed: restarted (or given a fresh start), or just changed if idle.
+    restarting: Vec<String>,
+    /// Running, with a `pre-start` that must pass before they are restarted.
+    checking: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// How a spec change touches a service.
+pub(super) enum Change {
+    None,
+    InPlace,
+    Process,
 }
 
 impl Supervisor {
-    pub(super) fn reload(&mut self, client: Option<ClientId>, config: Config, out: &mut Actions) {
-        let mut summary = ReloadSummary::default();
-        let mut to_start = Vec::new();
-        let mut new_instances = Vec::new();
+    pub(super) fn reload(
+        &mut self,
+        client: Option<ClientId>,
+        config: Config,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        // A check still running vets a config that is no longer the latest.
+        let checking: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.candidate.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in checking {
+            self.cancel_check(&name, "superseded by a later reload", out);
+        }
+        let mut plan = ReloadPlan::default();
+        let mut entries = Vec::new();
 
         let gone: Vec<String> = self
             .services
@@ -44,6 +71,8 @@ impl Supervisor {
         }
         self.deps = DepTable::new(&ordering);
         for name in gone {
+            let ids = self.instance_ids(&name);
+            entries.extend(self.entries(ids, || What::Stop(Some("removed"))));
             self.stop_service(&name);
             if let Some(service) = self.services.get_mut(&name) {
                 service.removed = true;
@@ -51,16 +80,19 @@ impl Supervisor {
                     instance.retiring = true;
                 }
             }
-            summary.removed.push(name);
+            plan.removed.push(name);
         }
 
         for (name, spec) in config.services {
             let Some(service) = self.services.get_mut(&name) else {
-                if spec.policy.autostart {
-                    to_start.push(name.clone());
+                let autostart = spec.policy.autostart;
+                self.services.insert(name.clone(), Service::new(spec));
+                if autostart {
+                    self.start_service(&name, out);
                 }
-                summary.added.push(name.clone());
-                self.services.insert(name, Service::new(spec));
+                let ids = self.instance_ids(&name);
+                entries.extend(self.entries(ids, || What::Added));
+                plan.added.push(name);
                 continue;
             };
             if service.removed {
@@ -70,102 +102,204 @@ impl Supervisor {
                 for instance in service.instances.values_mut() {
                     instance.retiring = false;
                 }
-                if spec.policy.autostart {
-                    to_start.push(name.clone());
+                let autostart = spec.policy.autostart;
+                let (_, mut added) = self.apply_spec(&name, spec, out);
+                if autostart {
+                    self.start_service(&name, out);
                 }
-                summary.added.push(name.clone());
+                let ids = self.instance_ids(&name);
+                added.retain(|e| !matches!(e.what, What::Said { .. }));
+                entries.extend(added);
+                entries.extend(self.entries(ids, || What::Added));
+                plan.added.push(name);
+                continue;
             }
-            let process_changed = service.spec.process != spec.process;
-            let in_place_changed = service.spec.policy != spec.policy
-                || service.spec.deps != spec.deps
-                || service.spec.numprocs != spec.numprocs;
-            let old_numprocs = service.spec.numprocs;
-            let new_numprocs = spec.numprocs;
-            let any_up = service.instances.values().any(|i| i.goal == Goal::Up);
-            service.process = Arc::new(spec.process.clone());
-            service.spec = spec;
-            // numprocs: add or retire instances at the end, leave the others alone.
-            // An instance still retiring from an earlier shrink (or removal) is taken back as
-            // it is: its pid stays tracked, and it comes back up once stopped.
-            for index in 0..new_numprocs {
-                service
-                    .instances
-                    .entry(index)
-                    .and_modify(|i| i.retiring = false)
-                    .or_insert_with(Instance::new);
+            let runs_old_process = service.spec.process != spec.process
+                && service.instances.values().any(|i| {
+                    !i.retiring
+                        && i.pid.is_some()
+                        && i.goal == Goal::Up
+                        && i.state != State::Stopping
+                });
+            if runs_old_process && spec.pre_start.is_some() {
+                // The old process keeps running until the new config's pre-start passes.
+                entries.push(Entry {
+                    id: InstanceId {
+                        service: name.clone(),
+                        index: 0,
+                    },
+                    name: name.clone(),
+                    what: What::Check,
+                });
+                self.begin_check(&name, Vetted::Reload(Box::new(spec)), now, out);
+                plan.checking.push(name);
+                continue;
             }
-            for index in new_numprocs..old_numprocs {
-                if let Some(instance) = service.instances.get_mut(&index) {
-                    instance.retiring = true;
-                }
+            let (change, said) = self.apply_spec(&name, spec, out);
+            entries.extend(said);
+            match change {
+                Change::Process => plan.restarting.push(name),
+                Change::InPlace => plan.changed.push(name),
+                Change::None => {}
             }
-            if any_up || service.spec.policy.autostart {
-                // Only the new ones: a sibling the user stopped (or that is FATAL) stays so.
-                new_instances.extend((old_numprocs..new_numprocs).map(|index| InstanceId {
-                    service: name.clone(),
-                    index,
-                }));
+        }
+
+        out.push(log(Level::Info, format!("reload: {}", describe(&plan))));
+        self.wait(client, true, entries);
+    }
+
+    /// Puts `spec` in place of a service's current one: numprocs grows or shrinks, and
+    /// when the process changed, every instance meant to run is restarted (or, when FATAL,
+    /// BACKOFF or EXITED, started afresh) with it. Returns what to tell the user.
+    pub(super) fn apply_spec(
+        &mut self,
+        name: &str,
+        spec: ServiceSpec,
+        out: &mut Actions,
+    ) -> (Change, Vec<Entry>) {
+        let mut entries = Vec::new();
+        let Some(service) = self.services.get_mut(name) else {
+            return (Change::None, entries);
+        };
+        let process_changed = service.spec.process != spec.process;
+        let in_place_changed = service.spec.policy != spec.policy
+            || service.spec.deps != spec.deps
+            || service.spec.numprocs != spec.numprocs
+            || service.spec.pre_start != spec.pre_start;
+        let old_numprocs = service.spec.numprocs;
+        let new_numprocs = spec.numprocs;
+        let any_up = service.instances.values().any(|i| i.goal == Goal::Up);
+        service.process = Arc::new(spec.process.clone());
+        service.spec = spec;
+        // numprocs: add or retire instances at the end, leave the others alone.
+        // An instance still retiring from an earlier shrink (or removal) is taken back as
+        // it is: its pid stays tracked, and it comes back up once stopped.
+        for index in 0..new_numprocs {
+            service
+                .instances
+                .entry(index)
+                .and_modify(|i| i.retiring = false)
+                .or_insert_with(Instance::new);
+        }
+        for index in new_numprocs..old_numprocs {
+            if let Some(instance) = service.instances.get_mut(&index) {
+                instance.retiring = true;
             }
-            for index in new_numprocs..old_numprocs {
-                self.stop_instance(&InstanceId {
-                    service: name.clone(),
-                    index,
+        }
+        let autostart = service.spec.policy.autostart;
+        let id = |index| InstanceId {
+            service: name.to_string(),
+            index,
+        };
+        if any_up || autostart {
+            // Only the new ones: a sibling the user stopped (or that is FATAL) stays so.
+            for index in old_numprocs..new_numprocs {
+                self.start_instance(&id(index), out);
+                entries.push(Entry {
+                    name: self.instance_name(&id(index)),
+                    id: id(index),
+                    what: What::Added,
                 });
             }
-            if process_changed && !summary.added.contains(&name) {
-                summary.restarted.push(name.clone());
-            } else if in_place_changed {
-                summary.changed.push(name.clone());
-            }
         }
-
-        // Restart what runs with an outdated process spec: its goal stays Up, so it
-        // comes back with the new spec as soon as it has stopped. What is going down
-        // (stopped by a user, shutdown) or already restarting is left as it is.
-        for name in &summary.restarted {
-            let ids: Vec<InstanceId> = self.services[name]
-                .instances
-                .iter()
-                .filter(|(_, i)| {
-                    !i.retiring && i.is_active() && i.goal == Goal::Up && i.state != State::Stopping
-                })
-                .map(|(index, _)| InstanceId {
-                    service: name.clone(),
-                    index: *index,
-                })
-                .collect();
-            for id in ids {
-                self.mark_restart(&id);
-            }
-        }
-        for name in to_start {
-            self.start_service(&name, out);
-        }
-        for id in new_instances {
-            self.start_instance(&id, out);
-        }
-
-        out.push(log(Level::Info, format!("reload: {}", describe(&summary))));
-        if let Some(client) = client {
-            out.push(Action::Reply {
-                client,
-                response: Response::Reload {
-                    added: summary.added,
-                    changed: summary.changed,
-                    restarted: summary.restarted,
-                    removed: summary.removed,
-                },
+        for index in new_numprocs..old_numprocs {
+            let name = self.instance_name(&id(index));
+            entries.push(Entry {
+                name,
+                id: id(index),
+                what: What::Stop(Some("removed")),
             });
+            self.stop_instance(&id(index));
         }
+        if !process_changed {
+            if in_place_changed {
+                entries.push(Entry::said(
+                    id(0),
+                    name.to_string(),
+                    "changed in place",
+                    true,
+                    String::new(),
+                ));
+                return (Change::InPlace, entries);
+            }
+            return (Change::None, entries);
+        }
+        for index in 0..new_numprocs.min(old_numprocs) {
+            entries.extend(self.renew_instance(&id(index), out));
+        }
+        (Change::Process, entries)
+    }
+
+    /// Brings an instance onto its service's new process spec: restarted if it runs and is
+    /// meant to, started afresh if it is meant to run but failed or ended, else left alone
+    /// (the new spec applies at its next start).
+    fn renew_instance(&mut self, id: &InstanceId, out: &mut Actions) -> Vec<Entry> {
+        let name = self.instance_name(id);
+        let Some(i) = self.instance(id) else {
+            return Vec::new();
+        };
+        let (state, goal, active, wanted) = (i.state, i.goal, i.is_active(), i.wanted);
+        if active && goal == Goal::Up && state != State::Stopping {
+            let mut entries = vec![Entry {
+                name,
+                id: id.clone(),
+                what: What::Restart,
+            }];
+            entries.extend(self.restart_with_dependents(id));
+            return entries;
+        }
+        let failed = matches!(state, State::Fatal | State::Backoff | State::Exited)
+            || (state == State::Pending && i.deadline.is_some());
+        if !active && wanted && failed {
+            out.push(log(
+                Level::Info,
+                format!("{name} is {state} and its config changed: starting it afresh"),
+            ));
+            if let Some(i) = self.instance_mut(id) {
+                i.goal = Goal::Down;
+                i.state = State::Stopped;
+                i.deadline = None;
+            }
+            self.start_instance(id, out);
+            return vec![Entry {
+                name,
+                id: id.clone(),
+                what: What::Restart,
+            }];
+        }
+        if state == State::Stopping && goal == Goal::Up {
+            // Already on its way down to come back: it comes back with the new spec.
+            return vec![Entry {
+                name,
+                id: id.clone(),
+                what: What::Restart,
+            }];
+        }
+        let message = format!("{state}: the new config applies at its next start");
+        vec![Entry::said(id.clone(), name, "changed", true, message)]
+    }
+
+    /// Every instance of a service, retiring ones included.
+    fn instance_ids(&self, name: &str) -> Vec<InstanceId> {
+        self.services.get(name).map_or_else(Vec::new, |s| {
+            s.instances
+                .keys()
+                .map(|&index| InstanceId {
+                    service: name.to_string(),
+                    index,
+                })
+                .collect()
+        })
     }
 }
 
-fn describe(summary: &ReloadSummary) -> String {
+fn describe(plan: &ReloadPlan) -> String {
     let parts: Vec<String> = [
-        ("added", &summary.added),
-        ("changed", &summary.changed),
-        ("restarted", &summary.restarted),
-        ("removed", &summary.removed),
+        ("added", &plan.added),
+        ("changed", &plan.changed),
+        ("restarting", &plan.restarting),
+        ("checking with pre-start", &plan.checking),
+        ("removed", &plan.removed),
     ]
     .iter()
     .filter(|(_, names)| !names.is_empty())

@@ -1,23 +1,12 @@
 //! Requests the core answers: status, start/stop/restart (which wait for the outcome),
 //! pause/resume, signal, names, shutdown.
 
-use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
+use super::waiters::{Entry, What};
+use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
+use crate::control::proto::{ErrorKind, InstanceStatus, Request, Response};
 use crate::log::Level;
+use std::collections::BTreeMap;
 use std::time::Instant;
-
-/// A client waiting for instances to settle after start/stop/restart.
-pub(super) struct Waiter {
-    client: ClientId,
-    kind: WaitKind,
-    ids: Vec<InstanceId>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WaitKind {
-    Start,
-    Stop,
-}
 
 impl Supervisor {
     pub(super) fn on_request(
@@ -72,26 +61,58 @@ impl Supervisor {
                         }
                         self.start_instance(id, out);
                     }
-                    self.wait(client, WaitKind::Start, ids);
+                    let entries = self.entries(ids, || What::Start);
+                    self.wait(Some(client), false, entries);
                 }
             },
             Request::Stop { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(ids) => {
+                    // What requires them stops first, and is waited for and named too.
+                    let mut dependents = Vec::new();
                     for id in &ids {
+                        let before = self.instances_going_up();
                         self.stop_instance(id);
+                        let now_up = self.instances_going_up();
+                        dependents.extend(
+                            before
+                                .into_iter()
+                                .filter(|other| other != id && !now_up.contains(other))
+                                .map(|other| Entry {
+                                    name: self.instance_name(&other),
+                                    id: other,
+                                    what: What::StopWith(id.service.clone()),
+                                }),
+                        );
                     }
-                    self.wait(client, WaitKind::Stop, ids);
+                    let mut entries = self.entries(ids, || What::Stop(None));
+                    entries.extend(dependents);
+                    self.wait(Some(client), false, entries);
                 }
             },
             Request::Restart { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
+                    let (ids, checks) = self.restarts_to_vet(ids);
+                    let mut dependents = Vec::new();
                     for id in &ids {
-                        self.restart_instance(id, out);
+                        dependents.extend(self.restart_instance(id, out));
                     }
-                    self.wait(client, WaitKind::Start, ids);
+                    let mut entries = self.entries(ids, || What::Restart);
+                    entries.extend(dependents);
+                    for (service, ids) in checks {
+                        entries.push(Entry {
+                            id: InstanceId {
+                                service: service.clone(),
+                                index: 0,
+                            },
+                            name: service.clone(),
+                            what: What::Check,
+                        });
+                        self.begin_check(&service, Vetted::Restart(ids), now, out);
+                    }
+                    self.wait(Some(client), false, entries);
                 }
             },
             Request::Pause { names }
@@ -155,10 +176,37 @@ impl Supervisor {
         }
     }
 
+    /// Splits a restart: running instances of a service with a `pre-start` are restarted
+    /// only once it has passed (the old process runs on meanwhile), by service; the rest
+    /// restart at once.
+    fn restarts_to_vet(
+        &self,
+        ids: Vec<InstanceId>,
+    ) -> (Vec<InstanceId>, BTreeMap<String, Vec<InstanceId>>) {
+        let mut now = Vec::new();
+        let mut vetted: BTreeMap<String, Vec<InstanceId>> = BTreeMap::new();
+        for id in ids {
+            let guarded = self
+                .services
+                .get(&id.service)
+                .is_some_and(|s| s.spec.pre_start.is_some() && s.candidate.is_none());
+            let running = self.instance(&id).is_some_and(|i| {
+                i.pid.is_some() && i.goal == Goal::Up && i.state != State::Stopping
+            });
+            if guarded && running {
+                vetted.entry(id.service.clone()).or_default().push(id);
+            } else {
+                now.push(id);
+            }
+        }
+        (now, vetted)
+    }
+
     /// Stop then start: the goal stays Up while it stops, so it comes back by itself.
-    fn restart_instance(&mut self, id: &InstanceId, out: &mut Actions) {
+    /// Returns the dependents that restart with it.
+    pub(super) fn restart_instance(&mut self, id: &InstanceId, out: &mut Actions) -> Vec<Entry> {
         let Some(instance) = self.instance(id) else {
-            return;
+            return Vec::new();
         };
         let done_oneshot = instance.state == State::Exited
             && self
@@ -174,13 +222,41 @@ impl Supervisor {
                 instance.crash_streak = 0;
             }
             // Stopped by `reconcile` once what requires it has stopped.
-            self.mark_restart(id);
+            self.restart_with_dependents(id)
         } else {
             if let Some(i) = self.instance_mut(id) {
                 i.goal = Goal::Down;
             }
             self.start_instance(id, out);
+            Vec::new()
         }
+    }
+
+    /// Every instance whose goal is up, in name order.
+    fn instances_going_up(&self) -> Vec<InstanceId> {
+        self.services
+            .iter()
+            .flat_map(|(name, s)| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| i.goal == Goal::Up)
+                    .map(|(index, _)| InstanceId {
+                        service: name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect()
+    }
+
+    /// One entry per instance, named as the user knows it.
+    pub(super) fn entries(&self, ids: Vec<InstanceId>, what: impl Fn() -> What) -> Vec<Entry> {
+        ids.into_iter()
+            .map(|id| Entry {
+                name: self.instance_name(&id),
+                id,
+                what: what(),
+            })
+            .collect()
     }
 
     /// Sends `signal` to every named instance that has a process; pause/resume go to the
@@ -231,87 +307,6 @@ impl Supervisor {
         out.push(Action::Reply { client, response });
     }
 
-    /// A client went away: nobody is left to answer, so its waits are dropped.
-    pub fn client_gone(&mut self, client: ClientId) {
-        self.waiters.retain(|w| w.client != client);
-    }
-
-    fn wait(&mut self, client: ClientId, kind: WaitKind, ids: Vec<InstanceId>) {
-        self.waiters.push(Waiter { client, kind, ids });
-    }
-
-    /// Replies to every waiter whose instances have all settled.
-    pub(super) fn answer_waiters(&mut self, out: &mut Actions) {
-        let waiters = std::mem::take(&mut self.waiters);
-        for waiter in waiters {
-            if !waiter.ids.iter().all(|id| self.settled(id, waiter.kind)) {
-                self.waiters.push(waiter);
-                continue;
-            }
-            let results: Vec<InstanceOutcome> = waiter
-                .ids
-                .iter()
-                .map(|id| self.outcome(id, waiter.kind))
-                .collect();
-            let ok = results.iter().all(|r| r.ok);
-            out.push(Action::Reply {
-                client: waiter.client,
-                response: Response::Outcome { ok, results },
-            });
-        }
-    }
-
-    fn settled(&self, id: &InstanceId, kind: WaitKind) -> bool {
-        let Some(i) = self.instance(id) else {
-            return true; // removed meanwhile
-        };
-        match kind {
-            WaitKind::Start if i.restart_pending => false,
-            WaitKind::Start => match i.state {
-                State::Running | State::Exited | State::Fatal | State::Paused => true,
-                State::Stopped => i.goal == Goal::Down,
-                State::Pending => {
-                    i.blocked
-                        || i.goal == Goal::Down
-                        || self.idle_requirement(&id.service).is_some()
-                }
-                State::Starting | State::Backoff | State::Stopping => false,
-            },
-            WaitKind::Stop => !i.is_active() && !i.is_waiting_to_start(),
-        }
-    }
-
-    fn outcome(&self, id: &InstanceId, kind: WaitKind) -> InstanceOutcome {
-        let name = self.instance_name(id);
-        let Some(i) = self.instance(id) else {
-            return InstanceOutcome {
-                name,
-                ok: kind == WaitKind::Stop,
-                message: "removed".to_string(),
-            };
-        };
-        let oneshot = self
-            .services
-            .get(&id.service)
-            .is_some_and(|s| s.is_oneshot());
-        let ok = match kind {
-            WaitKind::Start => {
-                i.state == State::Running
-                    || (oneshot && i.state == State::Exited)
-                    || i.state == State::Paused
-            }
-            WaitKind::Stop => true,
-        };
-        let mut message = i.state.word().to_string();
-        if let Some(exit) = i.last_exit.filter(|_| i.state == State::Exited) {
-            message = format!("{message} ({exit})");
-        }
-        if let Some(detail) = i.detail.as_ref().or(i.notify_status.as_ref()) {
-            message = format!("{message}: {detail}");
-        }
-        InstanceOutcome { name, ok, message }
-    }
-
     /// The status line of one instance, as `tmctl status` shows it.
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
         let i = self.instance(id)?;
@@ -333,6 +328,7 @@ impl Supervisor {
             exit_code,
             exit_signal,
             detail: i.detail.clone().or_else(|| i.notify_status.clone()),
+            last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
         })
     }
 }

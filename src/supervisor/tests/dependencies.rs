@@ -269,7 +269,7 @@ fn a_oneshot_dependency_must_succeed_first() {
 #[test]
 fn a_failed_oneshot_dependency_blocks() {
     let mut h = Harness::boot(config([
-        svc("migrate").oneshot(),
+        svc("migrate").oneshot().startretries(0),
         svc("web").requires(&["migrate"]),
     ]));
     h.kill(100, Code(1));
@@ -290,7 +290,11 @@ fn a_failed_oneshot_dependency_blocks() {
 
 #[test]
 fn a_oneshot_with_other_exitcodes_and_a_start_request() {
-    let mut h = Harness::boot(config([svc("job").oneshot().manual().exitcodes(&[0, 3])]));
+    let mut h = Harness::boot(config([svc("job")
+        .oneshot()
+        .manual()
+        .exitcodes(&[0, 3])
+        .startretries(0)]));
     let c = h.request(Request::Start {
         names: names(&["job"]),
     });
@@ -357,7 +361,11 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     assert_eq!(h.reply(c), None);
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group"]);
-    assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "STOPPED")])));
+    let mut stopped_with = outcome(true, &[("db", true, "STOPPED"), ("web", true, "STOPPED")]);
+    if let Response::Outcome { results, .. } = &mut stopped_with {
+        results[1].action = Some("stopped with db".to_string());
+    }
+    assert_eq!(h.reply(c), Some(stopped_with));
     assert_eq!(h.state_of("web"), State::Stopped);
     h.advance(secs(60));
     h.expect_ops(&[]);
@@ -658,12 +666,26 @@ fn restarting_a_dependency_bounces_its_dependents() {
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group", "spawn db 103"]);
     h.advance(secs(1));
-    assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "RUNNING")])));
+    assert!(
+        h.reply(c).is_none(),
+        "no answer before its dependents are back"
+    );
     h.expect_ops(&["spawn web 104"]);
     h.advance(secs(1));
     h.expect_ops(&["spawn proxy 105"]);
-    // The same for a reload that changes db's process.
     h.advance(secs(1));
+    assert_eq!(
+        h.reply(c),
+        Some(reported(
+            true,
+            &[
+                ("db", "restarted", true, "RUNNING"),
+                ("web", "restarted with db", true, "RUNNING"),
+                ("proxy", "restarted with db", true, "RUNNING"),
+            ]
+        ))
+    );
+    // The same for a reload that changes db's process.
     h.reload(config([
         svc("db").cmd(&["/bin/db2"]),
         svc("web").requires(&["db"]),

@@ -46,11 +46,13 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod dependencies;
+mod pre_start;
 mod readiness;
 mod reload;
 mod requests;
 mod restart_policy;
 mod stopping;
+mod truth;
 
 // ---- service specs ---------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ fn svc(name: &str) -> Svc {
             restart_limit: None,
         },
         deps: Deps::default(),
+        pre_start: None,
     })
 }
 
@@ -140,6 +143,10 @@ impl Svc {
     }
     fn oneshot(mut self) -> Svc {
         self.0.process.kind = ServiceType::Oneshot;
+        self
+    }
+    fn pre_start(mut self, argv: &[&str]) -> Svc {
+        self.0.pre_start = Some(names(argv));
         self
     }
     fn cmd(mut self, argv: &[&str]) -> Svc {
@@ -192,6 +199,8 @@ struct Harness {
     missing: HashSet<String>,
     /// Processes the fake OS has running: pid → argv.
     alive: BTreeMap<i32, Vec<String>>,
+    /// `pre-start` processes running: pid → argv.
+    helpers: BTreeMap<i32, Vec<String>>,
     /// What the core asked the OS to do since the last `take_ops`, in order.
     ops: Vec<String>,
     logs: Vec<String>,
@@ -209,6 +218,7 @@ impl Harness {
             next_pid: FIRST_PID,
             missing: HashSet::new(),
             alive: BTreeMap::new(),
+            helpers: BTreeMap::new(),
             ops: Vec::new(),
             logs: Vec::new(),
             replies: HashMap::new(),
@@ -237,7 +247,27 @@ impl Harness {
         while let Some(event) = queue.pop_front() {
             for action in self.sup.handle(event, self.now) {
                 match action {
-                    Action::Spawn { id, name, spec } => {
+                    Action::Spawn {
+                        id,
+                        name,
+                        spec,
+                        purpose: purpose @ (Purpose::PreStart | Purpose::Check),
+                    } => {
+                        let pid = self.next_pid;
+                        self.next_pid += 1;
+                        self.helpers.insert(pid, spec.cmd.clone());
+                        let what = match purpose {
+                            Purpose::Check => "check",
+                            _ => "pre-start",
+                        };
+                        self.ops.push(format!("{what} {name} {pid}"));
+                        queue.push_back(Event::Spawned {
+                            id,
+                            purpose,
+                            result: Ok(pid),
+                        });
+                    }
+                    Action::Spawn { id, name, spec, .. } => {
                         let result = if self.missing.contains(&id.service) {
                             self.ops.push(format!("spawn {name} failed"));
                             Err(SpawnFailure {
@@ -251,7 +281,11 @@ impl Harness {
                             self.ops.push(format!("spawn {name} {pid}"));
                             Ok(pid)
                         };
-                        queue.push_back(Event::Spawned { id, result });
+                        queue.push_back(Event::Spawned {
+                            id,
+                            purpose: Purpose::Main,
+                            result,
+                        });
                     }
                     Action::Signal { pid, signal, group } => {
                         let to = if group { "group" } else { "pid" };
@@ -292,6 +326,20 @@ impl Harness {
             "pid {pid} is not running"
         );
         self.feed(Event::Exited { pid, status });
+    }
+
+    /// waitpid reported a `pre-start` dead, and this is what it wrote.
+    #[track_caller]
+    fn helper_exit(&mut self, pid: i32, status: ExitStatus, output: &str) {
+        assert!(
+            self.helpers.remove(&pid).is_some(),
+            "pre-start pid {pid} is not running"
+        );
+        self.feed(Event::HelperExited {
+            pid,
+            status,
+            output: output.to_string(),
+        });
     }
 
     fn request(&mut self, request: Request) -> ClientId {
@@ -398,6 +446,23 @@ fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
             .iter()
             .map(|(name, ok, message)| InstanceOutcome {
                 name: name.to_string(),
+                action: None,
+                ok: *ok,
+                message: message.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// The reply to restart: `(instance, action, ok, message)` per instance.
+fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Response {
+    Response::Outcome {
+        ok,
+        results: results
+            .iter()
+            .map(|(name, action, ok, message)| InstanceOutcome {
+                name: name.to_string(),
+                action: Some(action.to_string()),
                 ok: *ok,
                 message: message.to_string(),
             })

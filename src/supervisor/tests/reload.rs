@@ -4,17 +4,25 @@ use super::*;
 
 // ---- reload --------------------------------------------------------------------------------
 
-fn reload_reply(
-    added: &[&str],
-    changed: &[&str],
-    restarted: &[&str],
-    removed: &[&str],
-) -> Response {
-    Response::Reload {
-        added: names(added),
-        changed: names(changed),
-        restarted: names(restarted),
-        removed: names(removed),
+/// The reload's report as tmctl prints it (`name: action: message`), and whether it is ok.
+#[track_caller]
+pub(super) fn said(response: Option<Response>) -> (bool, Vec<String>) {
+    match response {
+        Some(Response::Reload { ok, results }) | Some(Response::Outcome { ok, results }) => (
+            ok,
+            results
+                .into_iter()
+                .map(|r| {
+                    [Some(r.name), r.action, Some(r.message)]
+                        .into_iter()
+                        .flatten()
+                        .filter(|part| !part.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                })
+                .collect(),
+        ),
+        other => panic!("not a report: {other:?}"),
     }
 }
 
@@ -40,22 +48,14 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
         svc("new"),
         svc("newoff").manual(),
     ]));
-    assert_eq!(
-        h.reply(c),
-        Some(reload_reply(
-            &["new", "newoff"],
-            &["policy"],
-            &["proc"],
-            &["gone"]
-        ))
-    );
+    assert_eq!(h.reply(c), None, "the reply waits for the outcome");
     h.expect_ops(&[
         "signal 100 TERM group",
         "spawn new 104",
         "signal 103 TERM group",
     ]);
     assert!(h.logs.contains(
-        &"info: reload: added new, newoff; changed policy; restarted proc; removed gone"
+        &"info: reload: added new, newoff; changed policy; restarting proc; removed gone"
             .to_string()
     ));
     // The changed process comes back with its new command.
@@ -69,11 +69,11 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     h.expect_ops(&["signal 100 KILL group"]);
     assert!(!h.exists("gone"));
     assert_eq!(h.listed(), ["keep", "new", "newoff", "policy", "proc"]);
-    let c = h.request(Request::Status {
+    let status = h.request(Request::Status {
         names: names(&["gone"]),
     });
     assert_eq!(
-        h.reply(c),
+        h.reply(status),
         Some(error(ErrorKind::UnknownName, "no such service: gone"))
     );
     // Unchanged and policy-only: same pids, and the new policy applies.
@@ -82,6 +82,19 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     assert_eq!(h.state_of("newoff"), State::Stopped);
     h.advance(secs(1));
     assert_eq!(h.state_of("proc"), State::Running);
+    assert_eq!(
+        said(h.reply(c)),
+        (
+            true,
+            names(&[
+                "gone: removed: STOPPED",
+                "new: added: RUNNING",
+                "newoff: added: STOPPED",
+                "policy: changed in place",
+                "proc: restarted: RUNNING",
+            ])
+        )
+    );
     h.kill(102, Code(1));
     assert_eq!(h.state_of("policy"), State::Exited); // autorestart never now
     h.expect_ops(&[]);
@@ -93,7 +106,7 @@ fn reload_with_nothing_changed_changes_nothing() {
     h.advance(secs(1));
     h.take_ops();
     let c = h.reload(config([svc("a"), svc("w").numprocs(2)]));
-    assert_eq!(h.reply(c), Some(reload_reply(&[], &[], &[], &[])));
+    assert_eq!(said(h.reply(c)), (true, vec![]));
     h.expect_ops(&[]);
     assert!(h.logs.contains(&"info: reload: no changes".to_string()));
 }
@@ -104,15 +117,19 @@ fn reload_numprocs_two_to_three_adds_only_the_third() {
     h.advance(secs(1));
     h.take_ops();
     let c = h.reload(config([svc("w").numprocs(3)]));
-    assert_eq!(h.reply(c), Some(reload_reply(&[], &["w"], &[], &[])));
     h.expect_ops(&["spawn w:2 102"]);
+    h.advance(secs(1));
+    assert_eq!(
+        said(h.reply(c)),
+        (true, names(&["w:2: added: RUNNING", "w: changed in place"]))
+    );
     assert_eq!(h.pid_of("w:0"), Some(100));
     assert_eq!(h.pid_of("w:1"), Some(101));
     assert_eq!(h.listed(), ["w:0", "w:1", "w:2"]);
     // A manual service that nobody started gets its new instance stopped.
     let mut h = Harness::boot(config([svc("m").manual()]));
     let c = h.reload(config([svc("m").manual().numprocs(2)]));
-    assert_eq!(h.reply(c), Some(reload_reply(&[], &["m"], &[], &[])));
+    assert_eq!(said(h.reply(c)), (true, names(&["m: changed in place"])));
     h.expect_ops(&[]);
     assert_eq!(h.state_of("m:1"), State::Stopped);
 }
@@ -142,7 +159,6 @@ fn reload_numprocs_three_to_one_retires_the_extras() {
     h.advance(secs(1));
     h.take_ops();
     let c = h.reload(config([svc("w")]));
-    assert_eq!(h.reply(c), Some(reload_reply(&[], &["w"], &[], &[])));
     h.expect_ops(&["signal 101 TERM group", "signal 102 TERM group"]);
     // The one left keeps its process and is now named like any single instance.
     assert_eq!(h.pid_of("w:0"), Some(100));
@@ -158,6 +174,17 @@ fn reload_numprocs_three_to_one_retires_the_extras() {
     h.kill(101, Sig(TERM));
     h.kill(102, Sig(TERM));
     h.expect_ops(&["signal 101 KILL group", "signal 102 KILL group"]);
+    assert_eq!(
+        said(h.reply(c)),
+        (
+            true,
+            names(&[
+                "w:1: removed: STOPPED",
+                "w:2: removed: STOPPED",
+                "w: changed in place"
+            ])
+        )
+    );
     assert!(!h.exists("w:1") && !h.exists("w:2"));
     assert_eq!(h.listed(), ["w"]);
     h.advance(secs(60));
@@ -183,7 +210,6 @@ fn reload_process_change_restarts_every_running_instance_only() {
         svc("w").numprocs(2).cmd(&["/bin/w2"]),
         svc("off").manual().cmd(&["/bin/off2"]),
     ]));
-    assert_eq!(h.reply(c), Some(reload_reply(&[], &[], &["off", "w"], &[])));
     h.expect_ops(&["signal 100 TERM group", "signal 101 TERM group"]);
     h.kill(100, Sig(TERM));
     h.kill(101, Sig(TERM));
@@ -195,6 +221,18 @@ fn reload_process_change_restarts_every_running_instance_only() {
     ]);
     assert_eq!(h.state_of("off"), State::Stopped);
     assert_eq!(h.alive[&102], names(&["/bin/w2"]));
+    h.advance(secs(1));
+    assert_eq!(
+        said(h.reply(c)),
+        (
+            true,
+            names(&[
+                "off: changed: STOPPED: the new config applies at its next start",
+                "w:0: restarted: RUNNING",
+                "w:1: restarted: RUNNING",
+            ])
+        )
+    );
     // What was not running starts later with the new spec.
     h.request(Request::Start {
         names: names(&["off"]),
@@ -242,10 +280,11 @@ fn a_removed_service_taken_back_before_it_stopped_comes_back() {
     h.reload(config([svc("a")]));
     h.expect_ops(&["signal 101 TERM group"]);
     let c = h.reload(config([svc("a"), svc("b")]));
-    assert_eq!(h.reply(c), Some(reload_reply(&["b"], &[], &[], &[])));
     h.expect_ops(&[]);
     h.kill(101, Sig(TERM));
     h.expect_ops(&["signal 101 KILL group", "spawn b 102"]);
+    h.advance(secs(1));
+    assert_eq!(said(h.reply(c)), (true, names(&["b: added: RUNNING"])));
     assert_eq!(h.listed(), ["a", "b"]);
 }
 

@@ -91,7 +91,10 @@ fn restart_gives_a_new_pid() {
     assert_eq!(h.state_of("web"), State::Starting);
     assert_eq!(h.reply(c), None);
     h.advance(secs(1));
-    assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
+    assert_eq!(
+        h.reply(c),
+        Some(reported(true, &[("web", "restarted", true, "RUNNING")]))
+    );
     assert_eq!(h.pid_of("web"), Some(101));
     assert_eq!(h.status("web").restarts, 0); // asked for, not automatic
 }
@@ -110,9 +113,12 @@ fn restart_of_something_not_running_starts_it() {
     h.advance(secs(1));
     assert_eq!(
         h.reply(c),
-        Some(outcome(
+        Some(reported(
             true,
-            &[("web", true, "RUNNING"), ("bo", true, "RUNNING")]
+            &[
+                ("web", "restarted", true, "RUNNING"),
+                ("bo", "restarted", true, "RUNNING")
+            ]
         ))
     );
 }
@@ -225,6 +231,7 @@ fn status_fields() {
             exit_code: None,
             exit_signal: None,
             detail: None,
+            last_stderr: None,
         }
     );
     let off = h.status("off");

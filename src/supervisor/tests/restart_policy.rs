@@ -82,6 +82,7 @@ fn starttime_counts_from_the_spawn_not_from_the_decision_to_fork() {
     let exec_done = t0 + ms(200);
     sup.handle(
         Event::Spawned {
+            purpose: Purpose::Main,
             id: id("web"),
             result: Ok(100),
         },
@@ -399,7 +400,7 @@ fn essential_service_going_fatal_asks_for_shutdown() {
     h.kill(100, Code(1));
     h.expect_ops(&["spawn db 100", "essential db"]);
     // A failed oneshot.
-    let mut h = Harness::boot(config([svc("init").essential().oneshot()]));
+    let mut h = Harness::boot(config([svc("init").essential().oneshot().startretries(0)]));
     h.kill(100, Code(2));
     h.expect_ops(&["spawn init 100", "essential init"]);
     // EXITED is not FATAL.
@@ -426,6 +427,7 @@ fn a_transient_spawn_failure_backs_off_and_retries_instead_of_going_fatal() {
     };
     sup.handle(
         Event::Spawned {
+            purpose: Purpose::Main,
             id: id("web"),
             result: out_of_fds(),
         },
@@ -444,6 +446,7 @@ fn a_transient_spawn_failure_backs_off_and_retries_instead_of_going_fatal() {
     // Retries used up: FATAL with the reason.
     sup.handle(
         Event::Spawned {
+            purpose: Purpose::Main,
             id: id("web"),
             result: out_of_fds(),
         },

@@ -151,7 +151,10 @@ fn a_stop_request_wins_over_a_restart_in_progress() {
     );
     assert_eq!(
         h.reply(restart),
-        Some(outcome(false, &[("web", false, "STOPPED")]))
+        Some(reported(
+            false,
+            &[("web", "restart failed", false, "STOPPED")]
+        ))
     );
 }
 
