@@ -338,10 +338,18 @@ impl Harness {
     /// Waits until `name` is in `state`.
     pub fn wait_state(&self, name: &str, state: &str) {
         wait_until_with(&format!("{name} to be {state}"), || {
-            let now = self.state(name);
+            // A service a reload is still adding is not in status yet:
+            // wait for it like for any other state.
+            let Some(instance) = self.status().into_iter().find(|i| i["name"] == name) else {
+                return Err("it is not in status yet".to_string());
+            };
+            let now = instance["state"].as_str().unwrap_or("");
             match now == state {
                 true => Ok(()),
-                false => Err(format!("it is {now} ({})", self.detail(name))),
+                false => Err(format!(
+                    "it is {now} ({})",
+                    instance["detail"].as_str().unwrap_or("")
+                )),
             }
         });
     }
