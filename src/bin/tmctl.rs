@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         Format::Human
     };
     match ctl::run(&cli.socket, format, cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        // 0, or the exit code of the job that `run` or `wait` waited for.
+        Ok(code) => ExitCode::from(code),
         // `tmctl status | head -1`: the reader has what it wanted.
         Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(e) => {

@@ -375,6 +375,8 @@ mod tests {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            transient: false,
+            owner: None,
         };
         let reply = Response::Status {
             instances: vec![status],

@@ -53,6 +53,18 @@ fn human(response: &Response) -> Printout {
             };
         }
         Response::Graph { text } => with_final_newline(text),
+        Response::Job { name } => with_final_newline(name),
+        Response::JobOutput {
+            stderr: false,
+            data,
+        } => data.clone(),
+        Response::JobOutput { stderr: true, data } => {
+            return Printout {
+                out: String::new(),
+                err: data.clone(),
+            };
+        }
+        Response::JobEnded { name, message, .. } => format!("{name}: {message}\n"),
         Response::Names {
             services,
             instances,

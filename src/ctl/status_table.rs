@@ -94,6 +94,8 @@ pub(crate) mod tests {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            transient: false,
+            owner: None,
         }
     }
 

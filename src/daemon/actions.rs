@@ -3,6 +3,7 @@
 use super::exec_reports::PendingExec;
 use super::{output, ready_pipes, reaper, start_env, Daemon};
 use crate::config::{ProcessSpec, Readiness};
+use crate::control::proto::Response;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
 use crate::supervisor::{Action, Event, InstanceId, Purpose, SpawnFailure};
@@ -109,6 +110,12 @@ impl Daemon {
                     result,
                 })
             }
+            // An adopted process is signalled through its pidfd, and alone: its group is
+            // not ours, and its pid may be reused once it has gone.
+            Action::Signal { pid, signal, .. } if self.pidfds.has(pid) => {
+                self.pidfds.signal(pid, signal);
+                None
+            }
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
                 let _ = if group {
@@ -122,7 +129,18 @@ impl Daemon {
                 self.log.write(level, &text);
                 None
             }
+            Action::Attach { client, id } => {
+                self.attach_job(client, id);
+                None
+            }
+            Action::Forget { id } => {
+                self.outputs.forget_instance(&id);
+                None
+            }
             Action::Reply { client, response } => {
+                if matches!(response, Response::JobEnded { .. }) {
+                    self.flush_job_output(client);
+                }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                     c.send(&response);
                 }

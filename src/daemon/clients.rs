@@ -39,6 +39,9 @@ pub struct Client {
     partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
+    /// The job this client runs (`tmctl run` attached): its output, both streams, in order,
+    /// nothing skipped; the job's pipes wait while this client lags.
+    pub job: Option<InstanceId>,
     /// Output bytes a lagging follower did not get since its last chunk.
     missed: u64,
     /// Close once the outbox is flushed (after a fatal protocol error).
@@ -63,6 +66,7 @@ impl Client {
             partial_since: None,
             outbox: Vec::new(),
             follow: None,
+            job: None,
             missed: 0,
             closing: false,
             dead: false,
@@ -216,6 +220,11 @@ impl Client {
             self.outbox.extend_from_slice(line);
             self.flush();
         }
+    }
+
+    /// Whether it has not read enough of its replies for more job output to be read for it.
+    pub fn lags(&self) -> bool {
+        self.outbox.len() >= READ_PAUSE_REPLY_BYTES
     }
 
     pub fn wants_to_write(&self) -> bool {

@@ -11,12 +11,14 @@ pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;
 mod helpers;
+mod jobs;
 mod lines;
 mod listener;
 mod loader;
 mod logging;
 mod notify;
 mod output;
+mod pidfds;
 mod ready_pipes;
 mod reaper;
 mod requests;
@@ -100,6 +102,8 @@ struct Daemon {
     ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
+    /// Adopted processes (`tmctl adopt`): their end is a pidfd turning readable.
+    pidfds: pidfds::Pidfds,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.

@@ -180,6 +180,7 @@ impl Daemon {
             notify,
             ready_pipes: Default::default(),
             child_nofile,
+            pidfds: Default::default(),
             shell_pid: None,
             pid1,
             power: PowerAction::Poweroff,

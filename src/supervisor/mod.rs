@@ -10,6 +10,7 @@ mod deps;
 mod events;
 mod goals;
 mod instance;
+mod jobs;
 pub mod notify;
 pub mod policy;
 mod prestart;
@@ -24,6 +25,7 @@ mod waiters;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
+pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use state::{ExitStatus, State};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
@@ -108,6 +110,21 @@ pub enum Event {
     },
     /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
     FdReady { id: InstanceId, pid: i32 },
+    /// `tmctl run`, validated by the loop.
+    Run {
+        client: ClientId,
+        job: Box<JobRequest>,
+    },
+    /// `tmctl adopt`: the loop has opened a pidfd for the process.
+    Adopt {
+        client: ClientId,
+        adoption: Box<Adoption>,
+    },
+    /// The pidfd of an adopted process said it ended; `status` when the kernel told it.
+    AdoptedExited {
+        pid: i32,
+        status: Option<ExitStatus>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +156,16 @@ pub enum Action {
     /// An `essential` service went FATAL: the whole supervisor must shut down.
     EssentialFailed {
         name: String,
+    },
+    /// Send this instance's output (both streams, in order, nothing skipped) to the client
+    /// that runs it, until its [`Response::JobEnded`].
+    Attach {
+        client: ClientId,
+        id: InstanceId,
+    },
+    /// The instance is gone for good (an ended job forgotten): drop its captured output.
+    Forget {
+        id: InstanceId,
     },
 }
 
@@ -172,6 +199,8 @@ struct Service {
     /// A reloaded config (or a restart) waiting for its `pre-start` check; `spec` stays the
     /// running one meanwhile.
     candidate: Option<Candidate>,
+    /// A job (`run`, `adopt`): not from a file, left alone by reloads.
+    job: Option<jobs::JobInfo>,
 }
 
 /// What waits for a `pre-start` check to pass.
@@ -201,6 +230,7 @@ impl Service {
             instances,
             removed: false,
             candidate: None,
+            job: None,
         }
     }
 
@@ -229,6 +259,7 @@ pub struct Supervisor {
     exit_sent: bool,
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
+    jobs: jobs::JobBook,
 }
 
 /// What the core returns from one event.
@@ -251,6 +282,7 @@ impl Supervisor {
             shutting_down: false,
             exit_sent: false,
             strangers: Default::default(),
+            jobs: Default::default(),
         }
     }
 
@@ -298,7 +330,16 @@ impl Supervisor {
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
-            Event::Request { client, request } => self.on_request(client, request, now, &mut out),
+            Event::Request { client, request } => {
+                if let Some(request) = self.on_job_request(client, request, &mut out) {
+                    self.on_request(client, request, now, &mut out)
+                }
+            }
+            Event::Run { client, job } => self.on_run(client, *job, now, &mut out),
+            Event::Adopt { client, adoption } => self.on_adopt(client, *adoption, now, &mut out),
+            Event::AdoptedExited { pid, status } => {
+                self.on_adopted_exit(pid, status, now, &mut out)
+            }
             Event::Reload { client, config } => self.reload(client, config, now, &mut out),
             Event::Shutdown => self.begin_shutdown(&mut out),
             Event::Notify {
@@ -308,9 +349,12 @@ impl Supervisor {
             } => self.on_notify(sender, message, main_pid, now, &mut out),
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
+        self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
+        self.settle_jobs(now, &mut out);
         self.forget_retired();
+        self.ungroup_adopted(&mut out);
         if self.shutting_down && !self.exit_sent && !self.anything_active() {
             self.exit_sent = true;
             out.push(Action::Exit);
@@ -329,7 +373,10 @@ impl Supervisor {
             .services
             .values()
             .filter_map(|s| s.candidate.as_ref()?.deadline);
-        instances.chain(checks).min()
+        instances
+            .chain(checks)
+            .chain(self.next_job_deadline())
+            .min()
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -44,7 +44,7 @@ impl Supervisor {
                     Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
                 }
             }
-            Request::Start { names } => match resolved(self, &names) {
+            Request::Start { names, .. } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
@@ -309,7 +309,8 @@ impl Supervisor {
 
     /// The status line of one instance, as `tmctl status` shows it.
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
-        let i = self.instance(id)?;
+        let service = self.services.get(&id.service)?;
+        let i = service.instances.get(&id.index)?;
         let (exit_code, exit_signal) = match i.last_exit {
             Some(super::ExitStatus::Code(code)) => (Some(code), None),
             Some(super::ExitStatus::Signal(sig)) => (None, Some(crate::signals::name(sig))),
@@ -329,6 +330,8 @@ impl Supervisor {
             exit_signal,
             detail: i.detail.clone().or_else(|| i.notify_status.clone()),
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
+            transient: service.job.is_some(),
+            owner: service.job.as_ref().map(|j| j.owner),
         })
     }
 }

@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod dependencies;
+mod jobs;
 mod pre_start;
 mod readiness;
 mod reload;
@@ -300,6 +301,10 @@ impl Harness {
                     }
                     Action::Exit => self.ops.push("exit".to_string()),
                     Action::EssentialFailed { name } => self.ops.push(format!("essential {name}")),
+                    Action::Attach { client, id } => {
+                        self.ops.push(format!("attach {client} {}", id.service))
+                    }
+                    Action::Forget { id } => self.ops.push(format!("forget {}", id.service)),
                 }
             }
         }

@@ -9,6 +9,7 @@ fn start_replies_only_once_running() {
     let mut h = Harness::boot(config([svc("web").manual()]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
+        delay_ms: None,
     });
     h.expect_ops(&["spawn web 100"]);
     assert_eq!(h.reply(c), None);
@@ -19,6 +20,7 @@ fn start_replies_only_once_running() {
     // Starting what runs answers at once and spawns nothing.
     let c = h.request(Request::Start {
         names: names(&["web"]),
+        delay_ms: None,
     });
     h.expect_ops(&[]);
     assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
@@ -29,6 +31,7 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
     let mut h = Harness::boot(config([svc("web").manual().startretries(1)]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
+        delay_ms: None,
     });
     h.advance(ms(100));
     h.kill(100, Code(1));
@@ -41,6 +44,7 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
     // A new start gives it a fresh set of retries.
     let c = h.request(Request::Start {
         names: names(&["web"]),
+        delay_ms: None,
     });
     h.expect_ops(&["spawn web 100", "spawn web 101", "spawn web 102"]);
     h.advance(ms(100));
@@ -56,6 +60,7 @@ fn start_of_several_instances_waits_for_all() {
     let mut h = Harness::boot(config([svc("w").manual().numprocs(2), svc("x").manual()]));
     let c = h.request(Request::Start {
         names: names(&["w", "x"]),
+        delay_ms: None,
     });
     h.expect_ops(&["spawn w:0 100", "spawn w:1 101", "spawn x 102"]);
     h.advance(ms(500));
@@ -134,7 +139,10 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start { names: bad("nope") },
+            Request::Start {
+                names: bad("nope"),
+                delay_ms: None,
+            },
             "no such service: nope",
         ),
         (
@@ -161,7 +169,10 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start { names: bad("w:2") },
+            Request::Start {
+                names: bad("w:2"),
+                delay_ms: None,
+            },
             "no such instance: w:2",
         ),
         (Request::Stop { names: bad("w:x") }, "no such instance: w:x"),
@@ -178,7 +189,10 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start { names: vec![] },
+            Request::Start {
+                names: vec![],
+                delay_ms: None,
+            },
             "name a service, an instance NAME:N, or all",
         ),
         (
@@ -232,6 +246,8 @@ fn status_fields() {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            transient: false,
+            owner: None,
         }
     );
     let off = h.status("off");
@@ -294,6 +310,7 @@ fn a_client_that_goes_away_leaves_no_wait_behind() {
     let mut h = Harness::boot(config([svc("web").manual()]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
+        delay_ms: None,
     });
     h.sup.client_gone(c);
     h.advance(secs(1));
