@@ -40,6 +40,9 @@ pub fn until<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Result<Duration, St
     let expected = "expected HH:MM, HH:MM:SS or an RFC 3339 time such as 2026-12-24T18:00:00Z";
     if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
         let now = now.fixed_offset();
+        if at <= now {
+            return Err(format!("--at {text:?}: that time has passed"));
+        }
         return (at - now)
             .to_std()
             .map_err(|_| format!("--at {text:?}: that time has passed"));
