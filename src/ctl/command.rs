@@ -83,6 +83,12 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Print every state change as it happens (--json: one object per line) until Ctrl-C
+    Events {
+        /// Services or instances (NAME:N) to follow; all when none
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 impl Command {
@@ -112,6 +118,7 @@ impl Command {
             Command::Signal { signal, names } => Request::Signal { signal, names },
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
+            Command::Events { names } => Request::Events { names },
         }
     }
 
@@ -133,6 +140,7 @@ impl Command {
             Command::Signal { .. } => "signal",
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
+            Command::Events { .. } => "events",
         }
     }
 }
