@@ -136,7 +136,7 @@ mod tests {
             all.contains(&"reopen".to_string()) && all.contains(&"exit".to_string()),
             "{all:?}"
         );
-        assert_eq!(all.len(), 18);
+        assert_eq!(all.len(), 19);
     }
 
     #[test]
