@@ -44,7 +44,9 @@ fn why_tells_a_failing_start_its_exit_and_attempts() {
     h.wait_state("flaky", "FATAL");
     let out = h.ok(&["why", "flaky"]);
     assert!(
-        out.starts_with("flaky is FATAL: exited with exit code 3 before starttime, 2 attempt(s), giving up"),
+        out.starts_with(
+            "flaky is FATAL: exited with exit code 3 before starttime, 2 attempt(s), giving up"
+        ),
         "{out}"
     );
     assert!(out.contains("its last stderr line: broken config"), "{out}");

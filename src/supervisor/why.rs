@@ -47,8 +47,7 @@ impl Supervisor {
         if steps.len() >= MAX_STEPS || !seen.insert(id.clone()) {
             return;
         }
-        let (Some(service), Some(instance)) =
-            (self.services.get(&id.service), self.instance(id))
+        let (Some(service), Some(instance)) = (self.services.get(&id.service), self.instance(id))
         else {
             return;
         };
@@ -94,15 +93,18 @@ impl Supervisor {
             State::Pending => self.why_pending(service, i, now),
             State::Starting => (why_starting(service, i, now), None),
             State::Backoff => {
-                let what = i.detail.clone().unwrap_or_else(|| "its start failed".into());
+                let what = i
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| "its start failed".into());
                 let when = match i.deadline {
-                    Some(at) => format!("next attempt in {}", span(at.saturating_duration_since(now))),
+                    Some(at) => format!(
+                        "next attempt in {}",
+                        span(at.saturating_duration_since(now))
+                    ),
                     None => "next attempt now".to_string(),
                 };
-                (
-                    format!("{what}{}; {when}{}", attempts(i), stderr(i)),
-                    None,
-                )
+                (format!("{what}{}; {when}{}", attempts(i), stderr(i)), None)
             }
             State::Stopping => {
                 let text = match (&i.detail, i.deadline) {
@@ -149,7 +151,10 @@ impl Supervisor {
             let when = span(at.saturating_duration_since(now));
             let text = match &i.detail {
                 Some(detail) if detail.starts_with("restart in") => {
-                    let exit = i.last_exit.map(|e| format!(" with {e}")).unwrap_or_default();
+                    let exit = i
+                        .last_exit
+                        .map(|e| format!(" with {e}"))
+                        .unwrap_or_default();
                     format!(
                         "it crashed{exit} soon after it was up ({} time(s) in a row); restart in {when}",
                         i.crash_streak
@@ -265,7 +270,10 @@ fn why_starting(service: &Service, i: &Instance, now: Instant) -> String {
         None => String::new(),
     };
     if i.in_pre_start {
-        let pid = i.pre_start_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        let pid = i
+            .pre_start_pid
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
         return format!("its pre-start{pid} is running{}", left("killed"));
     }
     let retry = match i.failed_starts {

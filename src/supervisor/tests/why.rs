@@ -39,7 +39,10 @@ fn the_chain_goes_down_transitively_to_the_root_cause() {
     h.kill(101, Code(3));
     let chain = why(&h, "web");
     assert_eq!(chain.len(), 3, "{chain:?}");
-    assert_eq!(chain[0], "web is PENDING: it requires api, which is held back");
+    assert_eq!(
+        chain[0],
+        "web is PENDING: it requires api, which is held back"
+    );
     assert_eq!(chain[1], "api is PENDING: it requires db, which failed");
     assert!(
         chain[2].starts_with("db is FATAL: exited with exit code 3 before starttime, 2 attempt(s)"),
@@ -80,8 +83,14 @@ fn a_dependency_still_starting_is_waited_for() {
         svc("web").after(&["db"]),
     ]));
     let chain = why(&h, "web");
-    assert_eq!(chain[0], "web is PENDING: it starts after db, which is not up yet");
-    assert!(chain[1].starts_with("db is STARTING: it must stay up"), "{chain:?}");
+    assert_eq!(
+        chain[0],
+        "web is PENDING: it starts after db, which is not up yet"
+    );
+    assert!(
+        chain[1].starts_with("db is STARTING: it must stay up"),
+        "{chain:?}"
+    );
 }
 
 #[test]
@@ -92,8 +101,13 @@ fn manual_stop_autostart_off_and_exits_are_told_apart() {
         svc("job").autorestart(Never),
     ]));
     h.advance(secs(1));
-    assert_eq!(why(&h, "idle"), ["idle is STOPPED: autostart is #false and nobody started it"]);
-    let c = h.request(Request::Stop { names: names(&["web"]) });
+    assert_eq!(
+        why(&h, "idle"),
+        ["idle is STOPPED: autostart is #false and nobody started it"]
+    );
+    let c = h.request(Request::Stop {
+        names: names(&["web"]),
+    });
     h.kill(101, Sig(TERM));
     assert!(h.reply(c).is_some());
     assert_eq!(
@@ -111,7 +125,9 @@ fn manual_stop_autostart_off_and_exits_are_told_apart() {
 fn a_stopped_requirement_explains_its_dependent() {
     let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
     h.advance(secs(2));
-    let c = h.request(Request::Stop { names: names(&["db"]) });
+    let c = h.request(Request::Stop {
+        names: names(&["db"]),
+    });
     h.kill(101, Sig(TERM));
     h.kill(100, Sig(TERM));
     assert!(h.reply(c).is_some());
@@ -120,7 +136,10 @@ fn a_stopped_requirement_explains_its_dependent() {
         chain[0],
         "web is STOPPED: it requires db, which was stopped, so it was stopped first"
     );
-    assert!(chain[1].starts_with("db is STOPPED: stopped by request"), "{chain:?}");
+    assert!(
+        chain[1].starts_with("db is STOPPED: stopped by request"),
+        "{chain:?}"
+    );
 }
 
 #[test]
@@ -138,7 +157,10 @@ fn a_crash_soon_after_running_waits_for_its_restart() {
 fn paused_and_running() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(3));
-    assert_eq!(why(&h, "web"), ["web is RUNNING: it is up (pid 100, up 3.0s)"]);
+    assert_eq!(
+        why(&h, "web"),
+        ["web is RUNNING: it is up (pid 100, up 3.0s)"]
+    );
     h.feed(Event::Stopped { pid: 100 });
     assert_eq!(
         why(&h, "web"),
