@@ -68,6 +68,10 @@ pub enum Request {
         #[serde(default)]
         names: Vec<String>,
     },
+    /// Why an instance (or each instance of a service) is in its state: a causal chain.
+    Why {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +111,11 @@ pub enum Response {
     Names {
         services: Vec<String>,
         instances: Vec<String>,
+    },
+    /// `why`: the instance asked about first, then each dependency it waits on, down to
+    /// the root cause.
+    Why {
+        steps: Vec<WhyStep>,
     },
     /// Something was refused or failed; `kind` says what, for programs (tmctl decides by
     /// it, never by the text), `message` says it for people.
@@ -204,4 +213,12 @@ pub struct EventRecord {
     /// Events this subscriber did not get because it read too slowly.
     #[serde(default)]
     pub missed: u64,
+}
+
+/// One link of a `why` chain: `name is STATE: reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhyStep {
+    pub name: String,
+    pub state: String,
+    pub reason: String,
 }

@@ -89,6 +89,12 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },
+    /// Explain why an instance is in its state, down to the root cause
+    Why {
+        /// A service (each of its instances), or an instance NAME:N
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 impl Command {
@@ -119,6 +125,7 @@ impl Command {
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
             Command::Events { names } => Request::Events { names },
+            Command::Why { name } => Request::Why { name },
         }
     }
 
@@ -141,6 +148,7 @@ impl Command {
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
             Command::Events { .. } => "events",
+            Command::Why { .. } => "why",
         }
     }
 }

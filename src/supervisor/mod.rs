@@ -23,10 +23,12 @@ pub mod state;
 mod tests;
 mod transitions;
 mod waiters;
+mod why;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
 pub use state::{ExitStatus, State};
+pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};
