@@ -14,6 +14,7 @@ mod fields;
 mod lifecycle;
 mod limits;
 mod logging;
+mod outliving;
 mod pid1;
 mod privileges;
 mod readiness;
