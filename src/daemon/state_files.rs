@@ -128,7 +128,9 @@ pub struct StateFiles {
     seen: Vec<Entry>,
     /// Files found at start that no instance has written since: removed at the first sync.
     stale: Option<HashSet<String>>,
-    jobs: mpsc::Sender<Vec<Job>>,
+    /// The writer thread's queue; the thread starts with the first job (after the first
+    /// spawns, so that as PID 1 in a fresh namespace services get the first pids).
+    jobs: Option<mpsc::Sender<Vec<Job>>>,
 }
 
 impl StateFiles {
@@ -141,18 +143,11 @@ impl StateFiles {
         let own_pid = format!("{}\n", std::process::id());
         write_atomically(dir, PID_FILE, own_pid.as_bytes())
             .map_err(|e| StateDirError::Io(dir.join(PID_FILE), e))?;
-        let stale = instance_files(dir);
-        let (jobs, receiver) = mpsc::channel();
-        let writer_dir = dir.to_path_buf();
-        std::thread::Builder::new()
-            .name("state-files".into())
-            .spawn(move || write_jobs(&writer_dir, receiver))
-            .map_err(|e| StateDirError::Io(dir.to_path_buf(), e))?;
         Ok(StateFiles {
             dir: dir.to_path_buf(),
             seen: Vec::new(),
-            stale: Some(stale),
-            jobs,
+            stale: Some(instance_files(dir)),
+            jobs: None,
         })
     }
 
@@ -227,10 +222,27 @@ impl StateFiles {
         }
     }
 
-    fn send(&self, jobs: Vec<Job>) {
-        if !jobs.is_empty() {
+    fn send(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if self.jobs.is_none() {
+            let (sender, receiver) = mpsc::channel();
+            let dir = self.dir.clone();
+            let started = std::thread::Builder::new()
+                .name("state-files".into())
+                .spawn(move || write_jobs(&dir, receiver));
+            match started {
+                Ok(_) => self.jobs = Some(sender),
+                Err(e) => {
+                    eprintln!("taskmasterd: state files: no writer thread: {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(sender) = &self.jobs {
             // The writer only stops with the process.
-            let _ = self.jobs.send(jobs);
+            let _ = sender.send(jobs);
         }
     }
 
