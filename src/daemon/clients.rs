@@ -42,6 +42,10 @@ pub struct Client {
     /// The job this client runs (`tmctl run` attached): its output, both streams, in order,
     /// nothing skipped; the job's pipes wait while this client lags.
     pub job: Option<InstanceId>,
+    /// Subscribed to state changes (`tmctl events`) of these names (all when empty).
+    pub events: Option<Vec<String>>,
+    /// Events a lagging subscriber did not get since its last one.
+    pub events_missed: u64,
     /// Output bytes a lagging follower did not get since its last chunk.
     missed: u64,
     /// Close once the outbox is flushed (after a fatal protocol error).
@@ -67,6 +71,8 @@ impl Client {
             outbox: Vec::new(),
             follow: None,
             job: None,
+            events: None,
+            events_missed: 0,
             missed: 0,
             closing: false,
             dead: false,
@@ -223,8 +229,13 @@ impl Client {
     }
 
     /// Whether it has not read enough of its replies for more job output to be read for it.
-    pub fn lags(&self) -> bool {
+    pub fn holds_back_job_output(&self) -> bool {
         self.outbox.len() >= READ_PAUSE_REPLY_BYTES
+    }
+
+    /// Whether a subscriber reads too slowly to be sent more now (the event is counted).
+    pub fn lags(&self) -> bool {
+        self.outbox.len() > MAX_FOLLOWER_LAG_BYTES
     }
 
     pub fn wants_to_write(&self) -> bool {

@@ -147,7 +147,7 @@ impl Daemon {
     pub(super) fn job_reader_lags(&self, id: &InstanceId) -> bool {
         self.clients
             .iter()
-            .any(|c| c.job.as_ref() == Some(id) && c.lags())
+            .any(|c| c.job.as_ref() == Some(id) && c.holds_back_job_output())
     }
 }
 

@@ -9,6 +9,7 @@ mod checks;
 mod deps;
 mod events;
 mod goals;
+pub mod hooks;
 mod instance;
 mod jobs;
 pub mod notify;
@@ -21,12 +22,15 @@ mod requests;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod transitions;
 mod waiters;
+mod why;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use state::{ExitStatus, State};
+pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};
@@ -125,6 +129,11 @@ pub enum Event {
         pid: i32,
         status: Option<ExitStatus>,
     },
+    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
+    HookSpawned {
+        key: hooks::HookKey,
+        result: Result<i32, SpawnFailure>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +176,17 @@ pub enum Action {
     Forget {
         id: InstanceId,
     },
+    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
+    /// event in its environment), output collected like a `pre-start`'s; answer with
+    /// [`Event::HookSpawned`].
+    RunHook {
+        id: InstanceId,
+        name: String,
+        key: hooks::HookKey,
+        spec: Arc<ProcessSpec>,
+    },
+    /// An instance changed state (or its process exited), for `tmctl events` subscribers.
+    Publish(hooks::StateEvent),
 }
 
 /// What a spawned process is for. A `pre-start` runs with the service's spec (its user,
@@ -260,6 +280,8 @@ pub struct Supervisor {
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
     jobs: jobs::JobBook,
+    /// `on-event` hooks running and waiting.
+    hooks: hooks::HookRunner,
 }
 
 /// What the core returns from one event.
@@ -283,12 +305,15 @@ impl Supervisor {
             exit_sent: false,
             strangers: Default::default(),
             jobs: Default::default(),
+            hooks: Default::default(),
         }
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let mut out = Vec::new();
-        if let Event::Exited { pid, .. } = event {
+        let mut exit = None;
+        if let Event::Exited { pid, status } = event {
+            exit = self.seen_exit(pid, status);
             if !self.pids.contains_key(&pid) {
                 // An orphan reaped as PID 1 or subreaper: nothing changed for any service,
                 // and an orphan storm must not cost a reconcile per reaped process.
@@ -321,7 +346,13 @@ impl Supervisor {
                 pid,
                 status,
                 output,
+            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
+            Event::HelperExited {
+                pid,
+                status,
+                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
+            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
@@ -329,7 +360,12 @@ impl Supervisor {
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
-            Event::Tick => self.on_tick(now, &mut out),
+            Event::Tick => {
+                for step in self.hooks.on_tick(now) {
+                    self.hook_step(step, &mut out);
+                }
+                self.on_tick(now, &mut out)
+            }
             Event::Request { client, request } => {
                 if let Some(request) = self.on_job_request(client, request, &mut out) {
                     self.on_request(client, request, now, &mut out)
@@ -340,8 +376,14 @@ impl Supervisor {
             Event::AdoptedExited { pid, status } => {
                 self.on_adopted_exit(pid, status, now, &mut out)
             }
-            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
-            Event::Shutdown => self.begin_shutdown(&mut out),
+            Event::Reload { client, config } => {
+                self.reload(client, config, now, &mut out);
+                self.forget_removed_hooks();
+            }
+            Event::Shutdown => {
+                self.hooks.drop_pending();
+                self.begin_shutdown(&mut out)
+            }
             Event::Notify {
                 sender,
                 message,
@@ -352,6 +394,7 @@ impl Supervisor {
         self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
+        self.publish_transitions(exit, now, &mut out);
         self.settle_jobs(now, &mut out);
         self.forget_retired();
         self.ungroup_adopted(&mut out);
@@ -376,6 +419,7 @@ impl Supervisor {
         instances
             .chain(checks)
             .chain(self.next_job_deadline())
+            .chain(self.hooks.next_deadline())
             .min()
     }
 
@@ -463,6 +507,16 @@ impl Supervisor {
         Ok(ids)
     }
 
+    /// Every instance with its service name and index, in name order (those a reload is
+    /// retiring too: they have a process until they stop). For the loop's views of the core.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, u32, &Instance)> + '_ {
+        self.services.values().flat_map(|s| {
+            s.instances
+                .iter()
+                .map(move |(index, i)| (s.spec.name.as_str(), *index, i))
+        })
+    }
+
     fn all_ids(&self) -> Vec<InstanceId> {
         self.services
             .values()
@@ -493,6 +547,7 @@ impl Supervisor {
     fn anything_active(&self) -> bool {
         !self.pids.is_empty()
             || !self.helpers.is_empty()
+            || self.hooks.any_running()
             || self
                 .services
                 .values()
