@@ -11,6 +11,7 @@ mod commands;
 mod dependencies;
 mod event_log;
 mod fields;
+mod import;
 mod lifecycle;
 mod limits;
 mod logging;

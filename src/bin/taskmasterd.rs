@@ -10,7 +10,11 @@ use taskmaster::daemon;
 
 /// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
 #[derive(Parser, Debug)]
-#[command(name = "taskmasterd", version)]
+#[command(
+    name = "taskmasterd",
+    version,
+    after_help = "Import supervisord or systemd configurations: taskmasterd import --help"
+)]
 struct Args {
     /// Directory of *.kdl service files.
     #[arg(
@@ -54,6 +58,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `taskmasterd import …` is a tool of its own, not a daemon option (and never PID 1's).
+    if std::process::id() != 1 && std::env::args().nth(1).as_deref() == Some("import") {
+        return ExitCode::from(taskmaster::import::cli::main(std::env::args()));
+    }
     let args = parse_args();
     let socket = args
         .socket
