@@ -62,6 +62,10 @@ pub enum Request {
     Reopen,
     /// Service and instance names, for completion in the shell.
     Names,
+    /// Why an instance (or each instance of a service) is in its state: a causal chain.
+    Why {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +103,11 @@ pub enum Response {
     Names {
         services: Vec<String>,
         instances: Vec<String>,
+    },
+    /// `why`: the instance asked about first, then each dependency it waits on, down to
+    /// the root cause.
+    Why {
+        steps: Vec<WhyStep>,
     },
     /// Something was refused or failed; `kind` says what, for programs (tmctl decides by
     /// it, never by the text), `message` says it for people.
@@ -175,4 +184,12 @@ pub struct InstanceOutcome {
     pub ok: bool,
     /// e.g. "RUNNING", "stopped", "FATAL: exec /bin/x: No such file or directory".
     pub message: String,
+}
+
+/// One link of a `why` chain: `name is STATE: reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhyStep {
+    pub name: String,
+    pub state: String,
+    pub reason: String,
 }

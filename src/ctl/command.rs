@@ -83,6 +83,12 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Explain why an instance is in its state, down to the root cause
+    Why {
+        /// A service (each of its instances), or an instance NAME:N
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 impl Command {
@@ -112,6 +118,7 @@ impl Command {
             Command::Signal { signal, names } => Request::Signal { signal, names },
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
+            Command::Why { name } => Request::Why { name },
         }
     }
 
@@ -133,6 +140,7 @@ impl Command {
             Command::Signal { .. } => "signal",
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
+            Command::Why { .. } => "why",
         }
     }
 }

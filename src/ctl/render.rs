@@ -62,6 +62,11 @@ fn human(response: &Response) -> Printout {
             names.dedup();
             lines_of(names.into_iter())
         }
+        Response::Why { steps } => lines_of(
+            steps
+                .iter()
+                .map(|s| format!("{} is {}: {}", s.name, s.state, s.reason)),
+        ),
         // Said once, on stderr, by whoever reports the failure.
         Response::Error { .. } => String::new(),
     };

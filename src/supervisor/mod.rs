@@ -21,10 +21,12 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 mod waiters;
+mod why;
 
 pub use deps::DepKind;
 pub use instance::{Goal, Instance};
 pub use state::{ExitStatus, State};
+pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 use crate::control::proto::{Request, Response};

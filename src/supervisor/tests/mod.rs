@@ -53,6 +53,7 @@ mod requests;
 mod restart_policy;
 mod stopping;
 mod truth;
+mod why;
 
 // ---- service specs ---------------------------------------------------------------------
 
