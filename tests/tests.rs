@@ -16,6 +16,7 @@ mod insight;
 mod lifecycle;
 mod limits;
 mod logging;
+mod outliving;
 mod pid1;
 mod privileges;
 mod readiness;

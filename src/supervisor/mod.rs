@@ -418,6 +418,16 @@ impl Supervisor {
         Ok(ids)
     }
 
+    /// Every instance with its service name and index, in name order (those a reload is
+    /// retiring too: they have a process until they stop). For the loop's views of the core.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, u32, &Instance)> + '_ {
+        self.services.values().flat_map(|s| {
+            s.instances
+                .iter()
+                .map(move |(index, i)| (s.spec.name.as_str(), *index, i))
+        })
+    }
+
     fn all_ids(&self) -> Vec<InstanceId> {
         self.services
             .values()
