@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod dependencies;
 mod event_log;
+mod events;
 mod fields;
 mod import;
 mod insight;
