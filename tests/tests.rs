@@ -12,6 +12,7 @@ mod dependencies;
 mod event_log;
 mod events;
 mod fields;
+mod import;
 mod insight;
 mod lifecycle;
 mod limits;
