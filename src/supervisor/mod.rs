@@ -24,6 +24,7 @@ pub mod state;
 mod tests;
 mod transitions;
 mod waiters;
+pub mod watch;
 mod why;
 
 pub use deps::DepKind;
@@ -128,6 +129,12 @@ pub enum Event {
     AdoptedExited {
         pid: i32,
         status: Option<ExitStatus>,
+    },
+    /// A file a service watches changed (written and closed, renamed, created, deleted,
+    /// attributes): it is restarted (or signalled) once its files have been quiet a while.
+    WatchedChanged {
+        service: String,
+        path: std::path::PathBuf,
     },
     /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
     HookSpawned {
@@ -282,6 +289,8 @@ pub struct Supervisor {
     jobs: jobs::JobBook,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
+    /// Watched files that changed, waiting to be quiet.
+    changes: watch::PendingChanges,
 }
 
 /// What the core returns from one event.
@@ -306,6 +315,7 @@ impl Supervisor {
             strangers: Default::default(),
             jobs: Default::default(),
             hooks: Default::default(),
+            changes: Default::default(),
         }
     }
 
@@ -353,6 +363,7 @@ impl Supervisor {
                 output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
             Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
+            Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
@@ -364,6 +375,7 @@ impl Supervisor {
                 for step in self.hooks.on_tick(now) {
                     self.hook_step(step, &mut out);
                 }
+                self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
             }
             Event::Request { client, request } => {
@@ -379,6 +391,7 @@ impl Supervisor {
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
                 self.forget_removed_hooks();
+                self.forget_removed_watches();
             }
             Event::Shutdown => {
                 self.hooks.drop_pending();
@@ -420,6 +433,7 @@ impl Supervisor {
             .chain(checks)
             .chain(self.next_job_deadline())
             .chain(self.hooks.next_deadline())
+            .chain(self.changes.next_deadline())
             .min()
     }
 
