@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         syslog_socket: (!args.no_syslog).then_some(args.syslog_socket),
         kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
         emergency_shell: args.emergency_shell,
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(daemon::state_files::default_dir),
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

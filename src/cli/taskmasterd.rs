@@ -6,7 +6,7 @@ use clap::Parser;
 
 /// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
 #[derive(Parser, Debug)]
-#[command(name = "taskmasterd", version)]
+#[command(name = "taskmasterd", version, args_override_self = true)]
 pub struct Args {
     /// Directory of *.kdl service files.
     #[arg(
@@ -40,6 +40,10 @@ pub struct Args {
     /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
     #[arg(long = "emergency-shell", default_value = "/bin/sh")]
     pub emergency_shell: PathBuf,
+    /// One NAME.json per instance and taskmasterd.pid [default: /run/taskmaster/state for
+    /// root, else $XDG_RUNTIME_DIR/taskmaster/state or /tmp/taskmaster-UID/state].
+    #[arg(long = "state-dir")]
+    pub state_dir: Option<PathBuf>,
     /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]

@@ -18,6 +18,7 @@ mod source;
 mod spec;
 pub(crate) mod suggest;
 mod syntax;
+mod triggers;
 mod users;
 mod values;
 
