@@ -10,6 +10,10 @@ use taskmaster::cli::TaskmasterdArgs as Args;
 use taskmaster::daemon;
 
 fn main() -> ExitCode {
+    // `taskmasterd import …` is a tool of its own, not a daemon option (and never PID 1's).
+    if std::process::id() != 1 && std::env::args().nth(1).as_deref() == Some("import") {
+        return ExitCode::from(taskmaster::import::cli::main(std::env::args()));
+    }
     let args = parse_args();
     let socket = args
         .socket

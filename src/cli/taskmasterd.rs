@@ -6,7 +6,12 @@ use clap::Parser;
 
 /// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
 #[derive(Parser, Debug)]
-#[command(name = "taskmasterd", version, args_override_self = true)]
+#[command(
+    name = "taskmasterd",
+    version,
+    args_override_self = true,
+    after_help = "Import supervisord or systemd configurations: taskmasterd import --help"
+)]
 pub struct Args {
     /// Directory of *.kdl service files.
     #[arg(
