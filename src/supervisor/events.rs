@@ -100,16 +100,24 @@ impl Supervisor {
         };
         instance.pid = None;
         instance.spawned_at = None;
+        // The process a pending restart would have stopped never ran: nothing to restart.
+        instance.restart_pending = false;
         if instance.state == State::Stopping || instance.goal == Goal::Down {
             // Asked to stop before the failure was known: it is stopped.
             instance.deadline = None;
-            instance.state = State::Stopped;
             instance.detail = Some(failure.reason.clone());
+            instance.restart_pending = false;
+            // Stopping to come back (a restart): reconcile starts it again.
+            instance.state = if instance.goal == Goal::Up {
+                State::Pending
+            } else {
+                State::Stopped
+            };
             out.push(log(
                 Level::Warning,
                 format!(
-                    "{name} (pid {pid}) could not be executed: {}: STOPPED",
-                    failure.reason
+                    "{name} (pid {pid}) could not be executed: {}: {}",
+                    failure.reason, instance.state
                 ),
             ));
             return;
@@ -419,6 +427,11 @@ impl Supervisor {
                             group: true,
                         });
                     }
+                }
+                // Being stopped for good, and held until what waits for it has stopped:
+                // its readiness no longer matters, and stopping it now would break that order.
+                State::Starting | State::Running if reported && instance.goal == Goal::Down => {
+                    instance.deadline = None
                 }
                 State::Starting if reported => {
                     self.force_stop(&id, ForcedStop::ReadyTimeout, now, out)

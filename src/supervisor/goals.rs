@@ -95,6 +95,8 @@ impl Supervisor {
             return;
         }
         instance.goal = Goal::Down;
+        // A stop for good supersedes a restart still waiting for its dependents to stop.
+        instance.restart_pending = false;
         if matches!(instance.state, State::Pending | State::Backoff) {
             instance.state = State::Stopped;
             instance.deadline = None;

@@ -216,7 +216,7 @@ impl Supervisor {
             let Some(dep_service) = self.services.get(dep) else {
                 continue;
             };
-            let health = health_of(dep_service);
+            let health = self.health(dep_service);
             match (kind, health) {
                 (_, Health::Up) => {}
                 (DepKind::Requires, Health::Failed) => {
@@ -240,16 +240,38 @@ impl Supervisor {
     }
 
     /// A required dependency that is not running and not asked to (it exited for good, or
-    /// was stopped): waiting for it would be waiting forever.
+    /// was stopped), or that waits itself for such a one, down the chain: waiting for it
+    /// would be waiting forever.
     pub(super) fn idle_requirement(&self, service: &str) -> Option<&str> {
         self.deps.waits_for(service).iter().find_map(|(dep, kind)| {
             let idle = *kind == DepKind::Requires
                 && self
                     .services
                     .get(dep)
-                    .is_some_and(|s| health_of(s) == Health::Idle);
+                    .is_some_and(|s| self.health(s) == Health::Idle);
             idle.then_some(dep.as_str())
         })
+    }
+
+    /// [`health_of`], where a service that is on its way up only in name (every instance
+    /// not up is PENDING on an idle requirement of its own) counts as idle: it will not
+    /// come up by itself, so waiting for it would be waiting forever.
+    pub(super) fn health(&self, service: &Service) -> Health {
+        let health = health_of(service);
+        if health != Health::Starting {
+            return health;
+        }
+        let stuck = service
+            .instances
+            .values()
+            .filter(|i| !i.retiring && !is_up(service, i))
+            .all(|i| i.state == State::Pending && i.deadline.is_none() && !i.blocked)
+            && self.idle_requirement(&service.spec.name).is_some();
+        if stuck {
+            Health::Idle
+        } else {
+            Health::Starting
+        }
     }
 
     /// Forgets instances and services that a reload removed, once they have stopped.
@@ -285,12 +307,15 @@ pub(super) enum Health {
     Idle,
 }
 
+/// RUNNING (a oneshot: exited successfully), and not about to restart.
+fn is_up(service: &Service, i: &Instance) -> bool {
+    (i.state == State::Running && !i.restart_pending)
+        || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
+}
+
 pub(super) fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
-    let up = |i: &&Instance| {
-        (i.state == State::Running && !i.restart_pending)
-            || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
-    };
+    let up = |i: &&Instance| is_up(service, i);
     if instances.iter().all(up) {
         Health::Up
     } else if instances.iter().any(|i| i.state == State::Fatal) {
@@ -299,7 +324,9 @@ pub(super) fn health_of(service: &Service) -> Health {
         // Waiting on a failed dependency of its own: it will not come up by itself, so
         // whoever orders after it goes on, and whoever requires it is held back too.
         Health::HeldBack
-    } else if instances.iter().any(|i| i.goal == Goal::Up) {
+    } else if instances.iter().any(|i| !up(i) && i.goal == Goal::Up) {
+        // Only an instance on its way up is worth waiting for: one that ended for good
+        // while its siblings run (EXITED, STOPPED) will not come back by itself.
         Health::Starting
     } else {
         Health::Idle

@@ -52,6 +52,7 @@ mod reload;
 mod requests;
 mod restart_policy;
 mod stopping;
+mod storm;
 mod truth;
 
 // ---- service specs ---------------------------------------------------------------------
