@@ -48,6 +48,7 @@ impl Supervisor {
             Err(SpawnFailure { reason, transient }) => {
                 instance.deadline = None;
                 instance.in_pre_start = false;
+                instance.restart_pending = false;
                 instance.failed_starts += 1;
                 let attempt = instance.failed_starts;
                 if transient && attempt <= startretries {
@@ -476,6 +477,8 @@ pub(super) fn fail_start(
 ) -> bool {
     instance.failed_starts += 1;
     instance.deadline = None;
+    // The start failed: there is no process for a pending restart to stop.
+    instance.restart_pending = false;
     let attempt = instance.failed_starts;
     if attempt > policy.startretries {
         instance.state = State::Fatal;

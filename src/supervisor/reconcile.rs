@@ -8,6 +8,18 @@ use std::time::Instant;
 impl Supervisor {
     /// Moves every instance towards its goal, respecting dependency order both ways.
     pub(super) fn reconcile(&mut self, now: Instant, out: &mut Actions) {
+        // A pass that marks more instances to restart runs again, so that they move in
+        // this turn too (each pass marks only instances not marked yet).
+        for _ in 0..4 {
+            if !self.reconcile_pass(now, out) {
+                break;
+            }
+        }
+    }
+
+    /// One pass of [`Supervisor::reconcile`]; whether it marked a dependent to restart.
+    fn reconcile_pass(&mut self, now: Instant, out: &mut Actions) -> bool {
+        let mut marked_more = false;
         let ids: Vec<InstanceId> = self
             .services
             .iter()
@@ -28,7 +40,14 @@ impl Supervisor {
                 instance.is_active(),
                 instance.deadline.is_some(),
             );
-            if goal == Goal::Up && instance.is_waiting_to_start() && !timer_pending {
+            let waiting_to_start = instance.is_waiting_to_start();
+            let restart_pending = instance.restart_pending;
+            if goal == Goal::Up && state == State::Starting && !timer_pending {
+                // Started again while held to stop (its ready timer was dropped then):
+                // readiness counts again, and so does its timeout.
+                self.rearm_start_timer(&id, now, out);
+            }
+            if goal == Goal::Up && waiting_to_start && !timer_pending {
                 self.try_spawn(&id, now, out);
             } else if goal == Goal::Down && active && state != State::Stopping {
                 if let Some(waiting_for) = self.alive_stopping_dependent(&id.service) {
@@ -38,10 +57,14 @@ impl Supervisor {
                 } else {
                     self.send_stop(&id, now, out);
                 }
-            } else if goal == Goal::Up && instance.restart_pending && state != State::Stopping {
+            } else if goal == Goal::Up && restart_pending && state != State::Stopping {
                 // A restart stops in reverse dependency order too: what requires this one
                 // first (they are restarting as well, see `mark_restart`).
                 if let Some(waiting_for) = self.alive_dependent(&id.service) {
+                    // One started again after the restart was asked (its goal was down
+                    // then, so it was not marked) must restart too, or this one waits
+                    // for it forever.
+                    marked_more |= self.mark_dependents_to_restart(&id.service);
                     if let Some(instance) = self.instance_mut(&id) {
                         instance.detail =
                             Some(format!("restart: waiting for {waiting_for} to stop"));
@@ -65,6 +88,7 @@ impl Supervisor {
                 }
             }
         }
+        marked_more
     }
 
     /// Asks for a restart of a running instance and of everything that requires it, down
@@ -128,6 +152,65 @@ impl Supervisor {
             .collect()
     }
 
+    /// Gives a STARTING process its start timer again, if it has none: one started again
+    /// while it was held to stop (its ready timer was dropped then), or whose service
+    /// became a long-running one meanwhile (a reload while it was going down). Without it
+    /// nothing would ever make it RUNNING or end its start.
+    fn rearm_start_timer(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let oneshot = service.is_oneshot();
+        let reported = service.spec.process.ready.is_reported();
+        let policy = &service.spec.policy;
+        let (timeout, starttime) = (policy.ready_timeout, policy.starttime);
+        let Some(i) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        if oneshot || i.pid.is_none() || i.in_pre_start || i.deadline.is_some() {
+            return; // a oneshot's start ends with its exit
+        }
+        if reported {
+            i.deadline = Some(now + timeout);
+        } else if starttime.is_zero() {
+            super::events::become_running(i, &name, now, out);
+        } else {
+            let since = i.spawned_at.unwrap_or(now);
+            i.deadline = Some((since + starttime).max(now));
+        }
+    }
+
+    /// Marks to restart every instance that requires `service`, is meant to run and is not
+    /// on its way down yet. Whether it marked any.
+    fn mark_dependents_to_restart(&mut self, service: &str) -> bool {
+        let dependents: Vec<InstanceId> = self
+            .deps
+            .required_by(service)
+            .iter()
+            .filter_map(|name| self.services.get(name))
+            .flat_map(|s| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| {
+                        i.goal == Goal::Up
+                            && i.is_active()
+                            && !i.restart_pending
+                            && i.state != State::Stopping
+                    })
+                    .map(|(index, _)| InstanceId {
+                        service: s.spec.name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect();
+        let mut marked = Vec::new();
+        for dependent in dependents {
+            self.mark_restart(&dependent, &mut marked);
+        }
+        !marked.is_empty()
+    }
+
     /// A service that requires `service` and still has a process.
     pub(super) fn alive_dependent(&self, service: &str) -> Option<String> {
         self.deps.required_by(service).iter().find_map(|dependent| {
@@ -163,6 +246,9 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
+        // No process: a restart still pending (of a finished oneshot started again
+        // meanwhile) is this start.
+        instance.restart_pending = false;
         match verdict {
             Verdict::Go => {
                 instance.state = State::Starting;
@@ -265,7 +351,11 @@ impl Supervisor {
             .instances
             .values()
             .filter(|i| !i.retiring && !is_up(service, i))
-            .all(|i| i.state == State::Pending && i.deadline.is_none() && !i.blocked)
+            .all(|i| {
+                let idle = i.goal == Goal::Down && !i.is_active();
+                let waiting = i.state == State::Pending && i.deadline.is_none() && !i.blocked;
+                idle || waiting
+            })
             && self.idle_requirement(&service.spec.name).is_some();
         if stuck {
             Health::Idle

@@ -53,6 +53,7 @@ mod requests;
 mod restart_policy;
 mod stopping;
 mod storm;
+mod storm_found;
 mod truth;
 
 // ---- service specs ---------------------------------------------------------------------

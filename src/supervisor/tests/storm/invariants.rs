@@ -205,10 +205,7 @@ fn stop_order(sup: &Supervisor, before: &Before) -> Result<(), String> {
         let began = i.state == State::Stopping
             && i.goal == Goal::Down
             && i.pid.is_some()
-            && before
-                .0
-                .get(&id)
-                .is_none_or(|w| w.state != State::Stopping);
+            && before.0.get(&id).is_none_or(|w| w.state != State::Stopping);
         if !began {
             continue;
         }
@@ -270,7 +267,11 @@ fn reload_shape(world: &World) -> Result<(), String> {
             }
         }
     }
-    let names: Vec<String> = sup.all_ids().iter().map(|id| sup.instance_name(id)).collect();
+    let names: Vec<String> = sup
+        .all_ids()
+        .iter()
+        .map(|id| sup.instance_name(id))
+        .collect();
     let unique: HashSet<&String> = names.iter().collect();
     if unique.len() != names.len() {
         return Err(format!("an instance is listed twice: {names:?}"));

@@ -30,7 +30,11 @@ fn storm(seed: u64) -> (crate::config::Config, Vec<Op>) {
 }
 
 /// Runs operations from boot to the settled end; the first violation, and the events fed.
-fn run(config: &crate::config::Config, ops: &[Op], keep_trace: bool) -> (Result<(), String>, World) {
+fn run(
+    config: &crate::config::Config,
+    ops: &[Op],
+    keep_trace: bool,
+) -> (Result<(), String>, World) {
     let mut world = World::new(config.clone(), keep_trace);
     let verdict = (|| {
         world.feed(crate::supervisor::Event::Boot)?;
@@ -97,7 +101,10 @@ fn storms_keep_every_invariant() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    if let Some(seed) = std::env::var("STORM_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("STORM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         check_seed(seed);
         return;
     }
@@ -106,7 +113,10 @@ fn storms_keep_every_invariant() {
         events += check_seed(seed);
     }
     println!("storm: {seeds} seeds, {events} events, 0 violations");
-    assert!(events > seeds * 50, "the storms hardly fed the core: {events} events");
+    assert!(
+        events > seeds * 50,
+        "the storms hardly fed the core: {events} events"
+    );
 }
 
 /// The long run: seeds from 1,000,000 on until `STORM_EVENTS` events (default 1 M) were fed.

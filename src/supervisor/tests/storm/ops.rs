@@ -27,29 +27,59 @@ pub enum SpawnMode {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// The `which`-th living main process exits by itself.
-    Exit { which: u32, status: ExitStatus },
+    Exit {
+        which: u32,
+        status: ExitStatus,
+    },
     /// The `which`-th living `pre-start` process exits.
-    HelperExit { which: u32, status: ExitStatus },
+    HelperExit {
+        which: u32,
+        status: ExitStatus,
+    },
     /// The OS delivers the `which`-th thing it owes the core (a death after a signal, a
     /// stop, a continue, an exec failure).
-    Deliver { which: u32 },
+    Deliver {
+        which: u32,
+    },
     /// Someone outside sends SIGSTOP or SIGCONT to the `which`-th main process.
-    OutsideStop { which: u32 },
-    OutsideCont { which: u32 },
-    SpawnMode { service: u8, mode: SpawnMode },
+    OutsideStop {
+        which: u32,
+    },
+    OutsideCont {
+        which: u32,
+    },
+    SpawnMode {
+        service: u8,
+        mode: SpawnMode,
+    },
     Request(Req),
     /// A client waiting for an answer disconnects.
-    ClientGone { which: u32 },
+    ClientGone {
+        which: u32,
+    },
     /// A reload with a config changed by `changes` random edits from this seed.
-    Reload { seed: u64, changes: u8 },
+    Reload {
+        seed: u64,
+        changes: u8,
+    },
     /// READY=1 (notify) from the `which`-th main process, or the fd:N newline.
-    Ready { which: u32, fd: bool },
+    Ready {
+        which: u32,
+        fd: bool,
+    },
     /// WATCHDOG=1, or WATCHDOG=trigger.
-    Watchdog { which: u32, trigger: bool },
+    Watchdog {
+        which: u32,
+        trigger: bool,
+    },
     /// Time passes, with every timer on the way handled.
-    Advance { ms: u64 },
+    Advance {
+        ms: u64,
+    },
     /// The clock jumps (a suspended machine): one late tick for everything due.
-    Jump { secs: u64 },
+    Jump {
+        secs: u64,
+    },
     /// An orphan reaped as subreaper.
     Orphan,
     Shutdown,
@@ -68,7 +98,7 @@ pub enum Req {
 
 fn status(rng: &mut Rng) -> ExitStatus {
     if rng.one_in(3) {
-        ExitStatus::Signal(*rng.pick(&[
+        ExitStatus::Signal(rng.pick(&[
             libc::SIGKILL,
             libc::SIGTERM,
             libc::SIGSEGV,
@@ -76,7 +106,7 @@ fn status(rng: &mut Rng) -> ExitStatus {
             libc::SIGABRT,
         ]))
     } else {
-        ExitStatus::Code(*rng.pick(&[0, 0, 1, 2, 3, 127, 255]))
+        ExitStatus::Code(rng.pick(&[0, 0, 1, 2, 3, 127, 255]))
     }
 }
 
@@ -113,7 +143,7 @@ pub fn random_op(rng: &mut Rng) -> Op {
         37..=38 => Op::OutsideCont { which },
         39..=41 => Op::SpawnMode {
             service: rng.below(NAMES.len() as u64) as u8,
-            mode: *rng.pick(&[
+            mode: rng.pick(&[
                 SpawnMode::Works,
                 SpawnMode::Works,
                 SpawnMode::Transient,
@@ -128,7 +158,7 @@ pub fn random_op(rng: &mut Rng) -> Op {
             7..=9 => Req::Restart(some_names(rng)),
             10 => Req::Pause(some_names(rng)),
             11 => Req::Resume(some_names(rng)),
-            _ => Req::Signal(*rng.pick(&["TERM", "KILL", "HUP", "USR1"]), some_names(rng)),
+            _ => Req::Signal(rng.pick(&["TERM", "KILL", "HUP", "USR1"]), some_names(rng)),
         }),
         62..=63 => Op::ClientGone { which },
         64..=69 => Op::Reload {
@@ -144,10 +174,10 @@ pub fn random_op(rng: &mut Rng) -> Op {
             trigger: rng.one_in(3),
         },
         78..=94 => Op::Advance {
-            ms: *rng.pick(&[1, 10, 100, 500, 999, 1000, 1001, 3000, 10_000]),
+            ms: rng.pick(&[1, 10, 100, 500, 999, 1000, 1001, 3000, 10_000]),
         },
         95..=97 => Op::Jump {
-            secs: *rng.pick(&[5, 60, 100, 3600]),
+            secs: rng.pick(&[5, 60, 100, 3600]),
         },
         98 => Op::Orphan,
         _ => {
@@ -165,15 +195,15 @@ fn random_service(rng: &mut Rng, index: usize, present: &[usize]) -> Svc {
     let name = NAMES[index];
     let mut s = svc(name)
         .numprocs(1 + rng.below(3) as u32)
-        .starttime(Duration::from_millis(*rng.pick(&[0, 500, 1000, 2000])))
-        .stoptime(Duration::from_millis(*rng.pick(&[0, 100, 1000, 3000])))
+        .starttime(Duration::from_millis(rng.pick(&[0, 500, 1000, 2000])))
+        .stoptime(Duration::from_millis(rng.pick(&[0, 100, 1000, 3000])))
         .startretries(rng.below(4) as u32)
-        .autorestart(*rng.pick(&[
+        .autorestart(rng.pick(&[
             RestartPolicy::Always,
             RestartPolicy::Never,
             RestartPolicy::Unexpected,
         ]))
-        .exitcodes(*rng.pick(&[&[0][..], &[0, 2], &[1]]));
+        .exitcodes(rng.pick(&[&[0][..], &[0, 2], &[1]]));
     if rng.one_in(4) {
         s = s.manual();
     }
@@ -195,13 +225,13 @@ fn random_service(rng: &mut Rng, index: usize, present: &[usize]) -> Svc {
         _ => {}
     }
     if s.0.process.ready == Readiness::Notify && rng.one_in(2) {
-        s.0.process.watchdog = Some(Duration::from_secs(*rng.pick(&[1, 5])));
+        s.0.process.watchdog = Some(Duration::from_secs(rng.pick(&[1, 5])));
     }
-    s.0.policy.ready_timeout = Duration::from_secs(*rng.pick(&[1, 5, 90]));
+    s.0.policy.ready_timeout = Duration::from_secs(rng.pick(&[1, 5, 90]));
     if rng.one_in(4) {
         s.0.policy.restart_limit = Some(RestartLimit {
             count: 1 + rng.below(3) as u32,
-            window: Duration::from_secs(*rng.pick(&[1, 10, 60])),
+            window: Duration::from_secs(rng.pick(&[1, 10, 60])),
         });
     }
     let earlier: Vec<&str> = present
@@ -275,7 +305,9 @@ pub fn changed_config(config: &Config, seed: u64, changes: u8) -> Config {
                 config.services.insert(name.to_string(), spec);
             }
             (Some(spec), 2) => spec.numprocs = 1 + rng.below(3) as u32,
-            (Some(spec), 3) => spec.process.cmd = vec![format!("/bin/{name}"), rng.next().to_string()],
+            (Some(spec), 3) => {
+                spec.process.cmd = vec![format!("/bin/{name}"), rng.next().to_string()]
+            }
             (Some(spec), 4) => spec.policy.autostart = !spec.policy.autostart,
             (Some(spec), 5) => {
                 spec.pre_start = match spec.pre_start {
@@ -285,7 +317,7 @@ pub fn changed_config(config: &Config, seed: u64, changes: u8) -> Config {
             }
             (Some(spec), 6) => spec.policy.startretries = rng.below(4) as u32,
             (Some(spec), _) => {
-                spec.policy.autorestart = *rng.pick(&[
+                spec.policy.autorestart = rng.pick(&[
                     RestartPolicy::Always,
                     RestartPolicy::Never,
                     RestartPolicy::Unexpected,

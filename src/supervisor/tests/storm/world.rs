@@ -99,10 +99,9 @@ impl World {
             self.events += 1;
             let now = self.now;
             let sup = &mut self.sup;
-            let actions = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                sup.handle(event, now)
-            }))
-            .map_err(|panic| format!("the core panicked: {}", panic_text(&panic)))?;
+            let actions =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sup.handle(event, now)))
+                    .map_err(|panic| format!("the core panicked: {}", panic_text(&panic)))?;
             for action in &actions {
                 if self.keep_trace && !matches!(action, Action::Log { .. }) {
                     self.trace.push(format!("    => {action:?}"));
@@ -146,7 +145,7 @@ impl World {
                             Proc {
                                 id: id.clone(),
                                 kind,
-                                obeys: self.obey_counter % 4 != 0,
+                                obeys: !self.obey_counter.is_multiple_of(4),
                                 stopped: false,
                                 held_signal: None,
                             },
@@ -313,7 +312,12 @@ impl World {
                 if self.owed.is_empty() {
                     return Ok(());
                 }
-                let owed = self.owed.remove(*which as usize % self.owed.len());
+                // Any process's news may come first, but one process's in the order it
+                // happened (waitpid never reports a continue before the stop).
+                let pick = self.owed[*which as usize % self.owed.len()];
+                let pid = owed_pid(pick);
+                let first = self.owed.iter().position(|o| owed_pid(*o) == pid);
+                let owed = self.owed.remove(first.unwrap_or(0));
                 self.deliver(owed)
             }
             Op::OutsideStop { which } => {
@@ -499,6 +503,14 @@ impl World {
             }
         }
         lines.join("\n")
+    }
+}
+
+fn owed_pid(owed: Owed) -> i32 {
+    match owed {
+        Owed::Death(pid, _) | Owed::Stopped(pid) | Owed::Continued(pid) | Owed::ExecFailed(pid) => {
+            pid
+        }
     }
 }
 
