@@ -156,6 +156,20 @@ impl Supervisor {
                     },
                 );
             }
+            Request::Why { name } => match self.why(&name, now) {
+                Ok(steps) => {
+                    let steps = steps
+                        .into_iter()
+                        .map(|step| crate::control::proto::WhyStep {
+                            name: step.name,
+                            state: step.state.word().to_string(),
+                            reason: step.reason,
+                        })
+                        .collect();
+                    reply(out, Response::Why { steps });
+                }
+                Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+            },
             Request::Shutdown => {
                 self.begin_shutdown(out);
                 reply(

@@ -170,7 +170,28 @@ impl World {
                 }
                 self.waiting.remove(client);
             }
-            Action::Log { .. } | Action::Exit | Action::EssentialFailed { .. } => {}
+            Action::RunHook { id, key, .. } => {
+                let pid = self.next_pid;
+                self.next_pid += 1;
+                self.procs.insert(
+                    pid,
+                    Proc {
+                        id: id.clone(),
+                        kind: Kind::Helper,
+                        obeys: true,
+                        stopped: false,
+                        held_signal: None,
+                    },
+                );
+                queue.push_back(Event::HookSpawned {
+                    key: key.clone(),
+                    result: Ok(pid),
+                });
+            }
+            Action::Log { .. }
+            | Action::Exit
+            | Action::EssentialFailed { .. }
+            | Action::Publish(_) => {}
         }
         Ok(())
     }
