@@ -65,6 +65,7 @@ fn defaults() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
         },
         policy: Policy {
             autostart: true,
@@ -200,6 +201,7 @@ fn every_field() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
         },
         policy: Policy {
             autostart: false,

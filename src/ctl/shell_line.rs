@@ -145,7 +145,13 @@ mod tests {
 
     #[test]
     fn commands_parse_with_their_arguments() {
-        assert_eq!(run("status"), Command::Status { names: vec![] });
+        assert_eq!(
+            run("status"),
+            Command::Status {
+                long: false,
+                names: vec![]
+            }
+        );
         assert_eq!(
             run("  stop web db:1 "),
             Command::Stop {

@@ -21,6 +21,9 @@ impl Daemon {
                 output,
             });
         }
+        if let Some(reason) = self.cgroups.reaped(pid) {
+            self.dispatch(Event::OomKilled { pid, reason });
+        }
         if let Some(id) = self.core.instance_of_pid(pid).cloned() {
             for index in (0..self.outputs.pipes.len()).rev() {
                 let pipe = &self.outputs.pipes[index];
@@ -36,5 +39,6 @@ impl Daemon {
             }
         }
         self.dispatch(event);
+        self.cgroups.forget(pid);
     }
 }

@@ -86,6 +86,7 @@ fn svc(name: &str) -> Svc {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
         },
         policy: Policy {
             autostart: true,
