@@ -246,7 +246,7 @@ mod tests {
     fn help_lists_every_command_and_the_shell_words() {
         let help = help_text();
         for line in [
-            "status [NAME...]",
+            "status [-l] [NAME...]",
             "start NAME...",
             "tail [-f] [--stderr] NAME",
             "signal SIG NAME...",
