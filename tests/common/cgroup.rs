@@ -23,8 +23,7 @@ pub fn test_cgroup(dir: &Path) -> Option<PathBuf> {
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
-    let name = dir.file_name()?.to_string_lossy().into_owned();
-    let path = cgroup2_mount()?.join(format!("tm-test-{name}"));
+    let path = test_cgroup_path(dir)?;
     match std::fs::create_dir(&path) {
         Ok(()) => Some(path),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(path),
@@ -32,8 +31,17 @@ pub fn test_cgroup(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Where [`test_cgroup`] makes the cgroup of the test in `dir`.
+pub fn test_cgroup_path(dir: &Path) -> Option<PathBuf> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    Some(cgroup2_mount()?.join(format!("tm-test-{name}")))
+}
+
 /// Kills whatever is left in a test cgroup and removes it with everything below.
 pub fn remove_test_cgroup(path: &Path) {
+    if !path.exists() {
+        return;
+    }
     let _ = std::fs::write(path.join("cgroup.kill"), "1");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::time::Instant::now() < deadline {

@@ -445,6 +445,9 @@ impl Drop for Harness {
             );
         }
         let Some(mut child) = self.daemon.take() else {
+            if let Some(dir) = cgroup::test_cgroup_path(self.dir.path()) {
+                remove_test_cgroup(&dir);
+            }
             return;
         };
         // Remember every process it runs, then stop it properly; SIGKILL what is left.
@@ -468,7 +471,7 @@ impl Drop for Harness {
             // SAFETY: kill(2) of a process group we created; ESRCH when already gone.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
-        if let Some(dir) = test_cgroup(self.dir.path()) {
+        if let Some(dir) = cgroup::test_cgroup_path(self.dir.path()) {
             remove_test_cgroup(&dir);
         }
     }
