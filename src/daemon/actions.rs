@@ -118,13 +118,9 @@ impl Daemon {
                     crate::process::signal_process(target, signal)
                 };
                 // With cgroups a group signal reaches the whole cgroup: SIGKILL through
-                // cgroup.kill, pause and resume by freezing it. A frozen process reports no
-                // stop to waitpid, so the core is told here.
-                if group && self.cgroups.group_signal(pid, signal) {
-                    return match signal {
-                        libc::SIGSTOP => Some(Event::Stopped { pid }),
-                        _ => Some(Event::Continued { pid }),
-                    };
+                // cgroup.kill, pause and resume by freezing and thawing it.
+                if group {
+                    self.cgroups.group_signal(pid, signal);
                 }
                 None
             }

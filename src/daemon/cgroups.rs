@@ -18,6 +18,9 @@ pub(super) struct ServiceCgroups {
     /// Spawned main processes not reaped yet: their instance, and what the OOM count
     /// was then (an OOM kill is a rise of it).
     members: HashMap<i32, Member>,
+    /// Paused by tmctl: their cgroup is frozen once waitpid has seen them stop (frozen
+    /// first, a task would never act on its SIGSTOP, and never show as stopped).
+    to_freeze: std::collections::HashSet<i32>,
 }
 
 struct Member {
@@ -108,25 +111,40 @@ impl ServiceCgroups {
         );
     }
 
-    /// What a group signal means for the cgroup of `pid`'s instance: SIGKILL kills the
-    /// whole cgroup (what left the process group too), SIGSTOP freezes it, SIGCONT thaws
-    /// it. Returns whether the cgroup was frozen or thawed, so that the core hears of it
-    /// even if no stop is reported by waitpid.
-    pub(super) fn group_signal(&self, pid: i32, signal: i32) -> bool {
+    /// What a group signal (sent already) means for the cgroup of `pid`'s instance:
+    /// SIGKILL kills the whole cgroup (what left the process group too), SIGSTOP freezes it
+    /// once the stop is seen ([`ServiceCgroups::stopped`]), SIGCONT thaws it.
+    pub(super) fn group_signal(&mut self, pid: i32, signal: i32) {
         let Some(cgroups) = &self.cgroups else {
-            return false;
+            return;
         };
         let Some((service, index)) = self.instance_of(cgroups, pid) else {
-            return false;
+            return;
         };
         match signal {
             libc::SIGKILL => {
                 let _ = cgroups.kill(&service, index);
-                false
             }
-            libc::SIGSTOP => cgroups.freeze(&service, index, true).is_ok(),
-            libc::SIGCONT => cgroups.freeze(&service, index, false).is_ok(),
-            _ => false,
+            libc::SIGSTOP => {
+                self.to_freeze.insert(pid);
+            }
+            libc::SIGCONT => {
+                self.to_freeze.remove(&pid);
+                let _ = cgroups.freeze(&service, index, false);
+            }
+            _ => {}
+        }
+    }
+
+    /// waitpid saw `pid` stop: if tmctl paused it, the rest of its cgroup is frozen now.
+    pub(super) fn stopped(&mut self, pid: i32) {
+        if !self.to_freeze.remove(&pid) {
+            return;
+        }
+        if let Some(cgroups) = &self.cgroups {
+            if let Some((service, index)) = self.instance_of(cgroups, pid) {
+                let _ = cgroups.freeze(&service, index, true);
+            }
         }
     }
 
@@ -153,6 +171,7 @@ impl ServiceCgroups {
     /// its group may have come with that decision).
     pub(super) fn forget(&mut self, pid: i32) {
         self.members.remove(&pid);
+        self.to_freeze.remove(&pid);
     }
 
     /// Adds memory, CPU time and tasks to each status line (null without cgroups).

@@ -12,6 +12,9 @@ impl Daemon {
     /// exit with the last line it wrote to stderr (read now: the pipe may still hold it).
     pub(super) fn dispatch_reaped(&mut self, event: Event) {
         let Event::Exited { pid, status } = event else {
+            if let Event::Stopped { pid } = event {
+                self.cgroups.stopped(pid);
+            }
             return self.dispatch(event);
         };
         if let Some(output) = self.helpers.reaped(pid) {
