@@ -168,6 +168,8 @@ fn a_shell_that_cannot_start_leaves_no_service_running_unsupervised() {
         .arg(&h.socket)
         .arg("-l")
         .arg(&h.log)
+        .arg("--state-dir")
+        .arg(h.state_dir())
         .args(["--no-syslog", "--shell"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

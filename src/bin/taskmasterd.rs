@@ -10,7 +10,12 @@ use taskmaster::daemon;
 
 /// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
 #[derive(Parser, Debug)]
-#[command(name = "taskmasterd", version)]
+#[command(
+    name = "taskmasterd",
+    version,
+    args_override_self = true,
+    after_help = "Import supervisord or systemd configurations: taskmasterd import --help"
+)]
 struct Args {
     /// Directory of *.kdl service files.
     #[arg(
@@ -44,6 +49,10 @@ struct Args {
     /// As PID 1 with a missing or invalid config: the shell started on /dev/console.
     #[arg(long = "emergency-shell", default_value = "/bin/sh")]
     emergency_shell: PathBuf,
+    /// One NAME.json per instance and taskmasterd.pid [default: /run/taskmaster/state for
+    /// root, else $XDG_RUNTIME_DIR/taskmaster/state or /tmp/taskmaster-UID/state].
+    #[arg(long = "state-dir")]
+    state_dir: Option<PathBuf>,
     /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]
@@ -54,6 +63,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `taskmasterd import …` is a tool of its own, not a daemon option (and never PID 1's).
+    if std::process::id() != 1 && std::env::args().nth(1).as_deref() == Some("import") {
+        return ExitCode::from(taskmaster::import::cli::main(std::env::args()));
+    }
     let args = parse_args();
     let socket = args
         .socket
@@ -80,6 +93,9 @@ fn main() -> ExitCode {
         syslog_socket: (!args.no_syslog).then_some(args.syslog_socket),
         kill_grace: std::time::Duration::from_secs_f64(args.kill_grace),
         emergency_shell: args.emergency_shell,
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(daemon::state_files::default_dir),
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -66,6 +66,7 @@ fn defaults() {
             watchdog: None,
             env_files: Vec::new(),
             resources: Default::default(),
+            console: false,
         },
         policy: Policy {
             autostart: true,
@@ -81,6 +82,7 @@ fn defaults() {
         },
         deps: Deps::default(),
         pre_start: None,
+        triggers: Default::default(),
     };
     assert_eq!(specs, vec![expected]);
 }
@@ -202,6 +204,7 @@ fn every_field() {
             watchdog: None,
             env_files: Vec::new(),
             resources: Default::default(),
+            console: false,
         },
         policy: Policy {
             autostart: false,
@@ -223,6 +226,7 @@ fn every_field() {
             binds_to: Vec::new(),
         },
         pre_start: None,
+        triggers: Default::default(),
     };
     assert_eq!(specs[0], web);
 

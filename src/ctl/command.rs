@@ -92,6 +92,12 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Print every state change as it happens (--json: one object per line) until Ctrl-C
+    Events {
+        /// Services or instances (NAME:N) to follow; all when none
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Explain why an instance is in its state, down to the root cause
     Why {
         /// A service (each of its instances), or an instance NAME:N
@@ -127,6 +133,7 @@ impl Command {
             Command::Signal { signal, names } => Request::Signal { signal, names },
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
+            Command::Events { names } => Request::Events { names },
             Command::Why { name } => Request::Why { name },
         }
     }
@@ -150,6 +157,7 @@ impl Command {
             Command::Signal { .. } => "signal",
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
+            Command::Events { .. } => "events",
             Command::Why { .. } => "why",
         }
     }

@@ -67,6 +67,7 @@ impl Daemon {
     /// Feeds one event to the core and performs what it decides. A spawn's result is fed
     /// straight back, so the core sees every pid before any exit of it can be reaped.
     pub(super) fn dispatch(&mut self, event: Event) {
+        self.core_touched = true;
         let mut queue: VecDeque<Action> = self.core.handle(event, Instant::now()).into();
         while let Some(action) = queue.pop_front() {
             let follow_up = self.perform(action);
@@ -147,6 +148,16 @@ impl Daemon {
                 } else {
                     self.done = true;
                 }
+                None
+            }
+            Action::RunHook {
+                id,
+                name,
+                key,
+                spec,
+            } => Some(self.run_hook(id, name, key, spec)),
+            Action::Publish(event) => {
+                self.publish(event);
                 None
             }
             Action::EssentialFailed { name } => {

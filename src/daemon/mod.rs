@@ -8,6 +8,7 @@ mod actions;
 mod cgroups;
 mod clients;
 mod error;
+mod events;
 pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;
@@ -25,6 +26,7 @@ mod ring;
 mod rotation;
 mod start_env;
 mod startup;
+pub mod state_files;
 mod turn;
 mod utf8;
 
@@ -57,6 +59,8 @@ pub struct Options {
     pub kill_grace: Duration,
     /// As PID 1 with a broken config: the shell started on the console.
     pub emergency_shell: PathBuf,
+    /// Where each instance's state file goes (`--state-dir`).
+    pub state_dir: PathBuf,
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -113,6 +117,10 @@ struct Daemon {
     final_shutdown: Option<FinalShutdown>,
     /// The plan's next deadline while it waits for processes to die.
     final_wait: Option<Instant>,
+    /// `--state-dir`; `None` when it could not be used (said once at start).
+    state_files: Option<state_files::StateFiles>,
+    /// The core handled an event this turn: its state files may need writing.
+    core_touched: bool,
     exit_code: i32,
     done: bool,
 }
@@ -140,6 +148,10 @@ impl Daemon {
         listener::remove(&self.opts.socket, self.socket_inode);
         if let Some(notify) = &self.notify {
             notify.remove();
+        }
+        if let Some(files) = &mut self.state_files {
+            files.sync(&self.core);
+            files.close();
         }
         self.log.write(
             Level::Info,

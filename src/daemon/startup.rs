@@ -3,7 +3,7 @@
 
 use super::error::{RaiseNofileError, StartError};
 use super::output::Outputs;
-use super::{helpers, listener, notify, Daemon, Options};
+use super::{helpers, listener, notify, state_files, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -142,6 +142,13 @@ impl Daemon {
                 None
             }
         };
+        let state_files = match state_files::StateFiles::open(&opts.state_dir) {
+            Ok(files) => Some(files),
+            Err(e) => {
+                log.write(Level::Warning, &format!("{e}; no state files"));
+                None
+            }
+        };
         let (read, write) = UnixStream::pair().map_err(StartError::SignalPipe)?;
         read.set_nonblocking(true).map_err(StartError::SignalPipe)?;
         let signals = SignalDelivery::with_pipe(
@@ -187,6 +194,8 @@ impl Daemon {
             power: PowerAction::Poweroff,
             final_shutdown: None,
             final_wait: None,
+            state_files,
+            core_touched: false,
             exit_code: 0,
             done: false,
         };
@@ -196,6 +205,7 @@ impl Daemon {
             daemon.spawn_shell()?;
         }
         daemon.dispatch(Event::Boot);
+        daemon.sync_state_files();
         Ok(daemon)
     }
 

@@ -213,6 +213,16 @@ impl Daemon {
             self.dispatch(Event::Tick);
         }
         self.advance_final_shutdown();
+        self.sync_state_files();
+    }
+
+    /// After a turn that touched the core: the state files of what changed.
+    pub(super) fn sync_state_files(&mut self) {
+        if std::mem::take(&mut self.core_touched) {
+            if let Some(files) = &mut self.state_files {
+                files.sync(&self.core);
+            }
+        }
     }
 
     pub(super) fn handle_signals(&mut self) {

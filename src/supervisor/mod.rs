@@ -9,6 +9,7 @@ mod checks;
 mod deps;
 mod events;
 mod goals;
+pub mod hooks;
 mod instance;
 pub mod notify;
 pub mod policy;
@@ -20,6 +21,7 @@ mod requests;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod transitions;
 mod waiters;
 mod why;
 
@@ -113,6 +115,11 @@ pub enum Event {
     },
     /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
     FdReady { id: InstanceId, pid: i32 },
+    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
+    HookSpawned {
+        key: hooks::HookKey,
+        result: Result<i32, SpawnFailure>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +152,17 @@ pub enum Action {
     EssentialFailed {
         name: String,
     },
+    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
+    /// event in its environment), output collected like a `pre-start`'s; answer with
+    /// [`Event::HookSpawned`].
+    RunHook {
+        id: InstanceId,
+        name: String,
+        key: hooks::HookKey,
+        spec: Arc<ProcessSpec>,
+    },
+    /// An instance changed state (or its process exited), for `tmctl events` subscribers.
+    Publish(hooks::StateEvent),
 }
 
 /// What a spawned process is for. A `pre-start` runs with the service's spec (its user,
@@ -234,6 +252,8 @@ pub struct Supervisor {
     exit_sent: bool,
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
+    /// `on-event` hooks running and waiting.
+    hooks: hooks::HookRunner,
 }
 
 /// What the core returns from one event.
@@ -256,12 +276,15 @@ impl Supervisor {
             shutting_down: false,
             exit_sent: false,
             strangers: Default::default(),
+            hooks: Default::default(),
         }
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let mut out = Vec::new();
-        if let Event::Exited { pid, .. } = event {
+        let mut exit = None;
+        if let Event::Exited { pid, status } = event {
+            exit = self.seen_exit(pid, status);
             if !self.pids.contains_key(&pid) {
                 // An orphan reaped as PID 1 or subreaper: nothing changed for any service,
                 // and an orphan storm must not cost a reconcile per reaped process.
@@ -294,7 +317,13 @@ impl Supervisor {
                 pid,
                 status,
                 output,
+            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
+            Event::HelperExited {
+                pid,
+                status,
+                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
+            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
             Event::ExecFailed { id, pid, failure } => {
@@ -303,10 +332,21 @@ impl Supervisor {
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
-            Event::Tick => self.on_tick(now, &mut out),
+            Event::Tick => {
+                for step in self.hooks.on_tick(now) {
+                    self.hook_step(step, &mut out);
+                }
+                self.on_tick(now, &mut out)
+            }
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
-            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
-            Event::Shutdown => self.begin_shutdown(&mut out),
+            Event::Reload { client, config } => {
+                self.reload(client, config, now, &mut out);
+                self.forget_removed_hooks();
+            }
+            Event::Shutdown => {
+                self.hooks.drop_pending();
+                self.begin_shutdown(&mut out)
+            }
             Event::Notify {
                 sender,
                 message,
@@ -316,6 +356,7 @@ impl Supervisor {
         }
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
+        self.publish_transitions(exit, now, &mut out);
         self.forget_retired();
         if self.shutting_down && !self.exit_sent && !self.anything_active() {
             self.exit_sent = true;
@@ -335,7 +376,10 @@ impl Supervisor {
             .services
             .values()
             .filter_map(|s| s.candidate.as_ref()?.deadline);
-        instances.chain(checks).min()
+        instances
+            .chain(checks)
+            .chain(self.hooks.next_deadline())
+            .min()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -422,6 +466,16 @@ impl Supervisor {
         Ok(ids)
     }
 
+    /// Every instance with its service name and index, in name order (those a reload is
+    /// retiring too: they have a process until they stop). For the loop's views of the core.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, u32, &Instance)> + '_ {
+        self.services.values().flat_map(|s| {
+            s.instances
+                .iter()
+                .map(move |(index, i)| (s.spec.name.as_str(), *index, i))
+        })
+    }
+
     fn all_ids(&self) -> Vec<InstanceId> {
         self.services
             .values()
@@ -452,6 +506,7 @@ impl Supervisor {
     fn anything_active(&self) -> bool {
         !self.pids.is_empty()
             || !self.helpers.is_empty()
+            || self.hooks.any_running()
             || self
                 .services
                 .values()

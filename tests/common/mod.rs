@@ -131,6 +131,8 @@ impl Harness {
             .arg(&self.socket)
             .arg("-l")
             .arg(&self.log)
+            .arg("--state-dir")
+            .arg(self.state_dir())
             .stdin(Stdio::null());
         // Appended: a second daemon in the same test adds to what the first said.
         let out = std::fs::OpenOptions::new()
@@ -206,6 +208,8 @@ impl Harness {
         .arg(&self.socket)
         .arg("-l")
         .arg(&self.log)
+        .arg("--state-dir")
+        .arg(self.state_dir())
         .args(extra.iter().map(|a| a.as_ref()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -265,6 +269,11 @@ impl Harness {
             .stdin(Stdio::null())
             .output()
             .expect("run taskmasterd --check")
+    }
+
+    /// The daemon's `--state-dir`, inside the test's temp dir.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
     }
 
     pub fn daemon_pid(&self) -> i32 {

@@ -40,6 +40,7 @@ pub fn spec(cmd: &[&str]) -> ProcessSpec {
         watchdog: None,
         env_files: Vec::new(),
         resources: Default::default(),
+        console: false,
     }
 }
 

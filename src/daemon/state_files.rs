@@ -1,0 +1,404 @@
+//! `--state-dir`: one `NAME.json` per instance (its `status --json` object), replaced
+//! atomically whenever its state changes, and the daemon's pid in `taskmasterd.pid`, so a
+//! script can read a service's state without the socket, and a daemon started again after
+//! a crash knows which processes were its own (see `adopt.rs`).
+//!
+//! The loop only compares a few fields per instance after a turn that touched the core;
+//! serialising and writing happen on a thread of its own, so a slow disk never holds the
+//! loop. A file is written whole under a temporary name and renamed over the old one: a
+//! reader (or a crash) never sees half of it.
+
+use crate::control::proto::InstanceStatus;
+use crate::supervisor::{ExitStatus, Instance, InstanceId, State, Supervisor};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// The version of the file format below; a file of another version is never trusted.
+pub const STATE_VERSION: u32 = 1;
+
+/// The daemon's own pid file in the state directory.
+pub const PID_FILE: &str = "taskmasterd.pid";
+
+/// What `NAME.json` holds: the status object, plus what a later daemon needs to know the
+/// process again (a pid alone may have been reused).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateFile {
+    #[serde(flatten)]
+    pub status: InstanceStatus,
+    pub state_version: u32,
+    /// The process's start time (field 22 of /proc/PID/stat, clock ticks since boot).
+    pub process_start: Option<u64>,
+    /// The process group it was spawned with.
+    pub process_group: Option<i32>,
+    /// The daemon that wrote it.
+    pub daemon_pid: u32,
+}
+
+/// Why the state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    #[error("state dir {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("state dir {0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("state dir {0} is writable by others (mode {1:o}): refusing to trust it")]
+    Insecure(PathBuf, u32),
+    #[error("state dir {0} is owned by uid {1}, not by the daemon's user")]
+    WrongOwner(PathBuf, u32),
+    #[error("state dir {0} is in use by another taskmasterd (pid {1})")]
+    InUse(PathBuf, i32),
+}
+
+/// The default: `/run/taskmaster/state` as root, else under `$XDG_RUNTIME_DIR` (or /tmp).
+pub fn default_dir() -> PathBuf {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/taskmaster/state");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("taskmaster/state"),
+        None => PathBuf::from(format!("/tmp/taskmaster-{uid}/state")),
+    }
+}
+
+/// The fields of an instance its file shows, to see whether it must be written again.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    state: State,
+    pid: Option<i32>,
+    restarts: u32,
+    last_exit: Option<ExitStatus>,
+    detail: Option<String>,
+    notify_status: Option<String>,
+    has_last_stderr: bool,
+}
+
+impl Seen {
+    fn of(i: &Instance) -> Seen {
+        Seen {
+            state: i.state,
+            pid: i.pid,
+            restarts: i.restarts,
+            last_exit: i.last_exit,
+            detail: i.detail.clone(),
+            notify_status: i.notify_status.clone(),
+            has_last_stderr: i.last_stderr.is_some(),
+        }
+    }
+
+    fn matches(&self, i: &Instance) -> bool {
+        self.state == i.state
+            && self.pid == i.pid
+            && self.restarts == i.restarts
+            && self.last_exit == i.last_exit
+            && self.detail == i.detail
+            && self.notify_status == i.notify_status
+            && self.has_last_stderr == i.last_stderr.is_some()
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write {
+        file: String,
+        status: InstanceStatus,
+        group: Option<i32>,
+    },
+    Remove {
+        file: String,
+    },
+}
+
+/// One instance as last written: its file is named when it is written, because a service a
+/// reload removed has no name in the core any more when its file must go.
+struct Entry {
+    id: InstanceId,
+    file: String,
+    seen: Seen,
+}
+
+pub struct StateFiles {
+    dir: PathBuf,
+    /// What was last sent, per instance, in the core's (name) order.
+    seen: Vec<Entry>,
+    /// Files found at start that no instance has written since: removed at the first sync.
+    stale: Option<HashSet<String>>,
+    /// The writer thread's queue; the thread starts with the first job (after the first
+    /// spawns, so that as PID 1 in a fresh namespace services get the first pids).
+    jobs: Option<mpsc::Sender<Vec<Job>>>,
+}
+
+impl StateFiles {
+    /// Makes (or checks) the directory, claims it with the pid file and starts the writer.
+    pub fn open(dir: &Path) -> Result<StateFiles, StateDirError> {
+        prepare_dir(dir)?;
+        if let Some(pid) = live_owner(dir) {
+            return Err(StateDirError::InUse(dir.to_path_buf(), pid));
+        }
+        let own_pid = format!("{}\n", std::process::id());
+        write_atomically(dir, PID_FILE, own_pid.as_bytes())
+            .map_err(|e| StateDirError::Io(dir.join(PID_FILE), e))?;
+        Ok(StateFiles {
+            dir: dir.to_path_buf(),
+            seen: Vec::new(),
+            stale: Some(instance_files(dir)),
+            jobs: None,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sends the files of every instance that changed since the last sync (and removes
+    /// those of instances that are gone). Cheap when nothing changed: a few comparisons
+    /// per instance, no allocation.
+    pub fn sync(&mut self, core: &Supervisor) {
+        let now = Instant::now();
+        let mut jobs = Vec::new();
+        if self.stale.is_some() {
+            self.resync_from(0, core, &mut jobs, now);
+            return self.send(jobs);
+        }
+        let mut index = 0;
+        for (service, number, instance) in core.instances() {
+            let same_slot = self
+                .seen
+                .get(index)
+                .is_some_and(|e| e.id.service == service && e.id.index == number);
+            if !same_slot {
+                self.resync_from(index, core, &mut jobs, now);
+                return self.send(jobs);
+            }
+            let entry = &mut self.seen[index];
+            if !entry.seen.matches(instance) {
+                entry.seen = Seen::of(instance);
+                jobs.extend(write_job(core, &entry.id, instance, now));
+            }
+            index += 1;
+        }
+        if index < self.seen.len() {
+            self.resync_from(index, core, &mut jobs, now);
+        }
+        self.send(jobs);
+    }
+
+    /// The instances changed (a reload, the first sync): rebuild what was seen from
+    /// `from` on, writing each instance there and removing files of the ones gone.
+    fn resync_from(&mut self, from: usize, core: &Supervisor, jobs: &mut Vec<Job>, now: Instant) {
+        let mut before: HashMap<InstanceId, Entry> =
+            self.seen.drain(from..).map(|e| (e.id.clone(), e)).collect();
+        for (service, number, instance) in core.instances().skip(from) {
+            let id = InstanceId {
+                service: service.to_string(),
+                index: number,
+            };
+            let file = file_name(&core.instance_name(&id));
+            let known = before.remove(&id).filter(|e| e.file == file);
+            if known.as_ref().is_none_or(|e| !e.seen.matches(instance)) {
+                jobs.extend(write_job(core, &id, instance, now));
+            }
+            self.seen.push(Entry {
+                id,
+                file,
+                seen: Seen::of(instance),
+            });
+        }
+        let current: HashSet<&str> = self.seen.iter().map(|e| e.file.as_str()).collect();
+        for gone in before.into_values() {
+            if !current.contains(gone.file.as_str()) {
+                jobs.push(Job::Remove { file: gone.file });
+            }
+        }
+        if let Some(stale) = self.stale.take() {
+            for file in stale.iter().filter(|f| !current.contains(f.as_str())) {
+                jobs.push(Job::Remove { file: file.clone() });
+            }
+        }
+    }
+
+    fn send(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if self.jobs.is_none() {
+            let (sender, receiver) = mpsc::channel();
+            let dir = self.dir.clone();
+            let started = std::thread::Builder::new()
+                .name("state-files".into())
+                .spawn(move || write_jobs(&dir, receiver));
+            match started {
+                Ok(_) => self.jobs = Some(sender),
+                Err(e) => {
+                    eprintln!("taskmasterd: state files: no writer thread: {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(sender) = &self.jobs {
+            // The writer only stops with the process.
+            let _ = sender.send(jobs);
+        }
+    }
+
+    /// At a clean exit: the pid file goes (the instance files stay, all STOPPED).
+    pub fn close(&self) {
+        let _ = std::fs::remove_file(self.dir.join(PID_FILE));
+    }
+}
+
+fn write_job(core: &Supervisor, id: &InstanceId, i: &Instance, now: Instant) -> Option<Job> {
+    let status = core.status_of(id, now)?;
+    Some(Job::Write {
+        file: file_name(&status.name),
+        status,
+        group: i.group,
+    })
+}
+
+fn file_name(instance: &str) -> String {
+    format!("{instance}.json")
+}
+
+/// The writer thread: takes every batch waiting, keeps the newest job per file, writes.
+fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
+    while let Ok(first) = receiver.recv() {
+        let mut newest: Vec<Job> = first;
+        newest.extend(receiver.try_iter().flatten());
+        let mut last_of: HashMap<String, usize> = HashMap::new();
+        for (at, job) in newest.iter().enumerate() {
+            let (Job::Write { file, .. } | Job::Remove { file }) = job;
+            last_of.insert(file.clone(), at);
+        }
+        for (at, job) in newest.into_iter().enumerate() {
+            let (Job::Write { file, .. } | Job::Remove { file }) = &job;
+            if last_of.get(file) != Some(&at) {
+                continue;
+            }
+            match job {
+                Job::Write {
+                    file,
+                    status,
+                    group,
+                } => {
+                    let state = StateFile {
+                        process_start: status.pid.and_then(process_start),
+                        process_group: group,
+                        daemon_pid: std::process::id(),
+                        state_version: STATE_VERSION,
+                        status,
+                    };
+                    if let Ok(mut json) = serde_json::to_vec_pretty(&state) {
+                        json.push(b'\n');
+                        if let Err(e) = write_atomically(dir, &file, &json) {
+                            eprintln!("taskmasterd: state file {}: {e}", dir.join(&file).display());
+                        }
+                    }
+                }
+                Job::Remove { file } => {
+                    let _ = std::fs::remove_file(dir.join(file));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `NAME` whole under a temporary name, then renames it over the old one.
+fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)?;
+    file.write_all(data)?;
+    drop(file);
+    std::fs::rename(&temporary, dir.join(name))
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. With
+/// the pid it names one process for good: a reused pid has another start time.
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Creates the directory (0755) if missing and refuses one that is not a directory or that
+/// others could write (they could plant a state that makes the daemon adopt their process).
+fn prepare_dir(dir: &Path) -> Result<(), StateDirError> {
+    let io = |e| StateDirError::Io(dir.to_path_buf(), e);
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(io)?;
+            std::fs::symlink_metadata(dir).map_err(io)?
+        }
+        other => other.map_err(io)?,
+    };
+    if !meta.is_dir() {
+        return Err(StateDirError::NotADirectory(dir.to_path_buf()));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(StateDirError::Insecure(dir.to_path_buf(), mode));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(StateDirError::WrongOwner(dir.to_path_buf(), meta.uid()));
+    }
+    Ok(())
+}
+
+/// The pid in `taskmasterd.pid` when that process still lives and is not us.
+fn live_owner(dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    let us = std::process::id() as i32;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (pid != us && comm.trim() == "taskmasterd").then_some(pid)
+}
+
+/// The `*.json` files in the directory.
+fn instance_files(dir: &Path) -> HashSet<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| name.ends_with(".json") && !name.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads the state file of one instance; `None` when missing, unreadable, of another
+/// version or not ours to trust.
+pub fn read(dir: &Path, instance: &str) -> Result<Option<StateFile>, String> {
+    let path = dir.join(file_name(instance));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let state: StateFile = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a state file ({e})", path.display()))?;
+    if state.state_version != STATE_VERSION {
+        return Err(format!(
+            "{}: state version {} (this taskmasterd reads {STATE_VERSION})",
+            path.display(),
+            state.state_version
+        ));
+    }
+    Ok(Some(state))
+}
