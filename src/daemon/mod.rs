@@ -12,6 +12,7 @@ mod events;
 pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;
+mod extra_fds;
 mod helpers;
 mod lines;
 mod listener;
@@ -29,6 +30,7 @@ mod startup;
 pub mod state_files;
 mod turn;
 mod utf8;
+mod watches;
 
 use crate::config::Limit;
 use crate::graph::DependencyGraph;
@@ -101,6 +103,8 @@ struct Daemon {
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
     notify: Option<notify::NotifySocket>,
+    /// The inotify fd of `watch`; made when a service first watches a file.
+    watches: Option<watches::Watches>,
     /// Read ends of the `ready "fd:N"` pipes of starting services.
     ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).

@@ -187,6 +187,7 @@ impl Daemon {
             exec_reports: Vec::new(),
             loader: Default::default(),
             notify,
+            watches: None,
             ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
@@ -204,6 +205,7 @@ impl Daemon {
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
+        daemon.update_watches();
         daemon.dispatch(Event::Boot);
         daemon.sync_state_files();
         Ok(daemon)

@@ -193,7 +193,7 @@ impl Supervisor {
     /// Splits a restart: running instances of a service with a `pre-start` are restarted
     /// only once it has passed (the old process runs on meanwhile), by service; the rest
     /// restart at once.
-    fn restarts_to_vet(
+    pub(super) fn restarts_to_vet(
         &self,
         ids: Vec<InstanceId>,
     ) -> (Vec<InstanceId>, BTreeMap<String, Vec<InstanceId>>) {
