@@ -169,7 +169,9 @@ impl Daemon {
                 config.services.len()
             ),
         );
+        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let mut daemon = Daemon {
+            cgroups,
             graph,
             core: Supervisor::new(config),
             opts,
@@ -185,6 +187,7 @@ impl Daemon {
             exec_reports: Vec::new(),
             loader: Default::default(),
             notify,
+            watches: None,
             ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
@@ -202,6 +205,7 @@ impl Daemon {
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
+        daemon.update_watches();
         daemon.dispatch(Event::Boot);
         daemon.sync_state_files();
         Ok(daemon)
