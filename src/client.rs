@@ -113,10 +113,7 @@ impl Client {
     /// Starts and waits until each is RUNNING or has failed: one outcome each.
     pub fn start(&mut self, names: &[&str]) -> Result<Vec<InstanceOutcome>, Error> {
         let names = names.iter().map(|n| n.to_string()).collect();
-        self.outcomes(&Request::Start {
-            names,
-            delay_ms: None,
-        })
+        self.outcomes(&Request::Start { names })
     }
 
     /// Stops and waits until each has stopped.

@@ -377,6 +377,10 @@ mod tests {
             last_stderr: None,
             transient: false,
             owner: None,
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         };
         let reply = Response::Status {
             instances: vec![status],

@@ -16,12 +16,14 @@ pub enum Request {
         names: Vec<String>,
     },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
-    /// With `delay_ms`: PENDING "start at …" until then, answered at once (`start --in`,
-    /// `--at`; `cancel` undoes it).
     Start {
         names: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        delay_ms: Option<u64>,
+    },
+    /// `start --in`/`--at`: each instance PENDING "start at …" until `delay_ms` from now,
+    /// answered at once; `cancel` undoes it.
+    Schedule {
+        names: Vec<String>,
+        delay_ms: u64,
     },
     /// Stop and wait until each instance is stopped.
     Stop {
@@ -263,6 +265,19 @@ pub struct InstanceStatus {
     /// Jobs: the uid that started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<u32>,
+    /// Memory its cgroup uses now (`memory.current`); null without cgroups or the memory
+    /// controller, or when it has no process.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// The most its cgroup has used (`memory.peak`).
+    #[serde(default)]
+    pub memory_peak_bytes: Option<u64>,
+    /// CPU time its cgroup has used, in microseconds (`cpu.stat` `usage_usec`).
+    #[serde(default)]
+    pub cpu_usec: Option<u64>,
+    /// Processes and threads in its cgroup.
+    #[serde(default)]
+    pub tasks: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,15 @@ use crate::control::proto::Request;
 pub enum Command {
     /// Show each instance's state, pid, and uptime or last exit (all when no NAME)
     Status {
+        /// Also memory, CPU time and tasks of each instance's cgroup
+        #[arg(short, long)]
+        long: bool,
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Status with memory, CPU time and tasks, refreshed every second until Ctrl-C
+    Top {
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME")]
         names: Vec<String>,
@@ -169,11 +178,8 @@ impl Command {
     /// validated first (see `ctl::jobs`); here they are sent as they are.
     pub fn to_request(&self) -> Request {
         match self.clone() {
-            Command::Status { names } => Request::Status { names },
-            Command::Start { names, .. } => Request::Start {
-                names,
-                delay_ms: None,
-            },
+            Command::Status { names, .. } | Command::Top { names } => Request::Status { names },
+            Command::Start { names, .. } => Request::Start { names },
             Command::Cancel { names } => Request::Cancel { names },
             Command::Run(args) => Request::Run(crate::control::proto::RunRequest {
                 cmd: args.cmd,
@@ -219,6 +225,7 @@ impl Command {
     pub fn word(&self) -> &'static str {
         match self {
             Command::Status { .. } => "status",
+            Command::Top { .. } => "top",
             Command::Start { .. } => "start",
             Command::Cancel { .. } => "cancel",
             Command::Run(_) => "run",

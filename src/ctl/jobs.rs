@@ -26,13 +26,18 @@ pub fn request_of(command: &Command) -> Result<Request, CtlError> {
                 run.timeout_ms = Some(timeout.as_millis().try_into().unwrap_or(u64::MAX));
             }
         }
-        (Command::Start { after, at, .. }, Request::Start { delay_ms, .. }) => {
+        (Command::Start { after, at, names }, _) => {
             let delay = match (after, at) {
                 (Some(text), _) => Some(when::delay(text).map_err(CtlError::Failed)?),
                 (None, Some(text)) => Some(when::until_local(text).map_err(CtlError::Failed)?),
                 (None, None) => None,
             };
-            *delay_ms = delay.map(|d| d.as_millis().try_into().unwrap_or(u64::MAX));
+            if let Some(delay) = delay {
+                request = Request::Schedule {
+                    names: names.clone(),
+                    delay_ms: delay.as_millis().try_into().unwrap_or(u64::MAX),
+                };
+            }
         }
         _ => {}
     }

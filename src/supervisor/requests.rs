@@ -44,7 +44,7 @@ impl Supervisor {
                     Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
                 }
             }
-            Request::Start { names, .. } => match resolved(self, &names) {
+            Request::Start { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
@@ -342,10 +342,18 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: i.detail.clone().or_else(|| i.notify_status.clone()),
+            detail: match (&i.oom, i.detail.clone().or_else(|| i.notify_status.clone())) {
+                (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
+                (Some(oom), None) => Some(oom.clone()),
+                (None, detail) => detail,
+            },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
             owner: service.job.as_ref().map(|j| j.owner),
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         })
     }
 }

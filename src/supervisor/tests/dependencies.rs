@@ -94,7 +94,6 @@ fn failed_required_dependency_holds_the_dependent_pending_and_start_replies() {
                                                                      // Starting web gives db a new try; when that fails too, the start says why.
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn db 101"]);
     assert_eq!(h.state_of("web"), State::Pending);
@@ -111,7 +110,6 @@ fn failed_required_dependency_holds_the_dependent_pending_and_start_replies() {
     // Once db runs, web follows by itself.
     let c = h.request(Request::Start {
         names: names(&["db"]),
-        delay_ms: None,
     });
     h.advance(secs(1));
     assert_eq!(h.reply(c), Some(outcome(true, &[("db", true, "RUNNING")])));
@@ -202,7 +200,6 @@ fn after_only_orders() {
     h.take_ops();
     h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn web 101"]);
     assert_eq!(h.state_of("db"), State::Stopped);
@@ -298,7 +295,6 @@ fn a_oneshot_with_other_exitcodes_and_a_start_request() {
         .startretries(0)]));
     let c = h.request(Request::Start {
         names: names(&["job"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn job 100"]);
     h.advance(secs(5));
@@ -311,7 +307,6 @@ fn a_oneshot_with_other_exitcodes_and_a_start_request() {
     // Started again by hand, it runs again.
     let c = h.request(Request::Start {
         names: names(&["job"]),
-        delay_ms: None,
     });
     h.kill(101, Sig(KILL));
     h.expect_ops(&["spawn job 101"]);
@@ -334,7 +329,6 @@ fn a_oneshot_that_succeeded_is_not_run_again_when_a_dependent_starts() {
     h.expect_ops(&["spawn migrate 100"]);
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn web 101"]);
     h.advance(secs(1));
@@ -376,7 +370,6 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     // Starting web brings db back first.
     h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn db 102"]);
     h.advance(secs(1));
@@ -451,7 +444,6 @@ fn shutdown_stops_in_reverse_order_with_independent_branches_in_parallel() {
     // Nothing starts any more.
     let c2 = h.request(Request::Start {
         names: names(&["a"]),
-        delay_ms: None,
     });
     assert_eq!(
         h.reply(c2),
@@ -534,7 +526,6 @@ fn a_bound_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
     // Starting db again brings web back.
     h.request(Request::Start {
         names: names(&["db"]),
-        delay_ms: None,
     });
     h.advance(secs(1));
     h.expect_ops(&["spawn db 102", "spawn web 103"]);
@@ -732,7 +723,6 @@ fn start_of_a_dependent_answers_when_its_requirement_finishes_without_running() 
     ]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn db 100"]);
     h.advance(ms(300));
@@ -751,7 +741,6 @@ fn start_of_a_dependent_answers_when_its_requirement_finishes_without_running() 
     );
     let again = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn db 101"]);
     assert_eq!(h.reply(again), None);

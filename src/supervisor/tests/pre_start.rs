@@ -122,7 +122,6 @@ fn stopping_during_pre_start_kills_it_and_it_hangs_no_longer_than_its_timeout() 
     // A pre-start that never ends is killed after its timeout: a failed start.
     h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["pre-start web 101"]);
     h.advance(prestart::PRE_START_TIMEOUT);

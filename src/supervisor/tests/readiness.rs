@@ -237,7 +237,6 @@ fn the_restart_limit_makes_it_fatal_and_start_resets_it() {
     h.expect_ops(&[]);
     h.request(Request::Start {
         names: names(&["d"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn d 103"]);
     h.advance(secs(11));
@@ -324,7 +323,6 @@ fn a_finished_oneshot_restarts_and_stops_like_any_dependency() {
     h.take_ops();
     h.request(Request::Start {
         names: names(&["app"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn migrate 104"]);
 }

@@ -236,7 +236,6 @@ fn reload_process_change_restarts_every_running_instance_only() {
     // What was not running starts later with the new spec.
     h.request(Request::Start {
         names: names(&["off"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn off 104"]);
     assert_eq!(h.alive[&104], names(&["/bin/off2"]));

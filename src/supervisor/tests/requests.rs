@@ -9,7 +9,6 @@ fn start_replies_only_once_running() {
     let mut h = Harness::boot(config([svc("web").manual()]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn web 100"]);
     assert_eq!(h.reply(c), None);
@@ -20,7 +19,6 @@ fn start_replies_only_once_running() {
     // Starting what runs answers at once and spawns nothing.
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&[]);
     assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
@@ -31,7 +29,6 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
     let mut h = Harness::boot(config([svc("web").manual().startretries(1)]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.advance(ms(100));
     h.kill(100, Code(1));
@@ -44,7 +41,6 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
     // A new start gives it a fresh set of retries.
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn web 100", "spawn web 101", "spawn web 102"]);
     h.advance(ms(100));
@@ -60,7 +56,6 @@ fn start_of_several_instances_waits_for_all() {
     let mut h = Harness::boot(config([svc("w").manual().numprocs(2), svc("x").manual()]));
     let c = h.request(Request::Start {
         names: names(&["w", "x"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn w:0 100", "spawn w:1 101", "spawn x 102"]);
     h.advance(ms(500));
@@ -139,10 +134,7 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start {
-                names: bad("nope"),
-                delay_ms: None,
-            },
+            Request::Start { names: bad("nope") },
             "no such service: nope",
         ),
         (
@@ -169,10 +161,7 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start {
-                names: bad("w:2"),
-                delay_ms: None,
-            },
+            Request::Start { names: bad("w:2") },
             "no such instance: w:2",
         ),
         (Request::Stop { names: bad("w:x") }, "no such instance: w:x"),
@@ -189,10 +178,7 @@ fn unknown_names_are_errors() {
             "no such service: nope",
         ),
         (
-            Request::Start {
-                names: vec![],
-                delay_ms: None,
-            },
+            Request::Start { names: vec![] },
             "name a service, an instance NAME:N, or all",
         ),
         (
@@ -248,6 +234,10 @@ fn status_fields() {
             last_stderr: None,
             transient: false,
             owner: None,
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         }
     );
     let off = h.status("off");
@@ -310,7 +300,6 @@ fn a_client_that_goes_away_leaves_no_wait_behind() {
     let mut h = Harness::boot(config([svc("web").manual()]));
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.sup.client_gone(c);
     h.advance(secs(1));

@@ -399,7 +399,6 @@ fn spawn_error_is_fatal_with_the_message_and_the_daemon_goes_on() {
     // A start request says why.
     let c = h.request(Request::Start {
         names: names(&["bad"]),
-        delay_ms: None,
     });
     h.expect_ops(&["spawn bad failed"]);
     assert_eq!(
@@ -496,7 +495,6 @@ fn an_exec_failure_reported_after_fork_is_a_failed_spawn_and_its_exit_is_not_an_
     };
     let c = h.request(Request::Start {
         names: names(&["web"]),
-        delay_ms: None,
     });
     h.feed(Event::ExecFailed {
         id: id("web"),
