@@ -9,6 +9,7 @@ mod checks;
 mod deps;
 mod events;
 mod goals;
+mod handover;
 mod instance;
 pub mod notify;
 pub mod policy;
@@ -24,7 +25,8 @@ mod waiters;
 mod why;
 
 pub use deps::DepKind;
-pub use instance::{Goal, Instance};
+pub use handover::{HandoverBusy, InstanceHandover};
+pub use instance::{ForcedStop, Goal, Instance};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
