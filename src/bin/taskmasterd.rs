@@ -52,6 +52,12 @@ struct Args {
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]
     stray: Vec<String>,
+    /// Internal (`tmctl upgrade`): take over the state in this fd instead of starting.
+    #[arg(long = "handover", hide = true)]
+    handover: Option<i32>,
+    /// Internal (`tmctl upgrade`): say whether this binary can take over, with this config.
+    #[arg(long = "upgrade-check", hide = true)]
+    upgrade_check: bool,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     shell_client: bool,
@@ -68,6 +74,22 @@ fn main() -> ExitCode {
     }
     if args.check {
         return ExitCode::from(check(&args.config_dir));
+    }
+    if args.upgrade_check {
+        // The config must load, or the new image would have nothing to take over with.
+        let code = match daemon::load_config(&args.config_dir) {
+            Ok(_) => {
+                println!("{}", daemon::upgrade_check_line());
+                0
+            }
+            Err(errors) => {
+                for error in errors.iter().take(5) {
+                    println!("{error}");
+                }
+                1
+            }
+        };
+        return ExitCode::from(code);
     }
     let log_file = args.log_file.clone().unwrap_or_else(|| {
         if nix::unistd::geteuid().is_root() {
@@ -87,6 +109,7 @@ fn main() -> ExitCode {
         state_dir: args
             .state_dir
             .unwrap_or_else(daemon::state_files::default_dir),
+        handover: args.handover,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

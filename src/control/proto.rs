@@ -62,6 +62,11 @@ pub enum Request {
     Reopen,
     /// Service and instance names, for completion in the shell.
     Names,
+    /// Re-execute the daemon (or `path`) in place with its whole state handed over.
+    Upgrade {
+        #[serde(default)]
+        path: Option<String>,
+    },
     /// Why an instance (or each instance of a service) is in its state: a causal chain.
     Why {
         name: String,

@@ -83,6 +83,13 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Re-execute taskmasterd (or PATH) in place, keeping every service process, its
+    /// output and its counters; nothing is restarted
+    Upgrade {
+        /// The new taskmasterd binary (default: the one running, as it is on disk now)
+        #[arg(value_name = "PATH")]
+        path: Option<std::path::PathBuf>,
+    },
     /// Explain why an instance is in its state, down to the root cause
     Why {
         /// A service (each of its instances), or an instance NAME:N
@@ -119,6 +126,15 @@ impl Command {
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
             Command::Why { name } => Request::Why { name },
+            Command::Upgrade { path } => Request::Upgrade {
+                // The daemon's working directory is not ours.
+                path: path.map(|p| {
+                    std::path::absolute(&p)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .into_owned()
+                }),
+            },
         }
     }
 
@@ -141,6 +157,7 @@ impl Command {
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
             Command::Why { .. } => "why",
+            Command::Upgrade { .. } => "upgrade",
         }
     }
 }
