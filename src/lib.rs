@@ -11,6 +11,7 @@ pub mod control;
 pub mod ctl;
 pub mod daemon;
 pub mod graph;
+pub mod import;
 pub mod init;
 pub mod log;
 pub mod process;

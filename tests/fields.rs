@@ -624,12 +624,14 @@ fn a_crash_loop_after_running_is_restarted_with_a_growing_delay() {
 }"#,
     );
     h.start();
+    // The first crash after RUNNING is restarted at once; from the second on, with a delay.
+    h.wait_log(&["crashloop", "restarting now"]);
     h.wait_log(&["crashloop", "restarting in 0.25s"]);
     h.wait_log(&["crashloop", "restarting in 0.50s"]);
     h.wait_log(&["crashloop", "restarting in 1.00s"]);
-    // The spawns are further and further apart, never a tight loop.
-    wait_until("a fourth spawn", || {
-        h.log_text().matches("crashloop spawned").count() >= 4
+    // After the first, the spawns are further and further apart, never a tight loop.
+    wait_until("a fifth spawn", || {
+        h.log_text().matches("crashloop spawned").count() >= 5
     });
     let spawns: Vec<std::time::SystemTime> = h
         .log_text()
@@ -637,13 +639,17 @@ fn a_crash_loop_after_running_is_restarted_with_a_growing_delay() {
         .filter(|l| l.contains("crashloop spawned"))
         .map(log_time)
         .collect();
-    assert!(spawns.len() >= 4, "{spawns:?}");
+    assert!(spawns.len() >= 5, "{spawns:?}");
     let gaps: Vec<Duration> = spawns
         .windows(2)
         .map(|w| w[1].duration_since(w[0]).expect("in order"))
         .collect();
-    assert!(gaps[2] > gaps[1] && gaps[1] > gaps[0], "gaps {gaps:?}");
-    assert!(gaps[2] >= Duration::from_millis(1100), "gaps {gaps:?}");
+    assert!(
+        gaps[3] > gaps[2] && gaps[2] > gaps[1] && gaps[1] > gaps[0],
+        "gaps {gaps:?}"
+    );
+    assert!(gaps[1] >= Duration::from_millis(350), "gaps {gaps:?}");
+    assert!(gaps[3] >= Duration::from_millis(1100), "gaps {gaps:?}");
 }
 
 #[test]

@@ -10,7 +10,12 @@ use taskmaster::daemon;
 
 /// The taskmaster supervisor. Stays in the foreground; can run as PID 1.
 #[derive(Parser, Debug)]
-#[command(name = "taskmasterd", version, args_override_self = true)]
+#[command(
+    name = "taskmasterd",
+    version,
+    args_override_self = true,
+    after_help = "Import supervisord or systemd configurations: taskmasterd import --help"
+)]
 struct Args {
     /// Directory of *.kdl service files.
     #[arg(
@@ -64,6 +69,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `taskmasterd import …` is a tool of its own, not a daemon option (and never PID 1's).
+    if std::process::id() != 1 && std::env::args().nth(1).as_deref() == Some("import") {
+        return ExitCode::from(taskmaster::import::cli::main(std::env::args()));
+    }
     let args = parse_args();
     let socket = args
         .socket

@@ -18,6 +18,7 @@ mod source;
 mod spec;
 pub(crate) mod suggest;
 mod syntax;
+mod triggers;
 mod users;
 mod values;
 
@@ -28,6 +29,20 @@ pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES
 pub use spec::*;
 
 use std::path::Path;
+
+/// Whether `name` is a field of a service in this build (the importers translate to
+/// optional fields only when they exist).
+pub fn is_field(name: &str) -> bool {
+    parse::FIELDS.contains(&name)
+}
+
+/// A field's place in SPEC.md's table, so that generated files list fields in that order.
+pub fn field_rank(name: &str) -> usize {
+    parse::FIELDS
+        .iter()
+        .position(|field| *field == name)
+        .unwrap_or(usize::MAX)
+}
 
 /// One problem found while loading the config directory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,14 +11,14 @@ use super::fields::{describe, Field};
 use super::source::SourceText;
 use super::suggest::did_you_mean;
 use super::users;
-use super::{blocks, readers, readiness, syntax, values};
+use super::{blocks, readers, readiness, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 36] = [
+pub(crate) const FIELDS: [&str; 42] = [
     "cmd",
     "type",
     "numprocs",
@@ -55,6 +55,12 @@ pub(crate) const FIELDS: [&str; 36] = [
     "watchdog",
     "env-file",
     "restart-limit",
+    "on-event",
+    "watch",
+    "watch-signal",
+    "listen",
+    "start-on-demand",
+    "console",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -193,10 +199,14 @@ fn parse_service(
         fields: BTreeMap::new(),
         errors: Vec::new(),
     };
+    // `on-event` is the one field given once per hook.
+    let mut hooks = Vec::new();
     for child in body.nodes() {
         let field = child.name().value();
         let position = child.span().offset();
-        if let Some(known) = FIELDS.iter().find(|known| **known == field) {
+        if field == "on-event" {
+            hooks.push(Field::new(child, source));
+        } else if let Some(known) = FIELDS.iter().find(|known| **known == field) {
             if let Some(first) = reader.fields.get(known) {
                 let first = source.origin(first.node.span().offset());
                 reader.errors.push(source.error(
@@ -252,6 +262,10 @@ fn parse_service(
     if let Err(errors) = readiness::check_fields(&reader.fields, &process, offset, source, &name) {
         reader.errors.extend(errors);
     }
+    let triggers = triggers::read(&reader.fields, &hooks, &mut reader.errors);
+    reader
+        .errors
+        .extend(triggers::check_console(&reader.fields, &process));
     if !reader.errors.is_empty() {
         return Err(reader.errors);
     }
@@ -263,6 +277,7 @@ fn parse_service(
         policy,
         deps,
         pre_start,
+        triggers,
     })
 }
 
@@ -310,6 +325,7 @@ fn read_process(
         env_files: reader
             .read("env-file", readiness::env_files)
             .unwrap_or_default(),
+        console: reader.read("console", Field::bool).unwrap_or(false),
     }
 }
 

@@ -34,6 +34,49 @@ pub struct ServiceSpec {
     /// every start; a non-zero exit is a failed start. At reload it vets a new config before
     /// the running process is stopped. A change to it alone applies in place.
     pub pre_start: Option<Vec<String>>,
+    /// `on-event`, `watch`, `listen`, `start-on-demand`: they apply in place on reload
+    /// (the sockets are kept, hooks and watches replaced).
+    pub triggers: Triggers,
+}
+
+/// What makes the daemon act on a service besides its own process (SPEC.md, "Events,
+/// files, sockets, consoles").
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Triggers {
+    pub hooks: Vec<EventHook>,
+    /// Files whose change restarts the service (or sends `watch_signal`).
+    pub watch: Vec<PathBuf>,
+    pub watch_signal: Option<i32>,
+    /// Sockets the daemon binds and hands over as fds 3, 4, … (`LISTEN_FDS`).
+    pub listen: Vec<ListenAddr>,
+    /// Started by the first connection to a `listen` socket, not at boot.
+    pub start_on_demand: bool,
+}
+
+/// `on-event "FATAL" "exit" "/usr/local/bin/alert"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHook {
+    /// State words in capitals (`FATAL`), or `exit` (any exit of the main process).
+    pub events: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+/// One `listen` socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Tcp(std::net::SocketAddr),
+    Udp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "tcp:{addr}"),
+            ListenAddr::Udp(addr) => write!(f, "udp:{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// What it takes to start the process. Any change here restarts the service on reload.
@@ -61,6 +104,8 @@ pub struct ProcessSpec {
     pub watchdog: Option<Duration>,
     /// `KEY=VALUE` files read at each start, in order, below `env`.
     pub env_files: Vec<EnvFile>,
+    /// `console #true`: stdin, stdout and stderr are a pseudo-terminal the daemon owns.
+    pub console: bool,
 }
 
 /// `ready "started" | "notify" | "fd:N"`.

@@ -65,6 +65,7 @@ fn defaults() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            console: false,
         },
         policy: Policy {
             autostart: true,
@@ -80,6 +81,7 @@ fn defaults() {
         },
         deps: Deps::default(),
         pre_start: None,
+        triggers: Default::default(),
     };
     assert_eq!(specs, vec![expected]);
 }
@@ -200,6 +202,7 @@ fn every_field() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            console: false,
         },
         policy: Policy {
             autostart: false,
@@ -221,6 +224,7 @@ fn every_field() {
             binds_to: Vec::new(),
         },
         pre_start: None,
+        triggers: Default::default(),
     };
     assert_eq!(specs[0], web);
 

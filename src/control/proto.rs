@@ -67,6 +67,12 @@ pub enum Request {
         #[serde(default)]
         path: Option<String>,
     },
+    /// Subscribe to state changes: an `Ok` reply, then one `Event` response per change of
+    /// the named services or instances (all when `names` is empty) until the client goes.
+    Events {
+        #[serde(default)]
+        names: Vec<String>,
+    },
     /// Why an instance (or each instance of a service) is in its state: a causal chain.
     Why {
         name: String,
@@ -105,6 +111,8 @@ pub enum Response {
     Graph {
         text: String,
     },
+    /// One state change (after an `Events` request).
+    Event(Box<EventRecord>),
     Names {
         services: Vec<String>,
         instances: Vec<String>,
@@ -189,6 +197,27 @@ pub struct InstanceOutcome {
     pub ok: bool,
     /// e.g. "RUNNING", "stopped", "FATAL: exec /bin/x: No such file or directory".
     pub message: String,
+}
+
+/// One state change of an instance, as `tmctl events` prints it (one JSON object per line
+/// with `--json`). The names match the environment an `on-event` hook gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The state entered, in capitals, or `exit` (the main process exited).
+    pub event: String,
+    pub name: String,
+    pub service: String,
+    pub instance: u32,
+    pub pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    /// Signal name without `SIG`.
+    pub exit_signal: Option<String>,
+    pub prev_state: String,
+    /// Events this subscriber did not get because it read too slowly.
+    #[serde(default)]
+    pub missed: u64,
 }
 
 /// One link of a `why` chain: `name is STATE: reason`.

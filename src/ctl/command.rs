@@ -90,6 +90,12 @@ pub enum Command {
         #[arg(value_name = "PATH")]
         path: Option<std::path::PathBuf>,
     },
+    /// Print every state change as it happens (--json: one object per line) until Ctrl-C
+    Events {
+        /// Services or instances (NAME:N) to follow; all when none
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Explain why an instance is in its state, down to the root cause
     Why {
         /// A service (each of its instances), or an instance NAME:N
@@ -125,6 +131,7 @@ impl Command {
             Command::Signal { signal, names } => Request::Signal { signal, names },
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
+            Command::Events { names } => Request::Events { names },
             Command::Why { name } => Request::Why { name },
             Command::Upgrade { path } => Request::Upgrade {
                 // The daemon's working directory is not ours.
@@ -156,6 +163,7 @@ impl Command {
             Command::Signal { .. } => "signal",
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
+            Command::Events { .. } => "events",
             Command::Why { .. } => "why",
             Command::Upgrade { .. } => "upgrade",
         }

@@ -22,22 +22,24 @@ pub fn execute(
     err: &mut dyn Write,
 ) -> Result<(), CtlError> {
     let request = command.to_request();
-    if let Request::Tail { follow: true, .. } = request {
-        return follow(session, &request, format, out, err);
+    if let Request::Tail { follow: true, .. } | Request::Events { .. } = request {
+        return follow(session, &request, format, out, err, command.word());
     }
     let response = session.request(&request)?;
     print(&render(&response, format)?, out, err)?;
     check(&response, command.word())
 }
 
-/// `tail -f`: print each chunk as it comes, until Ctrl-C or the daemon closes. The
-/// connection is not kept: dropping it is how the daemon learns to stop streaming.
+/// `tail -f` and `events`: print each chunk or event as it comes, until Ctrl-C or the
+/// daemon closes. The connection is not kept: dropping it is how the daemon learns to
+/// stop streaming.
 fn follow(
     session: &mut Session,
     request: &Request,
     format: Format,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    word: &str,
 ) -> Result<(), CtlError> {
     let mut client = session.send(request)?;
     loop {
@@ -47,6 +49,11 @@ fn follow(
             Err(e) => return Err(e.into()),
         };
         let printout = match format {
+            // The subscription's acknowledgement is no event: JSON lines hold events only.
+            Format::Json if matches!(response, Response::Ok { .. }) => Printout {
+                out: String::new(),
+                err: String::new(),
+            },
             Format::Human => render(&response, format)?,
             // A stream has no single document: one JSON object per line.
             Format::Json => Printout {
@@ -55,7 +62,7 @@ fn follow(
             },
         };
         print(&printout, out, err)?;
-        check(&response, "tail")?;
+        check(&response, word)?;
     }
 }
 

@@ -1,7 +1,7 @@
 //! How a response is shown: for humans, or as one JSON document (`--json`). Rendering is
 //! driven by the response alone, so one-shot mode and the shell print the same thing.
 
-use crate::control::proto::{InstanceOutcome, Response};
+use crate::control::proto::{EventRecord, InstanceOutcome, Response};
 
 use super::status_table::status_table;
 
@@ -53,6 +53,12 @@ fn human(response: &Response) -> Printout {
             };
         }
         Response::Graph { text } => with_final_newline(text),
+        Response::Event(record) => {
+            return Printout {
+                out: event_line(record),
+                err: missed_events_notice(record.missed),
+            }
+        }
         Response::Names {
             services,
             instances,
@@ -107,6 +113,31 @@ pub fn failure(response: &Response, command: &str) -> Option<String> {
             })
         }
         _ => None,
+    }
+}
+
+/// `2026-12-06T18:00:00.000Z web:0 FATAL (was BACKOFF) exit code 1`.
+fn event_line(record: &EventRecord) -> String {
+    let mut line = format!("{} {} {}", record.time, record.name, record.event);
+    if record.event != "exit" {
+        line.push_str(&format!(" (was {})", record.prev_state));
+    }
+    if let Some(pid) = record.pid {
+        line.push_str(&format!(" pid {pid}"));
+    }
+    match (record.exit_code, &record.exit_signal) {
+        (Some(code), _) => line.push_str(&format!(" exit code {code}")),
+        (None, Some(signal)) => line.push_str(&format!(" signal {signal}")),
+        _ => {}
+    }
+    line.push('\n');
+    line
+}
+
+fn missed_events_notice(missed: u64) -> String {
+    match missed {
+        0 => String::new(),
+        n => format!("[tmctl: missed {n} events]\n"),
     }
 }
 

@@ -144,6 +144,16 @@ impl Daemon {
                 }
                 None
             }
+            Action::RunHook {
+                id,
+                name,
+                key,
+                spec,
+            } => Some(self.run_hook(id, name, key, spec)),
+            Action::Publish(event) => {
+                self.publish(event);
+                None
+            }
             Action::EssentialFailed { name } => {
                 self.log.write(
                     Level::Error,

@@ -39,6 +39,10 @@ pub struct Client {
     partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
+    /// Subscribed to state changes (`tmctl events`) of these names (all when empty).
+    pub events: Option<Vec<String>>,
+    /// Events a lagging subscriber did not get since its last one.
+    pub events_missed: u64,
     /// Output bytes a lagging follower did not get since its last chunk.
     missed: u64,
     /// Close once the outbox is flushed (after a fatal protocol error).
@@ -63,6 +67,8 @@ impl Client {
             partial_since: None,
             outbox: Vec::new(),
             follow: None,
+            events: None,
+            events_missed: 0,
             missed: 0,
             closing: false,
             dead: false,
@@ -216,6 +222,11 @@ impl Client {
             self.outbox.extend_from_slice(line);
             self.flush();
         }
+    }
+
+    /// Whether a subscriber reads too slowly to be sent more now (the event is counted).
+    pub fn lags(&self) -> bool {
+        self.outbox.len() > MAX_FOLLOWER_LAG_BYTES
     }
 
     pub fn wants_to_write(&self) -> bool {

@@ -7,6 +7,7 @@ mod accept;
 mod actions;
 mod clients;
 mod error;
+mod events;
 pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;

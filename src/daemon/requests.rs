@@ -45,6 +45,7 @@ impl Daemon {
                 stderr,
                 follow,
             } => self.tail(client, &name, stderr, follow),
+            Request::Events { names } => self.subscribe(client, names),
             Request::Reopen => {
                 let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });

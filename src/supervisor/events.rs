@@ -286,17 +286,22 @@ impl Supervisor {
                 let stable = instance
                     .running_since
                     .is_some_and(|since| now.duration_since(since) >= policy::STABLE_AFTER);
-                instance.crash_streak = if stable { 0 } else { instance.crash_streak + 1 };
+                // A stable run ends the streak: this crash is the first of a new one.
+                instance.crash_streak = if stable {
+                    1
+                } else {
+                    instance.crash_streak.saturating_add(1)
+                };
                 instance.restarts += 1;
                 instance.state = State::Pending;
                 instance.detail = None;
-                let when = if instance.crash_streak == 0 {
-                    "now".to_string()
-                } else {
-                    let delay = policy::backoff_delay(instance.crash_streak);
-                    instance.deadline = Some(now + delay);
-                    instance.detail = Some(format!("restart in {}", seconds(delay)));
-                    format!("in {}", seconds(delay))
+                let when = match policy::restart_delay(instance.crash_streak) {
+                    None => "now".to_string(),
+                    Some(delay) => {
+                        instance.deadline = Some(now + delay);
+                        instance.detail = Some(format!("restart in {}", seconds(delay)));
+                        format!("in {}", seconds(delay))
+                    }
                 };
                 out.push(log(
                     level,

@@ -43,6 +43,8 @@ pub struct InstanceHandover {
 pub enum HandoverBusy {
     #[error("a pre-start check is running")]
     PreStart,
+    #[error("an event hook is running")]
+    Hook,
     #[error("a start, stop, restart or reload is still waiting for its outcome")]
     Waiting,
     #[error("a reload is still stopping or restarting {0}")]
@@ -68,6 +70,9 @@ impl Supervisor {
         }
         if !self.helpers.is_empty() {
             return Err(HandoverBusy::PreStart);
+        }
+        if self.hooks.any_running() {
+            return Err(HandoverBusy::Hook);
         }
         if !self.waiters.is_empty() {
             return Err(HandoverBusy::Waiting);

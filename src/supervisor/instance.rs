@@ -25,6 +25,8 @@ pub enum Goal {
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub state: State,
+    /// The state last published as an event (see transitions.rs).
+    pub reported: State,
     pub goal: Goal,
     pub pid: Option<i32>,
     /// When the current process was spawned (uptime is counted from here).
@@ -83,6 +85,7 @@ impl Instance {
     pub fn new() -> Instance {
         Instance {
             state: State::Stopped,
+            reported: State::Stopped,
             goal: Goal::Down,
             pid: None,
             spawned_at: None,

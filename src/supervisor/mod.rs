@@ -10,6 +10,7 @@ mod deps;
 mod events;
 mod goals;
 mod handover;
+pub mod hooks;
 mod instance;
 pub mod notify;
 pub mod policy;
@@ -21,6 +22,7 @@ mod requests;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod transitions;
 mod waiters;
 mod why;
 
@@ -112,6 +114,11 @@ pub enum Event {
     },
     /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
     FdReady { id: InstanceId, pid: i32 },
+    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
+    HookSpawned {
+        key: hooks::HookKey,
+        result: Result<i32, SpawnFailure>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +151,17 @@ pub enum Action {
     EssentialFailed {
         name: String,
     },
+    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
+    /// event in its environment), output collected like a `pre-start`'s; answer with
+    /// [`Event::HookSpawned`].
+    RunHook {
+        id: InstanceId,
+        name: String,
+        key: hooks::HookKey,
+        spec: Arc<ProcessSpec>,
+    },
+    /// An instance changed state (or its process exited), for `tmctl events` subscribers.
+    Publish(hooks::StateEvent),
 }
 
 /// What a spawned process is for. A `pre-start` runs with the service's spec (its user,
@@ -233,6 +251,8 @@ pub struct Supervisor {
     exit_sent: bool,
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
+    /// `on-event` hooks running and waiting.
+    hooks: hooks::HookRunner,
 }
 
 /// What the core returns from one event.
@@ -255,12 +275,15 @@ impl Supervisor {
             shutting_down: false,
             exit_sent: false,
             strangers: Default::default(),
+            hooks: Default::default(),
         }
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let mut out = Vec::new();
-        if let Event::Exited { pid, .. } = event {
+        let mut exit = None;
+        if let Event::Exited { pid, status } = event {
+            exit = self.seen_exit(pid, status);
             if !self.pids.contains_key(&pid) {
                 // An orphan reaped as PID 1 or subreaper: nothing changed for any service,
                 // and an orphan storm must not cost a reconcile per reaped process.
@@ -293,7 +316,13 @@ impl Supervisor {
                 pid,
                 status,
                 output,
+            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
+            Event::HelperExited {
+                pid,
+                status,
+                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
+            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
@@ -301,10 +330,21 @@ impl Supervisor {
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),
             Event::Stopped { pid } => self.on_stopped(pid, &mut out),
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
-            Event::Tick => self.on_tick(now, &mut out),
+            Event::Tick => {
+                for step in self.hooks.on_tick(now) {
+                    self.hook_step(step, &mut out);
+                }
+                self.on_tick(now, &mut out)
+            }
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
-            Event::Reload { client, config } => self.reload(client, config, now, &mut out),
-            Event::Shutdown => self.begin_shutdown(&mut out),
+            Event::Reload { client, config } => {
+                self.reload(client, config, now, &mut out);
+                self.forget_removed_hooks();
+            }
+            Event::Shutdown => {
+                self.hooks.drop_pending();
+                self.begin_shutdown(&mut out)
+            }
             Event::Notify {
                 sender,
                 message,
@@ -314,6 +354,7 @@ impl Supervisor {
         }
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
+        self.publish_transitions(exit, now, &mut out);
         self.forget_retired();
         if self.shutting_down && !self.exit_sent && !self.anything_active() {
             self.exit_sent = true;
@@ -333,7 +374,10 @@ impl Supervisor {
             .services
             .values()
             .filter_map(|s| s.candidate.as_ref()?.deadline);
-        instances.chain(checks).min()
+        instances
+            .chain(checks)
+            .chain(self.hooks.next_deadline())
+            .min()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -460,6 +504,7 @@ impl Supervisor {
     fn anything_active(&self) -> bool {
         !self.pids.is_empty()
             || !self.helpers.is_empty()
+            || self.hooks.any_running()
             || self
                 .services
                 .values()

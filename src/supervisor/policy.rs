@@ -8,9 +8,18 @@ use std::time::Duration;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// No retry waits longer than this.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// A process that stayed up this long after RUNNING is "stable": its next crash is
-/// restarted at once, and the growing delay starts again from nothing.
+/// A process that stayed up this long after RUNNING is "stable": its next crash starts a
+/// new streak, and the growing delay starts again from nothing.
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// How long to wait before restarting a process that left RUNNING, given its crash streak
+/// (1 = the first crash since it was started or last stable). The first crash is restarted
+/// at once, as supervisord and systemd do: one crash of a long-running service is no loop,
+/// and waiting only adds downtime. From the second quick crash on, the growing delay
+/// (250 ms, 500 ms, ...) keeps a crash loop from spinning.
+pub fn restart_delay(crash_streak: u32) -> Option<Duration> {
+    (crash_streak > 1).then(|| backoff_delay(crash_streak - 1))
+}
 
 /// Delay before the `attempt`-th consecutive retry (1-based): 250 ms, 500 ms, 1 s, ... 30 s.
 pub fn backoff_delay(attempt: u32) -> Duration {
@@ -70,6 +79,15 @@ mod tests {
         assert_eq!(backoff_delay(3), Duration::from_secs(1));
         assert_eq!(backoff_delay(8), BACKOFF_CAP);
         assert_eq!(backoff_delay(u32::MAX), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn the_first_crash_restarts_at_once_then_the_delay_grows() {
+        assert_eq!(restart_delay(0), None);
+        assert_eq!(restart_delay(1), None);
+        assert_eq!(restart_delay(2), Some(Duration::from_millis(250)));
+        assert_eq!(restart_delay(3), Some(Duration::from_millis(500)));
+        assert_eq!(restart_delay(u32::MAX), Some(BACKOFF_CAP));
     }
 
     #[test]

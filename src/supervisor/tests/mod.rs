@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod dependencies;
+mod events;
 mod handover;
 mod pre_start;
 mod readiness;
@@ -87,6 +88,7 @@ fn svc(name: &str) -> Svc {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            console: false,
         },
         policy: Policy {
             autostart: true,
@@ -102,6 +104,7 @@ fn svc(name: &str) -> Svc {
         },
         deps: Deps::default(),
         pre_start: None,
+        triggers: Default::default(),
     })
 }
 
@@ -208,6 +211,8 @@ struct Harness {
     logs: Vec<String>,
     replies: HashMap<ClientId, Vec<Response>>,
     next_client: ClientId,
+    /// State changes published, as `NAME EVENT`.
+    published: Vec<String>,
 }
 
 impl Harness {
@@ -225,6 +230,7 @@ impl Harness {
             logs: Vec::new(),
             replies: HashMap::new(),
             next_client: 1,
+            published: Vec::new(),
         }
     }
 
@@ -309,6 +315,27 @@ impl Harness {
                     }
                     Action::Exit => self.ops.push("exit".to_string()),
                     Action::EssentialFailed { name } => self.ops.push(format!("essential {name}")),
+                    Action::RunHook {
+                        name, key, spec, ..
+                    } => {
+                        let pid = self.next_pid;
+                        self.next_pid += 1;
+                        let event = spec
+                            .env
+                            .get("TASKMASTER_EVENT")
+                            .cloned()
+                            .unwrap_or_default();
+                        self.helpers.insert(pid, spec.cmd.clone());
+                        self.ops
+                            .push(format!("hook {} {name} {event} {pid}", key.job_name()));
+                        queue.push_back(Event::HookSpawned {
+                            key,
+                            result: Ok(pid),
+                        });
+                    }
+                    Action::Publish(event) => self
+                        .published
+                        .push(format!("{} {}", event.name, event.event)),
                 }
             }
             match queue.pop_front() {

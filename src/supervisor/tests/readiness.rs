@@ -129,7 +129,13 @@ fn mainpid_moves_the_main_process_to_one_of_the_instance() {
     // Its exit is the instance's exit.
     h.alive.insert(200, vec![]);
     h.kill(200, Sig(KILL));
-    assert_eq!(h.state_of("d"), State::Pending);
+    assert_ne!(h.pid_of("d"), Some(200));
+    assert!(
+        h.take_logs()
+            .iter()
+            .any(|l| l.contains("(pid 200) exited with signal KILL")),
+        "the exit of pid 200 is the instance's"
+    );
 }
 
 #[test]
@@ -268,7 +274,7 @@ fn requires_stays_up_through_an_automatic_restart_binds_to_is_bounced() {
     // Only the bound one goes down; the app keeps its pid.
     let app = h.pid_of("app");
     let bound = h.pid_of("sidecar").unwrap();
-    h.expect_ops(&[&format!("signal {bound} TERM group")]);
+    h.expect_ops(&[&format!("signal {bound} TERM group"), "spawn redis 103"]);
     assert_eq!(h.state_of("app"), State::Running);
     h.advance(ms(250));
     assert_eq!(h.pid_of("app"), app);

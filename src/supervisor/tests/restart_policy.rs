@@ -285,13 +285,26 @@ fn exit_before_starttime_expected_code_is_exited_not_backoff() {
 }
 
 #[test]
-fn quick_crashes_after_running_restart_with_growing_delay() {
+fn quick_crashes_after_running_restart_at_once_then_with_growing_delay() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
     h.expect_ops(&["spawn web 100"]);
-    let mut pid = FIRST_PID;
-    for (crash, delay) in [(1, 250), (2, 500), (3, 1000), (4, 2000)] {
-        h.advance(secs(2)); // RUNNING for 2 s: not stable
+    // The first crash of a process that was RUNNING: restarted at once, no delay.
+    h.advance(secs(2)); // RUNNING for 2 s: not stable
+    h.kill(FIRST_PID, Code(1));
+    h.expect_ops(&["spawn web 101"]);
+    assert_eq!(h.state_of("web"), State::Starting);
+    assert_eq!(h.deadline_in(), Some(secs(1))); // the starttime timer, not a delay
+    assert!(
+        h.take_logs().iter().any(|l| l.contains("restarting now")),
+        "the first crash is restarted now"
+    );
+    h.advance(secs(1));
+    assert_eq!(h.state_of("web"), State::Running);
+    // From the second quick crash on: a crash loop, with the growing delay.
+    let mut pid = FIRST_PID + 1;
+    for (crash, delay) in [(2, 250), (3, 500), (4, 1000), (5, 2000)] {
+        h.advance(secs(2));
         h.kill(pid, Code(1));
         assert_eq!(h.state_of("web"), State::Pending, "crash {crash}");
         assert_eq!(h.pid_of("web"), None);
@@ -316,34 +329,49 @@ fn quick_crashes_after_running_restart_with_growing_delay() {
 fn stable_process_restarts_at_once_and_the_delay_starts_over() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    // Two quick crashes: the next delay would be 1 s.
+    // Three quick crashes: at once, 250 ms, 500 ms; the next delay would be 1 s.
     h.advance(secs(1));
     h.kill(100, Code(1));
-    h.advance(ms(250) + secs(1));
+    h.advance(secs(1));
     h.advance(secs(1));
     h.kill(101, Code(1));
+    h.advance(ms(250) + secs(1));
+    h.advance(secs(1));
+    h.kill(102, Code(1));
     h.advance(ms(500) + secs(1));
     assert_eq!(h.state_of("web"), State::Running);
-    h.take_ops();
+    h.expect_ops(&[
+        "spawn web 100",
+        "spawn web 101",
+        "spawn web 102",
+        "spawn web 103",
+    ]);
     // Up exactly STABLE_AFTER: restarted at once.
     h.advance(super::policy::STABLE_AFTER);
-    h.kill(102, Code(1));
-    h.expect_ops(&["spawn web 103"]);
+    h.kill(103, Code(1));
+    h.expect_ops(&["spawn web 104"]);
     assert_eq!(h.state_of("web"), State::Starting);
     assert_eq!(h.deadline_in(), Some(secs(1))); // the starttime timer, not a delay
-                                                // The next quick crash waits 250 ms again.
+                                                // The next quick crash is the second of a new streak: 250 ms again, not 1 s.
     h.advance(secs(1));
     h.advance(secs(1));
-    h.kill(103, Code(1));
+    h.kill(104, Code(1));
     assert_eq!(h.deadline_in(), Some(ms(250)));
 }
 
 #[test]
-fn up_just_short_of_stable_still_waits() {
+fn up_just_short_of_stable_continues_the_streak() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
     h.advance(super::policy::STABLE_AFTER - ms(1));
     h.kill(100, Code(1));
+    // The first crash: at once.
+    h.expect_ops(&["spawn web 100", "spawn web 101"]);
+    h.advance(secs(1));
+    assert_eq!(h.state_of("web"), State::Running);
+    // Up just short of stable again: a second quick crash, so it waits.
+    h.advance(super::policy::STABLE_AFTER - ms(1));
+    h.kill(101, Code(1));
     assert_eq!(h.state_of("web"), State::Pending);
     assert_eq!(h.deadline_in(), Some(ms(250)));
 }

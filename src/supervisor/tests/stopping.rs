@@ -96,8 +96,11 @@ fn stop_from_backoff_is_stopped_at_once() {
 fn stop_during_a_restart_delay_is_stopped_at_once() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(2));
-    h.kill(100, Code(1));
+    h.kill(100, Code(1)); // the first crash: restarted at once
+    h.advance(secs(2));
+    h.kill(101, Code(1)); // the second quick crash: restarted after a delay
     assert_eq!(h.state_of("web"), State::Pending);
+    assert!(h.deadline_in().is_some());
     h.take_ops();
     let c = h.request(Request::Stop {
         names: names(&["web"]),

@@ -1,0 +1,1 @@
+//! supervisord.conf → service files.
