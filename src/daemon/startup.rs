@@ -205,7 +205,9 @@ impl Daemon {
                 config.services.len()
             ),
         );
+        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let mut daemon = Daemon {
+            cgroups,
             graph,
             core: Supervisor::new(config),
             opts,
@@ -221,6 +223,7 @@ impl Daemon {
             exec_reports: Vec::new(),
             loader: Default::default(),
             notify,
+            watches: None,
             ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
@@ -234,8 +237,7 @@ impl Daemon {
             exit_code: 0,
             done: false,
         };
-        // The shell first: if it cannot start, the daemon exits before it has started any
-        // service (which would otherwise run on with no supervisor).
+        daemon.update_watches();
         if let Some(e) = handover_error {
             // The new binary was checked before the old one let go, so this is rare; the
             // services still run, as our children, but the core does not know them, and
@@ -252,6 +254,8 @@ impl Daemon {
             daemon.sync_state_files();
             return Ok(daemon);
         }
+        // The shell first: if it cannot start, the daemon exits before it has started any
+        // service (which would otherwise run on with no supervisor).
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
