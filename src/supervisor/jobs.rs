@@ -476,6 +476,14 @@ impl Supervisor {
         self.jobs.waiters.retain(|(c, _)| *c != client);
     }
 
+    /// A job that has not ended, if any (`upgrade` waits for none to be left).
+    pub(super) fn live_job(&self) -> Option<String> {
+        self.services
+            .values()
+            .find(|s| s.job.as_ref().is_some_and(|j| !j.ended))
+            .map(|s| s.spec.name.clone())
+    }
+
     /// The earliest job timeout, for the loop's poll timeout.
     pub(super) fn next_job_deadline(&self) -> Option<Instant> {
         self.services
