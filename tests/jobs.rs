@@ -391,3 +391,62 @@ fn the_library_example_runs_a_job() {
         "job run-1 started\nhello from a job\njob run-1 ended: exited with exit code 5 (exit status 5)\n"
     );
 }
+
+#[test]
+fn start_in_a_few_seconds_waits_pending_then_runs() {
+    let mut h = Harness::new();
+    h.service(
+        "later",
+        "service \"later\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n    starttime 0\n}\n",
+    );
+    h.start();
+    let out = h.ok(&["start", "--in", "2s", "later"]);
+    assert!(
+        out.starts_with("later: scheduled: PENDING: start at "),
+        "{out}"
+    );
+    let job = h.instance("later");
+    assert_eq!(job["state"], "PENDING");
+    assert!(
+        job["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("start at "),
+        "{job}"
+    );
+    h.wait_state("later", "RUNNING");
+    assert!(h.log_line(&["later: scheduled start is due"]).is_some());
+}
+
+#[test]
+fn cancel_takes_a_scheduled_start_back_and_bad_times_are_refused() {
+    let mut h = Harness::new();
+    h.service(
+        "later",
+        "service \"later\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n}\n",
+    );
+    h.start();
+    h.ok(&["start", "--at", "2099-01-01T00:00:00Z", "later"]);
+    assert_eq!(h.state("later"), "PENDING");
+    let out = h.ok(&["cancel", "later"]);
+    assert_eq!(out, "later: cancelled: STOPPED\n");
+    assert_eq!(h.state("later"), "STOPPED");
+    let err = h.fails(&["cancel", "later"]);
+    assert!(err.contains("cancel failed for later"), "{err}");
+    for (args, expected) in [
+        (
+            vec!["start", "--in", "soon", "later"],
+            "expected a duration",
+        ),
+        (vec!["start", "--at", "25:99", "later"], "expected HH:MM"),
+        (
+            vec!["start", "--at", "2001-01-01T00:00:00Z", "later"],
+            "that time has passed",
+        ),
+        (vec!["start", "--in", "5s", "nope"], "no such service: nope"),
+    ] {
+        let err = h.fails(&args);
+        assert!(err.contains(expected), "{args:?}: {err:?}");
+    }
+    assert_eq!(h.state("later"), "STOPPED");
+}

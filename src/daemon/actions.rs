@@ -68,6 +68,9 @@ impl Daemon {
     /// Feeds one event to the core and performs what it decides. A spawn's result is fed
     /// straight back, so the core sees every pid before any exit of it can be reaped.
     pub(super) fn dispatch(&mut self, event: Event) {
+        // Only for showing when a scheduled start is due; every timer is monotonic.
+        self.core
+            .set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let actions = self.core.handle(event, Instant::now());
         self.perform_all(actions);
     }

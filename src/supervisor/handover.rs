@@ -55,6 +55,9 @@ pub enum HandoverBusy {
     /// taken for services gone from the config and stopped.
     #[error("job {0} is running (tmctl remove it, or wait for it, first)")]
     Job(String),
+    /// Scheduled starts (`start --in`/`--at`) are not handed over yet.
+    #[error("a start is scheduled (tmctl cancel it first)")]
+    Scheduled,
 }
 
 fn ago(now: Instant, at: Option<Instant>) -> Option<u64> {
@@ -83,6 +86,9 @@ impl Supervisor {
         }
         if let Some(job) = self.live_job() {
             return Err(HandoverBusy::Job(job));
+        }
+        if !self.schedules.is_empty() {
+            return Err(HandoverBusy::Scheduled);
         }
         let mut out = Vec::new();
         // Ended jobs are records only; they are not handed over.

@@ -20,6 +20,7 @@ mod readiness;
 mod reconcile;
 mod reload;
 mod requests;
+mod schedule;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -292,6 +293,8 @@ pub struct Supervisor {
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
     jobs: jobs::JobBook,
+    /// Starts scheduled by `start --in`/`--at`.
+    schedules: schedule::Schedules,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
     /// Watched files that changed, waiting to be quiet.
@@ -319,6 +322,7 @@ impl Supervisor {
             exit_sent: false,
             strangers: Default::default(),
             jobs: Default::default(),
+            schedules: Default::default(),
             hooks: Default::default(),
             changes: Default::default(),
         }
@@ -385,7 +389,10 @@ impl Supervisor {
                 self.on_tick(now, &mut out)
             }
             Event::Request { client, request } => {
-                if let Some(request) = self.on_job_request(client, request, &mut out) {
+                let request = self
+                    .on_job_request(client, request, &mut out)
+                    .and_then(|r| self.on_schedule_request(client, r, now, &mut out));
+                if let Some(request) = request {
                     self.on_request(client, request, now, &mut out)
                 }
             }
@@ -410,6 +417,7 @@ impl Supervisor {
             } => self.on_notify(sender, message, main_pid, now, &mut out),
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
+        self.fire_schedules(now, &mut out);
         self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
@@ -438,6 +446,7 @@ impl Supervisor {
         instances
             .chain(checks)
             .chain(self.next_job_deadline())
+            .chain(self.schedules.next_deadline())
             .chain(self.hooks.next_deadline())
             .chain(self.changes.next_deadline())
             .min()

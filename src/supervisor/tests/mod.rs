@@ -54,6 +54,7 @@ mod readiness;
 mod reload;
 mod requests;
 mod restart_policy;
+mod schedule;
 mod stopping;
 mod storm;
 mod storm_found;
