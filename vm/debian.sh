@@ -22,6 +22,7 @@ DEBIAN_IMAGE="$DEBIAN_CACHE/debian.img"
 DEBIAN_KERNEL="$DEBIAN_CACHE/vmlinuz"
 DEBIAN_INITRD="$DEBIAN_CACHE/initrd.img"
 DEBIAN_SSH_KEY="$DEBIAN_CACHE/id_ed25519"
+DEBIAN_MEM="${DEBIAN_MEM:-1024}"
 DEBIAN_IMAGE_SIZE="${DEBIAN_IMAGE_SIZE:-2G}"
 # Kernel command line: the root read-only until root-rw has checked it, the serial port as
 # console, classic interface names (eth0, as /etc/network/interfaces says).
@@ -82,6 +83,10 @@ IFACES
     chroot "$stage" passwd -q -d root
     # The minimal shell init that vm/bench-debian compares taskmaster with.
     install -m 0755 "$VM_DIR/debian-shell-init" "$stage/usr/local/sbin/shell-init"
+    # A caller's own additions (vm/box: the vagrant user).
+    if declare -F debian_stage_hook >/dev/null; then
+        debian_stage_hook "$stage"
+    fi
 
     cp "$(ls "$stage"/boot/vmlinuz-* | sort -V | tail -1)" "$DEBIAN_KERNEL"
     cp "$(ls "$stage"/boot/initrd.img-* | sort -V | tail -1)" "$DEBIAN_INITRD"
@@ -99,7 +104,7 @@ IFACES
 debian_qemu() {
     local image=$1 port=$2 log=$3
     shift 3
-    nice -n 19 qemu-system-x86_64 -accel "$VM_ACCEL" -m "${VM_MEM:-1024}" -smp 1 \
+    nice -n 19 qemu-system-x86_64 -accel "$VM_ACCEL" -m "$DEBIAN_MEM" -smp 1 \
         -no-reboot -display none -monitor none -serial "file:$log" \
         -kernel "$DEBIAN_KERNEL" -initrd "$DEBIAN_INITRD" \
         -append "$DEBIAN_CMDLINE $*" \
@@ -109,10 +114,12 @@ debian_qemu() {
 }
 
 # ssh into the guest as root with the image's key: debian_ssh PORT COMMAND...
+# (DEBIAN_SSH_TIMEOUT seconds at most, 120 by default: a connection QEMU accepted while the
+# guest was not listening yet must not hang the caller.)
 debian_ssh() {
     local port=$1
     shift
-    ssh -q -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
+    timeout "${DEBIAN_SSH_TIMEOUT:-120}" ssh -q -o ServerAliveInterval=5 -o ServerAliveCountMax=4 -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         root@127.0.0.1 "$@"
 }
@@ -124,4 +131,12 @@ debian_enter_netns() {
         DEBIAN_IN_NETNS=1 exec unshare --net --mount --pid --fork --mount-proc --propagation private "$0" "$@"
     fi
     ip link set lo up
+}
+
+# Ends the QEMU of debian_qemu if it still runs (for an EXIT trap: never fails).
+debian_qemu_stop() {
+    if [ -n "${DEBIAN_QEMU_PID:-}" ] && kill -0 "$DEBIAN_QEMU_PID" 2>/dev/null; then
+        kill "$DEBIAN_QEMU_PID" 2>/dev/null || true
+        wait "$DEBIAN_QEMU_PID" 2>/dev/null || true
+    fi
 }
