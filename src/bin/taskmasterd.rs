@@ -53,6 +53,10 @@ struct Args {
     /// root, else $XDG_RUNTIME_DIR/taskmaster/state or /tmp/taskmaster-UID/state].
     #[arg(long = "state-dir")]
     state_dir: Option<PathBuf>,
+    /// Keep this file current with metrics in the Prometheus text format (for
+    /// node_exporter's textfile collector), rewritten atomically when something changes.
+    #[arg(long = "metrics-file", value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
     /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]
@@ -85,6 +89,17 @@ fn main() -> ExitCode {
             PathBuf::from("taskmaster.log")
         }
     });
+    let mut metrics_file = args.metrics_file.clone();
+    if let Some(path) = &args.metrics_file {
+        if let Err(message) = daemon::check_metrics_file(path) {
+            eprintln!("taskmasterd: {message}");
+            if std::process::id() != 1 {
+                return ExitCode::from(1);
+            }
+            // Init goes on without it: a metrics file is not worth a kernel panic.
+            metrics_file = None;
+        }
+    }
     let code = daemon::run(daemon::Options {
         config_dir: args.config_dir,
         socket,
@@ -96,6 +111,7 @@ fn main() -> ExitCode {
         state_dir: args
             .state_dir
             .unwrap_or_else(daemon::state_files::default_dir),
+        metrics_file,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -18,6 +18,7 @@ mod lines;
 mod listener;
 mod loader;
 mod logging;
+mod metrics;
 mod notify;
 mod output;
 mod ready_pipes;
@@ -45,6 +46,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use metrics::check_metrics_file;
 pub use startup::load_config;
 
 /// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
@@ -63,6 +65,8 @@ pub struct Options {
     pub emergency_shell: PathBuf,
     /// Where each instance's state file goes (`--state-dir`).
     pub state_dir: PathBuf,
+    /// `--metrics-file`: Prometheus text kept current for node_exporter.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -115,6 +119,8 @@ struct Daemon {
     pid1: bool,
     /// Each instance's cgroup (as root with cgroup v2), else none and why.
     cgroups: cgroups::ServiceCgroups,
+    /// What `tmctl metrics` and `--metrics-file` count.
+    metrics: metrics::Metrics,
     /// As PID 1: what the machine does once everything has stopped.
     power: PowerAction,
     /// As PID 1, once the services are down: kill what is left, unmount, reboot.

@@ -170,8 +170,10 @@ impl Daemon {
             ),
         );
         let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
+        let metrics = super::metrics::Metrics::new(opts.metrics_file.clone());
         let mut daemon = Daemon {
             cgroups,
+            metrics,
             graph,
             core: Supervisor::new(config),
             opts,
