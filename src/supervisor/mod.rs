@@ -10,6 +10,7 @@ mod checks;
 mod deps;
 mod events;
 mod goals;
+mod handover;
 pub mod hooks;
 mod instance;
 pub mod notify;
@@ -29,7 +30,8 @@ mod why;
 
 pub use analyze::millis_text;
 pub use deps::DepKind;
-pub use instance::{Goal, Instance};
+pub use handover::{HandoverBusy, InstanceHandover};
+pub use instance::{ForcedStop, Goal, Instance};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
