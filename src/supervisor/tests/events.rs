@@ -17,10 +17,20 @@ fn each_state_an_instance_rests_in_is_published_with_its_exits() {
     let mut h = Harness::boot(config([svc("web")]));
     h.expect_ops(&["spawn web 100"]);
     h.advance(secs(1));
-    h.kill(100, Code(1));
+    h.kill(100, Code(1)); // the first crash: restarted at once
+    h.advance(secs(1));
+    h.kill(101, Code(1)); // the second quick crash: PENDING until its restart delay
     assert_eq!(
         std::mem::take(&mut h.published),
-        ["web STARTING", "web RUNNING", "web exit", "web PENDING"]
+        [
+            "web STARTING",
+            "web RUNNING",
+            "web exit",
+            "web STARTING",
+            "web RUNNING",
+            "web exit",
+            "web PENDING"
+        ]
     );
 }
 
@@ -46,10 +56,12 @@ fn events_during_a_run_are_folded_into_one_next_run() {
         .autorestart(Always)]));
     h.expect_ops(&["spawn web 100"]);
     h.kill(100, Code(1));
-    h.expect_ops(&["hook web.on-event-0 web exit 101"]);
+    // The first crash is restarted at once, beside the hook.
+    h.expect_ops(&["spawn web 101", "hook web.on-event-0 web exit 102"]);
     // Three more crashes while the hook runs: no second hook.
-    let mut pid = 102;
-    for _ in 0..3 {
+    h.kill(101, Code(1));
+    let mut pid = 103;
+    for _ in 0..2 {
         while h.ops.is_empty() {
             h.advance(ms(100));
         }
@@ -59,7 +71,7 @@ fn events_during_a_run_are_folded_into_one_next_run() {
     }
     assert!(h.take_ops().is_empty());
     assert!(h.elapsed() < secs(30), "the hook would have timed out");
-    h.helper_exit(101, Code(0), "");
+    h.helper_exit(102, Code(0), "");
     h.expect_ops(&[&format!("hook web.on-event-0 web exit {pid}")]);
     assert!(h
         .logs

@@ -146,10 +146,12 @@ fn a_stopped_requirement_explains_its_dependent() {
 fn a_crash_soon_after_running_waits_for_its_restart() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    h.kill(100, Code(1));
+    h.kill(100, Code(1)); // the first crash: restarted at once
+    h.advance(secs(1));
+    h.kill(101, Code(1));
     assert_eq!(
         why(&h, "web"),
-        ["web is PENDING: it crashed with exit code 1 soon after it was up (1 time(s) in a row); restart in 250ms"]
+        ["web is PENDING: it crashed with exit code 1 soon after it was up (2 time(s) in a row); restart in 250ms"]
     );
 }
 
