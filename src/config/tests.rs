@@ -42,7 +42,7 @@ fn defaults() {
         name: "web".into(),
         origin: origin(1, 1),
         numprocs: 1,
-        process: ProcessSpec {
+        process: std::sync::Arc::new(ProcessSpec {
             cmd: vec!["/bin/sleep".into(), "10".into()],
             kind: ServiceType::Simple,
             umask: None,
@@ -66,7 +66,7 @@ fn defaults() {
             watchdog: None,
             env_files: Vec::new(),
             console: false,
-        },
+        }),
         policy: Policy {
             autostart: true,
             autorestart: RestartPolicy::Unexpected,
@@ -140,7 +140,7 @@ fn every_field() {
         name: "web".into(),
         origin: origin(2, 1),
         numprocs: 2,
-        process: ProcessSpec {
+        process: std::sync::Arc::new(ProcessSpec {
             cmd: [
                 "/usr/bin/python3",
                 "-m",
@@ -203,7 +203,7 @@ fn every_field() {
             watchdog: None,
             env_files: Vec::new(),
             console: false,
-        },
+        }),
         policy: Policy {
             autostart: false,
             autorestart: RestartPolicy::Always,

@@ -181,6 +181,7 @@ impl Daemon {
         let (pid, report) = crate::process::start(spec, stdout, stderr, ready_write)
             .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        self.heap_churn.add(1);
         self.outputs.attach(id, name, pid, pipes);
         self.exec_reports.push(PendingExec {
             pid,

@@ -3,7 +3,7 @@
 
 use super::error::{RaiseNofileError, StartError};
 use super::output::Outputs;
-use super::{helpers, listener, notify, state_files, Daemon, Options};
+use super::{heap, helpers, listener, notify, state_files, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -35,7 +35,7 @@ pub(super) fn load_config_for_services(
     let (mut config, graph) = load_config(dir)?;
     if let Some(limit) = nofile {
         for spec in config.services.values_mut() {
-            let limits = &mut spec.process.limits;
+            let limits = &mut std::sync::Arc::make_mut(&mut spec.process).limits;
             if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
                 limits.push(limit);
             }
@@ -169,6 +169,8 @@ impl Daemon {
                 config.services.len()
             ),
         );
+        let mut heap_churn = heap::HeapChurn::default();
+        heap_churn.add(config.services.len());
         let mut daemon = Daemon {
             graph,
             core: Supervisor::new(config),
@@ -183,6 +185,7 @@ impl Daemon {
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
+            heap_churn,
             loader: Default::default(),
             notify,
             ready_pipes: Default::default(),

@@ -293,7 +293,12 @@ pub(super) enum Health {
 }
 
 pub(super) fn health_of(service: &Service) -> Health {
-    let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
+    let instances: Vec<&Instance> = service
+        .instances
+        .values()
+        .map(|i| &**i)
+        .filter(|i| !i.retiring)
+        .collect();
     let up = |i: &&Instance| {
         (i.state == State::Running && !i.restart_pending)
             || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
