@@ -28,3 +28,4 @@ mod robustness;
 mod shell;
 mod socket;
 mod strict_mode;
+mod watch;

@@ -40,7 +40,9 @@ pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<()
     let mut session = Session::new(socket);
     // Only `tail -f` waits for Ctrl-C; every other command may simply die of it.
     let ctrl_c = match command {
-        Command::Tail { follow: true, .. } => Some(CtrlCPipe::catch().map_err(CtlError::CtrlC)?),
+        Command::Tail { follow: true, .. } | Command::Top { .. } => {
+            Some(CtrlCPipe::catch().map_err(CtlError::CtrlC)?)
+        }
         _ => None,
     };
     if let Some(ctrl_c) = &ctrl_c {

@@ -5,12 +5,14 @@
 
 mod accept;
 mod actions;
+mod cgroups;
 mod clients;
 mod error;
 mod events;
 pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;
+mod extra_fds;
 mod heap;
 mod helpers;
 mod lines;
@@ -29,6 +31,7 @@ mod startup;
 pub mod state_files;
 mod turn;
 mod utf8;
+mod watches;
 
 use crate::config::Limit;
 use crate::graph::DependencyGraph;
@@ -103,6 +106,8 @@ struct Daemon {
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
     notify: Option<notify::NotifySocket>,
+    /// The inotify fd of `watch`; made when a service first watches a file.
+    watches: Option<watches::Watches>,
     /// Read ends of the `ready "fd:N"` pipes of starting services.
     ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).
@@ -111,6 +116,8 @@ struct Daemon {
     shell_pid: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
     pid1: bool,
+    /// Each instance's cgroup (as root with cgroup v2), else none and why.
+    cgroups: cgroups::ServiceCgroups,
     /// As PID 1: what the machine does once everything has stopped.
     power: PowerAction,
     /// As PID 1, once the services are down: kill what is left, unmount, reboot.
@@ -144,6 +151,7 @@ impl Daemon {
                 );
             }
         }
+        self.cgroups.clean_up();
         listener::remove(&self.opts.socket, self.socket_inode);
         if let Some(notify) = &self.notify {
             notify.remove();

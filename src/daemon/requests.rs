@@ -118,6 +118,7 @@ impl Daemon {
                 self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
+                self.update_watches();
                 let core = &self.core;
                 self.outputs.forget_rings(|id| core.has_instance(id));
             }

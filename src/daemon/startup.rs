@@ -171,7 +171,9 @@ impl Daemon {
         );
         let mut heap_churn = heap::HeapChurn::default();
         heap_churn.add(config.services.len());
+        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let mut daemon = Daemon {
+            cgroups,
             graph,
             core: Supervisor::new(config),
             opts,
@@ -188,6 +190,7 @@ impl Daemon {
             heap_churn,
             loader: Default::default(),
             notify,
+            watches: None,
             ready_pipes: Default::default(),
             child_nofile,
             shell_pid: None,
@@ -205,6 +208,7 @@ impl Daemon {
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
+        daemon.update_watches();
         daemon.dispatch(Event::Boot);
         daemon.sync_state_files();
         Ok(daemon)

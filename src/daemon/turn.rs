@@ -25,6 +25,8 @@ struct Ready {
     exec_reports: Vec<usize>,
     ready_pipes: Vec<usize>,
     syslog: bool,
+    /// The fds of watches, sockets and consoles that are ready (see extra_fds.rs).
+    extra: Vec<super::extra_fds::Extra>,
 }
 
 /// The indexes (highest first) of the ready entries among `ready`.
@@ -84,6 +86,11 @@ impl Daemon {
         if let Some(fd) = syslog {
             fds.push(PollFd::new(fd, PollFlags::POLLOUT));
         }
+        let extra = self.extra_fds();
+        let extra_at = fds.len();
+        for (_, fd, flags) in &extra {
+            fds.push(PollFd::new(*fd, *flags));
+        }
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return None,
@@ -113,6 +120,12 @@ impl Daemon {
             exec_reports: ready_indexes(&ready[reports_at..readiness_at]),
             ready_pipes: ready_indexes(&ready[readiness_at..syslog_at]),
             syslog: syslog.is_some() && ready.get(syslog_at) == Some(&true),
+            extra: extra
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| ready.get(extra_at + i) == Some(&true))
+                .map(|(_, (what, _, _))| *what)
+                .collect(),
         })
     }
 
@@ -168,6 +181,7 @@ impl Daemon {
                 self.dispatch(event);
             }
         }
+        self.handle_extra(&ready.extra);
         if ready.signals {
             self.handle_signals();
         }

@@ -93,6 +93,21 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
         )
     }?;
 
+    // 1b. Into the instance's cgroup, before this process can start anything: "0" means
+    //     the writer itself, and its children are born inside.
+    if let Some(fd) = plan.cgroup {
+        let zero = b"0";
+        // SAFETY: write takes a live fd owned by the plan and a static buffer of 1 byte.
+        unsafe {
+            step(
+                libc::SYS_write,
+                [fd as usize, zero.as_ptr() as usize, 1, 0, 0, 0],
+                Step::Cgroup,
+                0,
+            )
+        }?;
+    }
+
     // 2. Own session, hence own process group with pgid = pid: the daemon stops the whole
     //    service with killpg, and the daemon's terminal signals no longer reach it.
     // SAFETY: setsid takes no arguments.

@@ -48,6 +48,9 @@ pub(super) struct ExecPlan {
     /// `watchdog`: the `WATCHDOG_PID=` entry of envp, written by the child once it knows
     /// its pid (it is the last entry but NULL).
     pub watchdog_pid: Option<PidSlot>,
+    /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
+    /// its cgroup before anything else, so nothing it starts is ever outside.
+    pub cgroup: Option<RawFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -109,6 +112,7 @@ impl ExecPlan {
         stdout: ChildFd,
         stderr: ChildFd,
         ready: Option<OwnedFd>,
+        cgroup: Option<OwnedFd>,
     ) -> Result<(ExecPlan, HeldFds), SpawnError> {
         let argv = arguments(&spec.cmd)?;
         let mut held = HeldFds(Vec::with_capacity(4));
@@ -159,6 +163,7 @@ impl ExecPlan {
             no_new_privs: spec.no_new_privs,
             ready_fd,
             watchdog_pid,
+            cgroup: cgroup.map(|fd| held.hold(fd)),
         };
         Ok((plan, held))
     }

@@ -127,7 +127,19 @@ pub fn start(
     stderr: ChildFd,
     ready: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    let (plan, held) = ExecPlan::new(spec, stdout, stderr, ready)?;
+    start_in_cgroup(spec, stdout, stderr, ready, None)
+}
+
+/// [`start`], the child joining a cgroup first: `cgroup` is that cgroup's `cgroup.procs`,
+/// open for writing. A failure to join is the step `join cgroup` with its errno.
+pub fn start_in_cgroup(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+    cgroup: Option<OwnedFd>,
+) -> Result<(Pid, ExecReport), SpawnError> {
+    let (plan, held) = ExecPlan::new(spec, stdout, stderr, ready, cgroup)?;
     let plan = Box::new(plan);
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.

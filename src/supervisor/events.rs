@@ -32,6 +32,7 @@ impl Supervisor {
                 instance.pid = Some(pid);
                 instance.in_pre_start = false;
                 instance.last_stderr = None;
+                instance.oom = None;
                 self.pids.insert(pid, id);
                 out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
                 // Up time counts from exec, not from the decision to fork: a slow spawn
@@ -323,6 +324,20 @@ impl Supervisor {
         }
         if left_running {
             self.bounce_dependents(&id.service, now, out);
+        }
+    }
+
+    /// The OOM killer killed in the cgroup of `pid`, which is about to be reported dead.
+    pub(super) fn on_oom_killed(&mut self, pid: i32, reason: String, out: &mut Actions) {
+        let Some(id) = self.pids.get(&pid).cloned() else {
+            return;
+        };
+        let name = self.instance_name(&id);
+        if let Some(instance) = self.instance_mut(&id) {
+            if instance.pid == Some(pid) {
+                out.push(log(Level::Warning, format!("{name} (pid {pid}) {reason}")));
+                instance.oom = Some(reason);
+            }
         }
     }
 

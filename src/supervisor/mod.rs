@@ -23,6 +23,7 @@ pub mod state;
 mod tests;
 mod transitions;
 mod waiters;
+pub mod watch;
 mod why;
 
 pub use deps::DepKind;
@@ -86,6 +87,9 @@ pub enum Event {
     /// The last line a process wrote to its captured stderr, given just before its exit
     /// (a FATAL instance shows it).
     LastStderr { pid: i32, line: String },
+    /// The OOM killer killed in the cgroup of this (reaped, not yet reported) process:
+    /// given just before its [`Event::Exited`], so that its exit is reported as such.
+    OomKilled { pid: i32, reason: String },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -112,6 +116,12 @@ pub enum Event {
     },
     /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
     FdReady { id: InstanceId, pid: i32 },
+    /// A file a service watches changed (written and closed, renamed, created, deleted,
+    /// attributes): it is restarted (or signalled) once its files have been quiet a while.
+    WatchedChanged {
+        service: String,
+        path: std::path::PathBuf,
+    },
     /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
     HookSpawned {
         key: hooks::HookKey,
@@ -255,6 +265,8 @@ pub struct Supervisor {
     strangers: std::collections::HashSet<i32>,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
+    /// Watched files that changed, waiting to be quiet.
+    changes: watch::PendingChanges,
 }
 
 /// What the core returns from one event.
@@ -278,6 +290,7 @@ impl Supervisor {
             exit_sent: false,
             strangers: Default::default(),
             hooks: Default::default(),
+            changes: Default::default(),
         }
     }
 
@@ -325,7 +338,9 @@ impl Supervisor {
                 output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
             Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
+            Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
+            Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
             }
@@ -336,12 +351,14 @@ impl Supervisor {
                 for step in self.hooks.on_tick(now) {
                     self.hook_step(step, &mut out);
                 }
+                self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
             }
             Event::Request { client, request } => self.on_request(client, request, now, &mut out),
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
                 self.forget_removed_hooks();
+                self.forget_removed_watches();
             }
             Event::Shutdown => {
                 self.hooks.drop_pending();
@@ -379,6 +396,7 @@ impl Supervisor {
         instances
             .chain(checks)
             .chain(self.hooks.next_deadline())
+            .chain(self.changes.next_deadline())
             .min()
     }
 

@@ -165,7 +165,8 @@ impl Supervisor {
         let in_place_changed = service.spec.policy != spec.policy
             || service.spec.deps != spec.deps
             || service.spec.numprocs != spec.numprocs
-            || service.spec.pre_start != spec.pre_start;
+            || service.spec.pre_start != spec.pre_start
+            || service.spec.triggers != spec.triggers;
         let old_numprocs = service.spec.numprocs;
         let new_numprocs = spec.numprocs;
         let any_up = service.instances.values().any(|i| i.goal == Goal::Up);

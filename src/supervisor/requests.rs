@@ -193,7 +193,7 @@ impl Supervisor {
     /// Splits a restart: running instances of a service with a `pre-start` are restarted
     /// only once it has passed (the old process runs on meanwhile), by service; the rest
     /// restart at once.
-    fn restarts_to_vet(
+    pub(super) fn restarts_to_vet(
         &self,
         ids: Vec<InstanceId>,
     ) -> (Vec<InstanceId>, BTreeMap<String, Vec<InstanceId>>) {
@@ -341,8 +341,16 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: i.detail.clone().or_else(|| i.notify_status.clone()),
+            detail: match (&i.oom, i.detail.clone().or_else(|| i.notify_status.clone())) {
+                (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
+                (Some(oom), None) => Some(oom.clone()),
+                (None, detail) => detail,
+            },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         })
     }
 }

@@ -93,3 +93,52 @@ fn a_hook_that_hangs_is_stopped_after_its_timeout() {
     h.advance(secs(3600));
     assert!(h.take_ops().is_empty());
 }
+
+fn watching(name: &str, signal: Option<i32>) -> Svc {
+    let mut s = svc(name).starttime(Duration::ZERO);
+    s.0.triggers.watch = vec![PathBuf::from("/etc/app.conf")];
+    s.0.triggers.watch_signal = signal;
+    s
+}
+
+fn changed(h: &mut Harness, service: &str) {
+    h.feed(Event::WatchedChanged {
+        service: service.into(),
+        path: PathBuf::from("/etc/app.conf"),
+    });
+}
+
+#[test]
+fn a_burst_of_changes_restarts_once_when_the_files_have_been_quiet_for_500_ms() {
+    let mut h = Harness::boot(config([watching("web", None)]));
+    h.expect_ops(&["spawn web 100"]);
+    for _ in 0..5 {
+        changed(&mut h, "web");
+        h.advance(ms(300));
+    }
+    assert!(
+        h.take_ops().is_empty(),
+        "nothing before the files are quiet"
+    );
+    h.advance(ms(200));
+    h.expect_ops(&["signal 100 TERM group"]);
+    h.kill(100, Sig(libc::SIGTERM));
+    // What is left of its group is killed, then it comes back.
+    h.expect_ops(&["signal 100 KILL group", "spawn web 101"]);
+    h.advance(secs(10));
+    assert!(h.take_ops().is_empty(), "one restart only");
+}
+
+#[test]
+fn watch_signal_sends_the_signal_instead_and_a_stopped_service_stays_stopped() {
+    let mut h = Harness::boot(config([
+        watching("web", Some(libc::SIGHUP)),
+        watching("off", None).manual(),
+    ]));
+    h.expect_ops(&["spawn web 100"]);
+    changed(&mut h, "web");
+    changed(&mut h, "off");
+    h.advance(ms(500));
+    h.expect_ops(&["signal 100 HUP pid"]);
+    assert_eq!(h.state_of("off"), State::Stopped);
+}

@@ -87,6 +87,7 @@ fn svc(name: &str) -> Svc {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
             console: false,
         }),
         policy: Policy {

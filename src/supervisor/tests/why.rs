@@ -146,7 +146,8 @@ fn a_stopped_requirement_explains_its_dependent() {
 fn a_crash_soon_after_running_waits_for_its_restart() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    h.kill(100, Code(1)); // the first crash: restarted at once
+    h.kill(100, Code(1));
+    // The first crash restarts at once; the second soon after waits.
     h.advance(secs(1));
     h.kill(101, Code(1));
     assert_eq!(

@@ -1,0 +1,69 @@
+//! The loop's fds for `watch`, `listen` and `console`: polled after the others, each
+//! named by what it is, so that adding one does not move the fixed poll slots.
+
+use super::Daemon;
+use nix::poll::PollFlags;
+use std::os::fd::BorrowedFd;
+
+/// What a ready extra fd is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// The inotify fd of `watch`.
+    Watches,
+}
+
+impl Daemon {
+    /// Every extra fd to poll now, with the events wanted.
+    pub(super) fn extra_fds(&self) -> Vec<(Extra, BorrowedFd<'_>, PollFlags)> {
+        let mut fds = Vec::new();
+        if let Some(fd) = self.watches.as_ref().and_then(|w| w.polled()) {
+            fds.push((Extra::Watches, fd, PollFlags::POLLIN));
+        }
+        fds
+    }
+
+    /// Handles the extra fds poll found ready.
+    pub(super) fn handle_extra(&mut self, ready: &[Extra]) {
+        for what in ready {
+            match what {
+                Extra::Watches => self.read_watches(),
+            }
+        }
+    }
+
+    fn read_watches(&mut self) {
+        let Some(watches) = self.watches.as_mut() else {
+            return;
+        };
+        let (events, problems) = watches.read();
+        for problem in problems {
+            self.log.write(crate::log::Level::Warning, &problem);
+        }
+        for event in events {
+            self.dispatch(event);
+        }
+    }
+
+    /// Points the watches at what the config asks for now (at start, after a reload).
+    pub(super) fn update_watches(&mut self) {
+        let watched = self.core.watched_paths();
+        if watched.is_empty() && self.watches.is_none() {
+            return;
+        }
+        if self.watches.is_none() {
+            match super::watches::Watches::new() {
+                Ok(w) => self.watches = Some(w),
+                Err(e) => {
+                    let text =
+                        format!("watch: cannot start inotify: {e}; watched files are not watched");
+                    return self.log.write(crate::log::Level::Error, &text);
+                }
+            }
+        }
+        if let Some(watches) = self.watches.as_mut() {
+            for problem in watches.set(watched) {
+                self.log.write(crate::log::Level::Warning, &problem);
+            }
+        }
+    }
+}
