@@ -49,6 +49,7 @@ impl Supervisor {
             Err(SpawnFailure { reason, transient }) => {
                 instance.deadline = None;
                 instance.in_pre_start = false;
+                instance.restart_pending = false;
                 instance.failed_starts += 1;
                 let attempt = instance.failed_starts;
                 if transient && attempt <= startretries {
@@ -101,16 +102,24 @@ impl Supervisor {
         };
         instance.pid = None;
         instance.spawned_at = None;
+        // The process a pending restart would have stopped never ran: nothing to restart.
+        instance.restart_pending = false;
         if instance.state == State::Stopping || instance.goal == Goal::Down {
             // Asked to stop before the failure was known: it is stopped.
             instance.deadline = None;
-            instance.state = State::Stopped;
             instance.detail = Some(failure.reason.clone());
+            instance.restart_pending = false;
+            // Stopping to come back (a restart): reconcile starts it again.
+            instance.state = if instance.goal == Goal::Up {
+                State::Pending
+            } else {
+                State::Stopped
+            };
             out.push(log(
                 Level::Warning,
                 format!(
-                    "{name} (pid {pid}) could not be executed: {}: STOPPED",
-                    failure.reason
+                    "{name} (pid {pid}) could not be executed: {}: {}",
+                    failure.reason, instance.state
                 ),
             ));
             return;
@@ -440,6 +449,11 @@ impl Supervisor {
                         });
                     }
                 }
+                // Being stopped for good, and held until what waits for it has stopped:
+                // its readiness no longer matters, and stopping it now would break that order.
+                State::Starting | State::Running if reported && instance.goal == Goal::Down => {
+                    instance.deadline = None
+                }
                 State::Starting if reported => {
                     self.force_stop(&id, ForcedStop::ReadyTimeout, now, out)
                 }
@@ -483,6 +497,8 @@ pub(super) fn fail_start(
 ) -> bool {
     instance.failed_starts += 1;
     instance.deadline = None;
+    // The start failed: there is no process for a pending restart to stop.
+    instance.restart_pending = false;
     let attempt = instance.failed_starts;
     if attempt > policy.startretries {
         instance.state = State::Fatal;

@@ -53,6 +53,8 @@ mod reload;
 mod requests;
 mod restart_policy;
 mod stopping;
+mod storm;
+mod storm_found;
 mod truth;
 mod why;
 
