@@ -426,7 +426,9 @@ fn cancel_takes_a_scheduled_start_back_and_bad_times_are_refused() {
         "service \"later\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n}\n",
     );
     h.start();
-    h.ok(&["start", "--at", "2099-01-01T00:00:00Z", "later"]);
+    let in_an_hour = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let at = humantime::format_rfc3339_seconds(in_an_hour).to_string();
+    h.ok(&["start", "--at", &at, "later"]);
     assert_eq!(h.state("later"), "PENDING");
     let out = h.ok(&["cancel", "later"]);
     assert_eq!(out, "later: cancelled: STOPPED\n");
@@ -444,6 +446,10 @@ fn cancel_takes_a_scheduled_start_back_and_bad_times_are_refused() {
             "that time has passed",
         ),
         (vec!["start", "--in", "5s", "nope"], "no such service: nope"),
+        (
+            vec!["start", "--at", "2099-01-01T00:00:00Z", "later"],
+            "at most 366 days ahead",
+        ),
     ] {
         let err = h.fails(&args);
         assert!(err.contains(expected), "{args:?}: {err:?}");
