@@ -207,7 +207,9 @@ pub fn job_request(run: &RunRequest, owner: u32) -> Result<JobRequest, String> {
                 "run: --env {assignment:?}: KEY is letters, digits and '_', not starting with a digit"
             ));
         }
-        spec.process.env.insert(key.to_string(), value.to_string());
+        std::sync::Arc::make_mut(&mut spec.process)
+            .env
+            .insert(key.to_string(), value.to_string());
     }
     Ok(JobRequest {
         spec,
@@ -257,6 +259,7 @@ pub fn job_spec(
     let mut spec = specs.pop().ok_or("no service read")?;
     // Taken literally: `$` is doubled because a start replaces `${VAR}` and `$$` in `cmd`
     // (a file's feature), and a job's argv must reach the program as it was given.
-    spec.process.cmd = cmd.iter().map(|arg| arg.replace('$', "$$")).collect();
+    std::sync::Arc::make_mut(&mut spec.process).cmd =
+        cmd.iter().map(|arg| arg.replace('$', "$$")).collect();
     Ok(spec)
 }

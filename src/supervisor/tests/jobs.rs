@@ -11,7 +11,7 @@ fn job(name: Option<&str>, timeout: Option<Duration>, detach: bool) -> Box<JobRe
         .starttime(Duration::ZERO)
         .autorestart(Never)
         .startretries(0);
-    spec.process.cmd = vec!["/bin/job".to_string()];
+    std::sync::Arc::make_mut(&mut spec.process).cmd = vec!["/bin/job".to_string()];
     Box::new(JobRequest {
         spec,
         owner: 1000,
@@ -214,7 +214,7 @@ fn a_reload_leaves_jobs_alone_and_a_file_service_cannot_take_a_jobs_name() {
 
 fn adoption(pid: i32) -> Adoption {
     let Svc(mut spec) = svc("pid").manual().autorestart(Never);
-    spec.process.cmd = vec!["sleep".into(), "1000".into()];
+    std::sync::Arc::make_mut(&mut spec.process).cmd = vec!["sleep".into(), "1000".into()];
     Adoption {
         pid,
         spec,
