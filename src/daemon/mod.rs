@@ -14,7 +14,8 @@ mod exec_reports;
 mod exits;
 mod extra_fds;
 mod helpers;
-mod lines;
+// Public for the fuzz target of the syslog line splitter (fuzz/targets/syslog_lines.rs).
+pub mod lines;
 mod listener;
 mod loader;
 mod logging;
