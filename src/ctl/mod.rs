@@ -9,6 +9,7 @@ pub mod ctrl_c;
 pub mod error;
 pub mod execute;
 pub mod history;
+pub mod power;
 pub mod render;
 pub mod session;
 pub mod shell;
