@@ -19,6 +19,7 @@ mod limits;
 mod logging;
 mod outliving;
 mod pid1;
+mod polish;
 mod privileges;
 mod readiness;
 mod reaping;

@@ -19,10 +19,10 @@ use taskmaster::ctl::{self, Command, Format};
 #[command(name = "tmctl", version)]
 struct Cli {
     /// The daemon's control socket
-    #[arg(short, long, env = "TASKMASTER_SOCKET", value_name = "SOCKET", default_value_os_t = default_socket_path())]
+    #[arg(short, long, global = true, env = "TASKMASTER_SOCKET", value_name = "SOCKET", default_value_os_t = default_socket_path())]
     socket: PathBuf,
-    /// Print one JSON document instead of text (one-shot commands)
-    #[arg(long)]
+    /// Print one JSON document instead of text (one-shot commands); before or after the command
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Option<Command>,

@@ -1,0 +1,90 @@
+//! What a newcomer tripped over (issue 18, part 2 and 3), each checked as they would try it.
+
+use std::process::Command;
+
+use crate::common::{taskmasterd_bin, tmctl_bin, Harness};
+
+#[test]
+fn global_flags_are_accepted_after_the_command_too() {
+    let h = Harness::running_sleeper();
+    let after = h.ok(&["status", "--json"]);
+    let parsed: serde_json::Value = serde_json::from_str(&after).expect("JSON after the command");
+    assert_eq!(parsed[0]["name"], "a", "{after}");
+    // The socket too: `tmctl status -s SOCKET`.
+    let out = Command::new(tmctl_bin())
+        .args(["status", "a", "-s"])
+        .arg(&h.socket)
+        .output()
+        .expect("run tmctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn both_binaries_tell_their_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    for bin in [taskmasterd_bin(), tmctl_bin()] {
+        let out = Command::new(bin)
+            .arg("--version")
+            .output()
+            .expect("run --version");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(version), "{bin}: {text}");
+    }
+}
+
+#[test]
+fn another_tools_name_for_a_field_gets_a_did_you_mean() {
+    let h = Harness::new();
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"100\"\n    workdir \"/tmp\"\n}\n",
+    );
+    let out = h.check();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown field `workdir`; did you mean `workingdir`?"),
+        "{stderr}"
+    );
+}
+
+/// The repository stands on its own: README names no file outside it, the license file
+/// matches Cargo.toml, the toolchain file matches rust-version, ARCHITECTURE.md maps every
+/// top-level source directory.
+#[test]
+fn the_repository_documents_itself() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).expect(name);
+    let readme = read("README.md");
+    assert!(
+        !readme.contains("../"),
+        "README.md points outside the repository"
+    );
+    let cargo = read("Cargo.toml");
+    assert!(cargo.contains("license = \"MIT\""));
+    assert!(read("LICENSE").starts_with("MIT License"));
+    let toolchain = read("rust-toolchain.toml");
+    let rust_version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version")
+        .trim_matches('"')
+        .to_string();
+    assert!(
+        toolchain.contains(&format!("channel = \"{rust_version}")),
+        "rust-toolchain.toml vs rust-version {rust_version}"
+    );
+    let architecture = read("ARCHITECTURE.md");
+    for entry in std::fs::read_dir(root.join("src")).expect("src") {
+        let entry = entry.expect("entry");
+        if entry.path().is_dir() {
+            let name = format!("src/{}/", entry.file_name().to_string_lossy());
+            assert!(architecture.contains(&name), "ARCHITECTURE.md lacks {name}");
+        }
+    }
+}
