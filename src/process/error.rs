@@ -48,11 +48,13 @@ pub enum Step {
     Exec,
     /// Putting the `ready "fd:N"` pipe on fd N.
     ReadyFd,
+    /// Joining the instance's cgroup (writing to its `cgroup.procs`).
+    Cgroup,
 }
 
 impl Step {
     /// Every step, for decoding the child's report.
-    const ALL: [Step; 24] = [
+    const ALL: [Step; 25] = [
         Step::Argument,
         Step::Environment,
         Step::Stdio,
@@ -77,6 +79,7 @@ impl Step {
         Step::NoNewPrivs,
         Step::Exec,
         Step::ReadyFd,
+        Step::Cgroup,
     ];
 
     /// The step as a user reads it in a message, e.g. `setresuid` or `exec`.
@@ -106,6 +109,7 @@ impl Step {
             Step::NoNewPrivs => "no_new_privs",
             Step::Exec => "exec",
             Step::ReadyFd => "ready fd",
+            Step::Cgroup => "join cgroup",
         }
     }
 

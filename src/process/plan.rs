@@ -48,6 +48,9 @@ pub(super) struct ExecPlan {
     /// `watchdog`: the `WATCHDOG_PID=` entry of envp, written by the child once it knows
     /// its pid (it is the last entry but NULL).
     pub watchdog_pid: Option<PidSlot>,
+    /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
+    /// its cgroup before anything else, so nothing it starts is ever outside.
+    pub cgroup: Option<OwnedFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -144,6 +147,7 @@ impl ExecPlan {
             ready_fd,
             ready_fd_number: None,
             watchdog_pid,
+            cgroup: None,
         })
     }
 
