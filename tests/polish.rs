@@ -88,3 +88,36 @@ fn the_repository_documents_itself() {
         }
     }
 }
+
+#[test]
+fn signal_to_several_instances_reports_each_one() {
+    let mut h = Harness::new();
+    h.service(
+        "pool",
+        "service \"pool\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs 3\n    starttime 0.1\n    autorestart \"never\"\n}\n",
+    );
+    h.start();
+    for n in 0..3 {
+        let name = format!("pool:{n}");
+        crate::common::wait_until_with("pool RUNNING", || match h.state(&name).as_str() {
+            "RUNNING" => Ok(()),
+            other => Err(format!("{name} is {other}; log:\n{}", h.log_text())),
+        });
+    }
+    h.ok(&["stop", "pool:1"]);
+    let pids = [h.running_pid("pool:0"), 0, h.running_pid("pool:2")];
+    // SIGCONT: harmless to a running sleep.
+    let out = h.ctl(&["signal", "CONT", "pool"]);
+    assert!(!out.status.success(), "one instance was not signalled");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for n in [0, 2] {
+        let pid = pids[n];
+        assert!(
+            stdout.contains(&format!("pool:{n}: sent SIGCONT to pid {pid}")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("pool:1: not running (STOPPED)"), "{stdout}");
+    assert!(stderr.contains("pool:1"), "{stderr}");
+}
