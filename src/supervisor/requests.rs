@@ -344,6 +344,18 @@ impl Supervisor {
         out.push(Action::Reply { client, response });
     }
 
+    /// The instance's detail as of `now`: a pending restart counts down (`restart in 0.15s`)
+    /// instead of repeating the delay it was given.
+    fn detail_now(i: &super::instance::Instance, now: Instant) -> Option<String> {
+        match (&i.detail, i.deadline) {
+            (Some(detail), Some(at)) if detail.starts_with("restart in") => Some(format!(
+                "restart in {}",
+                super::seconds(at.saturating_duration_since(now))
+            )),
+            (detail, _) => detail.clone(),
+        }
+    }
+
     /// The status line of one instance, as `tmctl status` shows it.
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
         let i = self.instance(id)?;
@@ -364,7 +376,10 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: match (&i.oom, i.detail.clone().or_else(|| i.notify_status.clone())) {
+            detail: match (
+                &i.oom,
+                Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
+            ) {
                 (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
                 (Some(oom), None) => Some(oom.clone()),
                 (None, detail) => detail,
