@@ -121,3 +121,25 @@ fn signal_to_several_instances_reports_each_one() {
     assert!(stdout.contains("pool:1: not running (STOPPED)"), "{stdout}");
     assert!(stderr.contains("pool:1"), "{stderr}");
 }
+
+#[test]
+fn tail_marks_where_a_new_process_began() {
+    let mut h = Harness::new();
+    h.service(
+        "blink",
+        "service \"blink\" {\n    cmd \"/bin/sh\" \"-c\" \"echo run $$$$; sleep 0.3\"\n    starttime 0.1\n    autorestart \"always\"\n}\n",
+    );
+    h.start();
+    crate::common::wait_until_with("a second process in tail", || {
+        let text = h.ok(&["tail", "blink"]);
+        let Some((before, after)) = text.split_once("--- blink: new process, pid ") else {
+            return Err(text);
+        };
+        let pid = after.split(' ').next().unwrap_or_default();
+        if before.starts_with("run ") && after.contains(&format!("run {pid}\n")) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+}
