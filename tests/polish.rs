@@ -143,3 +143,33 @@ fn tail_marks_where_a_new_process_began() {
         }
     });
 }
+
+#[test]
+fn the_shell_says_where_socket_and_log_are_and_shows_trouble_not_routine() {
+    use crate::common::pty::Pty;
+    let mut h = Harness::new();
+    h.sleeper("web");
+    h.service(
+        "broken",
+        "service \"broken\" {\n    cmd \"/nonexistent/program\"\n    startretries 0\n}\n",
+    );
+    let mut cmd = h.daemon_command();
+    cmd.arg("--shell").env("XDG_STATE_HOME", h.path("state"));
+    let (mut pty, child) = Pty::spawn(cmd);
+    h.adopt(child);
+    let start = pty.expect("warnings and errors show here too");
+    assert!(
+        start.contains(&format!("control socket {}", h.socket.display()))
+            && start.contains(&format!("event log {}", h.log.display())),
+        "{start:?}"
+    );
+    h.wait_state("broken", "FATAL");
+    h.wait_state("web", "RUNNING");
+    let screen = pty.expect("broken FATAL: exec /nonexistent/program");
+    assert!(
+        !screen.contains("web spawned with pid"),
+        "routine events stay in the log: {screen:?}"
+    );
+    pty.send("exit\r");
+    assert_eq!(h.wait_exit(), Some(0));
+}
