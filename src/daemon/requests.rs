@@ -116,6 +116,7 @@ impl Daemon {
     fn apply_reload(&mut self, client: Option<ClientId>, loaded: super::loader::Loaded) {
         match loaded {
             Ok((config, graph)) => {
+                self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.update_watches();
