@@ -173,3 +173,29 @@ fn the_shell_says_where_socket_and_log_are_and_shows_trouble_not_routine() {
     pty.send("exit\r");
     assert_eq!(h.wait_exit(), Some(0));
 }
+
+#[test]
+fn status_is_coloured_on_a_terminal_only_and_never_with_no_color() {
+    use crate::common::pty::Pty;
+    let h = Harness::running_sleeper();
+    let on_terminal = |no_color: Option<&str>| {
+        let mut cmd = h.ctl_command(&["status"]);
+        cmd.env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        let (mut pty, mut child) = Pty::spawn(cmd);
+        let text = pty.expect("uptime");
+        let _ = child.wait();
+        text
+    };
+    let coloured = on_terminal(None);
+    assert!(
+        coloured.contains("\u{1b}[32mRUNNING\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+    let piped = h.ok(&["status"]);
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+}
