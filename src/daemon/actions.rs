@@ -163,6 +163,7 @@ impl Daemon {
                 spec,
             } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
+                self.metrics.event();
                 self.publish(event);
                 None
             }
@@ -201,6 +202,7 @@ impl Daemon {
             crate::process::start_in_cgroup(spec, stdout, stderr, ready_write, cgroup)
                 .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, pipes);
         self.exec_reports.push(PendingExec {

@@ -46,6 +46,10 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Events { names } => self.subscribe(client, names),
+            Request::Metrics => {
+                let text = self.metrics_text();
+                self.reply(client, Response::Metrics { text });
+            }
             Request::Reopen => {
                 let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });
@@ -116,6 +120,7 @@ impl Daemon {
     fn apply_reload(&mut self, client: Option<ClientId>, loaded: super::loader::Loaded) {
         match loaded {
             Ok((config, graph)) => {
+                self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.update_watches();

@@ -131,6 +131,8 @@ impl Daemon {
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     pub(super) fn turn(&mut self) {
+        // What the last turn changed, before sleeping.
+        self.write_metrics_file();
         self.resume_accepting(Instant::now());
         let deadline = [
             self.core.next_deadline(),
@@ -230,6 +232,8 @@ impl Daemon {
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
+        self.heap_churn
+            .trim_if_settled(self.exec_reports.is_empty());
     }
 
     /// After a turn that touched the core: the state files of what changed.

@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -32,25 +32,25 @@ pub(super) struct ExecPlan {
     pub envp: CStringArray,
     pub workingdir: CString,
     pub umask: Option<libc::mode_t>,
-    /// `/dev/null`. All fds here are ≥ 3 and close-on-exec, so dup2 onto 0–2 never
+    /// `/dev/null`. All fds here are ≥ 3 and close-on-exec, so a dup onto 0–2 never
     /// overwrites one that is still to be copied, and the originals vanish at execve.
-    pub stdin: OwnedFd,
+    /// Plain numbers: the child may share this plan's memory (see `spawn.rs`), so nothing
+    /// in it changes after the clone; the parent's copies are held apart, in [`HeldFds`].
+    pub stdin: RawFd,
     /// `None`: inherit the daemon's.
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
     pub limits: Vec<PreparedLimit>,
     pub privileges: Privileges,
     pub no_new_privs: bool,
     /// `ready "fd:N"`: the pipe's write end (≥ 3, close-on-exec) and N.
-    pub ready_fd: Option<(OwnedFd, libc::c_int)>,
-    /// N of `ready_fd` once the parent's copy of the pipe is closed (for error messages).
-    pub ready_fd_number: Option<libc::c_int>,
+    pub ready_fd: Option<(RawFd, libc::c_int)>,
     /// `watchdog`: the `WATCHDOG_PID=` entry of envp, written by the child once it knows
     /// its pid (it is the last entry but NULL).
     pub watchdog_pid: Option<PidSlot>,
     /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
     /// its cgroup before anything else, so nothing it starts is ever outside.
-    pub cgroup: Option<OwnedFd>,
+    pub cgroup: Option<RawFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -94,17 +94,31 @@ impl PidSlot {
     }
 }
 
+/// The parent's copies of the fds a plan names: open until the child has its own (the
+/// clone copies them), then closed, as only the child may keep a pipe's write end open.
+pub(super) struct HeldFds(Vec<OwnedFd>);
+
+impl HeldFds {
+    fn hold(&mut self, fd: OwnedFd) -> RawFd {
+        let raw = fd.as_raw_fd();
+        self.0.push(fd);
+        raw
+    }
+}
+
 impl ExecPlan {
     pub fn new(
         spec: &ProcessSpec,
         stdout: ChildFd,
         stderr: ChildFd,
         ready: Option<OwnedFd>,
-    ) -> Result<ExecPlan, SpawnError> {
+        cgroup: Option<OwnedFd>,
+    ) -> Result<(ExecPlan, HeldFds), SpawnError> {
         let argv = arguments(&spec.cmd)?;
+        let mut held = HeldFds(Vec::with_capacity(4));
         let ready_fd = match (ready, spec.ready) {
             (Some(fd), Readiness::Fd(number)) => Some((
-                above_stdio(fd).map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?,
+                held.hold(above_stdio(fd).map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?),
                 number,
             )),
             _ => None,
@@ -118,8 +132,11 @@ impl ExecPlan {
             .map_err(|errno| SpawnError::new(Step::Exec, name.as_str(), errno))?;
         let program = c_path(&program, Step::Exec)?;
         let workingdir = c_path(&spec.workingdir, Step::Chdir)?;
-        let null = open_null()?;
-        Ok(ExecPlan {
+        // One /dev/null for stdin and every discarded stream: the child dups it onto each.
+        let stdin = held.hold(open_null()?);
+        let stdout = target(stdout, stdin, &mut held, "stdout")?;
+        let stderr = target(stderr, stdin, &mut held, "stderr")?;
+        let plan = ExecPlan {
             program,
             argv: CStringArray::new(argv),
             envp: match &watchdog_pid {
@@ -128,9 +145,9 @@ impl ExecPlan {
             },
             workingdir,
             umask: spec.umask.map(|mask| mask as libc::mode_t),
-            stdout: target(stdout, &null, "stdout")?,
-            stderr: target(stderr, &null, "stderr")?,
-            stdin: null,
+            stdout,
+            stderr,
+            stdin,
             limits: spec
                 .limits
                 .iter()
@@ -145,24 +162,13 @@ impl ExecPlan {
             ),
             no_new_privs: spec.no_new_privs,
             ready_fd,
-            ready_fd_number: None,
             watchdog_pid,
-            cgroup: None,
-        })
+            cgroup: cgroup.map(|fd| held.hold(fd)),
+        };
+        Ok((plan, held))
     }
 
     /// Turn the child's report into an error that names what the step acted on.
-    /// Closes the parent's copies of the child's stdio (after fork: only the child may keep
-    /// a pipe's write end, or its reader never sees EOF).
-    pub fn close_stdio(&mut self) {
-        self.stdout = None;
-        self.stderr = None;
-        if let Some((fd, number)) = self.ready_fd.take() {
-            drop(fd);
-            self.ready_fd_number = Some(number);
-        }
-    }
-
     pub fn error(&self, failure: Failure) -> SpawnError {
         let index = usize::from(failure.index);
         let ids = self.privileges.ids.as_ref();
@@ -184,10 +190,7 @@ impl ExecPlan {
             Step::Exec => self.program.to_string_lossy().into_owned(),
             Step::ReadyFd => self
                 .ready_fd
-                .as_ref()
-                .map(|(_, n)| *n)
-                .or(self.ready_fd_number)
-                .map(|n| format!("fd {n}"))
+                .map(|(_, n)| format!("fd {n}"))
                 .unwrap_or_default(),
             _ => String::new(),
         };
@@ -233,16 +236,19 @@ fn open_null() -> Result<OwnedFd, SpawnError> {
 }
 
 /// What the child's stdout or stderr becomes: `None` keeps the daemon's.
-fn target(fd: ChildFd, null: &OwnedFd, name: &str) -> Result<Option<OwnedFd>, SpawnError> {
-    let fd = match fd {
-        ChildFd::Inherit => return Ok(None),
-        ChildFd::Null => null.try_clone(),
-        ChildFd::Fd(fd) => Ok(fd),
-    };
-    let fd = fd.map_err(|e| SpawnError::new(Step::Stdio, name, errno_of(&e)))?;
-    above_stdio(fd)
-        .map(Some)
-        .map_err(|errno| SpawnError::new(Step::Stdio, name, errno))
+fn target(
+    fd: ChildFd,
+    null: RawFd,
+    held: &mut HeldFds,
+    name: &str,
+) -> Result<Option<RawFd>, SpawnError> {
+    match fd {
+        ChildFd::Inherit => Ok(None),
+        ChildFd::Null => Ok(Some(null)),
+        ChildFd::Fd(fd) => above_stdio(fd)
+            .map(|fd| Some(held.hold(fd)))
+            .map_err(|errno| SpawnError::new(Step::Stdio, name, errno)),
+    }
 }
 
 /// The same open file on an fd ≥ 3, close-on-exec. A daemon started with 0–2 closed (or as

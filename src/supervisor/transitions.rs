@@ -90,6 +90,7 @@ impl Supervisor {
                 });
             }
         }
+        self.note_timeline(&events, now);
         for event in events {
             self.trigger_hooks(&event, now, out);
             out.push(Action::Publish(event));
@@ -143,7 +144,7 @@ impl Supervisor {
                     }
                     return;
                 };
-                let mut spec: ProcessSpec = service.spec.process.clone();
+                let mut spec: ProcessSpec = ProcessSpec::clone(&service.spec.process);
                 spec.cmd = hook.cmd.clone();
                 spec.env.extend(event.environment());
                 spec.ready = crate::config::Readiness::Started;
