@@ -73,6 +73,8 @@ fn human(response: &Response) -> Printout {
                 .iter()
                 .map(|s| format!("{} is {}: {}", s.name, s.state, s.reason)),
         ),
+        Response::Analyze { analysis } => super::analyze::timeline_text(analysis),
+        Response::Metrics { text } => text.clone(),
         // Said once, on stderr, by whoever reports the failure.
         Response::Error { .. } => String::new(),
     };

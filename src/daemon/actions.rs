@@ -169,6 +169,7 @@ impl Daemon {
                 spec,
             } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
+                self.metrics.event();
                 self.publish(event);
                 None
             }

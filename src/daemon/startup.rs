@@ -217,8 +217,10 @@ impl Daemon {
         let mut heap_churn = heap::HeapChurn::default();
         heap_churn.add(config.services.len());
         let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
+        let metrics = super::metrics::Metrics::new(opts.metrics_file.clone());
         let mut daemon = Daemon {
             cgroups,
+            metrics,
             graph,
             core: Supervisor::new(config),
             opts,

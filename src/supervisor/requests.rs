@@ -170,6 +170,20 @@ impl Supervisor {
                 }
                 Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
             },
+            Request::Analyze { names } => {
+                let ids = if names.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.resolve(&names)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let analysis = self.analyze(&ids, now);
+                        reply(out, Response::Analyze { analysis });
+                    }
+                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                }
+            }
             Request::Shutdown => {
                 self.begin_shutdown(out);
                 reply(
