@@ -17,7 +17,8 @@ mod handover;
 mod heap;
 mod helpers;
 mod jobs;
-mod lines;
+// Public for the fuzz target of the syslog line splitter (fuzz/targets/syslog_lines.rs).
+pub mod lines;
 mod listener;
 mod loader;
 mod logging;
