@@ -81,6 +81,15 @@ impl Daemon {
             }
         }
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        if opts.shell {
+            // The shell owns the terminal: say once where things are, then only trouble.
+            eprintln!(
+                "taskmasterd: control socket {}, event log {}; warnings and errors show here too",
+                opts.socket.display(),
+                opts.log_file.display()
+            );
+            log.echo_trouble();
+        }
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
         }
