@@ -46,6 +46,10 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Events { names } => self.subscribe(client, names),
+            Request::Metrics => {
+                let text = self.metrics_text();
+                self.reply(client, Response::Metrics { text });
+            }
             Request::Reopen => {
                 let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });
