@@ -57,7 +57,12 @@ debian_image() {
     debian_base
     local stage="$DEBIAN_CACHE/stage" debs
     vm_log "installing taskmaster's packages into a copy of the tree"
-    mapfile -t debs < <("$REPO_DIR/pkg/build-debs")
+    if [ "${VM_NO_BUILD:-0}" = 1 ] && compgen -G "$CARGO_TARGET_DIR/debian/taskmaster*.deb" >/dev/null; then
+        # VM_NO_BUILD=1: the packages already in target/debian, as they are.
+        debs=("$CARGO_TARGET_DIR"/debian/taskmaster_*.deb "$CARGO_TARGET_DIR"/debian/taskmaster-init_*.deb)
+    else
+        mapfile -t debs < <("$REPO_DIR/pkg/build-debs")
+    fi
     [ "${#debs[@]}" -eq 2 ] || vm_die "pkg/build-debs did not give two packages"
     rm -rf "$stage"
     cp -a "$DEBIAN_BASE/root" "$stage"
@@ -114,12 +119,13 @@ debian_qemu() {
 }
 
 # ssh into the guest as root with the image's key: debian_ssh PORT COMMAND...
-# (DEBIAN_SSH_TIMEOUT seconds at most, 120 by default: a connection QEMU accepted while the
-# guest was not listening yet must not hang the caller.)
+# (DEBIAN_SSH_TIMEOUT seconds at most, 300 by default: a connection QEMU accepted while the
+# guest was not listening yet must not hang the caller. No keep-alive limit: under TCG on a
+# busy machine the guest may not answer for tens of seconds.)
 debian_ssh() {
     local port=$1
     shift
-    timeout "${DEBIAN_SSH_TIMEOUT:-120}" ssh -q -o ServerAliveInterval=5 -o ServerAliveCountMax=4 -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
+    timeout "${DEBIAN_SSH_TIMEOUT:-300}" ssh -q -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         root@127.0.0.1 "$@"
 }
