@@ -263,3 +263,86 @@ fn an_upgrade_that_cannot_take_over_is_refused_and_the_old_daemon_goes_on() {
     assert_eq!(h.running_pid("web"), pid, "nothing was restarted");
     h.wait_log(&["upgrade:", "taskmasterd goes on"]);
 }
+
+/// Host processes whose command line is exactly `argv`.
+fn processes_running(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .as_deref()
+                == Some(&want[..])
+        })
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+#[test]
+fn a_restarted_daemon_adopts_what_still_runs_and_starts_only_what_died() {
+    let mut h = Harness::new();
+    // 50 services, each with its own command line so that a second copy would show.
+    for i in 0..50 {
+        h.service(
+            &format!("s{i}"),
+            &format!(
+                "service \"s{i}\" {{\n    cmd \"/bin/sleep\" \"{}\"\n    starttime 0.1\n}}\n",
+                10_000 + i
+            ),
+        );
+    }
+    h.start();
+    let pids: Vec<i32> = (0..50).map(|i| h.running_pid(&format!("s{i}"))).collect();
+    let dir = h.state_dir();
+    wait_state_file(&dir, "s49", "RUNNING");
+
+    // The daemon dies hard; one service dies while nobody watches; another's pid is
+    // "reused" (its state file names another start time).
+    kill(h.daemon_pid(), libc::SIGKILL);
+    wait_until("the daemon to die", || !alive(h.daemon_pid()));
+    kill(pids[7], libc::SIGKILL);
+    let path = dir.join("s9.json");
+    let mut s9: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("s9.json")).expect("json");
+    s9["process_start"] = Value::from(1);
+    std::fs::write(&path, s9.to_string()).expect("write");
+
+    h.start();
+    for (i, pid) in pids.iter().enumerate() {
+        let name = format!("s{i}");
+        let now = h.running_pid(&name);
+        match i {
+            7 | 9 => assert_ne!(now, *pid, "{name} was started again"),
+            _ => {
+                assert_eq!(now, *pid, "{name} was adopted with its pid");
+                assert!(h.detail(&name).contains("adopted"), "{}", h.detail(&name));
+            }
+        }
+    }
+    for i in 0..50 {
+        let arg = (10_000 + i).to_string();
+        let running = processes_running(&["/bin/sleep", &arg]);
+        // s9's old process was not ours to trust: left alone, so two run (the test ends it).
+        let want = if i == 9 { 2 } else { 1 };
+        assert_eq!(running.len(), want, "s{i}: {running:?}");
+    }
+    kill(pids[9], libc::SIGKILL);
+    h.wait_log(&["adopted 48 process(es)"]);
+    h.wait_log(&["s7 (pid", "ended while no taskmasterd watched it"]);
+    h.wait_log(&["s9: pid", "another process now"]);
+
+    // An adopted process is watched: its death is seen and it is restarted per policy.
+    kill(pids[0], libc::SIGKILL);
+    wait_until("s0 to be restarted", || {
+        h.state("s0") == "RUNNING" && h.pid("s0") != Some(pids[0])
+    });
+    // And stopped on request, through its pidfd.
+    h.ok(&["stop", "s1"]);
+    assert!(!alive(pids[1]));
+}

@@ -26,6 +26,7 @@ mod metrics;
 mod notify;
 mod output;
 mod pidfds;
+mod readopt;
 mod ready_pipes;
 mod reaper;
 mod requests;

@@ -269,6 +269,10 @@ impl Daemon {
             daemon.sync_state_files();
             return Ok(daemon);
         }
+        // What a previous taskmasterd (killed, crashed) left running is adopted, not doubled.
+        if !pid1 {
+            daemon.adopt_survivors();
+        }
         // The shell first: if it cannot start, the daemon exits before it has started any
         // service (which would otherwise run on with no supervisor).
         if daemon.opts.shell {

@@ -276,7 +276,10 @@ impl Supervisor {
                 format!("{name} (pid {pid}) exited (status unknown)"),
             ));
         }
-        self.on_exit(pid, status.unwrap_or(ExitStatus::Code(0)), now, out);
+        // An end whose status nobody knows is no expected exit: a service adopted from a
+        // previous daemon is restarted per its policy, as after a crash (-1 is no exit code
+        // a process can have, so no `exitcodes` list holds it).
+        self.on_exit(pid, status.unwrap_or(ExitStatus::Code(-1)), now, out);
         if status.is_none() {
             if let Some(instance) = self.instance_mut(&id) {
                 instance.last_exit = None;
