@@ -27,5 +27,6 @@ mod reload_truth;
 mod robustness;
 mod shell;
 mod socket;
+mod sockets;
 mod strict_mode;
 mod watch;

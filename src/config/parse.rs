@@ -263,6 +263,16 @@ fn parse_service(
         reader.errors.extend(errors);
     }
     let triggers = triggers::read(&reader.fields, &hooks, &mut reader.errors);
+    reader.errors.extend(triggers::check_ready_fd(
+        &reader.fields,
+        &process,
+        &triggers,
+    ));
+    // Started by its first connection, never at boot.
+    let mut policy = policy;
+    if triggers.start_on_demand {
+        policy.autostart = false;
+    }
     reader
         .errors
         .extend(triggers::check_console(&reader.fields, &process));

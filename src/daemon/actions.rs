@@ -178,7 +178,16 @@ impl Daemon {
             _ => None,
         };
         let (ready_read, ready_write) = ready.map_or((None, None), |(r, w)| (Some(r), Some(w)));
-        let (pid, report) = crate::process::start(spec, stdout, stderr, ready_write)
+        let (listen, listen_names) = self
+            .sockets
+            .handed(&id.service)
+            .map_err(|e| output::failure(format!("listen sockets: {e}"), e.raw_os_error()))?;
+        let handed = crate::process::HandedFds {
+            listen,
+            listen_names,
+            terminal: None,
+        };
+        let (pid, report) = crate::process::start_with(spec, stdout, stderr, ready_write, handed)
             .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
         self.outputs.attach(id, name, pid, pipes);

@@ -24,6 +24,7 @@ mod reaper;
 mod requests;
 mod ring;
 mod rotation;
+mod sockets;
 mod start_env;
 mod startup;
 pub mod state_files;
@@ -102,6 +103,8 @@ struct Daemon {
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
     notify: Option<notify::NotifySocket>,
+    /// The `listen` sockets of every service, bound at load and kept across restarts.
+    sockets: sockets::Sockets,
     /// The inotify fd of `watch`; made when a service first watches a file.
     watches: Option<watches::Watches>,
     /// Read ends of the `ready "fd:N"` pipes of starting services.
@@ -146,6 +149,7 @@ impl Daemon {
             }
         }
         listener::remove(&self.opts.socket, self.socket_inode);
+        self.sockets.close_all();
         if let Some(notify) = &self.notify {
             notify.remove();
         }

@@ -113,6 +113,16 @@ impl Daemon {
     }
 
     fn apply_reload(&mut self, client: Option<ClientId>, loaded: super::loader::Loaded) {
+        // The `listen` sockets are bound here, in the loop that owns them: a port in use
+        // rejects the load like any other error in it.
+        let dir = self.opts.config_dir.clone();
+        let loaded = loaded.and_then(|(config, graph)| match self.sockets.prepare(&config) {
+            Ok(prepared) => {
+                self.sockets.commit(prepared);
+                Ok((config, graph))
+            }
+            Err(problems) => Err(super::sockets::as_config_errors(&dir, problems)),
+        });
         match loaded {
             Ok((config, graph)) => {
                 self.graph = graph;

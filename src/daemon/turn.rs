@@ -124,7 +124,7 @@ impl Daemon {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| ready.get(extra_at + i) == Some(&true))
-                .map(|(_, (what, _, _))| *what)
+                .map(|(_, (what, _, _))| what.clone())
                 .collect(),
         })
     }

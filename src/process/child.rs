@@ -54,7 +54,17 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
 
     // 3. stdio. The plan's fds are all ≥ 3, so no dup2 clobbers a source still to be copied;
     //    dup2 clears close-on-exec on the copy.
-    dup_onto(plan.stdin.as_raw_fd(), 0, Step::Stdin)?;
+    match &plan.terminal {
+        Some(terminal) => {
+            dup_onto(terminal.as_raw_fd(), 0, Step::Stdin)?;
+            // The new session's controlling terminal: Ctrl-C typed on it is SIGINT to the
+            // foreground group, and the shell in it can do job control.
+            // SAFETY: ioctl on fd 0 with an integer argument.
+            let ret = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+            check(ret.into(), Step::Terminal, 0)?;
+        }
+        None => dup_onto(plan.stdin.as_raw_fd(), 0, Step::Stdin)?,
+    }
     if let Some(fd) = &plan.stdout {
         dup_onto(fd.as_raw_fd(), 1, Step::Stdout)?;
     }
@@ -74,6 +84,26 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+
+    // 4a. `listen`: the sockets on 3, 4, … (systemd's SD_LISTEN_FDS_START). The plan put
+    //     every source at or above 3 + their count, so no dup2 overwrites one still to be
+    //     placed; the report pipe moves out of the way first if it sits there.
+    let count = plan.listen.len() as libc::c_int;
+    if count > 0 {
+        if (3..3 + count).contains(report) {
+            // SAFETY: fcntl with integer arguments only.
+            let moved = unsafe { libc::fcntl(*report, libc::F_DUPFD_CLOEXEC, 3 + count) };
+            check(moved.into(), Step::ListenFds, 0)?;
+            *report = moved;
+        }
+        for (i, fd) in plan.listen.iter().enumerate() {
+            dup_onto(fd.as_raw_fd(), 3 + i as libc::c_int, Step::ListenFds)?;
+        }
+        if let Some(slot) = &plan.listen_pid {
+            // SAFETY: getpid cannot fail and is async-signal-safe.
+            slot.fill(unsafe { libc::getpid() });
+        }
+    }
 
     // 4b. `ready "fd:N"`: the pipe on fd N, after the close-on-exec sweep above (which
     //     would otherwise close it at execve). If the report pipe happens to sit on N, it

@@ -48,11 +48,15 @@ pub enum Step {
     Exec,
     /// Putting the `ready "fd:N"` pipe on fd N.
     ReadyFd,
+    /// Putting the `listen` sockets on fds 3, 4, ….
+    ListenFds,
+    /// Making the `console` terminal the controlling terminal (TIOCSCTTY).
+    Terminal,
 }
 
 impl Step {
     /// Every step, for decoding the child's report.
-    const ALL: [Step; 24] = [
+    const ALL: [Step; 26] = [
         Step::Argument,
         Step::Environment,
         Step::Stdio,
@@ -77,6 +81,8 @@ impl Step {
         Step::NoNewPrivs,
         Step::Exec,
         Step::ReadyFd,
+        Step::ListenFds,
+        Step::Terminal,
     ];
 
     /// The step as a user reads it in a message, e.g. `setresuid` or `exec`.
@@ -106,6 +112,8 @@ impl Step {
             Step::NoNewPrivs => "no_new_privs",
             Step::Exec => "exec",
             Step::ReadyFd => "ready fd",
+            Step::ListenFds => "listen fds",
+            Step::Terminal => "controlling terminal",
         }
     }
 

@@ -96,7 +96,18 @@ pub fn start(
     stderr: ChildFd,
     ready: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    let mut plan = ExecPlan::new(spec, stdout, stderr, ready)?;
+    start_with(spec, stdout, stderr, ready, super::HandedFds::default())
+}
+
+/// [`start`], handing the child `listen` sockets and a `console` terminal too.
+pub fn start_with(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+    handed: super::HandedFds,
+) -> Result<(Pid, ExecReport), SpawnError> {
+    let mut plan = ExecPlan::new(spec, stdout, stderr, ready, handed)?;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
     let (reader, writer) =

@@ -6,6 +6,7 @@
 //! clients whose start/stop has settled. Its only timer is [`Supervisor::next_deadline`].
 
 mod checks;
+mod demand;
 mod deps;
 mod events;
 mod goals;
@@ -119,6 +120,8 @@ pub enum Event {
         service: String,
         path: std::path::PathBuf,
     },
+    /// A connection waits on a socket of a `start-on-demand` service that is down.
+    Demand { service: String },
     /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
     HookSpawned {
         key: hooks::HookKey,
@@ -332,6 +335,7 @@ impl Supervisor {
             } => self.on_helper_exit(pid, status, output, now, &mut out),
             Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
+            Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
