@@ -6,6 +6,7 @@
 // Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod ctl;

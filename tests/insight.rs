@@ -51,3 +51,199 @@ fn why_tells_a_failing_start_its_exit_and_attempts() {
     );
     assert!(out.contains("its last stderr line: broken config"), "{out}");
 }
+
+// ---- cgroups, with what this host's cgroup v2 allows ------------------------------------
+
+/// The cgroup a running instance's process is in (`0::/path` of /proc/PID/cgroup).
+fn cgroup_of(pid: i32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether this test runs where cgroups can be had (root, cgroup v2 mounted).
+fn cgroups_here(h: &Harness) -> bool {
+    test_cgroup(h.dir.path()).is_some()
+}
+
+/// A service whose main process starts a double-forked, setsid escapee (its pid written to
+/// `file`), then sleeps.
+fn escaper(file: &str) -> String {
+    format!(
+        r##"service "esc" {{
+    cmd "/bin/sh" "-c" #"setsid sh -c 'sleep 1000 & echo $! > "$0"; wait' "$0" & exec sleep 1000"# "{file}"
+    starttime 0.1
+    stoptime 2
+}}
+"##
+    )
+}
+
+#[test]
+fn each_instance_runs_in_its_own_cgroup_and_stop_kills_what_escaped() {
+    let mut h = Harness::new();
+    if !cgroups_here(&h) {
+        eprintln!("skipped: no cgroup v2 here");
+        return;
+    }
+    h.service("esc", &escaper(&h.p("escapee")));
+    h.service(
+        "w",
+        "service \"w\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs 2\n    starttime 0.1\n}\n",
+    );
+    h.start();
+    h.wait_log(&["cgroups: each instance runs in"]);
+    h.wait_state("esc", "RUNNING");
+    h.wait_state("w:1", "RUNNING");
+    assert!(cgroup_of(h.running_pid("w:1")).ends_with("/taskmaster/w/1"));
+    assert!(cgroup_of(h.running_pid("esc")).ends_with("/taskmaster/esc/0"));
+    let escapee: i32 = wait_file(&h.path("escapee")).trim().parse().expect("a pid");
+    assert!(cgroup_of(escapee).ends_with("/taskmaster/esc/0"));
+    // It left the process group and the session: a signal to the group misses it.
+    assert_ne!(
+        proc_status_field(escapee, 5),
+        proc_status_field(h.running_pid("esc"), 5)
+    );
+    h.ok(&["stop", "esc"]);
+    wait_until("the escapee to be killed with its cgroup", || {
+        !alive(escapee)
+    });
+}
+
+/// Field N (1-based after the command) of /proc/PID/stat: 5 is the session.
+fn proc_status_field(pid: i32, n: usize) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(n - 2)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn pause_freezes_the_whole_cgroup_and_resume_thaws_it() {
+    let mut h = Harness::new();
+    if !cgroups_here(&h) {
+        eprintln!("skipped: no cgroup v2 here");
+        return;
+    }
+    h.service("esc", &escaper(&h.p("escapee")));
+    h.start();
+    h.wait_state("esc", "RUNNING");
+    let escapee: i32 = wait_file(&h.path("escapee")).trim().parse().expect("a pid");
+    let events = super::common::cgroup::cgroup2_mount()
+        .expect("cgroup2")
+        .join(cgroup_of(escapee).trim_start_matches('/'))
+        .join("cgroup.events");
+    let frozen = || {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .contains("frozen 1")
+    };
+    h.ok(&["pause", "esc"]);
+    h.wait_state("esc", "PAUSED");
+    wait_until("the cgroup to be frozen", frozen);
+    h.ok(&["resume", "esc"]);
+    h.wait_state("esc", "RUNNING");
+    wait_until("the cgroup to be thawed", || !frozen());
+    assert!(alive(escapee));
+}
+
+#[test]
+fn status_shows_the_cpu_time_and_tasks_of_each_cgroup() {
+    let mut h = Harness::new();
+    if !cgroups_here(&h) {
+        eprintln!("skipped: no cgroup v2 here");
+        return;
+    }
+    h.service(
+        "busy",
+        "service \"busy\" {\n    cmd \"/bin/sh\" \"-c\" \"sleep 1000 & while :; do :; done\"\n    starttime 0.1\n}\n",
+    );
+    h.sleeper("idle");
+    h.start();
+    h.wait_state("busy", "RUNNING");
+    h.wait_state("idle", "RUNNING");
+    wait_until("busy to have used 0.2 s of CPU", || {
+        h.instance("busy")["cpu_usec"].as_u64().unwrap_or(0) > 200_000
+    });
+    let busy = h.instance("busy");
+    assert_eq!(busy["tasks"], 2, "{busy}");
+    let idle = h.instance("idle");
+    assert_eq!(idle["tasks"], 1, "{idle}");
+    assert!(idle["cpu_usec"].as_u64().is_some(), "{idle}");
+    let long = h.ok(&["status", "-l"]);
+    let header = long.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("NAME") && header.contains("MEM") && header.contains("TASKS"),
+        "{long}"
+    );
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("busy ") && l.contains("RUNNING")),
+        "{long}"
+    );
+}
+
+#[test]
+fn limits_are_applied_or_the_service_is_fatal_with_the_reason() {
+    let mut h = Harness::new();
+    h.service(
+        "capped",
+        "service \"capped\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.1\n    memory-max \"64M\"\n    pids-max 16\n}\n",
+    );
+    h.start();
+    let available = test_cgroup(h.dir.path())
+        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.controllers")).ok())
+        .unwrap_or_default();
+    if available.contains("memory") && available.contains("pids") {
+        h.wait_state("capped", "RUNNING");
+        let cgroup = cgroup_of(h.running_pid("capped"));
+        let mount = super::common::cgroup::cgroup2_mount().expect("cgroup2");
+        let dir = mount.join(cgroup.trim_start_matches('/'));
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        assert_eq!(read("memory.max").trim(), (64 << 20).to_string());
+        assert_eq!(read("pids.max").trim(), "16");
+    } else {
+        // This host's cgroup v2 has no such controller (the hybrid layout): never ignored.
+        h.wait_state("capped", "FATAL");
+        let detail = h.detail("capped");
+        assert!(
+            detail.contains("memory-max 64M needs the cgroup v2 memory controller")
+                || detail.contains("cgroup limits cannot be applied"),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn bad_limits_are_load_errors_naming_field_and_value() {
+    let h = Harness::new();
+    h.service(
+        "bad",
+        r#"service "bad" {
+    cmd "/bin/true"
+    memory-max "512X"
+    memory-high "-1"
+    cpu-max "0%"
+    cpu-weight 0
+    pids-max 0
+}
+"#,
+    );
+    let out = h.check();
+    assert!(!out.status.success());
+    let text = text(&out);
+    for expected in [
+        r#"field `memory-max`: expected a size greater than 0 such as "512M" or "2G", got "512X""#,
+        r#"field `memory-high`: expected a size greater than 0"#,
+        r#"field `cpu-max`: expected a share of one CPU such as "50%""#,
+        "field `cpu-weight`: expected an integer from 1 to 10000, got 0",
+        "field `pids-max`: expected an integer ≥ 1, got 0",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+}

@@ -29,7 +29,9 @@ fn daemon_with_nofile(h: &Harness, n: u64) -> std::process::Command {
 fn running_out_of_descriptors_pauses_accepting_only_for_a_while() {
     let mut h = Harness::new();
     h.sleeper("a");
-    let cmd = daemon_with_nofile(&h, 16);
+    // 18: what the daemon holds from the start (log, sockets, signal pipe, the cgroup
+    // subtree's lock) and a service's pipes; the flood below takes the rest.
+    let cmd = daemon_with_nofile(&h, 18);
     h.start_command(cmd);
     h.wait_state("a", "RUNNING");
     // More connections than the daemon has descriptors: it accepts what it can, then

@@ -1,46 +1,44 @@
 //! tmctl: control taskmasterd. Parses the command line and turns the outcome of
 //! `taskmaster::ctl::run` into an exit code; everything else lives in the library.
+//! Called as `poweroff`, `reboot`, `halt` or `shutdown` (links to it), it is that command.
 
 // Every unsafe block says why it is sound (a `// SAFETY:` comment), checked by clippy.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use taskmaster::cli::{PowerCommand, TmctlCli};
 use taskmaster::control::default_socket_path;
-use taskmaster::ctl::{self, Command, Format};
-
-/// Control taskmasterd. With no command, start an interactive shell.
-///
-/// NAME is a service (all its instances), an instance NAME:N, or all.
-#[derive(Debug, Parser)]
-#[command(name = "tmctl", version)]
-struct Cli {
-    /// The daemon's control socket
-    #[arg(short, long, env = "TASKMASTER_SOCKET", value_name = "SOCKET", default_value_os_t = default_socket_path())]
-    socket: PathBuf,
-    /// Print one JSON document instead of text (one-shot commands)
-    #[arg(long)]
-    json: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+use taskmaster::ctl::{self, CtlError, Format};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if let Some(power) = PowerCommand::from_argv0(&argv0) {
+        let action = power
+            .parse(std::env::args_os())
+            .unwrap_or_else(|e| e.exit());
+        // TASKMASTER_SOCKET, else the daemon's default, as for tmctl.
+        let socket = default_socket_path();
+        return exit(power.name(), ctl::power::run_power(&socket, &action));
+    }
+    let cli = TmctlCli::parse();
     let format = if cli.json {
         Format::Json
     } else {
         Format::Human
     };
-    match ctl::run(&cli.socket, format, cli.command) {
+    exit("tmctl", ctl::run(&cli.socket, format, cli.command))
+}
+
+fn exit(name: &str, outcome: Result<(), CtlError>) -> ExitCode {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         // `tmctl status | head -1`: the reader has what it wanted.
         Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "tmctl: {e}");
+            let _ = writeln!(std::io::stderr(), "{name}: {e}");
             ExitCode::FAILURE
         }
     }

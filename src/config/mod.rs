@@ -14,6 +14,7 @@ mod parse;
 mod permissions;
 mod readers;
 mod readiness;
+mod resources;
 mod source;
 mod spec;
 pub(crate) mod suggest;
@@ -26,6 +27,7 @@ mod values;
 mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
+pub use resources::size_text;
 pub use spec::*;
 
 use std::path::Path;

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 42] = [
+pub(crate) const FIELDS: [&str; 47] = [
     "cmd",
     "type",
     "numprocs",
@@ -55,6 +55,11 @@ pub(crate) const FIELDS: [&str; 42] = [
     "watchdog",
     "env-file",
     "restart-limit",
+    "memory-max",
+    "memory-high",
+    "cpu-weight",
+    "cpu-max",
+    "pids-max",
     "on-event",
     "watch",
     "watch-signal",
@@ -153,14 +158,14 @@ fn service_name(node: &KdlNode) -> Result<String, String> {
 }
 
 /// Collects errors while fields are read, so one pass reports them all.
-struct ServiceReader<'a> {
+pub(super) struct ServiceReader<'a> {
     fields: BTreeMap<&'a str, Field<'a>>,
     errors: Vec<ConfigError>,
 }
 
 impl<'a> ServiceReader<'a> {
     /// A field that was given and read well, else `None` (its error kept).
-    fn read<T>(
+    pub(super) fn read<T>(
         &mut self,
         name: &str,
         read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
@@ -335,6 +340,7 @@ fn read_process(
         env_files: reader
             .read("env-file", readiness::env_files)
             .unwrap_or_default(),
+        resources: super::resources::read(reader),
         console: reader.read("console", Field::bool).unwrap_or(false),
     }
 }

@@ -104,8 +104,32 @@ pub struct ProcessSpec {
     pub watchdog: Option<Duration>,
     /// `KEY=VALUE` files read at each start, in order, below `env`.
     pub env_files: Vec<EnvFile>,
+    /// cgroup v2 limits (`memory-max`, `cpu-weight`, …); all `None`: none asked for.
+    pub resources: Resources,
     /// `console #true`: stdin, stdout and stderr are a pseudo-terminal the daemon owns.
     pub console: bool,
+}
+
+/// cgroup v2 limits of one instance (SPEC.md, "Resources (cgroup v2)"). Each is written to
+/// the file of the same name in the instance's cgroup before its program runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// `memory.max`, bytes.
+    pub memory_max: Option<u64>,
+    /// `memory.high`, bytes.
+    pub memory_high: Option<u64>,
+    /// `cpu.weight`, 1–10000.
+    pub cpu_weight: Option<u32>,
+    /// `cpu.max` as a percentage of one CPU (1–100000: 250 = two and a half CPUs).
+    pub cpu_max_percent: Option<u32>,
+    /// `pids.max`.
+    pub pids_max: Option<u64>,
+}
+
+impl Resources {
+    pub fn any(&self) -> bool {
+        *self != Resources::default()
+    }
 }
 
 /// `ready "started" | "notify" | "fd:N"`.

@@ -65,6 +65,7 @@ fn defaults() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
             console: false,
         },
         policy: Policy {
@@ -202,6 +203,7 @@ fn every_field() {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
             console: false,
         },
         policy: Policy {

@@ -375,6 +375,10 @@ mod tests {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         };
         let reply = Response::Status {
             instances: vec![status],

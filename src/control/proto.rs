@@ -180,6 +180,19 @@ pub struct InstanceStatus {
     /// FATAL only: the last line its program (or its `pre-start`) wrote to a captured stderr.
     #[serde(default)]
     pub last_stderr: Option<String>,
+    /// Memory its cgroup uses now (`memory.current`); null without cgroups or the memory
+    /// controller, or when it has no process.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// The most its cgroup has used (`memory.peak`).
+    #[serde(default)]
+    pub memory_peak_bytes: Option<u64>,
+    /// CPU time its cgroup has used, in microseconds (`cpu.stat` `usage_usec`).
+    #[serde(default)]
+    pub cpu_usec: Option<u64>,
+    /// Processes and threads in its cgroup.
+    #[serde(default)]
+    pub tasks: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

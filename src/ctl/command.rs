@@ -10,6 +10,15 @@ use crate::control::proto::Request;
 pub enum Command {
     /// Show each instance's state, pid, and uptime or last exit (all when no NAME)
     Status {
+        /// Also memory, CPU time and tasks of each instance's cgroup
+        #[arg(short, long)]
+        long: bool,
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Status with memory, CPU time and tasks, refreshed every second until Ctrl-C
+    Top {
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME")]
         names: Vec<String>,
@@ -101,7 +110,7 @@ impl Command {
     /// The request that carries out this command.
     pub fn to_request(&self) -> Request {
         match self.clone() {
-            Command::Status { names } => Request::Status { names },
+            Command::Status { names, .. } | Command::Top { names } => Request::Status { names },
             Command::Start { names } => Request::Start { names },
             Command::Stop { names } => Request::Stop { names },
             Command::Restart { names } => Request::Restart { names },
@@ -133,6 +142,7 @@ impl Command {
     pub fn word(&self) -> &'static str {
         match self {
             Command::Status { .. } => "status",
+            Command::Top { .. } => "top",
             Command::Start { .. } => "start",
             Command::Stop { .. } => "stop",
             Command::Restart { .. } => "restart",

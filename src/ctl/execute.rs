@@ -10,6 +10,7 @@ use super::command::Command;
 use super::error::CtlError;
 use super::render::{failure, render, Format, Printout};
 use super::session::Session;
+use super::status_table::status_table_long;
 
 /// Run `command`, print what the daemon answered on `out` (notices on `err`), and fail
 /// if the answer says it failed. The failure itself is not printed: the caller says it
@@ -25,9 +26,53 @@ pub fn execute(
     if let Request::Tail { follow: true, .. } | Request::Events { .. } = request {
         return follow(session, &request, format, out, err, command.word());
     }
+    if let Command::Top { .. } = command {
+        return top(session, &request, out, err);
+    }
     let response = session.request(&request)?;
-    print(&render(&response, format)?, out, err)?;
+    let printout = match (command, &response, format) {
+        (Command::Status { long: true, .. }, Response::Status { instances }, Format::Human) => {
+            Printout {
+                out: status_table_long(instances),
+                err: String::new(),
+            }
+        }
+        _ => render(&response, format)?,
+    };
+    print(&printout, out, err)?;
     check(&response, command.word())
+}
+
+/// `top`: the long status, redrawn every second, until Ctrl-C or an error.
+fn top(
+    session: &mut Session,
+    request: &Request,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CtlError> {
+    loop {
+        let response = match session.request(request) {
+            Ok(response) => response,
+            Err(ClientError::Interrupted) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        check(&response, "top")?;
+        if let Response::Status { instances } = &response {
+            // Home, clear the screen, then the table.
+            let screen = format!("\x1b[H\x1b[2J{}", status_table_long(instances));
+            print(
+                &Printout {
+                    out: screen,
+                    err: String::new(),
+                },
+                out,
+                err,
+            )?;
+        }
+        if session.pause(std::time::Duration::from_secs(1)) {
+            return Ok(());
+        }
+    }
 }
 
 /// `tail -f` and `events`: print each chunk or event as it comes, until Ctrl-C or the

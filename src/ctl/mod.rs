@@ -9,6 +9,7 @@ pub mod ctrl_c;
 pub mod error;
 pub mod execute;
 pub mod history;
+pub mod power;
 pub mod render;
 pub mod session;
 pub mod shell;
@@ -40,7 +41,9 @@ pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<()
     let mut session = Session::new(socket);
     // Only `tail -f` waits for Ctrl-C; every other command may simply die of it.
     let ctrl_c = match command {
-        Command::Tail { follow: true, .. } => Some(CtrlCPipe::catch().map_err(CtlError::CtrlC)?),
+        Command::Tail { follow: true, .. } | Command::Top { .. } => {
+            Some(CtrlCPipe::catch().map_err(CtlError::CtrlC)?)
+        }
         _ => None,
     };
     if let Some(ctrl_c) = &ctrl_c {

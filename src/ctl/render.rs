@@ -316,10 +316,12 @@ mod tests {
             serde_json::json!([
                 {"name": "web", "service": "web", "state": "RUNNING", "pid": 42, "uptime_secs": 10,
                  "restarts": 0, "exit_code": null, "exit_signal": null, "detail": null,
-                 "last_stderr": null},
+                 "last_stderr": null, "memory_bytes": null, "memory_peak_bytes": null,
+                 "cpu_usec": null, "tasks": null},
                 {"name": "bad", "service": "bad", "state": "EXITED", "pid": null, "uptime_secs": null,
                  "restarts": 0, "exit_code": null, "exit_signal": "KILL", "detail": null,
-                 "last_stderr": null},
+                 "last_stderr": null, "memory_bytes": null, "memory_peak_bytes": null,
+                 "cpu_usec": null, "tasks": null},
             ])
         );
     }

@@ -30,6 +30,19 @@ impl Session {
         self
     }
 
+    /// Waits `duration`; true if Ctrl-C came meanwhile (then it returns at once).
+    pub fn pause(&self, duration: std::time::Duration) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let Some(fd) = &self.interrupt else {
+            std::thread::sleep(duration);
+            return false;
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(duration).unwrap_or(PollTimeout::MAX);
+        matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+    }
+
     /// Send `request` and wait for its response, keeping the connection for the next.
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
         let mut client = self.send(request)?;

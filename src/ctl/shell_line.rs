@@ -145,7 +145,13 @@ mod tests {
 
     #[test]
     fn commands_parse_with_their_arguments() {
-        assert_eq!(run("status"), Command::Status { names: vec![] });
+        assert_eq!(
+            run("status"),
+            Command::Status {
+                long: false,
+                names: vec![]
+            }
+        );
         assert_eq!(
             run("  stop web db:1 "),
             Command::Stop {
@@ -240,7 +246,7 @@ mod tests {
     fn help_lists_every_command_and_the_shell_words() {
         let help = help_text();
         for line in [
-            "status [NAME...]",
+            "status [-l] [NAME...]",
             "start NAME...",
             "tail [-f] [--stderr] NAME",
             "signal SIG NAME...",

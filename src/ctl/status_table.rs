@@ -11,26 +11,83 @@ use crate::control::proto::InstanceStatus;
 const GAP: &str = "  ";
 
 pub fn status_table(instances: &[InstanceStatus]) -> String {
-    let rows: Vec<[String; 4]> = instances
+    let rows: Vec<Vec<String>> = instances
         .iter()
-        .map(|i| [i.name.clone(), i.state.clone(), pid_text(i.pid), info(i)])
+        .map(|i| vec![i.name.clone(), i.state.clone(), pid_text(i.pid), info(i)])
         .collect();
-    let width = |column: usize| {
-        rows.iter()
-            .map(|row| row[column].chars().count())
-            .max()
-            .unwrap_or(0)
-    };
-    let (name_width, state_width, pid_width) = (width(0), width(1), width(2));
+    aligned(&rows)
+}
+
+/// `status -l` and `top`: with the memory, CPU time and tasks of each instance's cgroup
+/// (`-` where unknown), under a header.
+///
+/// ```text
+/// NAME   STATE    PID   MEM     CPU     TASKS  INFO
+/// web:0  RUNNING  4242  52.3M   1.25s   3      uptime 0:01:02
+/// ```
+pub fn status_table_long(instances: &[InstanceStatus]) -> String {
+    let header = ["NAME", "STATE", "PID", "MEM", "CPU", "TASKS", "INFO"];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    rows.extend(instances.iter().map(|i| {
+        vec![
+            i.name.clone(),
+            i.state.clone(),
+            pid_text(i.pid),
+            i.memory_bytes.map_or("-".into(), memory_text),
+            i.cpu_usec.map_or("-".into(), cpu_text),
+            i.tasks.map_or("-".into(), |n| n.to_string()),
+            info(i),
+        ]
+    }));
+    aligned(&rows)
+}
+
+/// Rows as columns padded to their widest cell; the last column is free text.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut table = String::new();
-    for [name, state, pid, info] in &rows {
-        let line = format!(
-            "{name:<name_width$}{GAP}{state:<state_width$}{GAP}{pid:<pid_width$}{GAP}{info}"
-        );
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}{GAP}", width = widths[c]));
+            }
+        }
         table.push_str(line.trim_end());
         table.push('\n');
     }
     table
+}
+
+/// `512.0K`, `52.3M`, `1.2G`.
+pub fn memory_text(bytes: u64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1073741824.0, "G"), (1048576.0, "M"), (1024.0, "K")];
+    for (unit, suffix) in UNITS {
+        if bytes as f64 >= unit {
+            return format!("{:.1}{suffix}", bytes as f64 / unit);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// CPU time: `0.25s`, `1m 05s`.
+pub fn cpu_text(usec: u64) -> String {
+    let secs = usec as f64 / 1e6;
+    if secs < 60.0 {
+        format!("{secs:.2}s")
+    } else {
+        format!("{}m {:02}s", usec / 60_000_000, usec / 1_000_000 % 60)
+    }
 }
 
 fn pid_text(pid: Option<i32>) -> String {
@@ -94,6 +151,10 @@ pub(crate) mod tests {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         }
     }
 

@@ -112,18 +112,30 @@ impl Daemon {
             }
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
+                // SIGCONT before the thaw: it drops a SIGSTOP still pending in a frozen task.
                 let _ = if group {
                     crate::process::signal_group(target, signal)
                 } else {
                     crate::process::signal_process(target, signal)
                 };
+                // With cgroups a group signal reaches the whole cgroup: SIGKILL through
+                // cgroup.kill, pause and resume by freezing and thawing it.
+                if group {
+                    self.cgroups.group_signal(pid, signal);
+                }
                 None
             }
             Action::Log { level, text } => {
                 self.log.write(level, &text);
                 None
             }
-            Action::Reply { client, response } => {
+            Action::Reply {
+                client,
+                mut response,
+            } => {
+                if let crate::control::proto::Response::Status { instances } = &mut response {
+                    self.cgroups.account(instances);
+                }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                     c.send(&response);
                 }
@@ -169,6 +181,7 @@ impl Daemon {
         name: &str,
         spec: &ProcessSpec,
     ) -> Result<i32, SpawnFailure> {
+        let cgroup = self.cgroups.prepare(id, &spec.resources)?;
         let (stdout, stderr, pipes) = self.outputs.prepare(spec)?;
         let ready = match spec.ready {
             Readiness::Fd(_) => Some(
@@ -187,9 +200,10 @@ impl Daemon {
             listen_names,
             terminal: None,
         };
-        let (pid, report) = crate::process::start_with(spec, stdout, stderr, ready_write, handed)
+        let (pid, report) = crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
             .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, pipes);
         self.exec_reports.push(PendingExec {
             pid,

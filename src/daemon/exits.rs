@@ -12,6 +12,9 @@ impl Daemon {
     /// exit with the last line it wrote to stderr (read now: the pipe may still hold it).
     pub(super) fn dispatch_reaped(&mut self, event: Event) {
         let Event::Exited { pid, status } = event else {
+            if let Event::Stopped { pid } = event {
+                self.cgroups.stopped(pid);
+            }
             return self.dispatch(event);
         };
         if let Some(output) = self.helpers.reaped(pid) {
@@ -20,6 +23,9 @@ impl Daemon {
                 status,
                 output,
             });
+        }
+        if let Some(reason) = self.cgroups.reaped(pid) {
+            self.dispatch(Event::OomKilled { pid, reason });
         }
         if let Some(id) = self.core.instance_of_pid(pid).cloned() {
             for index in (0..self.outputs.pipes.len()).rev() {
@@ -36,5 +42,6 @@ impl Daemon {
             }
         }
         self.dispatch(event);
+        self.cgroups.forget(pid);
     }
 }

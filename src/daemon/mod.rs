@@ -5,6 +5,7 @@
 
 mod accept;
 mod actions;
+mod cgroups;
 mod clients;
 mod error;
 mod events;
@@ -115,6 +116,8 @@ struct Daemon {
     shell_pid: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
     pid1: bool,
+    /// Each instance's cgroup (as root with cgroup v2), else none and why.
+    cgroups: cgroups::ServiceCgroups,
     /// As PID 1: what the machine does once everything has stopped.
     power: PowerAction,
     /// As PID 1, once the services are down: kill what is left, unmount, reboot.
@@ -148,6 +151,7 @@ impl Daemon {
                 );
             }
         }
+        self.cgroups.clean_up();
         listener::remove(&self.opts.socket, self.socket_inode);
         self.sockets.close_all();
         if let Some(notify) = &self.notify {

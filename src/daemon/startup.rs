@@ -182,7 +182,9 @@ impl Daemon {
                 config.services.len()
             ),
         );
+        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let mut daemon = Daemon {
+            cgroups,
             graph,
             core: Supervisor::new(config),
             opts,

@@ -106,7 +106,8 @@ impl Seen {
 enum Job {
     Write {
         file: String,
-        status: InstanceStatus,
+        /// Boxed: a status is much larger than a removal.
+        status: Box<InstanceStatus>,
         group: Option<i32>,
     },
     Remove {
@@ -256,7 +257,7 @@ fn write_job(core: &Supervisor, id: &InstanceId, i: &Instance, now: Instant) -> 
     let status = core.status_of(id, now)?;
     Some(Job::Write {
         file: file_name(&status.name),
-        status,
+        status: Box::new(status),
         group: i.group,
     })
 }
@@ -291,7 +292,7 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
                         process_group: group,
                         daemon_pid: std::process::id(),
                         state_version: STATE_VERSION,
-                        status,
+                        status: *status,
                     };
                     if let Ok(mut json) = serde_json::to_vec_pretty(&state) {
                         json.push(b'\n');

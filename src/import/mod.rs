@@ -7,7 +7,11 @@
 
 pub mod cli;
 mod draft;
+mod glob;
+mod ini;
 mod supervisord;
+mod supervisord_expand;
+mod supervisord_program;
 mod systemd;
 mod systemd_exec;
 mod systemd_keys;

@@ -129,3 +129,87 @@ fn forking_and_unknown_keys_are_warned_about_never_dropped() {
     assert_eq!(warnings[1].line, 5);
     assert!(text.contains("line 5: Frobnicate=yes"), "{text}");
 }
+
+#[test]
+fn supervisord_expansions() {
+    use super::supervisord_expand::{expand, Expander, ProcessNum};
+    let env = |name: &str| (name == "HOME").then(|| "/root".to_string());
+    let mut names = std::collections::BTreeMap::new();
+    names.insert("program_name", "web".to_string());
+    let fixed = Expander {
+        names: names.clone(),
+        here: "/etc/supervisor".into(),
+        process_num: ProcessNum::Fixed(5),
+        escape_dollars: false,
+        env: &env,
+    };
+    let (text, problems) = expand(
+        "%(here)s/%(program_name)s-%(process_num)02d %(ENV_HOME)s 100%% %(nope)s",
+        &fixed,
+    );
+    assert_eq!(text, "/etc/supervisor/web-05 /root 100% %(nope)s");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let for_cmd = Expander {
+        names,
+        here: String::new(),
+        process_num: ProcessNum::Instance,
+        escape_dollars: true,
+        env: &env,
+    };
+    let (text, problems) = expand("run --id %(process_num)d $HOME", &for_cmd);
+    assert_eq!(text, "run --id ${TASKMASTER_INSTANCE} $$HOME");
+    assert!(problems.is_empty());
+}
+
+#[test]
+fn supervisord_ini_dialect() {
+    let sections = super::ini::parse(
+        Path::new("s.conf"),
+        "; comment\n[program:a]\nCommand = /bin/x ; note\nenvironment: A=1,\n  B=2\nurl=http://h/#x\n",
+    )
+    .expect("parse");
+    let a = &sections[0];
+    assert_eq!(a.get("command").map(|k| k.value.as_str()), Some("/bin/x"));
+    assert_eq!(a.get("command").map(|k| k.line), Some(3));
+    assert_eq!(
+        a.get("environment").map(|k| k.value.as_str()),
+        Some("A=1,\nB=2")
+    );
+    assert_eq!(a.get("url").map(|k| k.value.as_str()), Some("http://h/#x"));
+    let pairs =
+        super::supervisord_program::parse_environment("A=\"x, y\",B='2',\nC=3").expect("env");
+    assert_eq!(
+        pairs,
+        [
+            ("A".into(), "x, y".into()),
+            ("B".into(), "2".into()),
+            ("C".into(), "3".into())
+        ]
+    );
+}
+
+#[test]
+fn include_globs() {
+    use super::glob::matches;
+    assert!(matches("*.conf", "web.conf"));
+    assert!(!matches("*.conf", "web.conf.bak"));
+    assert!(matches("w?b.[ch]onf", "web.conf"));
+    assert!(matches("[!x]*", "web"));
+    assert!(!matches("[!w]*", "web"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+    for name in ["b.conf", "a.conf", ".hidden.conf", "c.txt"] {
+        std::fs::write(dir.path().join("conf.d").join(name), "").expect("write");
+    }
+    let found = super::glob::expand(dir.path(), "conf.d/*.conf");
+    let names: Vec<_> = found
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, ["a.conf", "b.conf"]);
+}

@@ -47,6 +47,14 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
     reset_signal_dispositions()?;
     clear_signal_mask()?;
 
+    // 1b. Into the instance's cgroup, before this process can start anything: "0" means
+    //     the writer itself, and its children are born inside.
+    if let Some(fd) = &plan.cgroup {
+        // SAFETY: write takes a live fd owned by the plan and a static buffer.
+        let ret = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        check(ret as libc::c_long, Step::Cgroup, 0)?;
+    }
+
     // 2. Own session, hence own process group with pgid = pid: the daemon stops the whole
     //    service with killpg, and the daemon's terminal signals no longer reach it.
     // SAFETY: setsid takes no arguments and is async-signal-safe.

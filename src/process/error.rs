@@ -52,11 +52,13 @@ pub enum Step {
     ListenFds,
     /// Making the `console` terminal the controlling terminal (TIOCSCTTY).
     Terminal,
+    /// Joining the instance's cgroup (writing to its `cgroup.procs`).
+    Cgroup,
 }
 
 impl Step {
     /// Every step, for decoding the child's report.
-    const ALL: [Step; 26] = [
+    const ALL: [Step; 27] = [
         Step::Argument,
         Step::Environment,
         Step::Stdio,
@@ -83,6 +85,7 @@ impl Step {
         Step::ReadyFd,
         Step::ListenFds,
         Step::Terminal,
+        Step::Cgroup,
     ];
 
     /// The step as a user reads it in a message, e.g. `setresuid` or `exec`.
@@ -114,6 +117,7 @@ impl Step {
             Step::ReadyFd => "ready fd",
             Step::ListenFds => "listen fds",
             Step::Terminal => "controlling terminal",
+            Step::Cgroup => "join cgroup",
         }
     }
 

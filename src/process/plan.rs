@@ -55,6 +55,9 @@ pub(super) struct ExecPlan {
     pub listen_pid: Option<PidSlot>,
     /// `console`: the terminal's slave side (≥ 3, close-on-exec).
     pub terminal: Option<OwnedFd>,
+    /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
+    /// its cgroup before anything else, so nothing it starts is ever outside.
+    pub cgroup: Option<OwnedFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -179,6 +182,7 @@ impl ExecPlan {
             listen,
             listen_pid,
             terminal,
+            cgroup: None,
         })
     }
 

@@ -96,18 +96,32 @@ pub fn start(
     stderr: ChildFd,
     ready: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    start_with(spec, stdout, stderr, ready, super::HandedFds::default())
+    start_with(spec, stdout, stderr, ready, None, super::HandedFds::default())
 }
 
-/// [`start`], handing the child `listen` sockets and a `console` terminal too.
+/// [`start`], the child joining a cgroup first: `cgroup` is that cgroup's `cgroup.procs`,
+/// open for writing. A failure to join is the step `join cgroup` with its errno.
+pub fn start_in_cgroup(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+    cgroup: Option<OwnedFd>,
+) -> Result<(Pid, ExecReport), SpawnError> {
+    start_with(spec, stdout, stderr, ready, cgroup, super::HandedFds::default())
+}
+
+/// [`start_in_cgroup`], handing the child `listen` sockets and a `console` terminal too.
 pub fn start_with(
     spec: &ProcessSpec,
     stdout: ChildFd,
     stderr: ChildFd,
     ready: Option<OwnedFd>,
+    cgroup: Option<OwnedFd>,
     handed: super::HandedFds,
 ) -> Result<(Pid, ExecReport), SpawnError> {
     let mut plan = ExecPlan::new(spec, stdout, stderr, ready, handed)?;
+    plan.cgroup = cgroup;
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
     let (reader, writer) =
@@ -117,6 +131,7 @@ pub fn start_with(
     // Only the child's copy may keep the pipe open, or EOF never comes.
     drop(writer);
     plan.close_stdio();
+    plan.cgroup = None;
     Ok((
         pid,
         ExecReport {

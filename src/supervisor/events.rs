@@ -32,6 +32,7 @@ impl Supervisor {
                 instance.pid = Some(pid);
                 instance.in_pre_start = false;
                 instance.last_stderr = None;
+                instance.oom = None;
                 self.pids.insert(pid, id);
                 out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
                 // Up time counts from exec, not from the decision to fork: a slow spawn
@@ -48,6 +49,7 @@ impl Supervisor {
             Err(SpawnFailure { reason, transient }) => {
                 instance.deadline = None;
                 instance.in_pre_start = false;
+                instance.restart_pending = false;
                 instance.failed_starts += 1;
                 let attempt = instance.failed_starts;
                 if transient && attempt <= startretries {
@@ -100,16 +102,24 @@ impl Supervisor {
         };
         instance.pid = None;
         instance.spawned_at = None;
+        // The process a pending restart would have stopped never ran: nothing to restart.
+        instance.restart_pending = false;
         if instance.state == State::Stopping || instance.goal == Goal::Down {
             // Asked to stop before the failure was known: it is stopped.
             instance.deadline = None;
-            instance.state = State::Stopped;
             instance.detail = Some(failure.reason.clone());
+            instance.restart_pending = false;
+            // Stopping to come back (a restart): reconcile starts it again.
+            instance.state = if instance.goal == Goal::Up {
+                State::Pending
+            } else {
+                State::Stopped
+            };
             out.push(log(
                 Level::Warning,
                 format!(
-                    "{name} (pid {pid}) could not be executed: {}: STOPPED",
-                    failure.reason
+                    "{name} (pid {pid}) could not be executed: {}: {}",
+                    failure.reason, instance.state
                 ),
             ));
             return;
@@ -326,6 +336,20 @@ impl Supervisor {
         }
     }
 
+    /// The OOM killer killed in the cgroup of `pid`, which is about to be reported dead.
+    pub(super) fn on_oom_killed(&mut self, pid: i32, reason: String, out: &mut Actions) {
+        let Some(id) = self.pids.get(&pid).cloned() else {
+            return;
+        };
+        let name = self.instance_name(&id);
+        if let Some(instance) = self.instance_mut(&id) {
+            if instance.pid == Some(pid) {
+                out.push(log(Level::Warning, format!("{name} (pid {pid}) {reason}")));
+                instance.oom = Some(reason);
+            }
+        }
+    }
+
     /// The loop read what a process wrote last to stderr, just before handing us its exit.
     pub(super) fn on_last_stderr(&mut self, pid: i32, line: String) {
         let Some(id) = self.pids.get(&pid).cloned() else {
@@ -425,6 +449,11 @@ impl Supervisor {
                         });
                     }
                 }
+                // Being stopped for good, and held until what waits for it has stopped:
+                // its readiness no longer matters, and stopping it now would break that order.
+                State::Starting | State::Running if reported && instance.goal == Goal::Down => {
+                    instance.deadline = None
+                }
                 State::Starting if reported => {
                     self.force_stop(&id, ForcedStop::ReadyTimeout, now, out)
                 }
@@ -468,6 +497,8 @@ pub(super) fn fail_start(
 ) -> bool {
     instance.failed_starts += 1;
     instance.deadline = None;
+    // The start failed: there is no process for a pending restart to stop.
+    instance.restart_pending = false;
     let attempt = instance.failed_starts;
     if attempt > policy.startretries {
         instance.state = State::Fatal;

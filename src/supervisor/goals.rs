@@ -42,6 +42,9 @@ impl Supervisor {
             instance.state = State::Pending;
             instance.deadline = None;
             instance.detail = None;
+        } else if instance.state != State::Stopping {
+            // Held to stop until its dependents had stopped: that is over.
+            instance.detail = None;
         }
         // What this one requires or wants comes up too (dinit's "pull in"), except a
         // oneshot that has already succeeded: it stays done, like dinit's scripted services.
@@ -95,6 +98,8 @@ impl Supervisor {
             return;
         }
         instance.goal = Goal::Down;
+        // A stop for good supersedes a restart still waiting for its dependents to stop.
+        instance.restart_pending = false;
         if matches!(instance.state, State::Pending | State::Backoff) {
             instance.state = State::Stopped;
             instance.deadline = None;

@@ -73,6 +73,9 @@ pub struct Instance {
     pub forced: Option<ForcedStop>,
     /// When the recent automatic restarts happened (`restart-limit`).
     pub restart_times: VecDeque<Instant>,
+    /// The last process was killed by the OOM killer (`killed by the OOM killer,
+    /// memory-max 512M`); until the next spawn.
+    pub oom: Option<String>,
 }
 
 impl Default for Instance {
@@ -108,6 +111,7 @@ impl Instance {
             notify_status: None,
             forced: None,
             restart_times: VecDeque::new(),
+            oom: None,
         }
     }
 

@@ -88,6 +88,9 @@ pub enum Event {
     /// The last line a process wrote to its captured stderr, given just before its exit
     /// (a FATAL instance shows it).
     LastStderr { pid: i32, line: String },
+    /// The OOM killer killed in the cgroup of this (reaped, not yet reported) process:
+    /// given just before its [`Event::Exited`], so that its exit is reported as such.
+    OomKilled { pid: i32, reason: String },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -337,6 +340,7 @@ impl Supervisor {
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
+            Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
             }

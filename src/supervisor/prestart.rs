@@ -112,6 +112,12 @@ impl Supervisor {
         out: &mut Actions,
     ) {
         let name = self.instance_name(&id);
+        // What it waits for may have gone down while the pre-start ran (a required service
+        // crashed and is restarting): the program must not start before it is back.
+        let deps_ready = matches!(
+            self.dependency_verdict(&id.service),
+            super::reconcile::Verdict::Go
+        );
         let Some(service) = self.services.get_mut(&id.service) else {
             return;
         };
@@ -142,6 +148,18 @@ impl Supervisor {
                     instance.state
                 ),
             ));
+            return;
+        }
+        if status == ExitStatus::Code(0) && !deps_ready {
+            // Back to PENDING: reconcile starts it again (pre-start included) once what it
+            // waits for is up.
+            out.push(log(
+                Level::Info,
+                format!("{name} pre-start (pid {pid}) succeeded, but a dependency went down meanwhile: PENDING"),
+            ));
+            instance.state = State::Pending;
+            instance.spawned_at = None;
+            instance.detail = None;
             return;
         }
         if status == ExitStatus::Code(0) {

@@ -8,10 +8,23 @@ use std::time::Instant;
 impl Supervisor {
     /// Moves every instance towards its goal, respecting dependency order both ways.
     pub(super) fn reconcile(&mut self, now: Instant, out: &mut Actions) {
+        // A pass that marks more instances to restart runs again, so that they move in
+        // this turn too (each pass marks only instances not marked yet).
+        for _ in 0..4 {
+            if !self.reconcile_pass(now, out) {
+                break;
+            }
+        }
+    }
+
+    /// One pass of [`Supervisor::reconcile`]; whether it marked a dependent to restart.
+    fn reconcile_pass(&mut self, now: Instant, out: &mut Actions) -> bool {
+        let mut marked_more = false;
         // Only instances with something to do are named (cloned): reconcile runs after every
         // event, and with 1,000 services copying every id each time made a boot quadratic.
-        // What each step below does changes only its own instance, so an instance that has
-        // nothing to do now cannot get something to do during this pass.
+        // What each step below does changes only its own instance (marking dependents to
+        // restart aside: that runs the pass again), so an instance that has nothing to do
+        // now cannot get something to do during this pass.
         let ids: Vec<InstanceId> = self
             .services
             .iter()
@@ -35,7 +48,14 @@ impl Supervisor {
                 instance.is_active(),
                 instance.deadline.is_some(),
             );
-            if goal == Goal::Up && instance.is_waiting_to_start() && !timer_pending {
+            let waiting_to_start = instance.is_waiting_to_start();
+            let restart_pending = instance.restart_pending;
+            if goal == Goal::Up && state == State::Starting && !timer_pending {
+                // Started again while held to stop (its ready timer was dropped then):
+                // readiness counts again, and so does its timeout.
+                self.rearm_start_timer(&id, now, out);
+            }
+            if goal == Goal::Up && waiting_to_start && !timer_pending {
                 self.try_spawn(&id, now, out);
             } else if goal == Goal::Down && active && state != State::Stopping {
                 if let Some(waiting_for) = self.alive_stopping_dependent(&id.service) {
@@ -45,10 +65,14 @@ impl Supervisor {
                 } else {
                     self.send_stop(&id, now, out);
                 }
-            } else if goal == Goal::Up && instance.restart_pending && state != State::Stopping {
+            } else if goal == Goal::Up && restart_pending && state != State::Stopping {
                 // A restart stops in reverse dependency order too: what requires this one
                 // first (they are restarting as well, see `mark_restart`).
                 if let Some(waiting_for) = self.alive_dependent(&id.service) {
+                    // One started again after the restart was asked (its goal was down
+                    // then, so it was not marked) must restart too, or this one waits
+                    // for it forever.
+                    marked_more |= self.mark_dependents_to_restart(&id.service);
                     if let Some(instance) = self.instance_mut(&id) {
                         instance.detail =
                             Some(format!("restart: waiting for {waiting_for} to stop"));
@@ -72,6 +96,7 @@ impl Supervisor {
                 }
             }
         }
+        marked_more
     }
 
     /// Asks for a restart of a running instance and of everything that requires it, down
@@ -135,6 +160,65 @@ impl Supervisor {
             .collect()
     }
 
+    /// Gives a STARTING process its start timer again, if it has none: one started again
+    /// while it was held to stop (its ready timer was dropped then), or whose service
+    /// became a long-running one meanwhile (a reload while it was going down). Without it
+    /// nothing would ever make it RUNNING or end its start.
+    fn rearm_start_timer(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let oneshot = service.is_oneshot();
+        let reported = service.spec.process.ready.is_reported();
+        let policy = &service.spec.policy;
+        let (timeout, starttime) = (policy.ready_timeout, policy.starttime);
+        let Some(i) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        if oneshot || i.pid.is_none() || i.in_pre_start || i.deadline.is_some() {
+            return; // a oneshot's start ends with its exit
+        }
+        if reported {
+            i.deadline = Some(now + timeout);
+        } else if starttime.is_zero() {
+            super::events::become_running(i, &name, now, out);
+        } else {
+            let since = i.spawned_at.unwrap_or(now);
+            i.deadline = Some((since + starttime).max(now));
+        }
+    }
+
+    /// Marks to restart every instance that requires `service`, is meant to run and is not
+    /// on its way down yet. Whether it marked any.
+    fn mark_dependents_to_restart(&mut self, service: &str) -> bool {
+        let dependents: Vec<InstanceId> = self
+            .deps
+            .required_by(service)
+            .iter()
+            .filter_map(|name| self.services.get(name))
+            .flat_map(|s| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| {
+                        i.goal == Goal::Up
+                            && i.is_active()
+                            && !i.restart_pending
+                            && i.state != State::Stopping
+                    })
+                    .map(|(index, _)| InstanceId {
+                        service: s.spec.name.clone(),
+                        index: *index,
+                    })
+            })
+            .collect();
+        let mut marked = Vec::new();
+        for dependent in dependents {
+            self.mark_restart(&dependent, &mut marked);
+        }
+        !marked.is_empty()
+    }
+
     /// A service that requires `service` and still has a process.
     pub(super) fn alive_dependent(&self, service: &str) -> Option<String> {
         self.deps.required_by(service).iter().find_map(|dependent| {
@@ -170,6 +254,9 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
+        // No process: a restart still pending (of a finished oneshot started again
+        // meanwhile) is this start.
+        instance.restart_pending = false;
         match verdict {
             Verdict::Go => {
                 instance.state = State::Starting;
@@ -223,7 +310,7 @@ impl Supervisor {
             let Some(dep_service) = self.services.get(dep) else {
                 continue;
             };
-            let health = health_of(dep_service);
+            let health = self.health(dep_service);
             match (kind, health) {
                 (_, Health::Up) => {}
                 (DepKind::Requires, Health::Failed) => {
@@ -247,16 +334,42 @@ impl Supervisor {
     }
 
     /// A required dependency that is not running and not asked to (it exited for good, or
-    /// was stopped): waiting for it would be waiting forever.
+    /// was stopped), or that waits itself for such a one, down the chain: waiting for it
+    /// would be waiting forever.
     pub(super) fn idle_requirement(&self, service: &str) -> Option<&str> {
         self.deps.waits_for(service).iter().find_map(|(dep, kind)| {
             let idle = *kind == DepKind::Requires
                 && self
                     .services
                     .get(dep)
-                    .is_some_and(|s| health_of(s) == Health::Idle);
+                    .is_some_and(|s| self.health(s) == Health::Idle);
             idle.then_some(dep.as_str())
         })
+    }
+
+    /// [`health_of`], where a service that is on its way up only in name (every instance
+    /// not up is PENDING on an idle requirement of its own) counts as idle: it will not
+    /// come up by itself, so waiting for it would be waiting forever.
+    pub(super) fn health(&self, service: &Service) -> Health {
+        let health = health_of(service);
+        if health != Health::Starting {
+            return health;
+        }
+        let stuck = service
+            .instances
+            .values()
+            .filter(|i| !i.retiring && !is_up(service, i))
+            .all(|i| {
+                let idle = i.goal == Goal::Down && !i.is_active();
+                let waiting = i.state == State::Pending && i.deadline.is_none() && !i.blocked;
+                idle || waiting
+            })
+            && self.idle_requirement(&service.spec.name).is_some();
+        if stuck {
+            Health::Idle
+        } else {
+            Health::Starting
+        }
     }
 
     /// Forgets instances and services that a reload removed, once they have stopped.
@@ -292,12 +405,15 @@ pub(super) enum Health {
     Idle,
 }
 
+/// RUNNING (a oneshot: exited successfully), and not about to restart.
+fn is_up(service: &Service, i: &Instance) -> bool {
+    (i.state == State::Running && !i.restart_pending)
+        || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
+}
+
 pub(super) fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
-    let up = |i: &&Instance| {
-        (i.state == State::Running && !i.restart_pending)
-            || (service.is_oneshot() && i.state == State::Exited && !i.restart_pending)
-    };
+    let up = |i: &&Instance| is_up(service, i);
     if instances.iter().all(up) {
         Health::Up
     } else if instances.iter().any(|i| i.state == State::Fatal) {
@@ -306,18 +422,25 @@ pub(super) fn health_of(service: &Service) -> Health {
         // Waiting on a failed dependency of its own: it will not come up by itself, so
         // whoever orders after it goes on, and whoever requires it is held back too.
         Health::HeldBack
-    } else if instances.iter().any(|i| i.goal == Goal::Up) {
+    } else if instances.iter().any(|i| !up(i) && i.goal == Goal::Up) {
+        // Only an instance on its way up is worth waiting for: one that ended for good
+        // while its siblings run (EXITED, STOPPED) will not come back by itself.
         Health::Starting
     } else {
         Health::Idle
     }
 }
 
-/// Whether `reconcile` may act on this instance: exactly the union of its three branches.
+/// Whether `reconcile` may act on this instance: exactly the union of its branches.
 fn has_work(instance: &Instance) -> bool {
     let (goal, state) = (instance.goal, instance.state);
+    let rearm = goal == Goal::Up
+        && state == State::Starting
+        && instance.deadline.is_none()
+        && instance.pid.is_some()
+        && !instance.in_pre_start;
     let spawn = goal == Goal::Up && instance.is_waiting_to_start() && instance.deadline.is_none();
     let stop = goal == Goal::Down && instance.is_active() && state != State::Stopping;
     let restart = goal == Goal::Up && instance.restart_pending && state != State::Stopping;
-    spawn || stop || restart
+    rearm || spawn || stop || restart
 }

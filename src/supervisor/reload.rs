@@ -99,8 +99,11 @@ impl Supervisor {
                 // Removed by an earlier reload and still stopping: take it back as it is
                 // (its pids stay tracked) and treat the new spec as a change.
                 service.removed = false;
-                for instance in service.instances.values_mut() {
-                    instance.retiring = false;
+                // Only those its spec has: one a shrink retired before it was removed is
+                // still on its way out (`apply_spec` takes back what the new spec wants).
+                let numprocs = service.spec.numprocs;
+                for (index, instance) in service.instances.iter_mut() {
+                    instance.retiring = *index >= numprocs;
                 }
                 let autostart = spec.policy.autostart;
                 let (_, mut added) = self.apply_spec(&name, spec, out);

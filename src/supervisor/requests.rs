@@ -341,8 +341,16 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: i.detail.clone().or_else(|| i.notify_status.clone()),
+            detail: match (&i.oom, i.detail.clone().or_else(|| i.notify_status.clone())) {
+                (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
+                (Some(oom), None) => Some(oom.clone()),
+                (None, detail) => detail,
+            },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         })
     }
 }

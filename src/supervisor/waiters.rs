@@ -146,15 +146,24 @@ impl Supervisor {
             What::Check => false,
             What::Stop(action) => self.instance(&entry.id).is_none_or(|i| {
                 // A removed instance that a later reload took back will not stop.
-                (action.is_some() && !i.retiring) || (!i.is_active() && !i.is_waiting_to_start())
+                (action.is_some() && !i.retiring)
+                    || (!i.is_active() && !i.is_waiting_to_start())
+                    || self.started_again(&entry.id, i)
             }),
-            What::StopWith(_) => self
-                .instance(&entry.id)
-                .is_none_or(|i| !i.is_active() && !i.is_waiting_to_start()),
+            What::StopWith(_) => self.instance(&entry.id).is_none_or(|i| {
+                (!i.is_active() && !i.is_waiting_to_start()) || self.started_again(&entry.id, i)
+            }),
             What::Start | What::Restart | What::Added | What::With(_) => {
                 self.settled_start(&entry.id)
             }
         }
+    }
+
+    /// Someone started the instance again since it was asked to stop, and that start has
+    /// settled: the stop is over, whatever the state (waiting for it to stop would be
+    /// waiting for the next stop).
+    fn started_again(&self, id: &InstanceId, i: &super::Instance) -> bool {
+        i.goal == Goal::Up && self.settled_start(id)
     }
 
     /// Up, or as far as it will get without someone doing something.

@@ -51,7 +51,10 @@ impl Supervisor {
         else {
             return;
         };
-        let (reason, cause) = self.reason(service, instance, now);
+        let (mut reason, cause) = self.reason(service, instance, now);
+        if let Some(oom) = &instance.oom {
+            reason = format!("{oom}; {reason}");
+        }
         steps.push(WhyStep {
             name: self.instance_name(id),
             state: instance.state,

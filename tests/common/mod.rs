@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod cgroup;
 pub mod notify;
 pub mod pty;
 pub mod users;
+
+pub use cgroup::{remove_test_cgroup, test_cgroup};
 
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -150,6 +153,24 @@ impl Harness {
                 cmd.pre_exec(move || {
                     use std::os::fd::AsRawFd;
                     if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        if let Some(procs) = test_cgroup(self.dir.path()).and_then(|dir| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))
+                .ok()
+        }) {
+            // SAFETY: write(2) is async-signal-safe; the fd was opened before fork (it is
+            // close-on-exec) and "0" moves the writer, the daemon-to-be, into the cgroup.
+            unsafe {
+                cmd.pre_exec(move || {
+                    use std::os::fd::AsRawFd;
+                    if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
@@ -433,6 +454,9 @@ impl Drop for Harness {
             );
         }
         let Some(mut child) = self.daemon.take() else {
+            if let Some(dir) = cgroup::test_cgroup_path(self.dir.path()) {
+                remove_test_cgroup(&dir);
+            }
             return;
         };
         // Remember every process it runs, then stop it properly; SIGKILL what is left.
@@ -455,6 +479,9 @@ impl Drop for Harness {
         for pid in pids {
             // SAFETY: kill(2) of a process group we created; ESRCH when already gone.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        if let Some(dir) = cgroup::test_cgroup_path(self.dir.path()) {
+            remove_test_cgroup(&dir);
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn spec(cmd: &[&str]) -> ProcessSpec {
         ready: Default::default(),
         watchdog: None,
         env_files: Vec::new(),
+        resources: Default::default(),
         console: false,
     }
 }

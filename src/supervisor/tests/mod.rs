@@ -53,6 +53,8 @@ mod reload;
 mod requests;
 mod restart_policy;
 mod stopping;
+mod storm;
+mod storm_found;
 mod truth;
 mod why;
 
@@ -87,6 +89,7 @@ fn svc(name: &str) -> Svc {
             ready: Default::default(),
             watchdog: None,
             env_files: Vec::new(),
+            resources: Default::default(),
             console: false,
         },
         policy: Policy {

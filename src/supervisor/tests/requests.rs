@@ -232,6 +232,10 @@ fn status_fields() {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            memory_bytes: None,
+            memory_peak_bytes: None,
+            cpu_usec: None,
+            tasks: None,
         }
     );
     let off = h.status("off");

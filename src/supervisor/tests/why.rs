@@ -147,9 +147,12 @@ fn a_crash_soon_after_running_waits_for_its_restart() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
     h.kill(100, Code(1));
+    // The first crash restarts at once; the second soon after waits.
+    h.advance(secs(1));
+    h.kill(101, Code(1));
     assert_eq!(
         why(&h, "web"),
-        ["web is PENDING: it crashed with exit code 1 soon after it was up (1 time(s) in a row); restart in 250ms"]
+        ["web is PENDING: it crashed with exit code 1 soon after it was up (2 time(s) in a row); restart in 250ms"]
     );
 }
 

@@ -1,0 +1,201 @@
+//! The loop's side of cgroups: which instance each spawned process's cgroup is, what the
+//! core's group signals mean for it (SIGKILL → `cgroup.kill`, SIGSTOP/SIGCONT → freeze and
+//! thaw), an OOM kill noticed when a process is reaped, and the accounting `status` shows.
+
+use crate::config::{size_text, Resources};
+use crate::control::proto::InstanceStatus;
+use crate::log::{EventLog, Level};
+use crate::process::cgroup::{Cgroups, Usage};
+use crate::supervisor::{InstanceId, SpawnFailure};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+
+#[derive(Default)]
+pub(super) struct ServiceCgroups {
+    cgroups: Option<Cgroups>,
+    /// Why there are none, for the services whose limits cannot be applied.
+    unavailable: String,
+    /// Spawned main processes not reaped yet: their instance, and what the OOM count
+    /// was then (an OOM kill is a rise of it).
+    members: HashMap<i32, Member>,
+    /// Paused by tmctl: their cgroup is frozen once waitpid has seen them stop (frozen
+    /// first, a task would never act on its SIGSTOP, and never show as stopped).
+    to_freeze: std::collections::HashSet<i32>,
+}
+
+struct Member {
+    service: String,
+    index: u32,
+    oom_kills: u64,
+    memory_max: Option<u64>,
+}
+
+impl ServiceCgroups {
+    /// Sets up the daemon's subtree and says in the log what it got.
+    pub(super) fn detect(log: &mut EventLog) -> ServiceCgroups {
+        match Cgroups::detect() {
+            Ok(cgroups) => {
+                let controllers = match cgroups.controllers() {
+                    [] => "none".to_string(),
+                    list => list.join(" "),
+                };
+                let mut line = format!(
+                    "cgroups: each instance runs in {}/SERVICE/INSTANCE; controllers: {controllers}",
+                    cgroups.root().display()
+                );
+                if cgroups.controllers().len() < 3 {
+                    line.push_str(
+                        " (limits needing a missing controller make their service FATAL)",
+                    );
+                }
+                log.write(Level::Info, &line);
+                ServiceCgroups {
+                    cgroups: Some(cgroups),
+                    ..Default::default()
+                }
+            }
+            Err(reason) => {
+                log.write(
+                    Level::Warning,
+                    &format!(
+                        "cgroups unavailable: {reason}; services run without them (a service with memory-max, cpu-max, … is FATAL)"
+                    ),
+                );
+                ServiceCgroups {
+                    unavailable: reason,
+                    ..Default::default()
+                }
+            }
+        }
+    }
+
+    /// The instance's cgroup, ready for its next process: its `cgroup.procs` to join,
+    /// `None` without cgroups; an error when its limits cannot be applied.
+    pub(super) fn prepare(
+        &mut self,
+        id: &InstanceId,
+        limits: &Resources,
+    ) -> Result<Option<OwnedFd>, SpawnFailure> {
+        let fatal = |reason: String| SpawnFailure {
+            reason,
+            transient: false,
+        };
+        let Some(cgroups) = &self.cgroups else {
+            if limits.any() {
+                return Err(fatal(format!(
+                    "cgroup limits cannot be applied: {}",
+                    self.unavailable
+                )));
+            }
+            return Ok(None);
+        };
+        cgroups
+            .prepare(&id.service, id.index, limits)
+            .map(Some)
+            .map_err(fatal)
+    }
+
+    /// A process spawned into the instance's cgroup.
+    pub(super) fn spawned(&mut self, pid: i32, id: &InstanceId, limits: &Resources) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        self.members.insert(
+            pid,
+            Member {
+                service: id.service.clone(),
+                index: id.index,
+                oom_kills: cgroups.oom_kills(&id.service, id.index).unwrap_or(0),
+                memory_max: limits.memory_max,
+            },
+        );
+    }
+
+    /// What a group signal (sent already) means for the cgroup of `pid`'s instance:
+    /// SIGKILL kills the whole cgroup (what left the process group too), SIGSTOP freezes it
+    /// once the stop is seen ([`ServiceCgroups::stopped`]), SIGCONT thaws it.
+    pub(super) fn group_signal(&mut self, pid: i32, signal: i32) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        let Some((service, index)) = self.instance_of(cgroups, pid) else {
+            return;
+        };
+        match signal {
+            libc::SIGKILL => {
+                let _ = cgroups.kill(&service, index);
+            }
+            libc::SIGSTOP => {
+                self.to_freeze.insert(pid);
+            }
+            libc::SIGCONT => {
+                self.to_freeze.remove(&pid);
+                let _ = cgroups.freeze(&service, index, false);
+            }
+            _ => {}
+        }
+    }
+
+    /// waitpid saw `pid` stop: if tmctl paused it, the rest of its cgroup is frozen now.
+    pub(super) fn stopped(&mut self, pid: i32) {
+        if !self.to_freeze.remove(&pid) {
+            return;
+        }
+        if let Some(cgroups) = &self.cgroups {
+            if let Some((service, index)) = self.instance_of(cgroups, pid) {
+                let _ = cgroups.freeze(&service, index, true);
+            }
+        }
+    }
+
+    fn instance_of(&self, cgroups: &Cgroups, pid: i32) -> Option<(String, u32)> {
+        match self.members.get(&pid) {
+            Some(m) => Some((m.service.clone(), m.index)),
+            None => cgroups.instance_of(pid),
+        }
+    }
+
+    /// A reaped process: the reason to report if the OOM killer killed in its cgroup
+    /// while it ran (`killed by the OOM killer, memory-max 512M`).
+    pub(super) fn reaped(&mut self, pid: i32) -> Option<String> {
+        let cgroups = self.cgroups.as_ref()?;
+        let member = self.members.get(&pid)?;
+        let now = cgroups.oom_kills(&member.service, member.index)?;
+        (now > member.oom_kills).then(|| match member.memory_max {
+            Some(max) => format!("killed by the OOM killer, memory-max {}", size_text(max)),
+            None => "killed by the OOM killer".to_string(),
+        })
+    }
+
+    /// Forgets a reaped process once the core has decided about its exit (a SIGKILL to
+    /// its group may have come with that decision).
+    pub(super) fn forget(&mut self, pid: i32) {
+        self.members.remove(&pid);
+        self.to_freeze.remove(&pid);
+    }
+
+    /// Adds memory, CPU time and tasks to each status line (null without cgroups).
+    pub(super) fn account(&self, instances: &mut [InstanceStatus]) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        for status in instances.iter_mut().filter(|s| s.pid.is_some()) {
+            let index = match status.name.rsplit_once(':') {
+                Some((_, n)) => n.parse().unwrap_or(0),
+                None => 0,
+            };
+            let usage: Usage = cgroups.usage(&status.service, index);
+            status.memory_bytes = usage.memory_bytes;
+            status.memory_peak_bytes = usage.memory_peak;
+            status.cpu_usec = usage.cpu_usec;
+            status.tasks = usage.tasks;
+        }
+    }
+
+    /// At exit: the cgroups left empty are removed.
+    pub(super) fn clean_up(&self) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_empty();
+        }
+    }
+}
