@@ -200,8 +200,9 @@ impl Daemon {
             listen_names,
             terminal: None,
         };
-        let (pid, report) = crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
-            .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
+        let (pid, report) =
+            crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
+                .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
         self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, pipes);

@@ -34,7 +34,9 @@ use std::os::fd::OwnedFd;
 pub use console::spawn_on_console;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_process};
-pub use spawn::{spawn, spawn_with_ready_fd, start, start_in_cgroup, start_with, ExecOutcome, ExecReport};
+pub use spawn::{
+    spawn, spawn_with_ready_fd, start, start_in_cgroup, start_with, ExecOutcome, ExecReport,
+};
 
 /// File descriptors a service is handed besides its stdio: the `listen` sockets (on fds
 /// 3, 4, … with `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES`, systemd's socket

@@ -96,7 +96,14 @@ pub fn start(
     stderr: ChildFd,
     ready: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    start_with(spec, stdout, stderr, ready, None, super::HandedFds::default())
+    start_with(
+        spec,
+        stdout,
+        stderr,
+        ready,
+        None,
+        super::HandedFds::default(),
+    )
 }
 
 /// [`start`], the child joining a cgroup first: `cgroup` is that cgroup's `cgroup.procs`,
@@ -108,7 +115,14 @@ pub fn start_in_cgroup(
     ready: Option<OwnedFd>,
     cgroup: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    start_with(spec, stdout, stderr, ready, cgroup, super::HandedFds::default())
+    start_with(
+        spec,
+        stdout,
+        stderr,
+        ready,
+        cgroup,
+        super::HandedFds::default(),
+    )
 }
 
 /// [`start_in_cgroup`], handing the child `listen` sockets and a `console` terminal too.
