@@ -347,3 +347,24 @@ fn output_files_are_written_out_and_closed_before_unmounting() {
     let unmount = log.find("sync and unmount done").unwrap_or(usize::MAX);
     assert!(closed < unmount, "{log}");
 }
+
+#[test]
+fn upgrade_works_as_pid_1_and_keeps_every_service() {
+    let h = Harness::new();
+    h.sleeper("web");
+    let init = Init::start(h, &[]);
+    let web = init.h.running_pid("web");
+    let host_pid = init.host_pid();
+    for _ in 0..3 {
+        let out = init.h.ok(&["upgrade"]);
+        assert!(out.contains("(pid 1) took over 1 instance(s)"), "{out}");
+    }
+    assert_eq!(init.host_pid(), host_pid, "the same PID 1");
+    assert_eq!(init.h.running_pid("web"), web);
+    // It still reaps and restarts: the new image owns the children.
+    kill(processes_under(host_pid)[0], libc::SIGKILL);
+    init.h.wait_log(&["web", "exited with signal KILL"]);
+    wait_until("web to come back with another pid", || {
+        init.h.state("web") == "RUNNING" && init.h.pid("web") != Some(web)
+    });
+}

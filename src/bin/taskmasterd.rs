@@ -25,6 +25,22 @@ fn main() -> ExitCode {
     if args.check {
         return ExitCode::from(check(&args.config_dir));
     }
+    if args.upgrade_check {
+        // The config must load, or the new image would have nothing to take over with.
+        let code = match daemon::load_config(&args.config_dir) {
+            Ok(_) => {
+                println!("{}", daemon::upgrade_check_line());
+                0
+            }
+            Err(errors) => {
+                for error in errors.iter().take(5) {
+                    println!("{error}");
+                }
+                1
+            }
+        };
+        return ExitCode::from(code);
+    }
     let log_file = args.log_file.clone().unwrap_or_else(|| {
         if nix::unistd::geteuid().is_root() {
             PathBuf::from("/var/log/taskmaster.log")
@@ -43,6 +59,7 @@ fn main() -> ExitCode {
         state_dir: args
             .state_dir
             .unwrap_or_else(daemon::state_files::default_dir),
+        handover: args.handover,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

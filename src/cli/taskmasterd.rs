@@ -53,6 +53,12 @@ pub struct Args {
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]
     pub stray: Vec<String>,
+    /// Internal (`tmctl upgrade`): take over the state in this fd instead of starting.
+    #[arg(long = "handover", hide = true)]
+    pub handover: Option<i32>,
+    /// Internal (`tmctl upgrade`): say whether this binary can take over, with this config.
+    #[arg(long = "upgrade-check", hide = true)]
+    pub upgrade_check: bool,
     /// Internal: the control shell process started by --shell.
     #[arg(long = "shell-client", hide = true)]
     pub shell_client: bool,

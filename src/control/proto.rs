@@ -62,6 +62,11 @@ pub enum Request {
     Reopen,
     /// Service and instance names, for completion in the shell.
     Names,
+    /// Re-execute the daemon (or `path`) in place with its whole state handed over.
+    Upgrade {
+        #[serde(default)]
+        path: Option<String>,
+    },
     /// Subscribe to state changes: an `Ok` reply, then one `Event` response per change of
     /// the named services or instances (all when `names` is empty) until the client goes.
     Events {

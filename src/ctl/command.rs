@@ -92,6 +92,13 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Re-execute taskmasterd (or PATH) in place, keeping every service process, its
+    /// output and its counters; nothing is restarted
+    Upgrade {
+        /// The new taskmasterd binary (default: the one running, as it is on disk now)
+        #[arg(value_name = "PATH")]
+        path: Option<std::path::PathBuf>,
+    },
     /// Print every state change as it happens (--json: one object per line) until Ctrl-C
     Events {
         /// Services or instances (NAME:N) to follow; all when none
@@ -135,6 +142,15 @@ impl Command {
             Command::Reopen => Request::Reopen,
             Command::Events { names } => Request::Events { names },
             Command::Why { name } => Request::Why { name },
+            Command::Upgrade { path } => Request::Upgrade {
+                // The daemon's working directory is not ours.
+                path: path.map(|p| {
+                    std::path::absolute(&p)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .into_owned()
+                }),
+            },
         }
     }
 
@@ -159,6 +175,7 @@ impl Command {
             Command::Reopen => "reopen",
             Command::Events { .. } => "events",
             Command::Why { .. } => "why",
+            Command::Upgrade { .. } => "upgrade",
         }
     }
 }

@@ -67,8 +67,14 @@ impl Daemon {
     /// Feeds one event to the core and performs what it decides. A spawn's result is fed
     /// straight back, so the core sees every pid before any exit of it can be reaped.
     pub(super) fn dispatch(&mut self, event: Event) {
+        let actions = self.core.handle(event, Instant::now());
+        self.perform_all(actions);
+    }
+
+    /// Performs what the core asked for, and what the core asks in answer to that.
+    pub(super) fn perform_all(&mut self, actions: Vec<Action>) {
         self.core_touched = true;
-        let mut queue: VecDeque<Action> = self.core.handle(event, Instant::now()).into();
+        let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             let follow_up = self.perform(action);
             if let Some(event) = follow_up {

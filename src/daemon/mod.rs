@@ -13,6 +13,7 @@ pub use error::{RaiseNofileError, StartError};
 mod exec_reports;
 mod exits;
 mod extra_fds;
+mod handover;
 mod helpers;
 mod lines;
 mod listener;
@@ -30,6 +31,7 @@ mod start_env;
 mod startup;
 pub mod state_files;
 mod turn;
+mod upgrade;
 mod utf8;
 mod watches;
 
@@ -47,6 +49,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use startup::load_config;
+pub use upgrade::check_line as upgrade_check_line;
 
 /// What `taskmasterd` was asked to do (see `src/bin/taskmasterd.rs`).
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct Options {
     pub emergency_shell: PathBuf,
     /// Where each instance's state file goes (`--state-dir`).
     pub state_dir: PathBuf,
+    /// Started by `tmctl upgrade`: the fd of the state the old image handed over.
+    pub handover: Option<i32>,
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -124,6 +129,8 @@ struct Daemon {
     final_shutdown: Option<FinalShutdown>,
     /// The plan's next deadline while it waits for processes to die.
     final_wait: Option<Instant>,
+    /// `tmctl upgrade` whose new binary is being checked.
+    upgrade: Option<upgrade::PendingUpgrade>,
     /// `--state-dir`; `None` when it could not be used (said once at start).
     state_files: Option<state_files::StateFiles>,
     /// The core handled an event this turn: its state files may need writing.

@@ -12,6 +12,7 @@
 //! are never lost; each read is bounded per loop turn so that one chatty service cannot
 //! starve the others, the clients or the signals.
 
+use super::handover::{PipeHandover, RingHandover, SinkHandover};
 use super::lines::Lines;
 use super::ring::{Ring, RING_BYTES};
 use super::rotation::{RotatingFile, RotationError};
@@ -24,7 +25,7 @@ use nix::fcntl::OFlag;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// At most this much is read from one pipe per loop turn: enough to keep up with a fast
@@ -403,6 +404,132 @@ impl Outputs {
                 .iter()
                 .any(|pipe| matches!(&pipe.sink, Sink::File(p) if p == path))
         });
+    }
+}
+
+impl Outputs {
+    /// What `tmctl upgrade` hands over: every pipe (its fd stays open across execve) and
+    /// every ring with its bytes. Complete syslog lines are sent first; nothing is closed,
+    /// so if the exec fails everything goes on as before.
+    pub fn hand_over(
+        &mut self,
+        log: &mut EventLog,
+    ) -> (Vec<PipeHandover>, Vec<RingHandover>, Vec<Vec<u8>>) {
+        for index in (0..self.pipes.len()).rev() {
+            self.send_lines(index, log, true);
+        }
+        let pipes = self
+            .pipes
+            .iter()
+            .map(|pipe| PipeHandover {
+                fd: pipe.file.as_raw_fd(),
+                service: pipe.id.service.clone(),
+                index: pipe.id.index,
+                stderr: pipe.stderr,
+                sink: match &pipe.sink {
+                    Sink::Capture => SinkHandover::Capture,
+                    Sink::Syslog { tag, .. } => SinkHandover::Syslog {
+                        name: tag.name().to_string(),
+                        pid: tag.pid(),
+                    },
+                    Sink::File(path) => SinkHandover::File(path.clone()),
+                },
+                partial_char: pipe.partial_char.clone(),
+            })
+            .collect();
+        let mut rings = Vec::new();
+        let mut bytes = Vec::new();
+        for ((id, stderr), ring) in &self.rings {
+            let contents = ring.contents();
+            rings.push(RingHandover {
+                service: id.service.clone(),
+                index: id.index,
+                stderr: *stderr,
+                total: ring.total(),
+                len: contents.len(),
+                stderr_mark: self.stderr_marks.get(id).copied().filter(|_| *stderr),
+            });
+            bytes.push(contents);
+        }
+        (pipes, rings, bytes)
+    }
+
+    /// Takes over what [`Outputs::hand_over`] gave, in the new image. `spec_of` finds the
+    /// running spec of a service (for a rotated file's size and mode); a pipe of a service
+    /// gone from the config is captured until it ends.
+    pub fn take_over(
+        &mut self,
+        pipes: Vec<PipeHandover>,
+        rings: Vec<(RingHandover, Vec<u8>)>,
+        spec_of: impl Fn(&str) -> Option<std::sync::Arc<ProcessSpec>>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for pipe in pipes {
+            // SAFETY: the old image handed this fd over for this pipe only.
+            let file = unsafe { File::from_raw_fd(pipe.fd) };
+            super::handover::set_cloexec(pipe.fd, true);
+            let id = InstanceId {
+                service: pipe.service,
+                index: pipe.index,
+            };
+            let sink = match pipe.sink {
+                SinkHandover::Capture => Sink::Capture,
+                SinkHandover::Syslog { name, pid } => Sink::Syslog {
+                    lines: Lines::default(),
+                    tag: Tag::new(&name, pid),
+                    level: if pipe.stderr {
+                        Level::Warning
+                    } else {
+                        Level::Info
+                    },
+                },
+                SinkHandover::File(path) => {
+                    let spec = spec_of(&id.service);
+                    let opened = spec.as_ref().map(|spec| {
+                        let rotation = if pipe.stderr {
+                            spec.stderr_rotation
+                        } else {
+                            spec.stdout_rotation
+                        };
+                        let mode = crate::log::output_file_mode(spec.umask);
+                        self.open_rotating(&path, rotation, mode)
+                    });
+                    match opened {
+                        Some(Ok(())) => Sink::File(path),
+                        Some(Err(e)) => {
+                            problems.push(format!(
+                                "upgrade: reopen {}: {e}; capturing instead",
+                                path.display()
+                            ));
+                            Sink::Capture
+                        }
+                        None => Sink::Capture,
+                    }
+                }
+            };
+            self.pipes.push(Pipe {
+                file,
+                id,
+                stderr: pipe.stderr,
+                sink,
+                ended: false,
+                partial_char: pipe.partial_char,
+            });
+        }
+        for (ring, bytes) in rings {
+            let id = InstanceId {
+                service: ring.service,
+                index: ring.index,
+            };
+            if let Some(mark) = ring.stderr_mark {
+                self.stderr_marks.insert(id.clone(), mark);
+            }
+            self.rings.insert(
+                (id, ring.stderr),
+                Ring::restore(RING_BYTES, &bytes, ring.total),
+            );
+        }
+        problems
     }
 }
 

@@ -39,6 +39,7 @@ impl Daemon {
     fn answer(&mut self, client: ClientId, request: Request) {
         match request {
             Request::Reload => self.reload(Some(client)),
+            Request::Upgrade { path } => self.upgrade(client, path),
             Request::Tail {
                 name,
                 stderr,

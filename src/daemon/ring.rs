@@ -31,6 +31,14 @@ impl Ring {
         self.bytes.extend(data);
     }
 
+    /// A ring as another daemon image left it (`tmctl upgrade`).
+    pub fn restore(capacity: usize, bytes: &[u8], total: u64) -> Ring {
+        let mut ring = Ring::new(capacity);
+        ring.push(bytes);
+        ring.total = total.max(ring.total);
+        ring
+    }
+
     pub fn contents(&self) -> Vec<u8> {
         self.bytes.iter().copied().collect()
     }

@@ -2,8 +2,9 @@
 //! the control socket, the signal pipe and the `--shell` child.
 
 use super::error::{RaiseNofileError, StartError};
+use super::handover::Handover;
 use super::output::Outputs;
-use super::{helpers, listener, notify, state_files, Daemon, Options};
+use super::{helpers, listener, notify, state_files, upgrade, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -70,7 +71,10 @@ fn raise_nofile_limit() -> Result<Option<Limit>, RaiseNofileError> {
 impl Daemon {
     pub(super) fn start(opts: Options) -> Result<Daemon, StartError> {
         let pid1 = crate::init::is_pid1();
-        if pid1 {
+        // Started by `tmctl upgrade`: the machine is set up, the sockets are open.
+        let handover = opts.handover.map(Handover::read);
+        let upgraded = handover.is_some();
+        if pid1 && !upgraded {
             // Before anything is written: fds 0-2 on the console.
             if let Err(message) = crate::init::attach_console() {
                 eprintln!("taskmasterd: {message}");
@@ -80,14 +84,27 @@ impl Daemon {
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
         }
-        if pid1 {
+        let (handover, handover_error) = match handover {
+            Some(Ok(handover)) => (Some(handover), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        if pid1 && !upgraded {
             log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
             crate::init::early_setup(&mut log);
         }
-        let child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
+        let mut child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
             log.write(Level::Warning, &problem.to_string());
             None
         });
+        if let Some((soft, hard)) = handover.as_ref().and_then(|(h, _)| h.child_nofile) {
+            // Raised already by the old image: what services get is what it knew.
+            child_nofile = Some(Limit {
+                resource: LimitKind::Nofile,
+                soft,
+                hard,
+            });
+        }
         let mut sockets = super::sockets::Sockets::default();
         let loaded =
             load_config_for_services(&opts.config_dir, child_nofile).and_then(|(config, graph)| {
@@ -134,7 +151,14 @@ impl Daemon {
         };
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
         nix::sys::prctl::set_child_subreaper(true).map_err(StartError::Subreaper)?;
-        let listener = match listener::bind(&opts.socket) {
+        let inherited = handover
+            .as_ref()
+            .map(|(h, _)| (h.listener, h.socket_inode, h.notify));
+        let listener = match inherited {
+            Some((Some(fd), ..)) => Ok(upgrade::inherited_listener(fd)),
+            _ => listener::bind(&opts.socket),
+        };
+        let listener = match listener {
             Ok(listener) => Some(listener),
             Err(e) if pid1 => {
                 log.write(Level::Error, &format!("{e}; retrying at the next reload"));
@@ -142,10 +166,20 @@ impl Daemon {
             }
             Err(e) => return Err(e.into()),
         };
-        let socket_inode = listener
-            .as_ref()
-            .and_then(|_| listener::inode(&opts.socket));
-        let notify = match notify::NotifySocket::bind(notify::path_beside(&opts.socket)) {
+        let socket_inode = match inherited {
+            Some((Some(_), inode, _)) => inode,
+            _ => listener
+                .as_ref()
+                .and_then(|_| listener::inode(&opts.socket)),
+        };
+        let notify = match inherited {
+            Some((_, _, Some(fd))) => Ok(notify::NotifySocket {
+                socket: upgrade::inherited_datagram(fd),
+                path: notify::path_beside(&opts.socket),
+            }),
+            _ => notify::NotifySocket::bind(notify::path_beside(&opts.socket)),
+        };
+        let notify = match notify {
             Ok(socket) => Some(socket),
             Err(message) => {
                 log.write(
@@ -171,6 +205,8 @@ impl Daemon {
             [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
         )
         .map_err(StartError::Signals)?;
+        // Blocked across execve by an upgrade; the handlers are in place now.
+        upgrade::unblock_loop_signals();
         log.write(
             Level::Info,
             &format!(
@@ -209,17 +245,34 @@ impl Daemon {
             power: PowerAction::Poweroff,
             final_shutdown: None,
             final_wait: None,
+            upgrade: None,
             state_files,
             core_touched: false,
             exit_code: 0,
             done: false,
         };
+        daemon.update_watches();
+        if let Some(e) = handover_error {
+            // The new binary was checked before the old one let go, so this is rare; the
+            // services still run, as our children, but the core does not know them, and
+            // starting them again would run each twice.
+            daemon.log.write(
+                Level::Error,
+                &format!("upgrade: could not take over: {e}; nothing was started: check the services and start what is missing with tmctl start"),
+            );
+            daemon.sync_state_files();
+            return Ok(daemon);
+        }
+        if let Some((handover, rings)) = handover {
+            daemon.take_over(handover, rings);
+            daemon.sync_state_files();
+            return Ok(daemon);
+        }
         // The shell first: if it cannot start, the daemon exits before it has started any
         // service (which would otherwise run on with no supervisor).
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
-        daemon.update_watches();
         daemon.dispatch(Event::Boot);
         daemon.sync_state_files();
         Ok(daemon)

@@ -138,6 +138,7 @@ impl Daemon {
             self.log.next_retry(),
             // The end of an accept pause wakes the loop even when nothing else happens.
             self.accept_paused,
+            self.upgrade.as_ref().map(|u| u.deadline),
             self.clients
                 .iter()
                 .filter_map(|c| c.partial_deadline())
@@ -227,6 +228,7 @@ impl Daemon {
             self.dispatch(Event::Tick);
         }
         self.advance_final_shutdown();
+        self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
     }
 
@@ -245,7 +247,11 @@ impl Daemon {
             match signal {
                 SIGCHLD => {
                     for event in reaper::reap_all() {
-                        if let Event::Exited { pid, .. } = event {
+                        if let Event::Exited { pid, status } = event {
+                            if self.upgrade.as_ref().is_some_and(|u| u.pid == pid) {
+                                self.upgrade_check_done(status);
+                                continue;
+                            }
                             self.settle_exec_report(pid);
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;

@@ -28,6 +28,15 @@ impl Tag {
         }
     }
 
+    /// The name messages are tagged with.
+    pub fn name(&self) -> &str {
+        &self.formatter.process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.formatter.pid
+    }
+
     /// The datagram for one message. `text` must be one line (the caller makes sure).
     /// Bytes, not text: a service's output goes out as it wrote it, with no UTF-8 check
     /// or copy (syslog readers take bytes; journald keeps non-UTF-8 as binary).

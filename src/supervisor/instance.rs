@@ -6,7 +6,7 @@ use std::time::Instant;
 
 /// Why the core itself is stopping a process whose goal is still Up: its exit is then a
 /// failure to handle by policy, not the end of a requested stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ForcedStop {
     /// `ready-timeout` passed without READY=1 (or the fd:N newline): a failed start.
     ReadyTimeout,
@@ -16,7 +16,7 @@ pub enum ForcedStop {
 
 /// Whether the instance should be running. The core moves every instance towards its goal
 /// (see `Supervisor::reconcile`); an instance that ends on its own gets the goal `Down`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Goal {
     Up,
     Down,

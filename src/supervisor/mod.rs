@@ -10,6 +10,7 @@ mod demand;
 mod deps;
 mod events;
 mod goals;
+mod handover;
 pub mod hooks;
 mod instance;
 pub mod notify;
@@ -28,7 +29,8 @@ pub mod watch;
 mod why;
 
 pub use deps::DepKind;
-pub use instance::{Goal, Instance};
+pub use handover::{HandoverBusy, InstanceHandover};
+pub use instance::{ForcedStop, Goal, Instance};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum State {
     /// Not running, and nobody asked it to run.
     Stopped,
@@ -54,7 +54,7 @@ impl fmt::Display for State {
 }
 
 /// How a process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),

@@ -47,6 +47,7 @@ fn id(name: &str) -> InstanceId {
 
 mod dependencies;
 mod events;
+mod handover;
 mod pre_start;
 mod readiness;
 mod reload;
@@ -253,9 +254,16 @@ impl Harness {
 
     /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
     fn feed(&mut self, event: Event) {
-        let mut queue = VecDeque::from([event]);
-        while let Some(event) = queue.pop_front() {
-            for action in self.sup.handle(event, self.now) {
+        let actions = self.sup.handle(event, self.now);
+        self.perform(actions);
+    }
+
+    /// Performs what the core asked for, feeding `Spawned` back at once like the loop.
+    fn perform(&mut self, actions: Actions) {
+        let mut queue: VecDeque<Event> = VecDeque::new();
+        let mut actions = actions;
+        loop {
+            for action in std::mem::take(&mut actions) {
                 match action {
                     Action::Spawn {
                         id,
@@ -332,6 +340,10 @@ impl Harness {
                         .published
                         .push(format!("{} {}", event.name, event.event)),
                 }
+            }
+            match queue.pop_front() {
+                Some(event) => actions = self.sup.handle(event, self.now),
+                None => break,
             }
         }
     }

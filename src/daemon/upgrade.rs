@@ -1,0 +1,378 @@
+//! `tmctl upgrade [PATH]`: the daemon re-executes itself (or PATH) in place. Every service
+//! process stays its child across execve, so nothing is restarted: the new image gets the
+//! core's facts, the output pipes, the sockets and the asking client as inherited fds (see
+//! `handover.rs`) and carries on.
+//!
+//! Before the old image is given up, the new binary must prove it can take over: a child
+//! runs `PATH --upgrade-check -c CONFIG_DIR`, which loads the config and prints the
+//! handover version it reads. A binary that is missing, crashes, reads another version or
+//! rejects the config is refused, and the old daemon goes on.
+
+use super::clients::Client;
+use super::handover::{self, Handover, ReadyPipeHandover, HANDOVER_VERSION};
+use super::Daemon;
+use crate::control::proto::{ErrorKind, Response};
+use crate::log::Level;
+use crate::supervisor::{ClientId, ExitStatus, InstanceId};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long the new binary gets to say it can take over.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// What of the check's output is kept for the error message.
+const CHECK_OUTPUT_BYTES: usize = 4096;
+
+/// An upgrade whose check is running.
+pub struct PendingUpgrade {
+    client: ClientId,
+    path: PathBuf,
+    pub pid: i32,
+    output: File,
+    pub deadline: Instant,
+}
+
+/// The line `--upgrade-check` prints when this binary can take over.
+pub fn check_line() -> String {
+    format!("taskmasterd handover {HANDOVER_VERSION}")
+}
+
+/// The signals the loop handles: blocked across execve so that none is lost or acted on
+/// by default while no handler is installed; the new image unblocks them.
+fn loop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Called once the loop's signal handlers are installed.
+pub fn unblock_loop_signals() {
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&loop_signals()), None);
+}
+
+/// The binary running now, as it is on disk now (after a package upgrade replaced it,
+/// /proc/self/exe says "PATH (deleted)": PATH is the new one).
+fn running_binary() -> Result<PathBuf, String> {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map_err(|e| format!("cannot find the running binary: {e}"))?;
+    let bytes = exe.as_os_str().as_bytes();
+    Ok(match bytes.strip_suffix(b" (deleted)") {
+        Some(path) => PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+        None => exe,
+    })
+}
+
+fn check_executable(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+        .map_err(|e| format!("{}: not executable ({e})", path.display()))
+}
+
+impl Daemon {
+    pub(super) fn upgrade(&mut self, client: ClientId, path: Option<String>) {
+        let refuse = |kind, message: String| Response::error(kind, message);
+        if self.upgrade.is_some() {
+            let message = "an upgrade is already under way".to_string();
+            return self.reply(client, refuse(ErrorKind::Busy, message));
+        }
+        let path = match path
+            .map(PathBuf::from)
+            .map(Ok)
+            .unwrap_or_else(running_binary)
+        {
+            Ok(path) => path,
+            Err(message) => return self.reply(client, refuse(ErrorKind::Failed, message)),
+        };
+        if let Err(message) = check_executable(&path) {
+            return self.reply(client, refuse(ErrorKind::BadRequest, message));
+        }
+        if let Err(message) = self.handover_busy() {
+            return self.reply(client, refuse(ErrorKind::Busy, message));
+        }
+        match self.spawn_check(&path) {
+            Ok((pid, output)) => {
+                self.log.write(
+                    Level::Info,
+                    &format!("upgrade: checking that {} can take over", path.display()),
+                );
+                self.upgrade = Some(PendingUpgrade {
+                    client,
+                    path,
+                    pid,
+                    output,
+                    deadline: Instant::now() + CHECK_TIMEOUT,
+                });
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", path.display());
+                self.reply(client, refuse(ErrorKind::Failed, message));
+            }
+        }
+    }
+
+    /// Why the state cannot be handed over right now, if it cannot.
+    fn handover_busy(&self) -> Result<(), String> {
+        let busy = |what: &str| Err(format!("cannot upgrade now: {what}; try again shortly"));
+        if let Err(e) = self.core.handover(Instant::now()) {
+            return busy(&e.to_string());
+        }
+        if !self.exec_reports.is_empty() {
+            return busy("a process is being started");
+        }
+        if self.loader.polled().is_some() {
+            return busy("a reload is reading the config");
+        }
+        if self.final_shutdown.is_some() {
+            return busy("taskmasterd is shutting down");
+        }
+        Ok(())
+    }
+
+    /// Runs `PATH --upgrade-check -c CONFIG_DIR` with its output (both streams) on a pipe
+    /// the loop reads once the loop has reaped it.
+    fn spawn_check(&self, path: &Path) -> std::io::Result<(i32, File)> {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+        let write_err = write.try_clone()?;
+        let child = std::process::Command::new(path)
+            .arg("--upgrade-check")
+            .arg("-c")
+            .arg(&self.opts.config_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::from(write_err))
+            .process_group(0)
+            .spawn()?;
+        Ok((child.id() as i32, File::from(read)))
+    }
+
+    /// The check's deadline passed: kill it (its reaping ends the upgrade as refused).
+    pub(super) fn expire_upgrade_check(&mut self, now: Instant) {
+        if let Some(pending) = self.upgrade.as_mut().filter(|u| u.deadline <= now) {
+            pending.deadline = now + CHECK_TIMEOUT;
+            // SAFETY: plain kill(2) of our own unreaped child.
+            unsafe { libc::kill(pending.pid, libc::SIGKILL) };
+        }
+    }
+
+    /// The check was reaped: exec the new binary if it said it can take over.
+    pub(super) fn upgrade_check_done(&mut self, status: ExitStatus) {
+        let Some(mut pending) = self.upgrade.take() else {
+            return;
+        };
+        let mut output = Vec::new();
+        let _ = (&mut pending.output)
+            .take(CHECK_OUTPUT_BYTES as u64)
+            .read_to_end(&mut output);
+        let text = String::from_utf8_lossy(&output);
+        let ready = status == ExitStatus::Code(0) && text.lines().any(|l| l.trim() == check_line());
+        if ready {
+            return self.exec_upgrade(pending.client, &pending.path);
+        }
+        let said = text.trim();
+        let message = format!(
+            "{} cannot take over ({status}{}); taskmasterd goes on",
+            pending.path.display(),
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", said.lines().take(5).collect::<Vec<_>>().join("; "))
+            }
+        );
+        self.log
+            .write(Level::Warning, &format!("upgrade: {message}"));
+        self.reply(pending.client, Response::error(ErrorKind::Failed, message));
+    }
+
+    fn exec_upgrade(&mut self, client: ClientId, path: &Path) {
+        let now = Instant::now();
+        if let Err(message) = self.handover_busy() {
+            return self.reply(client, Response::error(ErrorKind::Busy, message));
+        }
+        let instances = match self.core.handover(now) {
+            Ok(instances) => instances,
+            Err(e) => return self.reply(client, Response::error(ErrorKind::Busy, e.to_string())),
+        };
+        let count = instances.len();
+        let (pipes, rings, ring_bytes) = self.outputs.hand_over(&mut self.log);
+        let client_fd = self.clients.iter_mut().find(|c| c.id == client).map(|c| {
+            c.flush();
+            c.stream.as_raw_fd()
+        });
+        let handover = Handover {
+            version: HANDOVER_VERSION,
+            instances,
+            pipes,
+            rings,
+            ready_pipes: self
+                .ready_pipes
+                .pipes
+                .iter()
+                .map(|p| ReadyPipeHandover {
+                    fd: p.file.as_raw_fd(),
+                    service: p.id.service.clone(),
+                    index: p.id.index,
+                    pid: p.pid,
+                })
+                .collect(),
+            listener: self.listener.as_ref().map(handover::raw),
+            socket_inode: self.socket_inode,
+            notify: self.notify.as_ref().map(|n| n.socket.as_raw_fd()),
+            client: client_fd,
+            next_client: self.next_client,
+            shell_pid: self.shell_pid,
+            child_nofile: self.child_nofile.map(|l| (l.soft, l.hard)),
+        };
+        let memfd = match handover.write(&ring_bytes) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let message = format!("upgrade refused: {e}");
+                return self.reply(client, Response::error(ErrorKind::Failed, message));
+            }
+        };
+        let error = self.exec_with(path, &handover, &memfd, count);
+        // Still here: the exec failed and everything is as it was.
+        let message = format!("exec {}: {error}; taskmasterd goes on", path.display());
+        self.log.write(Level::Error, &format!("upgrade: {message}"));
+        self.reply(client, Response::error(ErrorKind::Failed, message));
+    }
+
+    /// Clears close-on-exec on what must survive, blocks the loop's signals and execs;
+    /// returns only if execve failed, with everything put back.
+    fn exec_with(
+        &mut self,
+        path: &Path,
+        handover: &Handover,
+        memfd: &OwnedFd,
+        count: usize,
+    ) -> nix::Error {
+        let mut args: Vec<CString> = Vec::new();
+        let mut skip_next = false;
+        for arg in std::env::args_os() {
+            if std::mem::take(&mut skip_next) {
+                continue;
+            }
+            if arg == "--handover" {
+                skip_next = true;
+                continue;
+            }
+            args.push(CString::new(arg.as_bytes()).unwrap_or_default());
+        }
+        if args.is_empty() {
+            args.push(CString::new("taskmasterd").unwrap_or_default());
+        }
+        args.push(CString::new("--handover").unwrap_or_default());
+        args.push(CString::new(memfd.as_raw_fd().to_string()).unwrap_or_default());
+        let Ok(program) = CString::new(path.as_os_str().as_bytes()) else {
+            return nix::Error::EINVAL;
+        };
+        self.log.write(
+            Level::Info,
+            &format!(
+                "upgrade: executing {} with {count} instance(s) handed over",
+                path.display()
+            ),
+        );
+        let fds: Vec<i32> = handover
+            .fds()
+            .into_iter()
+            .chain([memfd.as_raw_fd()])
+            .collect();
+        for fd in &fds {
+            handover::set_cloexec(*fd, false);
+        }
+        let mut saved = SigSet::empty();
+        let _ = pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&loop_signals()),
+            Some(&mut saved),
+        );
+        let error = match nix::unistd::execv(&program, &args) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
+        for fd in &fds {
+            handover::set_cloexec(*fd, true);
+        }
+        error
+    }
+
+    /// In the new image: puts back what the old one handed over, and answers the client
+    /// that asked.
+    pub(super) fn take_over(&mut self, handover: Handover, ring_bytes: Vec<Vec<u8>>) {
+        let now = Instant::now();
+        self.next_client = self.next_client.max(handover.next_client);
+        self.shell_pid = handover.shell_pid;
+        let core = &self.core;
+        let rings = handover.rings.into_iter().zip(ring_bytes).collect();
+        let problems = self
+            .outputs
+            .take_over(handover.pipes, rings, |s| core.process_spec(s).cloned());
+        for problem in problems {
+            self.log.write(Level::Warning, &problem);
+        }
+        for pipe in handover.ready_pipes {
+            handover::set_cloexec(pipe.fd, true);
+            // SAFETY: handed over for this pipe only.
+            let file = unsafe { File::from_raw_fd(pipe.fd) };
+            let id = InstanceId {
+                service: pipe.service,
+                index: pipe.index,
+            };
+            self.ready_pipes.attach(id, pipe.pid, file);
+        }
+        let count = handover.instances.len();
+        let actions = self.core.take_over(handover.instances, now);
+        self.perform_all(actions);
+        let line = format!(
+            "upgraded: taskmasterd {} (pid {}) took over {count} instance(s); nothing was restarted",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        );
+        self.log.write(Level::Info, &line);
+        if let Some(fd) = handover.client {
+            handover::set_cloexec(fd, true);
+            // SAFETY: the asking client's connection, handed over for this reply.
+            let stream = unsafe { UnixStream::from_raw_fd(fd) };
+            let id = self.next_client;
+            self.next_client += 1;
+            let mut client = Client::new(id, stream);
+            client.send(&Response::Ok { lines: vec![line] });
+            self.clients.push(client);
+        }
+    }
+}
+
+/// The control socket the old image handed over.
+pub fn inherited_listener(fd: i32) -> UnixListener {
+    handover::set_cloexec(fd, true);
+    // SAFETY: handed over by the old image for exactly this.
+    unsafe { UnixListener::from_raw_fd(fd) }
+}
+
+/// The notify socket the old image handed over.
+pub fn inherited_datagram(fd: i32) -> std::os::unix::net::UnixDatagram {
+    handover::set_cloexec(fd, true);
+    // SAFETY: handed over by the old image for exactly this.
+    unsafe { std::os::unix::net::UnixDatagram::from_raw_fd(fd) }
+}
