@@ -92,6 +92,15 @@ pub enum Command {
     },
     /// Reopen every log file (after logrotate)
     Reopen,
+    /// Connect this terminal to a console service (`console #true`); Ctrl-] detaches
+    Attach {
+        /// Only watch: nothing typed is sent (stdin need not be a terminal)
+        #[arg(long)]
+        read_only: bool,
+        /// The instance: a service with one instance, or NAME:N
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Print every state change as it happens (--json: one object per line) until Ctrl-C
     Events {
         /// Services or instances (NAME:N) to follow; all when none
@@ -134,6 +143,7 @@ impl Command {
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
             Command::Events { names } => Request::Events { names },
+            Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
         }
     }
@@ -158,6 +168,7 @@ impl Command {
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
             Command::Events { .. } => "events",
+            Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
         }
     }
