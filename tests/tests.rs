@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod check;
 mod commands;
+mod console;
 mod dependencies;
 mod event_log;
 mod events;

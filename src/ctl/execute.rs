@@ -22,6 +22,9 @@ pub fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CtlError> {
+    if let Command::Attach { name, read_only } = command {
+        return super::attach::attach(session, name, *read_only, out, err);
+    }
     let request = command.to_request();
     if let Request::Tail { follow: true, .. } | Request::Events { .. } = request {
         return follow(session, &request, format, out, err, command.word());

@@ -39,6 +39,8 @@ pub struct Client {
     partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
+    /// Attached to this instance's console (`tmctl attach`); whether it may type.
+    pub attached: Option<(InstanceId, bool)>,
     /// Subscribed to state changes (`tmctl events`) of these names (all when empty).
     pub events: Option<Vec<String>>,
     /// Events a lagging subscriber did not get since its last one.
@@ -68,6 +70,7 @@ impl Client {
             outbox: Vec::new(),
             follow: None,
             events: None,
+            attached: None,
             events_missed: 0,
             missed: 0,
             closing: false,

@@ -12,6 +12,8 @@ pub enum Extra {
     Watches,
     /// A `listen` socket of a `start-on-demand` service that is down.
     Demand(String),
+    /// A console's terminal, with keystrokes waiting for room.
+    ConsoleInput(crate::supervisor::InstanceId),
 }
 
 impl Daemon {
@@ -20,6 +22,9 @@ impl Daemon {
         let mut fds = Vec::new();
         if let Some(fd) = self.watches.as_ref().and_then(|w| w.polled()) {
             fds.push((Extra::Watches, fd, PollFlags::POLLIN));
+        }
+        for (id, fd) in self.consoles.waiting_to_write() {
+            fds.push((Extra::ConsoleInput(id), fd, PollFlags::POLLOUT));
         }
         for service in self.core.waiting_for_connections() {
             for fd in self.sockets.of(&service) {
@@ -34,6 +39,11 @@ impl Daemon {
         for what in ready {
             match what {
                 Extra::Watches => self.read_watches(),
+                Extra::ConsoleInput(id) => {
+                    if let Some(console) = self.consoles.get_mut(id) {
+                        console.flush();
+                    }
+                }
                 Extra::Demand(service) => self.dispatch(crate::supervisor::Event::Demand {
                     service: service.clone(),
                 }),

@@ -5,8 +5,10 @@
 
 mod accept;
 mod actions;
+mod attach;
 mod cgroups;
 mod clients;
+mod consoles;
 mod error;
 mod events;
 pub use error::{RaiseNofileError, StartError};
@@ -111,6 +113,8 @@ struct Daemon {
     notify: Option<notify::NotifySocket>,
     /// The `listen` sockets of every service, bound at load and kept across restarts.
     sockets: sockets::Sockets,
+    /// The terminals of `console` services, by instance.
+    consoles: consoles::Consoles,
     /// The inotify fd of `watch`; made when a service first watches a file.
     watches: Option<watches::Watches>,
     /// Read ends of the `ready "fd:N"` pipes of starting services.

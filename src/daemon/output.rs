@@ -555,6 +555,16 @@ fn clear_nonblock(fd: OwnedFd) -> nix::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A `console` service's terminal master, read like a captured stdout pipe (its stdout
+/// and stderr both go to the terminal, in the order written).
+pub fn console_pipe(master: File) -> PendingPipe {
+    PendingPipe {
+        file: master,
+        stderr: false,
+        sink: PendingSink::Capture,
+    }
+}
+
 /// A spawn failure; transient when the machine is out of processes, descriptors or memory.
 pub fn failure(reason: String, errno: Option<i32>) -> SpawnFailure {
     let transient = matches!(

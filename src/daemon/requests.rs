@@ -46,6 +46,9 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Events { names } => self.subscribe(client, names),
+            Request::Attach { name, read_only } => self.attach(client, &name, read_only),
+            Request::Input { data } => self.console_input(client, &data),
+            Request::Resize { rows, cols } => self.console_resize(client, rows, cols),
             Request::Reopen => {
                 let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });
@@ -131,6 +134,7 @@ impl Daemon {
                 self.update_watches();
                 let core = &self.core;
                 self.outputs.forget_rings(|id| core.has_instance(id));
+                self.consoles.retain(|id| core.has_instance(id));
             }
             Err(errors) => {
                 for error in &errors {

@@ -237,6 +237,7 @@ impl Daemon {
             loader: Default::default(),
             notify,
             watches: None,
+            consoles: Default::default(),
             sockets,
             ready_pipes: Default::default(),
             child_nofile,

@@ -215,6 +215,7 @@ impl Daemon {
         }
         for gone in self.clients.iter().filter(|c| c.dead) {
             self.core.client_gone(gone.id);
+            self.consoles.client_gone(gone.id);
         }
         self.clients.retain(|c| !c.dead);
         if listener_ready {
