@@ -177,3 +177,47 @@ fn attach_refuses_a_service_without_a_console_and_console_refuses_an_output_file
         .fails(&["attach", "--read-only", "nosuch"])
         .contains("nosuch"));
 }
+
+#[test]
+fn stderr_stdout_is_one_stream_in_the_order_written_captured_and_in_a_file() {
+    let mut h = Harness::new();
+    let script = "for i in 1 2 3; do echo out$i; echo err$i >&2; done; sleep 1000";
+    h.service(
+        "both",
+        &format!(
+            "service \"both\" {{\n    cmd \"/bin/sh\" \"-c\" \"{script}\"\n    stderr \"stdout\"\n    starttime 0\n}}\n"
+        ),
+    );
+    h.service(
+        "file",
+        &format!(
+            "service \"file\" {{\n    cmd \"/bin/sh\" \"-c\" \"{script}\"\n    stdout {:?}\n    stderr \"stdout\"\n    starttime 0\n}}\n",
+            h.p("file.log")
+        ),
+    );
+    h.start();
+    let expected = "out1\nerr1\nout2\nerr2\nout3\nerr3\n";
+    wait_until_with("both streams in tail, in order", || {
+        let seen = h.ok(&["tail", "both"]);
+        match seen == expected {
+            true => Ok(()),
+            false => Err(seen),
+        }
+    });
+    assert!(h
+        .ok(&["tail", "--stderr", "both"])
+        .contains("stderr goes with stdout"));
+    wait_until_with("both streams in the file, in order", || {
+        let seen = std::fs::read_to_string(h.path("file.log")).unwrap_or_default();
+        match seen == expected {
+            true => Ok(()),
+            false => Err(seen),
+        }
+    });
+    h.service(
+        "bad",
+        "service \"bad\" {\n    cmd \"/bin/true\"\n    stdout \"stdout\"\n}\n",
+    );
+    let said = text(&h.check());
+    assert!(said.contains("\"stdout\" is for `stderr` only"), "{said}");
+}

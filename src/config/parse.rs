@@ -268,6 +268,13 @@ fn parse_service(
         reader.errors.extend(errors);
     }
     let triggers = triggers::read(&reader.fields, &hooks, &mut reader.errors);
+    if process.stdout == Output::Stdout {
+        if let Some(field) = reader.fields.get("stdout") {
+            reader.errors.push(field.error(
+                "\"stdout\" is for `stderr` only (stderr \"stdout\" joins stderr to stdout)",
+            ));
+        }
+    }
     reader.errors.extend(triggers::check_ready_fd(
         &reader.fields,
         &process,

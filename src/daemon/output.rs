@@ -110,7 +110,18 @@ impl Outputs {
         // opened here before fork, where the service's umask is not yet in force).
         let mode = crate::log::output_file_mode(spec.umask);
         let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, mode, false, &mut pipes)?;
-        let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, mode, true, &mut pipes)?;
+        let stderr =
+            match spec.stderr {
+                // One stream: the same pipe or file (with its one offset) for both.
+                Output::Stdout => match &stdout {
+                    ChildFd::Inherit => ChildFd::Inherit,
+                    ChildFd::Null => ChildFd::Null,
+                    ChildFd::Fd(fd) => ChildFd::Fd(fd.try_clone().map_err(|e| {
+                        failure(format!("stderr \"stdout\": {e}"), e.raw_os_error())
+                    })?),
+                },
+                _ => self.child_fd(&spec.stderr, spec.stderr_rotation, mode, true, &mut pipes)?,
+            };
         Ok((stdout, stderr, pipes))
     }
 
@@ -156,7 +167,7 @@ impl Outputs {
         let stream = if stderr { "stderr" } else { "stdout" };
         let sink = match output {
             Output::Inherit => return Ok(ChildFd::Inherit),
-            Output::Discard => return Ok(ChildFd::Null),
+            Output::Discard | Output::Stdout => return Ok(ChildFd::Null),
             // The child writes straight into the file: no copy through the daemon, and
             // nothing is lost when the daemon is busy or the service exits. The path is
             // opened anew at every spawn (that is when a renamed file is let go).

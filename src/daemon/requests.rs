@@ -195,6 +195,11 @@ impl Daemon {
                     path.display()
                 ),
             ),
+            Output::Stdout => Response::Ok {
+                lines: vec![format!(
+                    "{instance}: stderr goes with stdout (stderr \"stdout\"): tmctl tail {instance}"
+                )],
+            },
             Output::Discard => Response::Ok {
                 lines: vec![format!("{instance}: {stream} is discarded")],
             },
