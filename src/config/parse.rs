@@ -295,7 +295,7 @@ fn parse_service(
         name,
         origin,
         numprocs,
-        process,
+        process: std::sync::Arc::new(process),
         policy,
         deps,
         pre_start,

@@ -27,7 +27,8 @@ pub struct ServiceSpec {
     pub name: String,
     pub origin: Origin,
     pub numprocs: u32,
-    pub process: ProcessSpec,
+    /// Shared (the core's spawn actions and every instance use this one copy).
+    pub process: std::sync::Arc<ProcessSpec>,
     pub policy: Policy,
     pub deps: Deps,
     /// `pre-start`: run to completion (as the service's user, with its environment) before

@@ -42,7 +42,7 @@ fn defaults() {
         name: "web".into(),
         origin: origin(1, 1),
         numprocs: 1,
-        process: ProcessSpec {
+        process: std::sync::Arc::new(ProcessSpec {
             cmd: vec!["/bin/sleep".into(), "10".into()],
             kind: ServiceType::Simple,
             umask: None,
@@ -67,7 +67,7 @@ fn defaults() {
             env_files: Vec::new(),
             resources: Default::default(),
             console: false,
-        },
+        }),
         policy: Policy {
             autostart: true,
             autorestart: RestartPolicy::Unexpected,
@@ -141,7 +141,7 @@ fn every_field() {
         name: "web".into(),
         origin: origin(2, 1),
         numprocs: 2,
-        process: ProcessSpec {
+        process: std::sync::Arc::new(ProcessSpec {
             cmd: [
                 "/usr/bin/python3",
                 "-m",
@@ -205,7 +205,7 @@ fn every_field() {
             env_files: Vec::new(),
             resources: Default::default(),
             console: false,
-        },
+        }),
         policy: Policy {
             autostart: false,
             autorestart: RestartPolicy::Always,

@@ -233,6 +233,7 @@ impl Daemon {
             crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
                 .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, pipes);
         if let Some(master) = master {

@@ -16,6 +16,7 @@ mod exec_reports;
 mod exits;
 mod extra_fds;
 mod handover;
+mod heap;
 mod helpers;
 mod lines;
 mod listener;
@@ -107,6 +108,8 @@ struct Daemon {
     helpers: helpers::Helpers,
     /// Spawned processes whose exec report is still to be read.
     exec_reports: Vec<exec_reports::PendingExec>,
+    /// Config loads and spawns since the free heap was last given back.
+    heap_churn: heap::HeapChurn,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.

@@ -129,6 +129,7 @@ impl Daemon {
         });
         match loaded {
             Ok((config, graph)) => {
+                self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.update_watches();

@@ -4,7 +4,7 @@
 use super::error::{RaiseNofileError, StartError};
 use super::handover::Handover;
 use super::output::Outputs;
-use super::{helpers, listener, notify, state_files, upgrade, Daemon, Options};
+use super::{heap, helpers, listener, notify, state_files, upgrade, Daemon, Options};
 use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
@@ -36,7 +36,7 @@ pub(super) fn load_config_for_services(
     let (mut config, graph) = load_config(dir)?;
     if let Some(limit) = nofile {
         for spec in config.services.values_mut() {
-            let limits = &mut spec.process.limits;
+            let limits = &mut std::sync::Arc::make_mut(&mut spec.process).limits;
             if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
                 limits.push(limit);
             }
@@ -218,6 +218,8 @@ impl Daemon {
                 config.services.len()
             ),
         );
+        let mut heap_churn = heap::HeapChurn::default();
+        heap_churn.add(config.services.len());
         let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let mut daemon = Daemon {
             cgroups,
@@ -234,6 +236,7 @@ impl Daemon {
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
+            heap_churn,
             loader: Default::default(),
             notify,
             watches: None,

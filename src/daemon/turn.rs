@@ -231,6 +231,8 @@ impl Daemon {
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
+        self.heap_churn
+            .trim_if_settled(self.exec_reports.is_empty());
     }
 
     /// After a turn that touched the core: the state files of what changed.

@@ -25,6 +25,7 @@ mod privileges;
 mod report;
 mod signal;
 mod spawn;
+mod sys;
 
 #[cfg(test)]
 mod tests;

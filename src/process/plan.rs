@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -32,32 +32,32 @@ pub(super) struct ExecPlan {
     pub envp: CStringArray,
     pub workingdir: CString,
     pub umask: Option<libc::mode_t>,
-    /// `/dev/null`. All fds here are ≥ 3 and close-on-exec, so dup2 onto 0–2 never
+    /// `/dev/null`. All fds here are ≥ 3 and close-on-exec, so a dup onto 0–2 never
     /// overwrites one that is still to be copied, and the originals vanish at execve.
-    pub stdin: OwnedFd,
+    /// Plain numbers: the child may share this plan's memory (see `spawn.rs`), so nothing
+    /// in it changes after the clone; the parent's copies are held apart, in [`HeldFds`].
+    pub stdin: RawFd,
     /// `None`: inherit the daemon's.
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
     pub limits: Vec<PreparedLimit>,
     pub privileges: Privileges,
     pub no_new_privs: bool,
     /// `ready "fd:N"`: the pipe's write end (≥ 3, close-on-exec) and N.
-    pub ready_fd: Option<(OwnedFd, libc::c_int)>,
-    /// N of `ready_fd` once the parent's copy of the pipe is closed (for error messages).
-    pub ready_fd_number: Option<libc::c_int>,
+    pub ready_fd: Option<(RawFd, libc::c_int)>,
     /// `watchdog`: the `WATCHDOG_PID=` entry of envp, written by the child once it knows
-    /// its pid.
+    /// its pid (it is the last entry but NULL).
     pub watchdog_pid: Option<PidSlot>,
+    /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
+    /// its cgroup before anything else, so nothing it starts is ever outside.
+    pub cgroup: Option<RawFd>,
     /// `listen`: the sockets, each close-on-exec on an fd ≥ 3 + their count, so that
     /// placing them on 3, 4, … never overwrites one still to be placed.
-    pub listen: Vec<OwnedFd>,
+    pub listen: Vec<RawFd>,
     /// The `LISTEN_PID=` entry of envp, written by the child (when there are sockets).
     pub listen_pid: Option<PidSlot>,
     /// `console`: the terminal's slave side (≥ 3, close-on-exec).
-    pub terminal: Option<OwnedFd>,
-    /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
-    /// its cgroup before anything else, so nothing it starts is ever outside.
-    pub cgroup: Option<OwnedFd>,
+    pub terminal: Option<RawFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -100,40 +100,59 @@ impl PidSlot {
     }
 }
 
+/// The parent's copies of the fds a plan names: open until the child has its own (the
+/// clone copies them), then closed, as only the child may keep a pipe's write end open.
+pub(super) struct HeldFds(Vec<OwnedFd>);
+
+impl HeldFds {
+    fn hold(&mut self, fd: OwnedFd) -> RawFd {
+        let raw = fd.as_raw_fd();
+        self.0.push(fd);
+        raw
+    }
+}
+
 impl ExecPlan {
     pub fn new(
         spec: &ProcessSpec,
         stdout: ChildFd,
         stderr: ChildFd,
         ready: Option<OwnedFd>,
+        cgroup: Option<OwnedFd>,
         handed: super::HandedFds,
-    ) -> Result<ExecPlan, SpawnError> {
-        let argv = arguments(&spec.cmd)?;
-
-        let watchdog_pid = (spec.ready == Readiness::Notify && spec.watchdog.is_some())
-            .then(|| PidSlot::new(b"WATCHDOG_PID="));
+    ) -> Result<(ExecPlan, HeldFds), SpawnError> {
         let count = handed.listen.len();
-        // Above the listen fds' places too: placing those must not overwrite it.
+        let argv = arguments(&spec.cmd)?;
+        let mut held = HeldFds(Vec::with_capacity(4));
         let ready_fd = match (ready, spec.ready) {
             (Some(fd), Readiness::Fd(number)) => Some((
-                at_or_above(fd, 3 + count as i32)
-                    .map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?,
+                // Above the listen fds' places too: placing those must not overwrite it.
+                held.hold(
+                    at_or_above(fd, 3 + count as i32)
+                        .map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?,
+                ),
                 number,
             )),
             _ => None,
         };
+        let watchdog_pid = (spec.ready == Readiness::Notify && spec.watchdog.is_some())
+            .then(|| PidSlot::new(b"WATCHDOG_PID="));
         let listen_pid = (count > 0).then(|| PidSlot::new(b"LISTEN_PID="));
-        let listen = handed
-            .listen
-            .into_iter()
-            .map(|fd| at_or_above(fd, 3 + count as i32))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SpawnError::new(Step::ListenFds, "", e))?;
-        let terminal = handed
-            .terminal
-            .map(above_stdio)
-            .transpose()
-            .map_err(|e| SpawnError::new(Step::Stdin, "the console terminal", e))?;
+        let mut listen = Vec::with_capacity(count);
+        for fd in handed.listen {
+            let fd = at_or_above(fd, 3 + count as i32)
+                .map_err(|e| SpawnError::new(Step::ListenFds, "", e))?;
+            listen.push(held.hold(fd));
+        }
+        let terminal = match handed.terminal {
+            Some(fd) => Some(
+                held.hold(
+                    above_stdio(fd)
+                        .map_err(|e| SpawnError::new(Step::Stdin, "the console terminal", e))?,
+                ),
+            ),
+            None => None,
+        };
         let mut vars = spec.env.clone();
         if count > 0 {
             vars.insert("LISTEN_FDS".into(), count.to_string());
@@ -146,8 +165,11 @@ impl ExecPlan {
             .map_err(|errno| SpawnError::new(Step::Exec, name.as_str(), errno))?;
         let program = c_path(&program, Step::Exec)?;
         let workingdir = c_path(&spec.workingdir, Step::Chdir)?;
-        let null = open_null()?;
-        Ok(ExecPlan {
+        // One /dev/null for stdin and every discarded stream: the child dups it onto each.
+        let stdin = held.hold(open_null()?);
+        let stdout = target(stdout, stdin, &mut held, "stdout")?;
+        let stderr = target(stderr, stdin, &mut held, "stderr")?;
+        let plan = ExecPlan {
             program,
             argv: CStringArray::new(argv),
             envp: {
@@ -160,9 +182,9 @@ impl ExecPlan {
             },
             workingdir,
             umask: spec.umask.map(|mask| mask as libc::mode_t),
-            stdout: target(stdout, &null, "stdout")?,
-            stderr: target(stderr, &null, "stderr")?,
-            stdin: null,
+            stdout,
+            stderr,
+            stdin,
             limits: spec
                 .limits
                 .iter()
@@ -177,29 +199,16 @@ impl ExecPlan {
             ),
             no_new_privs: spec.no_new_privs,
             ready_fd,
-            ready_fd_number: None,
             watchdog_pid,
+            cgroup: cgroup.map(|fd| held.hold(fd)),
             listen,
             listen_pid,
             terminal,
-            cgroup: None,
-        })
+        };
+        Ok((plan, held))
     }
 
     /// Turn the child's report into an error that names what the step acted on.
-    /// Closes the parent's copies of the child's stdio (after fork: only the child may keep
-    /// a pipe's write end, or its reader never sees EOF).
-    pub fn close_stdio(&mut self) {
-        self.stdout = None;
-        self.stderr = None;
-        self.listen.clear();
-        self.terminal = None;
-        if let Some((fd, number)) = self.ready_fd.take() {
-            drop(fd);
-            self.ready_fd_number = Some(number);
-        }
-    }
-
     pub fn error(&self, failure: Failure) -> SpawnError {
         let index = usize::from(failure.index);
         let ids = self.privileges.ids.as_ref();
@@ -221,10 +230,7 @@ impl ExecPlan {
             Step::Exec => self.program.to_string_lossy().into_owned(),
             Step::ReadyFd => self
                 .ready_fd
-                .as_ref()
-                .map(|(_, n)| *n)
-                .or(self.ready_fd_number)
-                .map(|n| format!("fd {n}"))
+                .map(|(_, n)| format!("fd {n}"))
                 .unwrap_or_default(),
             _ => String::new(),
         };
@@ -270,16 +276,19 @@ fn open_null() -> Result<OwnedFd, SpawnError> {
 }
 
 /// What the child's stdout or stderr becomes: `None` keeps the daemon's.
-fn target(fd: ChildFd, null: &OwnedFd, name: &str) -> Result<Option<OwnedFd>, SpawnError> {
-    let fd = match fd {
-        ChildFd::Inherit => return Ok(None),
-        ChildFd::Null => null.try_clone(),
-        ChildFd::Fd(fd) => Ok(fd),
-    };
-    let fd = fd.map_err(|e| SpawnError::new(Step::Stdio, name, errno_of(&e)))?;
-    above_stdio(fd)
-        .map(Some)
-        .map_err(|errno| SpawnError::new(Step::Stdio, name, errno))
+fn target(
+    fd: ChildFd,
+    null: RawFd,
+    held: &mut HeldFds,
+    name: &str,
+) -> Result<Option<RawFd>, SpawnError> {
+    match fd {
+        ChildFd::Inherit => Ok(None),
+        ChildFd::Null => Ok(Some(null)),
+        ChildFd::Fd(fd) => above_stdio(fd)
+            .map(|fd| Some(held.hold(fd)))
+            .map_err(|errno| SpawnError::new(Step::Stdio, name, errno)),
+    }
 }
 
 /// The same open file on an fd ≥ `lowest`, close-on-exec.

@@ -5,8 +5,6 @@
 //! `[step, index, errno as 4 native-endian bytes]` and exits. Six bytes are far below
 //! PIPE_BUF, so the write is atomic: the parent never sees half a report from a live child.
 
-use std::os::fd::RawFd;
-
 use nix::errno::Errno;
 
 use super::error::Step;
@@ -24,13 +22,13 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    /// The step failed on its `index`-th item with the current errno.
-    pub fn last(step: Step, index: usize) -> Failure {
+    /// The step failed on its `index`-th item with `errno`.
+    pub fn new(step: Step, index: usize, errno: i32) -> Failure {
         Failure {
             step,
             // Items are limits (≤ 10), capabilities (< 64) and signals (< 65).
             index: u8::try_from(index).unwrap_or(u8::MAX),
-            errno: Errno::last(),
+            errno: Errno::from_raw(errno),
         }
     }
 
@@ -56,20 +54,6 @@ impl Failure {
             index,
             errno: Errno::from_raw(i32::from_ne_bytes([e0, e1, e2, e3])),
         })
-    }
-
-    /// Child side: write the report. Async-signal-safe: a stack buffer and write(2).
-    pub fn send(&self, fd: RawFd) {
-        let bytes = self.encode();
-        loop {
-            // SAFETY: `bytes` is a live stack buffer of LEN bytes; write(2) is async-signal-safe.
-            let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), LEN) };
-            // Retry only on EINTR. Any other failure leaves nothing to do: the parent sees EOF
-            // and the exit status 127 tells the rest.
-            if written >= 0 || Errno::last() != Errno::EINTR {
-                return;
-            }
-        }
     }
 }
 

@@ -19,7 +19,7 @@ const OUTPUT_LINES: usize = 20;
 /// directory, limits, capabilities) with its command. Its output is collected by the loop.
 pub(super) fn pre_start_spec(spec: &ServiceSpec) -> Option<Arc<ProcessSpec>> {
     let cmd = spec.pre_start.as_ref()?;
-    let mut process = spec.process.clone();
+    let mut process = ProcessSpec::clone(&spec.process);
     process.cmd = cmd.clone();
     process.kind = ServiceType::Oneshot;
     process.stdout = Output::Capture;

@@ -173,7 +173,7 @@ impl Supervisor {
         let old_numprocs = service.spec.numprocs;
         let new_numprocs = spec.numprocs;
         let any_up = service.instances.values().any(|i| i.goal == Goal::Up);
-        service.process = Arc::new(spec.process.clone());
+        service.process = Arc::clone(&spec.process);
         service.spec = spec;
         // numprocs: add or retire instances at the end, leave the others alone.
         // An instance still retiring from an earlier shrink (or removal) is taken back as
@@ -183,7 +183,7 @@ impl Supervisor {
                 .instances
                 .entry(index)
                 .and_modify(|i| i.retiring = false)
-                .or_insert_with(Instance::new);
+                .or_insert_with(|| Box::new(Instance::new()));
         }
         for index in new_numprocs..old_numprocs {
             if let Some(instance) = service.instances.get_mut(&index) {

@@ -143,7 +143,7 @@ impl Supervisor {
                     }
                     return;
                 };
-                let mut spec: ProcessSpec = service.spec.process.clone();
+                let mut spec: ProcessSpec = ProcessSpec::clone(&service.spec.process);
                 spec.cmd = hook.cmd.clone();
                 spec.env.extend(event.environment());
                 spec.ready = crate::config::Readiness::Started;

@@ -73,7 +73,7 @@ fn svc(name: &str) -> Svc {
             column: 1,
         },
         numprocs: 1,
-        process: ProcessSpec {
+        process: std::sync::Arc::new(ProcessSpec {
             cmd: vec![format!("/bin/{name}")],
             kind: ServiceType::Simple,
             umask: None,
@@ -92,7 +92,7 @@ fn svc(name: &str) -> Svc {
             env_files: Vec::new(),
             resources: Default::default(),
             console: false,
-        },
+        }),
         policy: Policy {
             autostart: true,
             autorestart: Unexpected,
@@ -150,7 +150,7 @@ impl Svc {
         self
     }
     fn oneshot(mut self) -> Svc {
-        self.0.process.kind = ServiceType::Oneshot;
+        Arc::make_mut(&mut self.0.process).kind = ServiceType::Oneshot;
         self
     }
     fn pre_start(mut self, argv: &[&str]) -> Svc {
@@ -158,7 +158,7 @@ impl Svc {
         self
     }
     fn cmd(mut self, argv: &[&str]) -> Svc {
-        self.0.process.cmd = names(argv);
+        Arc::make_mut(&mut self.0.process).cmd = names(argv);
         self
     }
     fn requires(mut self, deps: &[&str]) -> Svc {
@@ -178,7 +178,7 @@ impl Svc {
         self
     }
     fn notify(mut self) -> Svc {
-        self.0.process.ready = crate::config::Readiness::Notify;
+        Arc::make_mut(&mut self.0.process).ready = crate::config::Readiness::Notify;
         self
     }
     fn before(mut self, deps: &[&str]) -> Svc {

@@ -11,7 +11,7 @@ impl Svc {
         self
     }
     fn watchdog(mut self, d: Duration) -> Svc {
-        self.0.process.watchdog = Some(d);
+        Arc::make_mut(&mut self.0.process).watchdog = Some(d);
         self
     }
     fn restart_limit(mut self, count: u32, window: Duration) -> Svc {
@@ -19,7 +19,7 @@ impl Svc {
         self
     }
     fn fd_ready(mut self) -> Svc {
-        self.0.process.ready = Readiness::Fd(3);
+        Arc::make_mut(&mut self.0.process).ready = Readiness::Fd(3);
         self
     }
 }

@@ -6,6 +6,7 @@ use super::super::{svc, Svc};
 use super::rng::Rng;
 use crate::config::{Config, Readiness, RestartLimit, RestartPolicy};
 use crate::supervisor::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Service names a storm uses; a service may depend only on services before it, so every
@@ -220,12 +221,12 @@ fn random_service(rng: &mut Rng, index: usize, present: &[usize]) -> Svc {
         s = s.cmd(&[&format!("/bin/{name}"), &format!("v{}", rng.below(3))]);
     }
     match rng.below(6) {
-        0 => s.0.process.ready = Readiness::Notify,
-        1 => s.0.process.ready = Readiness::Fd(3),
+        0 => Arc::make_mut(&mut s.0.process).ready = Readiness::Notify,
+        1 => Arc::make_mut(&mut s.0.process).ready = Readiness::Fd(3),
         _ => {}
     }
     if s.0.process.ready == Readiness::Notify && rng.one_in(2) {
-        s.0.process.watchdog = Some(Duration::from_secs(rng.pick(&[1, 5])));
+        Arc::make_mut(&mut s.0.process).watchdog = Some(Duration::from_secs(rng.pick(&[1, 5])));
     }
     s.0.policy.ready_timeout = Duration::from_secs(rng.pick(&[1, 5, 90]));
     if rng.one_in(4) {
@@ -306,7 +307,8 @@ pub fn changed_config(config: &Config, seed: u64, changes: u8) -> Config {
             }
             (Some(spec), 2) => spec.numprocs = 1 + rng.below(3) as u32,
             (Some(spec), 3) => {
-                spec.process.cmd = vec![format!("/bin/{name}"), rng.next().to_string()]
+                Arc::make_mut(&mut spec.process).cmd =
+                    vec![format!("/bin/{name}"), rng.next().to_string()]
             }
             (Some(spec), 4) => spec.policy.autostart = !spec.policy.autostart,
             (Some(spec), 5) => {
