@@ -247,3 +247,167 @@ fn bad_limits_are_load_errors_naming_field_and_value() {
         assert!(text.contains(expected), "{expected:?} missing from {text}");
     }
 }
+
+// ---- analyze and metrics ----------------------------------------------------------------
+
+#[test]
+fn analyze_prints_the_boot_and_draws_it_as_an_svg_that_renders() {
+    let mut h = Harness::new();
+    h.service(
+        "db",
+        "service \"db\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.3\n}\n",
+    );
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.2\n    requires \"db\"\n}\n",
+    );
+    h.start();
+    h.wait_state("web", "RUNNING");
+    let text = h.ok(&["analyze"]);
+    assert!(text.starts_with("2 of 2 instance(s) came up"), "{text}");
+    let chain = text.split("critical chain").nth(1).unwrap_or_default();
+    let web = chain.find("web @").expect("web in the chain");
+    let db = chain.find("└─ db @").expect("db under it");
+    assert!(web < db, "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&h.ok(&["--json", "analyze"])).expect("JSON");
+    let entries = json["analysis"]["entries"].as_array().expect("entries");
+    let db_up = entries[0]["ready_ms"].as_u64().expect("db up");
+    let web_spawned = entries[1]["spawned_ms"].as_u64().expect("web spawned");
+    assert!(db_up <= web_spawned, "{json}");
+    assert!(
+        entries[0]["ready_ms"].as_u64() >= Some(300),
+        "starttime counts: {json}"
+    );
+
+    let svg = h.path("boot.svg");
+    h.ok(&["analyze", "--svg", &svg.display().to_string()]);
+    let png = h.path("boot.png");
+    let out = std::process::Command::new("rsvg-convert")
+        .arg(&svg)
+        .arg("-o")
+        .arg(&png)
+        .output()
+        .expect("rsvg-convert (librsvg2-bin, see .ci/install-deps)");
+    assert!(out.status.success(), "{}", text_of(&out));
+    let bytes = std::fs::read(&png).expect("the PNG");
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+
+    let err = h.fails(&["analyze", "nope"]);
+    assert!(err.contains("no such service: nope"), "{err}");
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Parses Prometheus text with the `prometheus_client` package's own parser; returns
+/// `name{labels} value` lines, or the parser's error.
+fn parse_prometheus(text: &str) -> Result<Vec<String>, String> {
+    use std::io::Write;
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{family.type} {s.name}{{{labels}}} {s.value}")
+"#;
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (python3-prometheus-client, see .ci/install-deps)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = wait_output(child, "the Prometheus parser");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    } else {
+        Err(text_of(&out))
+    }
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_the_file_follows_changes() {
+    let mut h = Harness::new();
+    h.sleeper("web");
+    h.service(
+        "bad",
+        "service \"bad\" {\n    cmd \"/bin/sh\" \"-c\" \"exit 3\"\n    startretries 0\n}\n",
+    );
+    let file = h.path("taskmaster.prom");
+    let mut cmd = h.daemon_command();
+    cmd.arg("--metrics-file").arg(&file);
+    h.start_command(cmd);
+    h.wait_state("web", "RUNNING");
+    h.wait_state("bad", "FATAL");
+    let samples = parse_prometheus(&h.ok(&["metrics"])).unwrap_or_else(|e| panic!("{e}"));
+    for expected in [
+        "gauge taskmaster_instance_up{name=web,service=web} 1.0",
+        "gauge taskmaster_instance_up{name=bad,service=bad} 0.0",
+        "gauge taskmaster_instance_state{name=bad,service=bad,state=FATAL} 1.0",
+        "gauge taskmaster_instance_last_exit_code{name=bad,service=bad} 3.0",
+        "counter taskmaster_instance_restarts_total{name=web,service=web} 0.0",
+        "gauge taskmaster_services{} 2.0",
+        "gauge taskmaster_instances{state=RUNNING} 1.0",
+        "gauge taskmaster_instances{state=FATAL} 1.0",
+    ] {
+        assert!(
+            samples.iter().any(|s| s == expected),
+            "{expected} not in {samples:#?}"
+        );
+    }
+    assert!(samples
+        .iter()
+        .any(|s| s.starts_with("gauge taskmaster_instance_start_time_seconds{name=web")));
+    assert!(samples
+        .iter()
+        .any(|s| s.starts_with("counter taskmaster_events_total")));
+    // The file says the same, and follows a change.
+    wait_until("the metrics file to show web up", || {
+        std::fs::read_to_string(&file)
+            .is_ok_and(|t| t.contains("taskmaster_instance_up{name=\"web\",service=\"web\"} 1"))
+    });
+    h.ok(&["stop", "web"]);
+    wait_until("the metrics file to show web stopped", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| {
+            t.contains(
+                "taskmaster_instance_state{name=\"web\",service=\"web\",state=\"STOPPED\"} 1",
+            )
+        })
+    });
+    let text = std::fs::read_to_string(&file).expect("metrics file");
+    parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_metrics_file_in_a_missing_directory_is_refused_at_start() {
+    let h = Harness::new();
+    h.sleeper("a");
+    let mut cmd = h.daemon_command();
+    cmd.arg("--metrics-file").arg(h.path("no/such/dir/m.prom"));
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_output(cmd.spawn().expect("taskmasterd"), "taskmasterd to refuse");
+    assert_eq!(out.status.code(), Some(1));
+    let said = text_of(&out);
+    assert!(
+        said.contains("--metrics-file") && said.contains("no/such/dir"),
+        "{said}"
+    );
+}

@@ -211,6 +211,14 @@ service "stray" {{
         processes_under(pid1).is_empty(),
         "no process outlives the namespace"
     );
+    // Nothing left behind, nothing said about mounts it need not touch.
+    assert!(!init.h.socket.exists(), "the control socket is removed");
+    let console = init.h.stderr_text();
+    assert!(!console.contains("cannot unmount"), "{console}");
+    assert!(
+        console.contains("mounts are left to the namespace"),
+        "{console}"
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod logging;
 mod outliving;
 mod packages;
 mod pid1;
+mod polish;
 mod power_commands;
 mod privileges;
 mod readiness;

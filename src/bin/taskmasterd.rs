@@ -48,6 +48,17 @@ fn main() -> ExitCode {
             PathBuf::from("taskmaster.log")
         }
     });
+    let mut metrics_file = args.metrics_file.clone();
+    if let Some(path) = &args.metrics_file {
+        if let Err(message) = daemon::check_metrics_file(path) {
+            eprintln!("taskmasterd: {message}");
+            if std::process::id() != 1 {
+                return ExitCode::from(1);
+            }
+            // Init goes on without it: a metrics file is not worth a kernel panic.
+            metrics_file = None;
+        }
+    }
     let code = daemon::run(daemon::Options {
         config_dir: args.config_dir,
         socket,
@@ -59,6 +70,7 @@ fn main() -> ExitCode {
         state_dir: args
             .state_dir
             .unwrap_or_else(daemon::state_files::default_dir),
+        metrics_file,
         handover: args.handover,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -49,6 +49,10 @@ pub struct Args {
     /// root, else $XDG_RUNTIME_DIR/taskmaster/state or /tmp/taskmaster-UID/state].
     #[arg(long = "state-dir")]
     pub state_dir: Option<PathBuf>,
+    /// Keep this file current with metrics in the Prometheus text format (for
+    /// node_exporter's textfile collector), rewritten atomically when something changes.
+    #[arg(long = "metrics-file", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
     /// ignored as PID 1, an error otherwise.
     #[arg(hide = true)]

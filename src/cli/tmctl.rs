@@ -15,10 +15,10 @@ use crate::ctl::Command;
 #[command(name = "tmctl", version)]
 pub struct Cli {
     /// The daemon's control socket
-    #[arg(short, long, env = "TASKMASTER_SOCKET", value_name = "SOCKET", default_value_os_t = default_socket_path())]
+    #[arg(short, long, global = true, env = "TASKMASTER_SOCKET", value_name = "SOCKET", default_value_os_t = default_socket_path())]
     pub socket: PathBuf,
-    /// Print one JSON document instead of text (one-shot commands)
-    #[arg(long)]
+    /// Print one JSON document instead of text (one-shot commands); before or after the command
+    #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -9,7 +9,7 @@ use kdl::{KdlNode, KdlValue};
 
 use super::fields::{describe, Field};
 use super::source::SourceText;
-use super::suggest::did_you_mean;
+use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
 use super::{blocks, readers, readiness, syntax, triggers, values};
 use super::{
@@ -227,7 +227,10 @@ fn parse_service(
         } else {
             reader.errors.push(source.error(
                 position,
-                format!("unknown field `{field}`{}", did_you_mean(field, FIELDS)),
+                format!(
+                    "unknown field `{field}`{}",
+                    did_you_mean_field(field, FIELDS)
+                ),
             ));
         }
     }

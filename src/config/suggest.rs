@@ -28,6 +28,41 @@ pub(crate) fn did_you_mean<'c>(
         .unwrap_or_default()
 }
 
+/// Names other supervisors use for a field (supervisord, systemd, docker-compose), which
+/// are too far from ours for [`closest`] to find (`workdir` is 3 edits from `workingdir`).
+const FIELD_SYNONYMS: [(&str, &str); 17] = [
+    ("workdir", "workingdir"),
+    ("working-directory", "workingdir"),
+    ("workingdirectory", "workingdir"),
+    ("directory", "workingdir"),
+    ("cwd", "workingdir"),
+    ("chdir", "workingdir"),
+    ("command", "cmd"),
+    ("exec", "cmd"),
+    ("execstart", "cmd"),
+    ("environment", "env"),
+    ("environmentfile", "env-file"),
+    ("restart", "autorestart"),
+    ("startsecs", "starttime"),
+    ("stopwaitsecs", "stoptime"),
+    ("killsignal", "stopsignal"),
+    ("depends-on", "requires"),
+    ("instances", "numprocs"),
+];
+
+/// "; did you mean `workingdir`?" for an unknown field: another tool's name for it, else
+/// the closest field by spelling.
+pub(crate) fn did_you_mean_field<'c>(
+    unknown: &str,
+    fields: impl IntoIterator<Item = &'c str>,
+) -> String {
+    let wanted = normalize(unknown);
+    match FIELD_SYNONYMS.iter().find(|(other, _)| *other == wanted) {
+        Some((_, ours)) => format!("; did you mean `{ours}`?"),
+        None => did_you_mean(unknown, fields),
+    }
+}
+
 fn normalize(word: &str) -> String {
     word.to_lowercase().replace('_', "-")
 }
@@ -62,6 +97,25 @@ mod tests {
         assert_eq!(closest("CMD", FIELDS), Some("cmd"));
         assert_eq!(closest("program", FIELDS), None);
         assert_eq!(did_you_mean("xyz", FIELDS), "");
+    }
+
+    #[test]
+    fn other_tools_names_for_a_field_are_recognised() {
+        let fields = ["workingdir", "cmd", "env"];
+        assert_eq!(
+            did_you_mean_field("workdir", fields),
+            "; did you mean `workingdir`?"
+        );
+        assert_eq!(
+            did_you_mean_field("Working_Directory", fields),
+            "; did you mean `workingdir`?"
+        );
+        assert_eq!(
+            did_you_mean_field("command", fields),
+            "; did you mean `cmd`?"
+        );
+        assert_eq!(did_you_mean_field("cmdd", fields), "; did you mean `cmd`?");
+        assert_eq!(did_you_mean_field("zzzzzz", fields), "");
     }
 
     #[test]

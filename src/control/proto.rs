@@ -94,6 +94,13 @@ pub enum Request {
     Why {
         name: String,
     },
+    /// The last boot (or daemon start) as a timeline, of these instances (all when empty).
+    Analyze {
+        #[serde(default)]
+        names: Vec<String>,
+    },
+    /// The Prometheus text exposition format (answered by the loop).
+    Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +145,13 @@ pub enum Response {
     /// the root cause.
     Why {
         steps: Vec<WhyStep>,
+    },
+    Analyze {
+        analysis: Analysis,
+    },
+    /// `metrics`: Prometheus text format, ready to print.
+    Metrics {
+        text: String,
     },
     /// Something was refused or failed; `kind` says what, for programs (tmctl decides by
     /// it, never by the text), `message` says it for people.
@@ -256,4 +270,32 @@ pub struct WhyStep {
     pub name: String,
     pub state: String,
     pub reason: String,
+}
+
+/// `analyze`: when each instance was spawned and came up, in milliseconds since the boot
+/// (or daemon start), and the critical chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Milliseconds from the boot to the answer.
+    pub elapsed_ms: u64,
+    /// Sorted by spawn time; those never spawned last.
+    pub entries: Vec<AnalyzeEntry>,
+    /// The instance that came up last, then the dependency that held it back, and so on.
+    pub chain: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzeEntry {
+    pub name: String,
+    pub service: String,
+    /// Its state now.
+    pub state: String,
+    /// Its first spawn since the boot (null: never spawned).
+    pub spawned_ms: Option<u64>,
+    /// When it first was up (RUNNING, or a oneshot that succeeded); null: not yet.
+    pub ready_ms: Option<u64>,
+    /// It went FATAL before it was ever up.
+    pub failed: bool,
+    /// The services it waits for (requires, wants, after).
+    pub after: Vec<String>,
 }

@@ -114,6 +114,17 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },
+    /// The last boot (or daemon start) as a timeline, with its critical chain
+    Analyze {
+        /// Also draw it as an SVG picture into FILE
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
+        /// Only these services or instances (all when none)
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Print metrics in the Prometheus text format
+    Metrics,
     /// Explain why an instance is in its state, down to the root cause
     Why {
         /// A service (each of its instances), or an instance NAME:N
@@ -152,6 +163,8 @@ impl Command {
             Command::Events { names } => Request::Events { names },
             Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
+            Command::Analyze { names, .. } => Request::Analyze { names },
+            Command::Metrics => Request::Metrics,
             Command::Upgrade { path } => Request::Upgrade {
                 // The daemon's working directory is not ours.
                 path: path.map(|p| {
@@ -186,6 +199,8 @@ impl Command {
             Command::Events { .. } => "events",
             Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
+            Command::Analyze { .. } => "analyze",
+            Command::Metrics => "metrics",
             Command::Upgrade { .. } => "upgrade",
         }
     }

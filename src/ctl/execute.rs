@@ -43,6 +43,16 @@ pub fn execute(
         _ => render(&response, format)?,
     };
     print(&printout, out, err)?;
+    if let (
+        Command::Analyze {
+            svg: Some(path), ..
+        },
+        Response::Analyze { analysis },
+    ) = (command, &response)
+    {
+        std::fs::write(path, super::analyze::timeline_svg(analysis))
+            .map_err(|e| CtlError::Failed(format!("cannot write {}: {e}", path.display())))?;
+    }
     check(&response, command.word())
 }
 

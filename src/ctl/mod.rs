@@ -3,6 +3,7 @@
 //! One-shot mode and the shell share everything below the command line: the clap
 //! [`command::Command`] enum, [`execute`] on a [`session::Session`], and [`render`].
 
+pub mod analyze;
 mod attach;
 pub mod command;
 pub mod complete;

@@ -3,7 +3,7 @@
 
 use crate::control::proto::{EventRecord, InstanceOutcome, Response};
 
-use super::status_table::status_table;
+use super::status_table::{colour_wanted, status_table_in};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -42,7 +42,7 @@ fn json_document(response: &Response) -> Result<String, serde_json::Error> {
 fn human(response: &Response) -> Printout {
     let out = match response {
         Response::Ok { lines } => lines_of(lines.iter()),
-        Response::Status { instances } => status_table(instances),
+        Response::Status { instances } => status_table_in(instances, colour_wanted()),
         Response::Outcome { results, .. } => lines_of(results.iter().map(outcome_line)),
         Response::Reload { results, .. } if results.is_empty() => "no changes\n".to_string(),
         Response::Reload { results, .. } => lines_of(results.iter().map(outcome_line)),
@@ -73,6 +73,8 @@ fn human(response: &Response) -> Printout {
                 .iter()
                 .map(|s| format!("{} is {}: {}", s.name, s.state, s.reason)),
         ),
+        Response::Analyze { analysis } => super::analyze::timeline_text(analysis),
+        Response::Metrics { text } => text.clone(),
         // Said once, on stderr, by whoever reports the failure.
         Response::Error { .. } => String::new(),
     };

@@ -18,7 +18,9 @@ use super::history::HistoryFile;
 use super::render::Format;
 use super::session::Session;
 use super::shell_helper::ShellHelper;
-use super::shell_line::{command_help, help_text, parse_shell_line, ShellInput, ShellLineError};
+use super::shell_line::{
+    command_help, help_text, parse_shell_line, shell_message, ShellInput, ShellLineError,
+};
 
 const PROMPT: &str = "taskmaster> ";
 const HISTORY_ENTRIES: usize = 1000;
@@ -64,9 +66,12 @@ pub fn run_shell(socket: &Path) -> Result<(), CtlError> {
             },
             Ok(ShellInput::Run(command)) => run_command(&mut session, &command, &ctrl_c),
             // Clap's message, with usage and suggestions; `--help` goes to stdout.
-            Err(ShellLineError::Clap(e)) => {
-                let _ = e.print();
-            }
+            Err(ShellLineError::Clap(e)) => match shell_message(&e) {
+                Some(text) => complain_raw(&text),
+                None => {
+                    let _ = e.print();
+                }
+            },
             Err(e) => complain(&e.to_string()),
         }
     }
@@ -114,6 +119,11 @@ fn say(text: &str) {
 
 fn complain(text: &str) {
     let _ = writeln!(io::stderr(), "error: {text}");
+}
+
+/// A message that already starts with `error:`.
+fn complain_raw(text: &str) {
+    let _ = writeln!(io::stderr(), "{text}");
 }
 
 /// Remembers whether what was written last left the cursor in the middle of a line.

@@ -68,6 +68,66 @@ pub fn parse_shell_line(line: &str) -> Result<ShellInput, ShellLineError> {
     }
 }
 
+/// Clap's message rewritten for the shell, where there is no program name to type and no
+/// `--help` flag to try: `unknown command `stpo`; did you mean `stop`? (help lists the
+/// commands)`. `None` for `--help` output, which is printed as clap renders it.
+pub fn shell_message(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => None,
+        ErrorKind::InvalidSubcommand => {
+            let word = match error.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(word)) => word.clone(),
+                _ => String::new(),
+            };
+            let commands = ShellLine::command();
+            let names: Vec<&str> = commands
+                .get_subcommands()
+                .map(|sub| sub.get_name())
+                .chain(SHELL_WORDS)
+                .collect();
+            // Clap lists its guesses from the least to the most likely.
+            let clap_guess = match error.get(ContextKind::SuggestedSubcommand) {
+                Some(ContextValue::Strings(guesses)) => guesses.last().cloned(),
+                Some(ContextValue::String(guess)) => Some(guess.clone()),
+                _ => None,
+            };
+            let suggestion = crate::config::suggest::closest(&word, names.iter().copied())
+                .map(String::from)
+                .or(clap_guess);
+            let hint = suggestion
+                .map(|name| format!("; did you mean `{name}`?"))
+                .unwrap_or_default();
+            Some(format!(
+                "error: unknown command `{word}`{hint} (help lists the commands)"
+            ))
+        }
+        _ => {
+            let text = error.render().to_string();
+            let mut lines = Vec::new();
+            for line in text.lines() {
+                if line.starts_with("For more information, try") {
+                    continue;
+                }
+                lines.push(line.replace("Usage: taskmaster ", "Usage: "));
+            }
+            while lines.last().is_some_and(|l| l.trim().is_empty()) {
+                lines.pop();
+            }
+            let command = error
+                .get(ContextKind::Usage)
+                .map(|usage| usage.to_string())
+                .and_then(|usage| usage.split_whitespace().nth(2).map(String::from));
+            let more = match command {
+                Some(name) => format!("(help {name} shows its usage)"),
+                None => "(help lists the commands)".into(),
+            };
+            lines.push(more);
+            Some(lines.join("\n"))
+        }
+    }
+}
+
 /// The shell's `help`: every command with its one-line description.
 pub fn help_text() -> String {
     let clap_command = ShellLine::command();
@@ -212,6 +272,25 @@ mod tests {
         let error = clap_error("stpo web");
         assert_eq!(error.kind(), clap::error::ErrorKind::InvalidSubcommand);
         assert!(error.to_string().contains("'stop'"), "{error}");
+    }
+
+    #[test]
+    fn shell_messages_name_no_program_and_no_flag_the_shell_lacks() {
+        let message = shell_message(&clap_error("stpo web")).expect("a message");
+        assert_eq!(
+            message,
+            "error: unknown command `stpo`; did you mean `stop`? (help lists the commands)"
+        );
+        let message = shell_message(&clap_error("frobnicate")).expect("a message");
+        assert_eq!(
+            message,
+            "error: unknown command `frobnicate` (help lists the commands)"
+        );
+        let message = shell_message(&clap_error("start")).expect("a message");
+        assert!(!message.contains("taskmaster"), "{message}");
+        assert!(!message.contains("--help"), "{message}");
+        assert!(message.contains("Usage: start"), "{message}");
+        assert!(shell_message(&clap_error("stop --help")).is_none());
     }
 
     #[test]

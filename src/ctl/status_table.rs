@@ -11,11 +11,35 @@ use crate::control::proto::InstanceStatus;
 const GAP: &str = "  ";
 
 pub fn status_table(instances: &[InstanceStatus]) -> String {
+    status_table_in(instances, false)
+}
+
+/// [`status_table`], with the state words in colour when `colour` (a terminal, and no
+/// `NO_COLOR`): green up, red failed, yellow on the way.
+pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
     let rows: Vec<Vec<String>> = instances
         .iter()
         .map(|i| vec![i.name.clone(), i.state.clone(), pid_text(i.pid), info(i)])
         .collect();
-    aligned(&rows)
+    aligned_coloured(&rows, colour.then_some(1))
+}
+
+/// The ANSI colour of a state word, if it gets one.
+fn state_colour(state: &str) -> Option<&'static str> {
+    match state {
+        "RUNNING" | "EXITED" => Some("\x1b[32m"),
+        "FATAL" | "BACKOFF" => Some("\x1b[31m"),
+        "STARTING" | "STOPPING" | "PENDING" | "PAUSED" => Some("\x1b[33m"),
+        _ => None,
+    }
+}
+
+/// Whether `tmctl` may colour its output: stdout is a terminal and `NO_COLOR` is unset or
+/// empty (no-color.org).
+pub fn colour_wanted() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
 }
 
 /// `status -l` and `top`: with the memory, CPU time and tasks of each instance's cgroup
@@ -44,6 +68,12 @@ pub fn status_table_long(instances: &[InstanceStatus]) -> String {
 
 /// Rows as columns padded to their widest cell; the last column is free text.
 fn aligned(rows: &[Vec<String>]) -> String {
+    aligned_coloured(rows, None)
+}
+
+/// [`aligned`], with the cells of `coloured` wrapped in their state's colour (the padding
+/// stays outside, so columns still line up).
+fn aligned_coloured(rows: &[Vec<String>], coloured: Option<usize>) -> String {
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -60,7 +90,16 @@ fn aligned(rows: &[Vec<String>]) -> String {
             if c + 1 == columns {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}{GAP}", width = widths[c]));
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                match coloured
+                    .filter(|col| *col == c)
+                    .and_then(|_| state_colour(cell))
+                {
+                    Some(code) => line.push_str(&format!("{code}{cell}\x1b[0m")),
+                    None => line.push_str(cell),
+                }
+                line.push_str(&" ".repeat(pad));
+                line.push_str(GAP);
             }
         }
         table.push_str(line.trim_end());
@@ -218,5 +257,20 @@ w         EXITED   7     signal KILL
     #[test]
     fn no_instances_print_nothing() {
         assert_eq!(status_table(&[]), "");
+    }
+
+    #[test]
+    fn colour_wraps_the_state_word_and_keeps_the_columns() {
+        let web = instance("web:0", "RUNNING", Some(42));
+        let bad = instance("bad", "FATAL", None);
+        let plain = status_table(&[web.clone(), bad.clone()]);
+        let coloured = status_table_in(&[web, bad], true);
+        assert!(coloured.contains("\x1b[32mRUNNING\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[31mFATAL\x1b[0m"), "{coloured:?}");
+        let stripped = coloured
+            .replace("\x1b[32m", "")
+            .replace("\x1b[31m", "")
+            .replace("\x1b[0m", "");
+        assert_eq!(stripped, plain);
     }
 }

@@ -31,6 +31,12 @@ impl Daemon {
                     &format!("shutdown: {closed} output file(s) written out and closed"),
                 );
                 self.log.close_file();
+                // reboot(2) does not return when it works (in a pid namespace it ends the
+                // namespace): the sockets go now, not at an exit that never comes.
+                super::listener::remove(&self.opts.socket, self.socket_inode);
+                if let Some(notify) = &self.notify {
+                    notify.remove();
+                }
                 let log = &mut self.log;
                 plan.finish(&mut |level, text| log.write(level, &text));
                 // Still here: reboot(2) was refused.
@@ -163,6 +169,7 @@ impl Daemon {
                 spec,
             } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
+                self.metrics.event();
                 self.publish(event);
                 None
             }

@@ -22,6 +22,7 @@ mod lines;
 mod listener;
 mod loader;
 mod logging;
+mod metrics;
 mod notify;
 mod output;
 mod ready_pipes;
@@ -51,6 +52,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use metrics::check_metrics_file;
 pub use startup::load_config;
 pub use upgrade::check_line as upgrade_check_line;
 
@@ -70,6 +72,8 @@ pub struct Options {
     pub emergency_shell: PathBuf,
     /// Where each instance's state file goes (`--state-dir`).
     pub state_dir: PathBuf,
+    /// `--metrics-file`: Prometheus text kept current for node_exporter.
+    pub metrics_file: Option<PathBuf>,
     /// Started by `tmctl upgrade`: the fd of the state the old image handed over.
     pub handover: Option<i32>,
 }
@@ -130,6 +134,8 @@ struct Daemon {
     pid1: bool,
     /// Each instance's cgroup (as root with cgroup v2), else none and why.
     cgroups: cgroups::ServiceCgroups,
+    /// What `tmctl metrics` and `--metrics-file` count.
+    metrics: metrics::Metrics,
     /// As PID 1: what the machine does once everything has stopped.
     power: PowerAction,
     /// As PID 1, once the services are down: kill what is left, unmount, reboot.

@@ -127,6 +127,17 @@ impl Outputs {
 
     /// Starts reading the pipes of a process that was spawned as `name` with `pid`.
     pub fn attach(&mut self, id: &InstanceId, name: &str, pid: i32, pending: Vec<PendingPipe>) {
+        // `tmctl tail` shows where a new process began, after what the last one wrote.
+        for pipe in &pending {
+            if let Some(ring) = self.rings.get_mut(&(id.clone(), pipe.stderr)) {
+                if ring.total() > 0 {
+                    let newline = if ring.last() == Some(b'\n') { "" } else { "\n" };
+                    ring.push(
+                        format!("{newline}--- {name}: new process, pid {pid} ---\n").as_bytes(),
+                    );
+                }
+            }
+        }
         let mark = self.rings.get(&(id.clone(), true)).map_or(0, Ring::total);
         self.stderr_marks.insert(id.clone(), mark);
         for pipe in pending {

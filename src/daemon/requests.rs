@@ -49,6 +49,10 @@ impl Daemon {
             Request::Attach { name, read_only } => self.attach(client, &name, read_only),
             Request::Input { data } => self.console_input(client, &data),
             Request::Resize { rows, cols } => self.console_resize(client, rows, cols),
+            Request::Metrics => {
+                let text = self.metrics_text();
+                self.reply(client, Response::Metrics { text });
+            }
             Request::Reopen => {
                 let lines = vec![self.reopen_logs()];
                 self.reply(client, Response::Ok { lines });

@@ -39,6 +39,11 @@ impl Ring {
         ring
     }
 
+    /// The newest byte kept, if any.
+    pub fn last(&self) -> Option<u8> {
+        self.bytes.back().copied()
+    }
+
     pub fn contents(&self) -> Vec<u8> {
         self.bytes.iter().copied().collect()
     }

@@ -81,6 +81,15 @@ impl Daemon {
             }
         }
         let mut log = EventLog::open(&opts.log_file, !opts.shell);
+        if opts.shell {
+            // The shell owns the terminal: say once where things are, then only trouble.
+            eprintln!(
+                "taskmasterd: control socket {}, event log {}; warnings and errors show here too",
+                opts.socket.display(),
+                opts.log_file.display()
+            );
+            log.echo_trouble();
+        }
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
         }
@@ -221,8 +230,10 @@ impl Daemon {
         let mut heap_churn = heap::HeapChurn::default();
         heap_churn.add(config.services.len());
         let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
+        let metrics = super::metrics::Metrics::new(opts.metrics_file.clone());
         let mut daemon = Daemon {
             cgroups,
+            metrics,
             graph,
             core: Supervisor::new(config),
             opts,

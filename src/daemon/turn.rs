@@ -131,6 +131,8 @@ impl Daemon {
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     pub(super) fn turn(&mut self) {
+        // What the last turn changed, before sleeping.
+        self.write_metrics_file();
         self.resume_accepting(Instant::now());
         let deadline = [
             self.core.next_deadline(),

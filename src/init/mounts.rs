@@ -134,13 +134,17 @@ pub fn mount_essentials() -> Vec<(bool, String)> {
 /// remount changes the filesystem itself, which the host shares; unmounting only touches
 /// the container's own mount namespace.
 pub fn unmount_all(mounts: &[MountPoint]) -> Vec<(bool, String)> {
-    let container = in_container();
     let mut report = Vec::new();
-    if container {
+    if in_container() {
+        // The mounts go with the namespace, and one shared with the host (`unshare --pid`
+        // without `--mount`) is not ours to unmount: trying gives a page of EINVAL for
+        // locked, duplicate and host mounts. The data was synced just before.
         report.push((
             true,
-            "in a container: unmounting only, nothing is remounted read-only".to_string(),
+            "in a container: mounts are left to the namespace (synced, nothing unmounted)"
+                .to_string(),
         ));
+        return report;
     }
     for m in mounts.iter().rev() {
         if m.target == Path::new("/") {
@@ -149,13 +153,10 @@ pub fn unmount_all(mounts: &[MountPoint]) -> Vec<(bool, String)> {
         let shown = m.target.display();
         match umount2(&m.target, MntFlags::empty()) {
             Ok(()) => report.push((true, format!("unmounted {shown}"))),
-            Err(e) if container => report.push((false, format!("cannot unmount {shown}: {e}"))),
             Err(_) => report.push(remount_read_only(&m.target)),
         }
     }
-    if !container {
-        report.push(remount_read_only(Path::new("/")));
-    }
+    report.push(remount_read_only(Path::new("/")));
     report
 }
 

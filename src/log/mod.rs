@@ -49,6 +49,9 @@ pub struct EventLog {
     file: Option<File>,
     /// Also copy every line to stderr (foreground use, and the console as PID 1).
     echo: bool,
+    /// Copy only warnings and errors to stderr (`--shell`: routine events would bury the
+    /// prompt, trouble must not hide in the file).
+    echo_trouble: bool,
     syslog: Option<Syslog>,
 }
 
@@ -67,10 +70,16 @@ impl EventLog {
             path: path.to_path_buf(),
             file: None,
             echo,
+            echo_trouble: false,
             syslog: None,
         };
         log.reopen();
         log
+    }
+
+    /// Warnings and errors also go to stderr, when the rest does not.
+    pub fn echo_trouble(&mut self) {
+        self.echo_trouble = true;
     }
 
     /// Also sends every event to syslog at `socket` (`--syslog-socket`; `/dev/log`).
@@ -212,7 +221,8 @@ impl EventLog {
             // A full disk must not stop the supervisor; the line is lost, nothing else.
             let _ = file.write_all(line.as_bytes());
         }
-        if self.echo {
+        let trouble = matches!(level, Level::Warning | Level::Error);
+        if self.echo || (self.echo_trouble && trouble) {
             echo(line.as_bytes());
         }
     }

@@ -5,6 +5,7 @@
 //! every instance towards its goal (up or down), in dependency order, and answers the
 //! clients whose start/stop has settled. Its only timer is [`Supervisor::next_deadline`].
 
+mod analyze;
 mod checks;
 mod demand;
 mod deps;
@@ -28,6 +29,7 @@ mod waiters;
 pub mod watch;
 mod why;
 
+pub use analyze::millis_text;
 pub use deps::DepKind;
 pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
@@ -272,6 +274,8 @@ pub struct Supervisor {
     hooks: hooks::HookRunner,
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
+    /// The first start of each instance since boot, for `tmctl analyze`.
+    timeline: analyze::Timeline,
 }
 
 /// What the core returns from one event.
@@ -296,6 +300,7 @@ impl Supervisor {
             strangers: Default::default(),
             hooks: Default::default(),
             changes: Default::default(),
+            timeline: Default::default(),
         }
     }
 
@@ -312,6 +317,7 @@ impl Supervisor {
         }
         match event {
             Event::Boot => {
+                self.timeline.boot(now);
                 let autostart: Vec<String> = self
                     .services
                     .values()

@@ -3,7 +3,7 @@
 
 use super::waiters::{Entry, What};
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
-use crate::control::proto::{ErrorKind, InstanceStatus, Request, Response};
+use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
 use crate::log::Level;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -170,6 +170,20 @@ impl Supervisor {
                 }
                 Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
             },
+            Request::Analyze { names } => {
+                let ids = if names.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.resolve(&names)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let analysis = self.analyze(&ids, now);
+                        reply(out, Response::Analyze { analysis });
+                    }
+                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                }
+            }
             Request::Shutdown => {
                 self.begin_shutdown(out);
                 reply(
@@ -295,6 +309,9 @@ impl Supervisor {
         };
         let mut lines = Vec::new();
         let mut missing = Vec::new();
+        // Per instance, for a reply that says what happened to each when only some had a
+        // process (`signal TERM pool` with pool:1 stopped signals the other two).
+        let mut results = Vec::new();
         for id in &ids {
             let name = self.instance_name(id);
             match self.instance(id).and_then(|i| i.pid) {
@@ -306,19 +323,51 @@ impl Supervisor {
                     ));
                     out.push(Action::Signal { pid, signal, group });
                     lines.push(format!("{name}: sent SIG{sig} to pid {pid}"));
+                    results.push(InstanceOutcome {
+                        name,
+                        action: None,
+                        ok: true,
+                        message: format!("sent SIG{sig} to pid {pid}"),
+                    });
                 }
-                None => missing.push(name),
+                None => {
+                    let state = self
+                        .instance(id)
+                        .map_or("gone", |i| i.state.word())
+                        .to_string();
+                    results.push(InstanceOutcome {
+                        name: name.clone(),
+                        action: None,
+                        ok: false,
+                        message: format!("not running ({state})"),
+                    });
+                    missing.push(name);
+                }
             }
         }
         let response = if missing.is_empty() {
             Response::Ok { lines }
-        } else {
+        } else if lines.is_empty() {
             Response::error(
                 ErrorKind::NotRunning,
                 format!("not running: {}", missing.join(", ")),
             )
+        } else {
+            Response::Outcome { ok: false, results }
         };
         out.push(Action::Reply { client, response });
+    }
+
+    /// The instance's detail as of `now`: a pending restart counts down (`restart in 0.15s`)
+    /// instead of repeating the delay it was given.
+    fn detail_now(i: &super::instance::Instance, now: Instant) -> Option<String> {
+        match (&i.detail, i.deadline) {
+            (Some(detail), Some(at)) if detail.starts_with("restart in") => Some(format!(
+                "restart in {}",
+                super::seconds(at.saturating_duration_since(now))
+            )),
+            (detail, _) => detail.clone(),
+        }
     }
 
     /// The status line of one instance, as `tmctl status` shows it.
@@ -341,7 +390,10 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: match (&i.oom, i.detail.clone().or_else(|| i.notify_status.clone())) {
+            detail: match (
+                &i.oom,
+                Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
+            ) {
                 (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
                 (Some(oom), None) => Some(oom.clone()),
                 (None, detail) => detail,

@@ -90,6 +90,7 @@ impl Supervisor {
                 });
             }
         }
+        self.note_timeline(&events, now);
         for event in events {
             self.trigger_hooks(&event, now, out);
             out.push(Action::Publish(event));

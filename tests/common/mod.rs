@@ -211,9 +211,15 @@ impl Harness {
         .arg("--state-dir")
         .arg(self.state_dir())
         .args(extra.iter().map(|a| a.as_ref()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdin(Stdio::null());
+        // The console of this init: what it says after its log file is closed (unmount,
+        // reboot) is only there.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr)
+            .expect("pid 1 console file");
+        cmd.stdout(out.try_clone().expect("dup")).stderr(out);
         cmd
     }
 

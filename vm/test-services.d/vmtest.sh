@@ -216,6 +216,30 @@ else
     fail no-zombies "$zombies zombie(s) after the orphan storm: $(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | head -n 5 | tr '\n' ' ')"
 fi
 
+# upgrade: PID 1 re-executes itself in place; every service keeps its pid and httpd still
+# answers. Busy (a crasher restart being spawned, say) is retried.
+before="$(field httpd pid) $(field worker:0 pid) $(field journald pid)"
+i=0
+while :; do
+    said=$(tmctl upgrade 2>&1) && break
+    i=$((i + 1))
+    case $said in *"try again"*) [ $i -lt 10 ] && sleep 0.5 && continue ;; esac
+    break
+done
+after="$(field httpd pid) $(field worker:0 pid) $(field journald pid)"
+page=$(timeout 20 wget -qO- http://127.0.0.1/ 2>&1)
+case "$said|$page" in
+*"(pid 1) took over"*"Hello from busybox httpd"*)
+    if [ "$before" = "$after" ]; then
+        ok upgrade
+        say "$said"
+    else
+        fail upgrade "pids changed across the upgrade: $before -> $after"
+    fi
+    ;;
+*) fail upgrade "tmctl upgrade said: $said; httpd gave: $(echo "$page" | head -n 1)" ;;
+esac
+
 say "done, $failures failed check(s), at uptime $(cut -d' ' -f1 /proc/uptime)"
 # The host checks what follows on the console: services stopped in reverse order, the
 # remaining processes killed, filesystems unmounted or read-only, power off.

@@ -45,6 +45,7 @@ fn id(name: &str) -> InstanceId {
     }
 }
 
+mod analyze;
 mod dependencies;
 mod events;
 mod handover;

@@ -281,6 +281,9 @@ fn status_fields() {
             Some("restart in 0.25s")
         )
     );
+    // A countdown, not the delay it was given.
+    h.advance(ms(100));
+    assert_eq!(h.status("web").detail.as_deref(), Some("restart in 0.15s"));
     // The request gives the same, for what it names.
     let c = h.request(Request::Status {
         names: names(&["web"]),

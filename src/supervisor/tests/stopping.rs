@@ -270,3 +270,40 @@ fn a_paused_process_that_dies_follows_the_restart_policy() {
     h.kill(100, Sig(KILL));
     assert_eq!(h.state_of("web"), State::Backoff);
 }
+
+#[test]
+fn signal_to_a_service_with_a_stopped_instance_says_what_happened_to_each() {
+    let mut h = Harness::boot(config([svc("pool").numprocs(3)]));
+    h.advance(secs(1));
+    h.request(Request::Stop {
+        names: names(&["pool:1"]),
+    });
+    h.feed(Event::Exited {
+        pid: 101,
+        status: ExitStatus::Signal(libc::SIGTERM),
+    });
+    assert_eq!(h.state_of("pool:1"), State::Stopped);
+    h.take_ops();
+    let c = h.request(Request::Signal {
+        signal: "TERM".to_string(),
+        names: names(&["pool"]),
+    });
+    h.expect_ops(&["signal 100 TERM pid", "signal 102 TERM pid"]);
+    let outcome = |name: &str, ok: bool, message: &str| InstanceOutcome {
+        name: name.into(),
+        action: None,
+        ok,
+        message: message.into(),
+    };
+    assert_eq!(
+        h.reply(c),
+        Some(Response::Outcome {
+            ok: false,
+            results: vec![
+                outcome("pool:0", true, "sent SIGTERM to pid 100"),
+                outcome("pool:1", false, "not running (STOPPED)"),
+                outcome("pool:2", true, "sent SIGTERM to pid 102"),
+            ]
+        })
+    );
+}
