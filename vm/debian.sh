@@ -57,7 +57,12 @@ debian_image() {
     debian_base
     local stage="$DEBIAN_CACHE/stage" debs
     vm_log "installing taskmaster's packages into a copy of the tree"
-    mapfile -t debs < <("$REPO_DIR/pkg/build-debs")
+    if [ "${VM_NO_BUILD:-0}" = 1 ] && compgen -G "$CARGO_TARGET_DIR/debian/taskmaster*.deb" >/dev/null; then
+        # VM_NO_BUILD=1: the packages already in target/debian, as they are.
+        debs=("$CARGO_TARGET_DIR"/debian/taskmaster_*.deb "$CARGO_TARGET_DIR"/debian/taskmaster-init_*.deb)
+    else
+        mapfile -t debs < <("$REPO_DIR/pkg/build-debs")
+    fi
     [ "${#debs[@]}" -eq 2 ] || vm_die "pkg/build-debs did not give two packages"
     rm -rf "$stage"
     cp -a "$DEBIAN_BASE/root" "$stage"

@@ -8,6 +8,16 @@ use serde::{Deserialize, Serialize};
 /// A request line longer than this is refused and the connection closed.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
+/// One request line as the daemon reads it, without its newline: `None` for a blank
+/// line (skipped), else the request or why it is not one (said to the client). The caller
+/// has already refused a line over [`MAX_REQUEST_BYTES`].
+pub fn decode_line(line: &[u8]) -> Option<Result<Request, String>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(serde_json::from_slice::<Request>(line).map_err(|err| format!("bad request: {err}")))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {

@@ -1,7 +1,7 @@
 //! Control connections: non-blocking, bounded both ways, so a slow, silent or hostile
 //! client can never stall the loop or grow the daemon without bound.
 
-use crate::control::proto::{ErrorKind, Request, Response, MAX_REQUEST_BYTES};
+use crate::control::proto::{decode_line, ErrorKind, Request, Response, MAX_REQUEST_BYTES};
 use crate::supervisor::{ClientId, InstanceId};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::ErrorKind as IoErrorKind;
@@ -151,12 +151,10 @@ impl Client {
                 requests.push(self.too_long());
                 return requests;
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            requests.push(match serde_json::from_slice::<Request>(line) {
-                Ok(request) => Incoming::Request(request),
-                Err(err) => Incoming::Invalid(format!("bad request: {err}")),
+            requests.push(match decode_line(line) {
+                None => continue,
+                Some(Ok(request)) => Incoming::Request(request),
+                Some(Err(message)) => Incoming::Invalid(message),
             });
         }
         if self.inbox.len() > MAX_REQUEST_BYTES && !self.inbox.contains(&b'\n') {

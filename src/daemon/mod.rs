@@ -18,7 +18,8 @@ mod extra_fds;
 mod handover;
 mod heap;
 mod helpers;
-mod lines;
+// Public for the fuzz target of the syslog line splitter (fuzz/targets/syslog_lines.rs).
+pub mod lines;
 mod listener;
 mod loader;
 mod logging;

@@ -9,7 +9,7 @@ mod network;
 mod shutdown;
 
 pub use error::InitError;
-pub use mounts::in_container;
+pub use mounts::{in_container, parse_mountinfo, MountPoint};
 pub use shutdown::{FinalShutdown, PowerAction, Progress};
 
 /// Starts the emergency shell on the console (a broken config at boot).
