@@ -15,6 +15,7 @@ mod events;
 mod fields;
 mod import;
 mod insight;
+mod jobs;
 mod lifecycle;
 mod limits;
 mod logging;

@@ -119,12 +119,13 @@ debian_qemu() {
 }
 
 # ssh into the guest as root with the image's key: debian_ssh PORT COMMAND...
-# (DEBIAN_SSH_TIMEOUT seconds at most, 120 by default: a connection QEMU accepted while the
-# guest was not listening yet must not hang the caller.)
+# (DEBIAN_SSH_TIMEOUT seconds at most, 300 by default: a connection QEMU accepted while the
+# guest was not listening yet must not hang the caller. No keep-alive limit: under TCG on a
+# busy machine the guest may not answer for tens of seconds.)
 debian_ssh() {
     local port=$1
     shift
-    timeout "${DEBIAN_SSH_TIMEOUT:-120}" ssh -q -o ServerAliveInterval=5 -o ServerAliveCountMax=4 -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
+    timeout "${DEBIAN_SSH_TIMEOUT:-300}" ssh -q -i "$DEBIAN_SSH_KEY" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         root@127.0.0.1 "$@"
 }

@@ -255,6 +255,7 @@ impl Daemon {
             sockets,
             ready_pipes: Default::default(),
             child_nofile,
+            pidfds: Default::default(),
             shell_pid: None,
             pid1,
             power: PowerAction::Poweroff,
