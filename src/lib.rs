@@ -7,6 +7,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod control;
 pub mod ctl;

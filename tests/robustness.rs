@@ -331,3 +331,21 @@ fn a_child_held_before_execve_does_not_hold_the_loop() {
     h.wait_state("held", "RUNNING");
     assert!(h.daemon_alive());
 }
+
+#[test]
+fn a_pre_start_that_cannot_execute_fails_its_service_with_the_reason() {
+    // Spawning returns at fork; the failed chdir arrives with the helper's reaping.
+    let mut h = Harness::new();
+    h.service(
+        "a",
+        "service \"a\" {\n    cmd \"/bin/sleep\" \"100\"\n    pre-start \"/bin/true\"\n    workingdir \"/nonexistent-dir\"\n    startretries 0\n}\n",
+    );
+    h.start();
+    h.wait_state("a", "FATAL");
+    let detail = h.detail("a");
+    assert!(
+        detail.contains("pre-start failed") && detail.contains("chdir /nonexistent-dir"),
+        "{detail}"
+    );
+    h.ok(&["status"]);
+}

@@ -14,6 +14,7 @@ mod events;
 mod fields;
 mod import;
 mod insight;
+mod jobs;
 mod lifecycle;
 mod limits;
 mod logging;

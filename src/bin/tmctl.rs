@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             .unwrap_or_else(|e| e.exit());
         // TASKMASTER_SOCKET, else the daemon's default, as for tmctl.
         let socket = default_socket_path();
-        return exit(power.name(), ctl::power::run_power(&socket, &action));
+        return exit(
+            power.name(),
+            ctl::power::run_power(&socket, &action).map(|()| 0),
+        );
     }
     let cli = TmctlCli::parse();
     let format = if cli.json {
@@ -32,9 +35,11 @@ fn main() -> ExitCode {
     exit("tmctl", ctl::run(&cli.socket, format, cli.command))
 }
 
-fn exit(name: &str, outcome: Result<(), CtlError>) -> ExitCode {
+/// 0, or the exit code of the job that `run` or `wait` waited for; 1 with a one-line
+/// message on failure.
+fn exit(name: &str, outcome: Result<u8, CtlError>) -> ExitCode {
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         // `tmctl status | head -1`: the reader has what it wanted.
         Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(e) => {

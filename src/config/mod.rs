@@ -29,6 +29,7 @@ mod tests;
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use resources::size_text;
 pub use spec::*;
+pub(crate) use values::{is_env_name, is_service_name};
 
 use std::path::Path;
 

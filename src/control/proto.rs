@@ -29,6 +29,12 @@ pub enum Request {
     Start {
         names: Vec<String>,
     },
+    /// `start --in`/`--at`: each instance PENDING "start at …" until `delay_ms` from now,
+    /// answered at once; `cancel` undoes it.
+    Schedule {
+        names: Vec<String>,
+        delay_ms: u64,
+    },
     /// Stop and wait until each instance is stopped.
     Stop {
         names: Vec<String>,
@@ -72,6 +78,28 @@ pub enum Request {
     Reopen,
     /// Service and instance names, for completion in the shell.
     Names,
+    /// Start a transient job (SPEC.md, "Runtime jobs"). Answered with [`Response::Job`];
+    /// unless `detach`, then its output ([`Response::JobOutput`]) and its end
+    /// ([`Response::JobEnded`]) on the same connection.
+    Run(RunRequest),
+    /// Wait for a job to end: [`Response::JobEnded`].
+    Wait {
+        name: String,
+    },
+    /// Stop a job (if running) and forget it.
+    Remove {
+        name: String,
+    },
+    /// Supervise a process taskmaster did not start, through a pidfd.
+    Adopt {
+        pid: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Cancel a scheduled start (`start --in`/`--at`): back to STOPPED.
+    Cancel {
+        names: Vec<String>,
+    },
     /// Re-execute the daemon (or `path`) in place with its whole state handed over.
     Upgrade {
         #[serde(default)]
@@ -94,6 +122,36 @@ pub enum Request {
     },
     /// The Prometheus text exposition format (answered by the loop).
     Metrics,
+}
+
+/// `tmctl run [OPTIONS] -- CMD ARGS...`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// argv, taken literally (never split); `argv` on the wire (`cmd` names the request).
+    #[serde(rename = "argv")]
+    pub cmd: Vec<String>,
+    /// Default `run-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `KEY=VALUE` each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workingdir: Option<String>,
+    /// `always`, `never` (default) or `unexpected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    /// Stopped after this many milliseconds; it then ends with 124, as `timeout(1)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Answer with the name at once; no output on this connection.
+    #[serde(default)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +185,27 @@ pub enum Response {
     },
     Graph {
         text: String,
+    },
+    /// A job was started (or a pid adopted) under this name.
+    Job {
+        name: String,
+    },
+    /// Output of the job this connection runs, in order, nothing skipped (lossily decoded
+    /// as UTF-8).
+    JobOutput {
+        stderr: bool,
+        data: String,
+    },
+    /// A job has ended. `code` is what `tmctl run`/`wait` exit with: its exit code, 128+N
+    /// for signal N, 124 after `--timeout`, 127 when it could not be executed.
+    JobEnded {
+        name: String,
+        code: i32,
+        exit_code: Option<i32>,
+        /// Signal name without `SIG`.
+        exit_signal: Option<String>,
+        /// `exited with exit code 3`, `killed by signal KILL`, `timed out after 2s`, …
+        message: String,
     },
     /// One state change (after an `Events` request).
     Event(Box<EventRecord>),
@@ -209,6 +288,12 @@ pub struct InstanceStatus {
     /// FATAL only: the last line its program (or its `pre-start`) wrote to a captured stderr.
     #[serde(default)]
     pub last_stderr: Option<String>,
+    /// A job started by `run` or `adopt`, not from a file.
+    #[serde(default)]
+    pub transient: bool,
+    /// Jobs: the uid that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
     /// Memory its cgroup uses now (`memory.current`); null without cgroups or the memory
     /// controller, or when it has no process.
     #[serde(default)]

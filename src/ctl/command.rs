@@ -1,7 +1,7 @@
 //! The tmctl commands, as one clap `Subcommand` enum shared by the command line and the
 //! shell, so both accept exactly the same words and print the same help.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::control::proto::Request;
 
@@ -23,11 +23,46 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },
-    /// Start, and wait until RUNNING (oneshot: success) or failure
+    /// Start, and wait until RUNNING (oneshot: success) or failure; --in/--at schedule it
     Start {
+        /// Start after this long instead (30s, 5m, 2h): PENDING until then
+        #[arg(long = "in", value_name = "DURATION", conflicts_with = "at")]
+        after: Option<String>,
+        /// Start at this time instead (HH:MM[:SS] today or tomorrow, or RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
+    },
+    /// Cancel a scheduled start (start --in/--at): back to STOPPED
+    Cancel {
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// Run a command as a transient job; print its output, exit with its exit code
+    Run(RunArgs),
+    /// Wait for a job to end; exit with its exit code (128+N for signal N)
+    Wait {
+        /// The job
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop a job (if running) and forget it
+    Remove {
+        /// The job
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Supervise a process taskmaster did not start (watched through a pidfd)
+    Adopt {
+        /// Its name (default pid-PID)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The process id
+        #[arg(value_name = "PID", allow_negative_numbers = true)]
+        pid: i32,
     },
     /// Stop gracefully: stopsignal, then SIGKILL after stoptime
     Stop {
@@ -124,12 +159,60 @@ pub enum Command {
     },
 }
 
+/// `tmctl run [OPTIONS] -- CMD ARGS...`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RunArgs {
+    /// The job's name (default run-N)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Run as this user
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run with this group
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// KEY=VALUE in its environment (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Its working directory
+    #[arg(long, value_name = "DIR")]
+    pub workingdir: Option<String>,
+    /// always, never (default) or unexpected; with always and --detach, a transient service
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// Stop it after this many seconds; it then exits 124, as timeout(1)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub timeout: Option<String>,
+    /// Print its name and return at once
+    #[arg(long, short)]
+    pub detach: bool,
+    /// The command and its arguments, taken literally
+    #[arg(value_name = "CMD", required = true, last = true)]
+    pub cmd: Vec<String>,
+}
+
 impl Command {
-    /// The request that carries out this command.
+    /// The request that carries out this command. `run` and `start --in/--at` are
+    /// validated first (see `ctl::jobs`); here they are sent as they are.
     pub fn to_request(&self) -> Request {
         match self.clone() {
             Command::Status { names, .. } | Command::Top { names } => Request::Status { names },
-            Command::Start { names } => Request::Start { names },
+            Command::Start { names, .. } => Request::Start { names },
+            Command::Cancel { names } => Request::Cancel { names },
+            Command::Run(args) => Request::Run(crate::control::proto::RunRequest {
+                cmd: args.cmd,
+                name: args.name,
+                user: args.user,
+                group: args.group,
+                env: args.env,
+                workingdir: args.workingdir,
+                restart: args.restart,
+                timeout_ms: None,
+                detach: args.detach,
+            }),
+            Command::Wait { name } => Request::Wait { name },
+            Command::Remove { name } => Request::Remove { name },
+            Command::Adopt { pid, name } => Request::Adopt { pid, name },
             Command::Stop { names } => Request::Stop { names },
             Command::Restart { names } => Request::Restart { names },
             Command::Reload => Request::Reload,
@@ -173,6 +256,11 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Top { .. } => "top",
             Command::Start { .. } => "start",
+            Command::Cancel { .. } => "cancel",
+            Command::Run(_) => "run",
+            Command::Wait { .. } => "wait",
+            Command::Remove { .. } => "remove",
+            Command::Adopt { .. } => "adopt",
             Command::Stop { .. } => "stop",
             Command::Restart { .. } => "restart",
             Command::Reload => "reload",

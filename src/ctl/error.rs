@@ -12,6 +12,9 @@ pub enum CtlError {
     /// The daemon said no: its `Error` message, or which instances failed to start/stop.
     #[error("{0}")]
     Failed(String),
+    /// From the library API (`run`, `wait`).
+    #[error(transparent)]
+    Api(#[from] crate::client::Error),
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
     #[error("cannot encode the JSON output: {0}")]
@@ -30,6 +33,10 @@ impl CtlError {
 
     /// Ctrl-C ended a wait: the daemon goes on with the request.
     pub fn is_interrupted(&self) -> bool {
-        matches!(self, CtlError::Client(ClientError::Interrupted))
+        matches!(
+            self,
+            CtlError::Client(ClientError::Interrupted)
+                | CtlError::Api(crate::client::Error::Connection(ClientError::Interrupted))
+        )
     }
 }

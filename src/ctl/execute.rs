@@ -22,7 +22,16 @@ pub fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CtlError> {
-    let request = command.to_request();
+    if let Command::Run(args) = command {
+        if !args.detach {
+            let code = super::jobs::run_attached(session.socket(), args, format, out, err)?;
+            return match code {
+                0 => Ok(()),
+                code => Err(CtlError::Failed(format!("the job exited with code {code}"))),
+            };
+        }
+    }
+    let request = super::jobs::request_of(command)?;
     if let Request::Tail { follow: true, .. } | Request::Events { .. } = request {
         return follow(session, &request, format, out, err, command.word());
     }

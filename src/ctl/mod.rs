@@ -10,6 +10,7 @@ pub mod ctrl_c;
 pub mod error;
 pub mod execute;
 pub mod history;
+pub mod jobs;
 pub mod power;
 pub mod render;
 pub mod session;
@@ -17,6 +18,7 @@ pub mod shell;
 pub mod shell_helper;
 pub mod shell_line;
 pub mod status_table;
+pub mod when;
 
 #[cfg(test)]
 pub(crate) mod fake_daemon;
@@ -34,11 +36,21 @@ pub use shell::run_shell;
 
 /// Run `command`, or the interactive shell when there is none (`format` applies to
 /// one-shot commands only). Output is already printed; the error, if any, is for the
-/// caller to report in one line.
-pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<(), CtlError> {
+/// caller to report in one line. The exit code: 0, or a job's (`run`, `wait`).
+pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<u8, CtlError> {
     let Some(command) = command else {
-        return run_shell(socket);
+        return run_shell(socket).map(|()| 0);
     };
+    match &command {
+        Command::Run(args) if !args.detach => {
+            let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+            return jobs::run_attached(socket, args, format, &mut out, &mut err);
+        }
+        Command::Wait { name } => {
+            return jobs::wait(socket, name, format, &mut io::stdout().lock());
+        }
+        _ => {}
+    }
     let mut session = Session::new(socket);
     // Only `tail -f` waits for Ctrl-C; every other command may simply die of it.
     let ctrl_c = match command {
@@ -57,6 +69,7 @@ pub fn run(socket: &Path, format: Format, command: Option<Command>) -> Result<()
         &mut io::stdout().lock(),
         &mut io::stderr().lock(),
     )
+    .map(|()| 0)
 }
 
 /// The control shell of `taskmasterd --shell`, run in a child process of the daemon: it

@@ -23,7 +23,7 @@ pub fn run_power(socket: &Path, action: &PowerAction) -> Result<(), CtlError> {
     if action.force {
         return force(&action.command);
     }
-    run(socket, Format::Human, Some(action.command.clone()))
+    run(socket, Format::Human, Some(action.command.clone())).map(|_| ())
 }
 
 /// `-f`: what sysvinit's does, for a machine whose init no longer answers.

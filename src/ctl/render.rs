@@ -53,6 +53,18 @@ fn human(response: &Response) -> Printout {
             };
         }
         Response::Graph { text } => with_final_newline(text),
+        Response::Job { name } => with_final_newline(name),
+        Response::JobOutput {
+            stderr: false,
+            data,
+        } => data.clone(),
+        Response::JobOutput { stderr: true, data } => {
+            return Printout {
+                out: String::new(),
+                err: data.clone(),
+            };
+        }
+        Response::JobEnded { name, message, .. } => format!("{name}: {message}\n"),
         Response::Event(record) => {
             return Printout {
                 out: event_line(record),
@@ -318,12 +330,12 @@ mod tests {
             serde_json::json!([
                 {"name": "web", "service": "web", "state": "RUNNING", "pid": 42, "uptime_secs": 10,
                  "restarts": 0, "exit_code": null, "exit_signal": null, "detail": null,
-                 "last_stderr": null, "memory_bytes": null, "memory_peak_bytes": null,
-                 "cpu_usec": null, "tasks": null},
+                 "last_stderr": null, "transient": false, "memory_bytes": null,
+                 "memory_peak_bytes": null, "cpu_usec": null, "tasks": null},
                 {"name": "bad", "service": "bad", "state": "EXITED", "pid": null, "uptime_secs": null,
                  "restarts": 0, "exit_code": null, "exit_signal": "KILL", "detail": null,
-                 "last_stderr": null, "memory_bytes": null, "memory_peak_bytes": null,
-                 "cpu_usec": null, "tasks": null},
+                 "last_stderr": null, "transient": false, "memory_bytes": null,
+                 "memory_peak_bytes": null, "cpu_usec": null, "tasks": null},
             ])
         );
     }

@@ -24,6 +24,11 @@ impl Session {
         }
     }
 
+    /// The daemon's socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// Waits for the daemon end with `ClientError::Interrupted` when `fd` turns readable.
     pub fn interruptible_by(mut self, fd: OwnedFd) -> Session {
         self.interrupt = Some(fd);

@@ -190,6 +190,8 @@ pub(crate) mod tests {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            transient: false,
+            owner: None,
             memory_bytes: None,
             memory_peak_bytes: None,
             cpu_usec: None,

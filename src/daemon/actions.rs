@@ -3,6 +3,7 @@
 use super::exec_reports::PendingExec;
 use super::{output, ready_pipes, reaper, start_env, Daemon};
 use crate::config::{ProcessSpec, Readiness};
+use crate::control::proto::Response;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
 use crate::supervisor::{Action, Event, InstanceId, Purpose, SpawnFailure};
@@ -73,6 +74,9 @@ impl Daemon {
     /// Feeds one event to the core and performs what it decides. A spawn's result is fed
     /// straight back, so the core sees every pid before any exit of it can be reaped.
     pub(super) fn dispatch(&mut self, event: Event) {
+        // Only for showing when a scheduled start is due; every timer is monotonic.
+        self.core
+            .set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let actions = self.core.handle(event, Instant::now());
         self.perform_all(actions);
     }
@@ -122,6 +126,12 @@ impl Daemon {
                     result,
                 })
             }
+            // An adopted process is signalled through its pidfd, and alone: its group is
+            // not ours, and its pid may be reused once it has gone.
+            Action::Signal { pid, signal, .. } if self.pidfds.has(pid) => {
+                self.pidfds.signal(pid, signal);
+                None
+            }
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
                 // SIGCONT before the thaw: it drops a SIGSTOP still pending in a frozen task.
@@ -141,10 +151,21 @@ impl Daemon {
                 self.log.write(level, &text);
                 None
             }
+            Action::Attach { client, id } => {
+                self.attach_job(client, id);
+                None
+            }
+            Action::Forget { id } => {
+                self.outputs.forget_instance(&id);
+                None
+            }
             Action::Reply {
                 client,
                 mut response,
             } => {
+                if matches!(response, Response::JobEnded { .. }) {
+                    self.flush_job_output(client);
+                }
                 if let crate::control::proto::Response::Status { instances } = &mut response {
                     self.cgroups.account(instances);
                 }

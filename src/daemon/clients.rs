@@ -39,6 +39,9 @@ pub struct Client {
     partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
+    /// The job this client runs (`tmctl run` attached): its output, both streams, in order,
+    /// nothing skipped; the job's pipes wait while this client lags.
+    pub job: Option<InstanceId>,
     /// Subscribed to state changes (`tmctl events`) of these names (all when empty).
     pub events: Option<Vec<String>>,
     /// Events a lagging subscriber did not get since its last one.
@@ -67,6 +70,7 @@ impl Client {
             partial_since: None,
             outbox: Vec::new(),
             follow: None,
+            job: None,
             events: None,
             events_missed: 0,
             missed: 0,
@@ -220,6 +224,11 @@ impl Client {
             self.outbox.extend_from_slice(line);
             self.flush();
         }
+    }
+
+    /// Whether it has not read enough of its replies for more job output to be read for it.
+    pub fn holds_back_job_output(&self) -> bool {
+        self.outbox.len() >= READ_PAUSE_REPLY_BYTES
     }
 
     /// Whether a subscriber reads too slowly to be sent more now (the event is counted).

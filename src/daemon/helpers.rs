@@ -2,10 +2,13 @@
 //! their stdout and stderr go together into one memory file of bounded size instead of a
 //! pipe. The process never blocks on a full pipe and the loop never has to read while it
 //! runs: once it has been reaped, the loop reads what it wrote and hands it to the core.
+//! Spawning returns at fork, like a service's: whether execve succeeded is read from the
+//! exec report when the process is reaped (a failed exec exits 127), so a working directory
+//! or program on a hung filesystem never holds the loop.
 
 use super::output::failure;
 use crate::config::ProcessSpec;
-use crate::process::ChildFd;
+use crate::process::{ChildFd, ExecOutcome, ExecReport};
 use crate::supervisor::SpawnFailure;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -19,8 +22,8 @@ pub const OUTPUT_BYTES: u64 = 64 * 1024;
 
 #[derive(Default)]
 pub struct Helpers {
-    /// pid → the memory file its output goes to.
-    outputs: HashMap<i32, File>,
+    /// pid → the memory file its output goes to, and its exec report.
+    outputs: HashMap<i32, (File, ExecReport)>,
 }
 
 impl Helpers {
@@ -48,16 +51,21 @@ impl Helpers {
         };
         // Both streams share the file's offset, so their lines interleave in order.
         let (stdout, stderr) = (copy(&file)?, copy(&file)?);
-        let pid = crate::process::spawn(spec, ChildFd::Fd(stdout), ChildFd::Fd(stderr))
-            .map_err(|e| failure(e.to_string(), Some(e.errno as i32)))?
-            .as_raw();
-        self.outputs.insert(pid, file);
+        let (pid, report) =
+            crate::process::start(spec, ChildFd::Fd(stdout), ChildFd::Fd(stderr), None)
+                .map_err(|e| failure(e.to_string(), Some(e.errno as i32)))?;
+        let pid = pid.as_raw();
+        self.outputs.insert(pid, (file, report));
         Ok(pid)
     }
 
     /// The output of a pre-start that was reaped, or `None` if `pid` is not one.
     pub fn reaped(&mut self, pid: i32) -> Option<String> {
-        let mut file = self.outputs.remove(&pid)?;
+        let (mut file, mut report) = self.outputs.remove(&pid)?;
+        // Reaped, so the report is complete: a failed exec is the reason it ended.
+        if let ExecOutcome::Failed(error) = report.read() {
+            return Some(error.to_string());
+        }
         // The offset the process shared with us is how far it wrote.
         let written = file.stream_position().unwrap_or(0).min(OUTPUT_BYTES);
         let mut bytes = Vec::new();

@@ -16,6 +16,7 @@ mod extra_fds;
 mod handover;
 mod heap;
 mod helpers;
+mod jobs;
 // Public for the fuzz target of the syslog line splitter (fuzz/targets/syslog_lines.rs).
 pub mod lines;
 mod listener;
@@ -24,6 +25,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod output;
+mod pidfds;
 mod ready_pipes;
 mod reaper;
 mod requests;
@@ -122,6 +124,8 @@ struct Daemon {
     ready_pipes: ready_pipes::ReadyPipes,
     /// The open-files limit services get (the daemon's own, before it raised it).
     child_nofile: Option<Limit>,
+    /// Adopted processes (`tmctl adopt`): their end is a pidfd turning readable.
+    pidfds: pidfds::Pidfds,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.

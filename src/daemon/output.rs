@@ -50,6 +50,13 @@ pub struct Pipe {
     partial_char: Vec<u8>,
 }
 
+impl Pipe {
+    /// Whether EOF has not been read yet.
+    pub fn is_open(&self) -> bool {
+        !self.ended
+    }
+}
+
 enum Sink {
     /// Into the instance's ring (and to `tail -f` followers).
     Capture,
@@ -382,6 +389,13 @@ impl Outputs {
     /// How many rotated files are open (for the reopen reply).
     pub fn rotated_files(&self) -> usize {
         self.files.len()
+    }
+
+    /// Drops the captured output of one instance that is gone for good (a forgotten job).
+    pub fn forget_instance(&mut self, id: &InstanceId) {
+        self.rings.remove(&(id.clone(), false));
+        self.rings.remove(&(id.clone(), true));
+        self.stderr_marks.remove(id);
     }
 
     /// Drops the captured output of instances that no longer exist (removed by a reload),

@@ -82,6 +82,8 @@ impl Daemon {
                 self.reply(client, Response::Ok { lines: vec![line] });
                 self.shut_down(action);
             }
+            Request::Run(run) => self.run_job(client, run),
+            Request::Adopt { pid, name } => self.adopt(client, pid, name),
             request => self.dispatch(Event::Request { client, request }),
         }
     }

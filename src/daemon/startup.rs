@@ -240,6 +240,7 @@ impl Daemon {
             watches: None,
             ready_pipes: Default::default(),
             child_nofile,
+            pidfds: Default::default(),
             shell_pid: None,
             pid1,
             power: PowerAction::Poweroff,

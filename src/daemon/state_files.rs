@@ -366,8 +366,13 @@ fn live_owner(dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
     let us = std::process::id() as i32;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (pid != us && comm.trim() == "taskmasterd").then_some(pid)
+    // "(taskmasterd) S …": its name and state; a zombie (a daemon killed but not yet
+    // waited for by its parent) owns nothing any more.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (name, rest) = stat.rsplit_once(')')?;
+    let zombie = rest.trim_start().starts_with('Z');
+    let ours = name.ends_with("(taskmasterd");
+    (pid != us && ours && !zombie).then_some(pid)
 }
 
 /// The `*.json` files in the directory.

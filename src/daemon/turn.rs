@@ -5,6 +5,7 @@
 
 use super::output::Drained;
 use super::{reaper, Daemon};
+use crate::control::proto::Response;
 use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::Event;
@@ -24,6 +25,7 @@ struct Ready {
     output_pipes: Vec<usize>,
     exec_reports: Vec<usize>,
     ready_pipes: Vec<usize>,
+    pidfds: Vec<usize>,
     syslog: bool,
     /// The fds of watches, sockets and consoles that are ready (see extra_fds.rs).
     extra: Vec<super::extra_fds::Extra>,
@@ -43,7 +45,14 @@ impl Daemon {
     /// no events), then the clients, the output pipes, the exec reports, the readiness pipes
     /// and, last, the syslog socket while messages wait for it.
     fn poll_once(&mut self, timeout: PollTimeout) -> Option<Ready> {
-        let pipes = self.outputs.polled(&self.log);
+        let mut pipes = self.outputs.polled(&self.log);
+        // A job whose runner lags is slowed down (its pipe fills) rather than lose output.
+        pipes.retain(|(index, _)| {
+            self.outputs
+                .pipes
+                .get(*index)
+                .is_none_or(|pipe| !self.job_reader_lags(&pipe.id))
+        });
         let syslog = self.log.syslog_waiting_fd();
         let idle = || PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty());
         let mut fds = Vec::with_capacity(4 + self.clients.len() + pipes.len());
@@ -83,6 +92,9 @@ impl Daemon {
         for pipe in &self.ready_pipes.pipes {
             fds.push(PollFd::new(pipe.file.as_fd(), PollFlags::POLLIN));
         }
+        for fd in self.pidfds.fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         if let Some(fd) = syslog {
             fds.push(PollFd::new(fd, PollFlags::POLLOUT));
         }
@@ -107,7 +119,8 @@ impl Daemon {
         let pipes_at = clients_at + self.clients.len();
         let reports_at = pipes_at + pipes.len();
         let readiness_at = reports_at + self.exec_reports.len();
-        let syslog_at = readiness_at + self.ready_pipes.pipes.len();
+        let pidfds_at = readiness_at + self.ready_pipes.pipes.len();
+        let syslog_at = pidfds_at + self.pidfds.len();
         let output_ready = ready_indexes(&ready[pipes_at..reports_at]);
         Some(Ready {
             signals: ready[0],
@@ -118,7 +131,8 @@ impl Daemon {
             // Poll slots to the pipes' own indexes.
             output_pipes: output_ready.into_iter().map(|i| pipes[i].0).collect(),
             exec_reports: ready_indexes(&ready[reports_at..readiness_at]),
-            ready_pipes: ready_indexes(&ready[readiness_at..syslog_at]),
+            ready_pipes: ready_indexes(&ready[readiness_at..pidfds_at]),
+            pidfds: ready_indexes(&ready[pidfds_at..syslog_at]),
             syslog: syslog.is_some() && ready.get(syslog_at) == Some(&true),
             extra: extra
                 .iter()
@@ -188,6 +202,8 @@ impl Daemon {
         if ready.signals {
             self.handle_signals();
         }
+        // After SIGCHLD: a process we reaped ourselves (as subreaper) was told with its status.
+        self.adopted_ended(ready.pidfds);
         if ready.loader {
             self.reload_finished();
         }
@@ -287,14 +303,24 @@ impl Daemon {
         }
     }
 
-    pub(super) fn read_pipe(&mut self, index: usize) {
+    /// Reads one pipe (bounded) and hands captured output to its followers; whether
+    /// anything was read.
+    pub(super) fn read_pipe(&mut self, index: usize) -> bool {
         let (id, stderr) = match self.outputs.pipes.get(index) {
             Some(pipe) => (pipe.id.clone(), pipe.stderr),
-            None => return,
+            None => return false,
         };
-        if let Drained::Data(data) = self.outputs.drain(index, &mut self.log) {
+        let drained = self.outputs.drain(index, &mut self.log);
+        let read = matches!(drained, Drained::Data(_) | Drained::Consumed);
+        if let Drained::Data(data) = drained {
             let mut encoded = None;
             for client in &mut self.clients {
+                if client.job.as_ref() == Some(&id) {
+                    client.send(&Response::JobOutput {
+                        stderr,
+                        data: String::from_utf8_lossy(&data).into_owned(),
+                    });
+                }
                 let follows = client
                     .follow
                     .as_ref()
@@ -304,5 +330,6 @@ impl Daemon {
                 }
             }
         }
+        read
     }
 }

@@ -20,6 +20,7 @@ mod environment;
 mod error;
 mod limits;
 mod path;
+pub mod pidfd;
 mod plan;
 mod privileges;
 mod report;

@@ -51,6 +51,13 @@ pub enum HandoverBusy {
     Reloading(String),
     #[error("taskmasterd is shutting down")]
     ShuttingDown,
+    /// Jobs (`run`, `adopt`) are not part of the handover yet: their processes would be
+    /// taken for services gone from the config and stopped.
+    #[error("job {0} is running (tmctl remove it, or wait for it, first)")]
+    Job(String),
+    /// Scheduled starts (`start --in`/`--at`) are not handed over yet.
+    #[error("a start is scheduled (tmctl cancel it first)")]
+    Scheduled,
 }
 
 fn ago(now: Instant, at: Option<Instant>) -> Option<u64> {
@@ -77,8 +84,15 @@ impl Supervisor {
         if !self.waiters.is_empty() {
             return Err(HandoverBusy::Waiting);
         }
+        if let Some(job) = self.live_job() {
+            return Err(HandoverBusy::Job(job));
+        }
+        if !self.schedules.is_empty() {
+            return Err(HandoverBusy::Scheduled);
+        }
         let mut out = Vec::new();
-        for service in self.services.values() {
+        // Ended jobs are records only; they are not handed over.
+        for service in self.services.values().filter(|s| s.job.is_none()) {
             let name = &service.spec.name;
             if service.removed || service.candidate.is_some() {
                 return Err(HandoverBusy::Reloading(name.clone()));

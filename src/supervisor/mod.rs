@@ -13,6 +13,7 @@ mod goals;
 mod handover;
 pub mod hooks;
 mod instance;
+mod jobs;
 pub mod notify;
 pub mod policy;
 mod prestart;
@@ -20,6 +21,7 @@ mod readiness;
 mod reconcile;
 mod reload;
 mod requests;
+mod schedule;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ pub use analyze::millis_text;
 pub use deps::DepKind;
 pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
+pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
@@ -120,6 +123,21 @@ pub enum Event {
     },
     /// A service with `ready "fd:N"` wrote a newline on its readiness pipe.
     FdReady { id: InstanceId, pid: i32 },
+    /// `tmctl run`, validated by the loop.
+    Run {
+        client: ClientId,
+        job: Box<JobRequest>,
+    },
+    /// `tmctl adopt`: the loop has opened a pidfd for the process.
+    Adopt {
+        client: ClientId,
+        adoption: Box<Adoption>,
+    },
+    /// The pidfd of an adopted process said it ended; `status` when the kernel told it.
+    AdoptedExited {
+        pid: i32,
+        status: Option<ExitStatus>,
+    },
     /// A file a service watches changed (written and closed, renamed, created, deleted,
     /// attributes): it is restarted (or signalled) once its files have been quiet a while.
     WatchedChanged {
@@ -162,6 +180,16 @@ pub enum Action {
     /// An `essential` service went FATAL: the whole supervisor must shut down.
     EssentialFailed {
         name: String,
+    },
+    /// Send this instance's output (both streams, in order, nothing skipped) to the client
+    /// that runs it, until its [`Response::JobEnded`].
+    Attach {
+        client: ClientId,
+        id: InstanceId,
+    },
+    /// The instance is gone for good (an ended job forgotten): drop its captured output.
+    Forget {
+        id: InstanceId,
     },
     /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
     /// event in its environment), output collected like a `pre-start`'s; answer with
@@ -208,6 +236,8 @@ struct Service {
     /// A reloaded config (or a restart) waiting for its `pre-start` check; `spec` stays the
     /// running one meanwhile.
     candidate: Option<Candidate>,
+    /// A job (`run`, `adopt`): not from a file, left alone by reloads.
+    job: Option<jobs::JobInfo>,
 }
 
 /// What waits for a `pre-start` check to pass.
@@ -239,6 +269,7 @@ impl Service {
             instances,
             removed: false,
             candidate: None,
+            job: None,
         }
     }
 
@@ -267,6 +298,9 @@ pub struct Supervisor {
     exit_sent: bool,
     /// Notify senders already logged as belonging to no notify instance (logged once).
     strangers: std::collections::HashSet<i32>,
+    jobs: jobs::JobBook,
+    /// Starts scheduled by `start --in`/`--at`.
+    schedules: schedule::Schedules,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
     /// Watched files that changed, waiting to be quiet.
@@ -295,6 +329,8 @@ impl Supervisor {
             shutting_down: false,
             exit_sent: false,
             strangers: Default::default(),
+            jobs: Default::default(),
+            schedules: Default::default(),
             hooks: Default::default(),
             changes: Default::default(),
             timeline: Default::default(),
@@ -362,7 +398,19 @@ impl Supervisor {
                 self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
             }
-            Event::Request { client, request } => self.on_request(client, request, now, &mut out),
+            Event::Request { client, request } => {
+                let request = self
+                    .on_job_request(client, request, &mut out)
+                    .and_then(|r| self.on_schedule_request(client, r, now, &mut out));
+                if let Some(request) = request {
+                    self.on_request(client, request, now, &mut out)
+                }
+            }
+            Event::Run { client, job } => self.on_run(client, *job, now, &mut out),
+            Event::Adopt { client, adoption } => self.on_adopt(client, *adoption, now, &mut out),
+            Event::AdoptedExited { pid, status } => {
+                self.on_adopted_exit(pid, status, now, &mut out)
+            }
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
                 self.forget_removed_hooks();
@@ -379,10 +427,14 @@ impl Supervisor {
             } => self.on_notify(sender, message, main_pid, now, &mut out),
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
+        self.fire_schedules(now, &mut out);
+        self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
         self.publish_transitions(exit, now, &mut out);
+        self.settle_jobs(now, &mut out);
         self.forget_retired();
+        self.ungroup_adopted(&mut out);
         if self.shutting_down && !self.exit_sent && !self.anything_active() {
             self.exit_sent = true;
             out.push(Action::Exit);
@@ -403,6 +455,8 @@ impl Supervisor {
             .filter_map(|s| s.candidate.as_ref()?.deadline);
         instances
             .chain(checks)
+            .chain(self.next_job_deadline())
+            .chain(self.schedules.next_deadline())
             .chain(self.hooks.next_deadline())
             .chain(self.changes.next_deadline())
             .min()

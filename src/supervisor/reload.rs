@@ -56,7 +56,9 @@ impl Supervisor {
         let gone: Vec<String> = self
             .services
             .iter()
-            .filter(|(name, s)| !s.removed && !config.services.contains_key(*name))
+            .filter(|(name, s)| {
+                !s.removed && s.job.is_none() && !config.services.contains_key(*name)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         // Removed services still stop in dependency order (a removed `web` before a removed
@@ -84,6 +86,17 @@ impl Supervisor {
         }
 
         for (name, spec) in config.services {
+            if self.services.get(&name).is_some_and(|s| s.job.is_some()) {
+                // A job holds the name: the file's service waits until it is removed.
+                out.push(log(
+                    Level::Error,
+                    format!(
+                        "reload: service {name} from {} not loaded: a job has that name (tmctl remove {name})",
+                        spec.origin
+                    ),
+                ));
+                continue;
+            }
             let Some(service) = self.services.get_mut(&name) else {
                 let autostart = spec.policy.autostart;
                 self.services.insert(name.clone(), Service::new(spec));

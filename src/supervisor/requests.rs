@@ -372,7 +372,8 @@ impl Supervisor {
 
     /// The status line of one instance, as `tmctl status` shows it.
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
-        let i = self.instance(id)?;
+        let service = self.services.get(&id.service)?;
+        let i = service.instances.get(&id.index)?;
         let (exit_code, exit_signal) = match i.last_exit {
             Some(super::ExitStatus::Code(code)) => (Some(code), None),
             Some(super::ExitStatus::Signal(sig)) => (None, Some(crate::signals::name(sig))),
@@ -399,6 +400,8 @@ impl Supervisor {
                 (None, detail) => detail,
             },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
+            transient: service.job.is_some(),
+            owner: service.job.as_ref().map(|j| j.owner),
             memory_bytes: None,
             memory_peak_bytes: None,
             cpu_usec: None,

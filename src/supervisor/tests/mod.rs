@@ -49,11 +49,13 @@ mod analyze;
 mod dependencies;
 mod events;
 mod handover;
+mod jobs;
 mod pre_start;
 mod readiness;
 mod reload;
 mod requests;
 mod restart_policy;
+mod schedule;
 mod stopping;
 mod storm;
 mod storm_found;
@@ -319,6 +321,10 @@ impl Harness {
                     }
                     Action::Exit => self.ops.push("exit".to_string()),
                     Action::EssentialFailed { name } => self.ops.push(format!("essential {name}")),
+                    Action::Attach { client, id } => {
+                        self.ops.push(format!("attach {client} {}", id.service))
+                    }
+                    Action::Forget { id } => self.ops.push(format!("forget {}", id.service)),
                     Action::RunHook {
                         name, key, spec, ..
                     } => {

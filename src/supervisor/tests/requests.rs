@@ -232,6 +232,8 @@ fn status_fields() {
             exit_signal: None,
             detail: None,
             last_stderr: None,
+            transient: false,
+            owner: None,
             memory_bytes: None,
             memory_peak_bytes: None,
             cpu_usec: None,

@@ -163,6 +163,8 @@ impl World {
                 });
             }
             Action::Signal { pid, signal, .. } => self.signal(*pid, *signal),
+            // Jobs are not part of the storm (no run or adopt events are made).
+            Action::Attach { .. } | Action::Forget { .. } => {}
             Action::Reply { client, .. } => {
                 *self.replies.entry(*client).or_default() += 1;
                 if self.replies[client] > 1 {

@@ -1,0 +1,458 @@
+//! Jobs at run time: `tmctl run`, `wait`, `remove`, `adopt`, with real processes.
+
+use crate::common::pty::Pty;
+use crate::common::users::TestUser;
+use crate::common::*;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn run_exits_with_the_jobs_code_and_splits_its_streams() {
+    let mut h = Harness::new();
+    h.start();
+    let out = h.ctl(&[
+        "run",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    // Killed by a signal: 128+N, as a shell says it.
+    let out = h.ctl(&["run", "--", "/bin/sh", "-c", "kill -KILL $$"]);
+    assert_eq!(code(&out), 128 + libc::SIGKILL, "{}", text(&out));
+    // Arguments are taken literally: no splitting, no ${VAR} replaced.
+    let out = h.ctl(&["run", "--", "/bin/echo", "a  b", "${HOME}", "$$"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a  b ${HOME} $$\n");
+    // A program that cannot be executed: 127, as a shell says it.
+    let out = h.ctl(&["run", "--", "/nonexistent/program"]);
+    assert_eq!(code(&out), 127, "{}", text(&out));
+}
+
+#[test]
+fn run_passes_a_mebibyte_byte_for_byte() {
+    let mut h = Harness::new();
+    h.start();
+    // Text that is not all one character, so a lost or repeated chunk shows.
+    let mut data = String::new();
+    let mut n = 0u64;
+    while data.len() < 1024 * 1024 {
+        data.push_str(&format!("line {n} {}\n", "x".repeat((n % 97) as usize)));
+        n += 1;
+    }
+    let file = h.path("big.txt");
+    std::fs::write(&file, &data).expect("write big.txt");
+    let out = h.ctl(&["run", "--", "/bin/cat", &file.display().to_string()]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(
+        out.stdout == data.as_bytes(),
+        "the output differs from the file"
+    );
+}
+
+#[test]
+fn run_timeout_stops_the_job_with_124() {
+    let mut h = Harness::new();
+    h.start();
+    let marker = h.path("pid");
+    let script = format!("echo $$ > {}; exec /bin/sleep 1000", marker.display());
+    let out = h.ctl(&["run", "--timeout", "0.5", "--", "/bin/sh", "-c", &script]);
+    assert_eq!(code(&out), 124, "{}", text(&out));
+    let pid: i32 = wait_file(&marker).trim().parse().expect("pid");
+    wait_until("the timed-out job to be gone", || !alive(pid));
+}
+
+#[test]
+fn detached_jobs_are_waited_for_from_another_client_then_removed() {
+    let mut h = Harness::new();
+    h.start();
+    let trigger = h.path("go");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; exit 7",
+        trigger.display()
+    );
+    let name = h.ok(&[
+        "run", "--detach", "--name", "build", "--", "/bin/sh", "-c", &script,
+    ]);
+    assert_eq!(name, "build\n");
+    let job = h.instance("build");
+    assert_eq!(job["transient"], true);
+    assert_eq!(job["owner"], 0);
+    assert_eq!(job["state"], "RUNNING");
+    let waiter = h
+        .ctl_command(&["wait", "build"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tmctl wait");
+    touch(&trigger);
+    let out = wait_output(waiter, "tmctl wait");
+    assert_eq!(code(&out), 7, "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "build: exited with exit code 7\n"
+    );
+    // Ended jobs stay for wait and status until removed.
+    assert_eq!(code(&h.ctl(&["wait", "build"])), 7);
+    assert_eq!(h.state("build"), "EXITED");
+    h.ok(&["remove", "build"]);
+    assert!(h.status().iter().all(|i| i["name"] != "build"));
+    assert!(h.fails(&["wait", "build"]).contains("no such job: build"));
+}
+
+#[test]
+fn remove_stops_a_running_job_and_its_runner_learns_the_signal() {
+    let mut h = Harness::new();
+    h.start();
+    let runner = h
+        .ctl_command(&["run", "--name", "long", "--", "/bin/sleep", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tmctl run");
+    let pid = h.running_pid("long");
+    h.ok(&["remove", "long"]);
+    let out = wait_output(runner, "tmctl run");
+    assert_eq!(code(&out), 128 + libc::SIGTERM, "{}", text(&out));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn ctrl_c_stops_the_job() {
+    let mut h = Harness::new();
+    h.start();
+    let mut cmd = h.ctl_command(&["run", "--name", "fg", "--", "/bin/sleep", "1000"]);
+    cmd.stdin(Stdio::null());
+    let (mut pty, mut child) = Pty::spawn(cmd);
+    let pid = h.running_pid("fg");
+    pty.send("\x03");
+    wait_until("tmctl run to exit after Ctrl-C", || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    let status = child.wait().expect("wait tmctl");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert!(!alive(pid));
+    assert_eq!(h.state("fg"), "STOPPED");
+}
+
+#[test]
+fn run_as_another_user_with_env_and_workingdir() {
+    let mut h = Harness::new();
+    h.open_to_others();
+    h.start();
+    let user = TestUser::create(0);
+    let out = h.ctl(&[
+        "run",
+        "--user",
+        &user.name,
+        "--env",
+        "GREETING=hello there",
+        "--workingdir",
+        "/tmp",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $(id -u) $GREETING $(pwd)",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{} hello there /tmp\n", user.uid)
+    );
+}
+
+#[test]
+fn bad_run_requests_are_refused_with_one_line_and_nothing_is_disturbed() {
+    let h = Harness::running_sleeper();
+    let pid = h.running_pid("a");
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--", ""], "no command given"),
+        (&["run", "--timeout", "0", "--", "true"], "--timeout \"0\""),
+        (&["run", "--timeout", "-1", "--", "true"], "more than 0"),
+        (&["run", "--timeout", "soon", "--", "true"], "more than 0"),
+        (
+            &["run", "--name", "a", "--", "true"],
+            "already used by a service",
+        ),
+        (&["run", "--name", "bad name", "--", "true"], "--name"),
+        (
+            &["run", "--user", "no-such-user-x", "--", "true"],
+            "no such user",
+        ),
+        (&["run", "--env", "NOEQUALS", "--", "true"], "KEY=VALUE"),
+        (
+            &["run", "--restart", "sometimes", "--", "true"],
+            "autorestart",
+        ),
+        (&["wait", "a"], "is a service from"),
+        (&["wait", "nope"], "no such job: nope"),
+        (&["remove", "a"], "is a service from"),
+    ];
+    for (args, expected) in cases {
+        let out = h.ctl(args);
+        assert!(!out.status.success(), "tmctl {args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(expected),
+            "tmctl {args:?}: {err:?} lacks {expected:?}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    }
+    h.ok(&[
+        "run",
+        "--detach",
+        "--name",
+        "taken",
+        "--",
+        "/bin/sleep",
+        "1000",
+    ]);
+    let err = h.fails(&["run", "--name", "taken", "--", "true"]);
+    assert!(err.contains("already used by a job"), "{err}");
+    assert_eq!(h.running_pid("a"), pid);
+    assert_eq!(h.state("taken"), "RUNNING");
+}
+
+#[test]
+fn ended_jobs_beyond_the_cap_are_forgotten() {
+    let mut h = Harness::new();
+    h.start();
+    let kept = taskmaster::supervisor::MAX_ENDED_JOBS;
+    for _ in 0..kept + 20 {
+        h.ok(&["run", "--detach", "--", "/bin/true"]);
+    }
+    wait_until_with("every job to end", || {
+        let jobs: Vec<_> = h
+            .status()
+            .into_iter()
+            .filter(|i| i["transient"] == true)
+            .collect();
+        let running = jobs.iter().filter(|i| i["state"] != "EXITED").count();
+        match running == 0 && jobs.len() == kept {
+            true => Ok(()),
+            false => Err(format!("{} jobs, {running} not ended", jobs.len())),
+        }
+    });
+    // The oldest went first.
+    let err = h.fails(&["wait", "run-1"]);
+    assert!(err.contains("no such job"), "{err}");
+    let last = format!("run-{}", kept + 20);
+    assert_eq!(code(&h.ctl(&["wait", &last])), 0);
+}
+
+#[test]
+fn a_reload_leaves_jobs_alone() {
+    let h = Harness::running_sleeper();
+    h.ok(&[
+        "run",
+        "--detach",
+        "--name",
+        "job",
+        "--",
+        "/bin/sleep",
+        "1000",
+    ]);
+    let pid = h.running_pid("job");
+    h.remove_service("a");
+    h.ctl(&["reload"]);
+    wait_until("a to be removed", || {
+        h.status().iter().all(|i| i["name"] != "a")
+    });
+    assert_eq!(h.running_pid("job"), pid);
+}
+
+/// A `sleep` started by the test, as `uid` when given, in a process group of its own.
+fn outside_sleeper(uid: Option<u32>) -> std::process::Child {
+    let mut cmd = Command::new("/bin/sleep");
+    cmd.arg("1000").process_group(0).stdin(Stdio::null());
+    if let Some(uid) = uid {
+        cmd.uid(uid);
+    }
+    cmd.spawn().expect("spawn sleep")
+}
+
+#[test]
+fn adopt_watches_a_process_started_elsewhere_and_sees_its_end_at_once() {
+    let mut h = Harness::new();
+    h.start();
+    let mut sleeper = outside_sleeper(None);
+    let pid = sleeper.id() as i32;
+    let name = h.ok(&["adopt", &pid.to_string()]);
+    assert_eq!(name, format!("pid-{pid}\n"));
+    let job = h.instance(&format!("pid-{pid}"));
+    assert_eq!(job["state"], "RUNNING");
+    assert_eq!(job["pid"], pid);
+    assert_eq!(job["transient"], true);
+    let waiter = h
+        .ctl_command(&["wait", &format!("pid-{pid}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tmctl wait");
+    kill(pid, libc::SIGKILL);
+    let _ = sleeper.wait();
+    let out = wait_output(waiter, "tmctl wait");
+    let said = String::from_utf8_lossy(&out.stdout);
+    // Reaped by its parent (this test): the kernel may tell its status through the pidfd.
+    assert!(
+        said.contains("killed by signal KILL") || said.contains("exited (status unknown)"),
+        "{said}"
+    );
+    assert_eq!(h.state(&format!("pid-{pid}")), "EXITED");
+}
+
+#[test]
+fn adopt_of_another_users_process_is_stopped_through_its_pidfd() {
+    let mut h = Harness::new();
+    h.start();
+    let user = TestUser::create(0);
+    let mut sleeper = outside_sleeper(Some(user.uid));
+    let pid = sleeper.id() as i32;
+    h.ok(&["adopt", "--name", "theirs", &pid.to_string()]);
+    assert_eq!(h.running_pid("theirs"), pid);
+    let out = h.ok(&["stop", "theirs"]);
+    assert!(out.contains("theirs: STOPPED"), "{out}");
+    let status = sleeper.wait().expect("wait sleep");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    // Never restarted.
+    assert_eq!(h.state("theirs"), "STOPPED");
+}
+
+#[test]
+fn adopt_refuses_what_it_cannot_supervise() {
+    let mut h = Harness::new();
+    h.start();
+    let daemon = h.daemon_pid().to_string();
+    // A zombie: exited, not yet reaped by its parent (this test).
+    let mut zombie = Command::new("/bin/true").spawn().expect("spawn true");
+    let zombie_pid = zombie.id() as i32;
+    wait_until("true to become a zombie", || !alive(zombie_pid));
+    h.ok(&[
+        "run",
+        "--detach",
+        "--name",
+        "job",
+        "--",
+        "/bin/sleep",
+        "1000",
+    ]);
+    let job_pid = h.running_pid("job").to_string();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["1".into()], "pid 1 is init".into()),
+        (vec![daemon.clone()], "taskmasterd itself".into()),
+        (vec!["0".into()], "not a process id".into()),
+        (vec!["4194304".into()], "no process with pid 4194304".into()),
+        (vec![zombie_pid.to_string()], "is a zombie".into()),
+        (vec![job_pid.clone()], "already supervised as job".into()),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["adopt".to_string()];
+        full.extend(args);
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let err = h.fails(&full);
+        assert!(
+            err.contains(&expected),
+            "{full:?}: {err:?} lacks {expected:?}"
+        );
+    }
+    let _ = zombie.wait();
+    assert_eq!(h.state("job"), "RUNNING");
+}
+
+/// The library example (built by `cargo test` next to the binaries) runs a job through the
+/// Rust API and prints its output and exit status.
+#[test]
+fn the_library_example_runs_a_job() {
+    let mut h = Harness::new();
+    h.start();
+    let bin = std::path::Path::new(tmctl_bin())
+        .parent()
+        .expect("target dir")
+        .join("examples/run_job");
+    let child = Command::new(&bin)
+        .args(["/bin/sh", "-c", "echo hello from a job; exit 5"])
+        .env("TASKMASTER_SOCKET", &h.socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+    let out = wait_output(child, "the run_job example");
+    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "job run-1 started\nhello from a job\njob run-1 ended: exited with exit code 5 (exit status 5)\n"
+    );
+}
+
+#[test]
+fn start_in_a_few_seconds_waits_pending_then_runs() {
+    let mut h = Harness::new();
+    h.service(
+        "later",
+        "service \"later\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n    starttime 0\n}\n",
+    );
+    h.start();
+    let out = h.ok(&["start", "--in", "2s", "later"]);
+    assert!(
+        out.starts_with("later: scheduled: PENDING: start at "),
+        "{out}"
+    );
+    let job = h.instance("later");
+    assert_eq!(job["state"], "PENDING");
+    assert!(
+        job["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("start at "),
+        "{job}"
+    );
+    h.wait_state("later", "RUNNING");
+    assert!(h.log_line(&["later: scheduled start is due"]).is_some());
+}
+
+#[test]
+fn cancel_takes_a_scheduled_start_back_and_bad_times_are_refused() {
+    let mut h = Harness::new();
+    h.service(
+        "later",
+        "service \"later\" {\n    cmd \"/bin/sleep\" \"1000\"\n    autostart #false\n}\n",
+    );
+    h.start();
+    let in_an_hour = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let at = humantime::format_rfc3339_seconds(in_an_hour).to_string();
+    h.ok(&["start", "--at", &at, "later"]);
+    assert_eq!(h.state("later"), "PENDING");
+    let out = h.ok(&["cancel", "later"]);
+    assert_eq!(out, "later: cancelled: STOPPED\n");
+    assert_eq!(h.state("later"), "STOPPED");
+    let err = h.fails(&["cancel", "later"]);
+    assert!(err.contains("cancel failed for later"), "{err}");
+    for (args, expected) in [
+        (
+            vec!["start", "--in", "soon", "later"],
+            "expected a duration",
+        ),
+        (vec!["start", "--at", "25:99", "later"], "expected HH:MM"),
+        (
+            vec!["start", "--at", "2001-01-01T00:00:00Z", "later"],
+            "that time has passed",
+        ),
+        (vec!["start", "--in", "5s", "nope"], "no such service: nope"),
+        (
+            vec!["start", "--at", "2099-01-01T00:00:00Z", "later"],
+            "at most 366 days ahead",
+        ),
+    ] {
+        let err = h.fails(&args);
+        assert!(err.contains(expected), "{args:?}: {err:?}");
+    }
+    assert_eq!(h.state("later"), "STOPPED");
+}
