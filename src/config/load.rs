@@ -87,6 +87,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
     if let Err(graph_errors) = DependencyGraph::build_checked(&config, &defined_elsewhere) {
         errors.extend(graph_errors);
     }
+    errors.extend(super::triggers::shared_sockets(&config));
     if errors.is_empty() {
         Ok(config)
     } else {

@@ -271,6 +271,23 @@ fn parse_service(
         reader.errors.extend(errors);
     }
     let triggers = triggers::read(&reader.fields, &hooks, &mut reader.errors);
+    if process.stdout == Output::Stdout {
+        if let Some(field) = reader.fields.get("stdout") {
+            reader.errors.push(field.error(
+                "\"stdout\" is for `stderr` only (stderr \"stdout\" joins stderr to stdout)",
+            ));
+        }
+    }
+    reader.errors.extend(triggers::check_ready_fd(
+        &reader.fields,
+        &process,
+        &triggers,
+    ));
+    // Started by its first connection, never at boot.
+    let mut policy = policy;
+    if triggers.start_on_demand {
+        policy.autostart = false;
+    }
     reader
         .errors
         .extend(triggers::check_console(&reader.fields, &process));

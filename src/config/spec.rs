@@ -218,6 +218,9 @@ pub enum Output {
     Inherit,
     /// Appended to this file.
     File(PathBuf),
+    /// `stderr "stdout"`: the same pipe or file as stdout, so both interleave in the order
+    /// they were written.
+    Stdout,
 }
 
 /// A user resolved at load time (names looked up in the parent, never after fork).

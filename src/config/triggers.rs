@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::fields::{describe, Field};
 use super::readers;
-use super::{ConfigError, EventHook, ListenAddr, Output, ProcessSpec, Triggers};
+use super::{Config, ConfigError, EventHook, ListenAddr, Output, ProcessSpec, Triggers};
 
 /// The words `on-event` accepts: the states an instance can enter, and `exit`.
 pub(crate) const EVENT_WORDS: [&str; 10] = [
@@ -236,4 +236,49 @@ pub(crate) fn check_console(
         }
     }
     errors
+}
+
+/// The same `listen` address (or the same port on one address) in two services is an
+/// error naming both: only one of them could have it.
+pub(crate) fn shared_sockets(config: &Config) -> Vec<ConfigError> {
+    let mut first: BTreeMap<String, &str> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, spec) in &config.services {
+        for addr in &spec.triggers.listen {
+            let key = addr.to_string();
+            match first.get(&key) {
+                Some(other) => errors.push(ConfigError {
+                    location: spec.origin.to_string(),
+                    message: format!(
+                        "field `listen`: \"{key}\" is also the socket of service `{other}`; \
+                         one address can be handed to one service only"
+                    ),
+                }),
+                None => {
+                    first.insert(key, name);
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// `ready "fd:N"` must not be one of the fds the sockets are handed on (3, 4, …).
+pub(crate) fn check_ready_fd(
+    fields: &BTreeMap<&str, Field<'_>>,
+    process: &ProcessSpec,
+    triggers: &Triggers,
+) -> Option<ConfigError> {
+    let crate::config::Readiness::Fd(n) = process.ready else {
+        return None;
+    };
+    let last = 2 + triggers.listen.len() as i32;
+    (n <= last).then(|| {
+        fields.get("ready").map(|f| {
+            f.error(format!(
+                "fd {n} is where a `listen` socket goes (3 to {last}); use fd:{} or above",
+                last + 1
+            ))
+        })
+    })?
 }

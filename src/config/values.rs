@@ -147,6 +147,7 @@ pub(crate) fn output(text: &str) -> Result<Output, String> {
         "discard" => Ok(Output::Discard),
         "syslog" => Ok(Output::Syslog),
         "inherit" => Ok(Output::Inherit),
+        "stdout" => Ok(Output::Stdout),
         path if path.starts_with('/') => Ok(Output::File(PathBuf::from(path))),
         _ => Err(OUTPUT_EXPECTED.into()),
     }

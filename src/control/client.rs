@@ -159,6 +159,33 @@ impl Client {
         ClientError::Send(error)
     }
 
+    /// The socket, to poll beside other fds (`tmctl attach`).
+    pub fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// A response already received in full, without reading: after [`Client::read_available`].
+    pub fn buffered_response(&mut self) -> Result<Option<Response>, ClientError> {
+        let Some(end) = self.pending.iter().position(|&b| b == b'\n') else {
+            if self.pending.len() > self.max_reply_bytes {
+                return Err(ClientError::ReplyTooLong {
+                    limit: self.max_reply_bytes,
+                });
+            }
+            return Ok(None);
+        };
+        let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+        line.pop();
+        serde_json::from_slice(&line)
+            .map(Some)
+            .map_err(ClientError::BadReply)
+    }
+
+    /// One read of what the socket has (after poll said it is readable); 0 at its end.
+    pub fn read_available(&mut self) -> Result<usize, ClientError> {
+        self.read_some()
+    }
+
     /// The next response line: one per request, or the next chunk of a `tail -f` stream.
     /// `Ok(None)` when the daemon closed the connection between two lines.
     pub fn next_response(&mut self) -> Result<Option<Response>, ClientError> {

@@ -105,6 +105,23 @@ pub enum Request {
         #[serde(default)]
         path: Option<String>,
     },
+    /// Connect to a `console` service's terminal: an `Ok` reply, then its recent screen
+    /// and every new chunk as `Output`, until the client goes. Without `read_only` this
+    /// client types (one at a time): it sends `Input` and `Resize` on the same connection.
+    Attach {
+        name: String,
+        #[serde(default)]
+        read_only: bool,
+    },
+    /// Keystrokes for the attached console (no reply unless refused).
+    Input {
+        data: Vec<u8>,
+    },
+    /// The attached client's terminal size (no reply unless refused).
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
     /// Subscribe to state changes: an `Ok` reply, then one `Event` response per change of
     /// the named services or instances (all when `names` is empty) until the client goes.
     Events {

@@ -134,6 +134,15 @@ pub enum Command {
         #[arg(value_name = "PATH")]
         path: Option<std::path::PathBuf>,
     },
+    /// Connect this terminal to a console service (`console #true`); Ctrl-] detaches
+    Attach {
+        /// Only watch: nothing typed is sent (stdin need not be a terminal)
+        #[arg(long)]
+        read_only: bool,
+        /// The instance: a service with one instance, or NAME:N
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Print every state change as it happens (--json: one object per line) until Ctrl-C
     Events {
         /// Services or instances (NAME:N) to follow; all when none
@@ -235,6 +244,7 @@ impl Command {
             Command::Graph { dot } => Request::Graph { dot },
             Command::Reopen => Request::Reopen,
             Command::Events { names } => Request::Events { names },
+            Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
             Command::Analyze { names, .. } => Request::Analyze { names },
             Command::Metrics => Request::Metrics,
@@ -275,6 +285,7 @@ impl Command {
             Command::Graph { .. } => "graph",
             Command::Reopen => "reopen",
             Command::Events { .. } => "events",
+            Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
             Command::Analyze { .. } => "analyze",
             Command::Metrics => "metrics",

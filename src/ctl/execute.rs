@@ -22,6 +22,9 @@ pub fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CtlError> {
+    if let Command::Attach { name, read_only } = command {
+        return super::attach::attach(session, name, *read_only, out, err);
+    }
     if let Command::Run(args) = command {
         if !args.detach {
             let code = super::jobs::run_attached(session.socket(), args, format, out, err)?;

@@ -4,6 +4,7 @@
 //! [`command::Command`] enum, [`execute`] on a [`session::Session`], and [`render`].
 
 pub mod analyze;
+mod attach;
 pub mod command;
 pub mod complete;
 pub mod ctrl_c;

@@ -216,7 +216,30 @@ impl Daemon {
         spec: &ProcessSpec,
     ) -> Result<i32, SpawnFailure> {
         let cgroup = self.cgroups.prepare(id, &spec.resources)?;
-        let (stdout, stderr, pipes) = self.outputs.prepare(spec)?;
+        // A console service writes to its terminal: the master is read as its stdout.
+        let mut terminal = None;
+        let (stdout, stderr, pipes) = if spec.console {
+            let problem = |e: nix::errno::Errno| {
+                output::failure(format!("console terminal: {e}"), Some(e as i32))
+            };
+            let (master, slave) = super::consoles::open_pty().map_err(problem)?;
+            let copy = |fd: &std::os::fd::OwnedFd| {
+                fd.try_clone().map_err(|e| {
+                    output::failure(format!("console terminal: {e}"), e.raw_os_error())
+                })
+            };
+            let reader = std::fs::File::from(copy(&master)?);
+            let (out, err) = (copy(&slave)?, copy(&slave)?);
+            terminal = Some((master, slave));
+            (
+                crate::process::ChildFd::Fd(out),
+                crate::process::ChildFd::Fd(err),
+                vec![output::console_pipe(reader)],
+            )
+        } else {
+            self.outputs.prepare(spec)?
+        };
+        let (master, slave) = terminal.map_or((None, None), |(m, s)| (Some(m), Some(s)));
         let ready = match spec.ready {
             Readiness::Fd(_) => Some(
                 ready_pipes::pipe()
@@ -225,13 +248,25 @@ impl Daemon {
             _ => None,
         };
         let (ready_read, ready_write) = ready.map_or((None, None), |(r, w)| (Some(r), Some(w)));
+        let (listen, listen_names) = self
+            .sockets
+            .handed(&id.service)
+            .map_err(|e| output::failure(format!("listen sockets: {e}"), e.raw_os_error()))?;
+        let handed = crate::process::HandedFds {
+            listen,
+            listen_names,
+            terminal: slave,
+        };
         let (pid, report) =
-            crate::process::start_in_cgroup(spec, stdout, stderr, ready_write, cgroup)
+            crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
                 .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
         self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, pipes);
+        if let Some(master) = master {
+            self.consoles.register(id, master);
+        }
         self.exec_reports.push(PendingExec {
             pid,
             id: id.clone(),

@@ -39,6 +39,8 @@ pub struct Client {
     partial_since: Option<Instant>,
     outbox: Vec<u8>,
     pub follow: Option<Follow>,
+    /// Attached to this instance's console (`tmctl attach`); whether it may type.
+    pub attached: Option<(InstanceId, bool)>,
     /// The job this client runs (`tmctl run` attached): its output, both streams, in order,
     /// nothing skipped; the job's pipes wait while this client lags.
     pub job: Option<InstanceId>,
@@ -72,6 +74,7 @@ impl Client {
             follow: None,
             job: None,
             events: None,
+            attached: None,
             events_missed: 0,
             missed: 0,
             closing: false,

@@ -6,10 +6,14 @@ use nix::poll::PollFlags;
 use std::os::fd::BorrowedFd;
 
 /// What a ready extra fd is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extra {
     /// The inotify fd of `watch`.
     Watches,
+    /// A `listen` socket of a `start-on-demand` service that is down.
+    Demand(String),
+    /// A console's terminal, with keystrokes waiting for room.
+    ConsoleInput(crate::supervisor::InstanceId),
 }
 
 impl Daemon {
@@ -19,6 +23,14 @@ impl Daemon {
         if let Some(fd) = self.watches.as_ref().and_then(|w| w.polled()) {
             fds.push((Extra::Watches, fd, PollFlags::POLLIN));
         }
+        for (id, fd) in self.consoles.waiting_to_write() {
+            fds.push((Extra::ConsoleInput(id), fd, PollFlags::POLLOUT));
+        }
+        for service in self.core.waiting_for_connections() {
+            for fd in self.sockets.of(&service) {
+                fds.push((Extra::Demand(service.clone()), fd, PollFlags::POLLIN));
+            }
+        }
         fds
     }
 
@@ -27,6 +39,14 @@ impl Daemon {
         for what in ready {
             match what {
                 Extra::Watches => self.read_watches(),
+                Extra::ConsoleInput(id) => {
+                    if let Some(console) = self.consoles.get_mut(id) {
+                        console.flush();
+                    }
+                }
+                Extra::Demand(service) => self.dispatch(crate::supervisor::Event::Demand {
+                    service: service.clone(),
+                }),
             }
         }
     }

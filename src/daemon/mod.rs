@@ -5,8 +5,10 @@
 
 mod accept;
 mod actions;
+mod attach;
 mod cgroups;
 mod clients;
+mod consoles;
 mod error;
 mod events;
 pub use error::{RaiseNofileError, StartError};
@@ -32,6 +34,7 @@ mod reaper;
 mod requests;
 mod ring;
 mod rotation;
+mod sockets;
 mod start_env;
 mod startup;
 pub mod state_files;
@@ -119,6 +122,10 @@ struct Daemon {
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
     notify: Option<notify::NotifySocket>,
+    /// The `listen` sockets of every service, bound at load and kept across restarts.
+    sockets: sockets::Sockets,
+    /// The terminals of `console` services, by instance.
+    consoles: consoles::Consoles,
     /// The inotify fd of `watch`; made when a service first watches a file.
     watches: Option<watches::Watches>,
     /// Read ends of the `ready "fd:N"` pipes of starting services.
@@ -172,6 +179,7 @@ impl Daemon {
         }
         self.cgroups.clean_up();
         listener::remove(&self.opts.socket, self.socket_inode);
+        self.sockets.close_all();
         if let Some(notify) = &self.notify {
             notify.remove();
         }

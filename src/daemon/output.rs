@@ -117,7 +117,18 @@ impl Outputs {
         // opened here before fork, where the service's umask is not yet in force).
         let mode = crate::log::output_file_mode(spec.umask);
         let stdout = self.child_fd(&spec.stdout, spec.stdout_rotation, mode, false, &mut pipes)?;
-        let stderr = self.child_fd(&spec.stderr, spec.stderr_rotation, mode, true, &mut pipes)?;
+        let stderr =
+            match spec.stderr {
+                // One stream: the same pipe or file (with its one offset) for both.
+                Output::Stdout => match &stdout {
+                    ChildFd::Inherit => ChildFd::Inherit,
+                    ChildFd::Null => ChildFd::Null,
+                    ChildFd::Fd(fd) => ChildFd::Fd(fd.try_clone().map_err(|e| {
+                        failure(format!("stderr \"stdout\": {e}"), e.raw_os_error())
+                    })?),
+                },
+                _ => self.child_fd(&spec.stderr, spec.stderr_rotation, mode, true, &mut pipes)?,
+            };
         Ok((stdout, stderr, pipes))
     }
 
@@ -174,7 +185,7 @@ impl Outputs {
         let stream = if stderr { "stderr" } else { "stdout" };
         let sink = match output {
             Output::Inherit => return Ok(ChildFd::Inherit),
-            Output::Discard => return Ok(ChildFd::Null),
+            Output::Discard | Output::Stdout => return Ok(ChildFd::Null),
             // The child writes straight into the file: no copy through the daemon, and
             // nothing is lost when the daemon is busy or the service exits. The path is
             // opened anew at every spawn (that is when a renamed file is let go).
@@ -578,6 +589,16 @@ fn clear_nonblock(fd: OwnedFd) -> nix::Result<OwnedFd> {
     let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
     fcntl(&fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(fd)
+}
+
+/// A `console` service's terminal master, read like a captured stdout pipe (its stdout
+/// and stderr both go to the terminal, in the order written).
+pub fn console_pipe(master: File) -> PendingPipe {
+    PendingPipe {
+        file: master,
+        stderr: false,
+        sink: PendingSink::Capture,
+    }
 }
 
 /// A spawn failure; transient when the machine is out of processes, descriptors or memory.

@@ -46,6 +46,9 @@ impl Daemon {
                 follow,
             } => self.tail(client, &name, stderr, follow),
             Request::Events { names } => self.subscribe(client, names),
+            Request::Attach { name, read_only } => self.attach(client, &name, read_only),
+            Request::Input { data } => self.console_input(client, &data),
+            Request::Resize { rows, cols } => self.console_resize(client, rows, cols),
             Request::Metrics => {
                 let text = self.metrics_text();
                 self.reply(client, Response::Metrics { text });
@@ -120,6 +123,16 @@ impl Daemon {
     }
 
     fn apply_reload(&mut self, client: Option<ClientId>, loaded: super::loader::Loaded) {
+        // The `listen` sockets are bound here, in the loop that owns them: a port in use
+        // rejects the load like any other error in it.
+        let dir = self.opts.config_dir.clone();
+        let loaded = loaded.and_then(|(config, graph)| match self.sockets.prepare(&config) {
+            Ok(prepared) => {
+                self.sockets.commit(prepared);
+                Ok((config, graph))
+            }
+            Err(problems) => Err(super::sockets::as_config_errors(&dir, problems)),
+        });
         match loaded {
             Ok((config, graph)) => {
                 self.heap_churn.add(config.services.len());
@@ -128,6 +141,7 @@ impl Daemon {
                 self.update_watches();
                 let core = &self.core;
                 self.outputs.forget_rings(|id| core.has_instance(id));
+                self.consoles.retain(|id| core.has_instance(id));
             }
             Err(errors) => {
                 for error in &errors {
@@ -188,6 +202,11 @@ impl Daemon {
                     path.display()
                 ),
             ),
+            Output::Stdout => Response::Ok {
+                lines: vec![format!(
+                    "{instance}: stderr goes with stdout (stderr \"stdout\"): tmctl tail {instance}"
+                )],
+            },
             Output::Discard => Response::Ok {
                 lines: vec![format!("{instance}: {stream} is discarded")],
             },

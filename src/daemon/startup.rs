@@ -114,7 +114,20 @@ impl Daemon {
                 hard,
             });
         }
-        let (config, graph) = match load_config_for_services(&opts.config_dir, child_nofile) {
+        let mut sockets = super::sockets::Sockets::default();
+        let loaded =
+            load_config_for_services(&opts.config_dir, child_nofile).and_then(|(config, graph)| {
+                match sockets.prepare(&config) {
+                    Ok(prepared) => {
+                        sockets.commit(prepared);
+                        Ok((config, graph))
+                    }
+                    Err(problems) => {
+                        Err(super::sockets::as_config_errors(&opts.config_dir, problems))
+                    }
+                }
+            });
+        let (config, graph) = match loaded {
             Ok(loaded) => loaded,
             Err(errors) => {
                 for error in &errors {
@@ -238,6 +251,8 @@ impl Daemon {
             loader: Default::default(),
             notify,
             watches: None,
+            consoles: Default::default(),
+            sockets,
             ready_pipes: Default::default(),
             child_nofile,
             pidfds: Default::default(),

@@ -138,7 +138,7 @@ impl Daemon {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| ready.get(extra_at + i) == Some(&true))
-                .map(|(_, (what, _, _))| *what)
+                .map(|(_, (what, _, _))| what.clone())
                 .collect(),
         })
     }
@@ -233,6 +233,7 @@ impl Daemon {
         }
         for gone in self.clients.iter().filter(|c| c.dead) {
             self.core.client_gone(gone.id);
+            self.consoles.client_gone(gone.id);
         }
         self.clients.retain(|c| !c.dead);
         if listener_ready {

@@ -151,7 +151,18 @@ impl Watches {
         }
         let mut problems = Vec::new();
         if rearm {
+            let before: Vec<PathBuf> = self.dirs.values().cloned().collect();
             problems = self.arm();
+            // A file written into a directory before its watch was added is only seen by
+            // looking: it counts as a change once its directory is watched.
+            for (path, service) in &self.targets {
+                let fresh = path.parent().is_some_and(|dir| {
+                    !before.iter().any(|d| d == dir) && self.dirs.values().any(|d| d == dir)
+                });
+                if fresh && path.exists() {
+                    changed.push((service.clone(), path.clone()));
+                }
+            }
         }
         changed.sort();
         changed.dedup();

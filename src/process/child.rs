@@ -115,7 +115,23 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
 
     // 3. stdio. The plan's fds are all ≥ 3, so no dup onto 0–2 clobbers a source still to be
     //    copied; the copy does not have close-on-exec.
-    dup_onto(plan.stdin, 0, Step::Stdin)?;
+    match plan.terminal {
+        Some(terminal) => {
+            dup_onto(terminal, 0, Step::Stdin)?;
+            // The new session's controlling terminal: Ctrl-C typed on it is SIGINT to the
+            // foreground group, and a shell in it can do job control.
+            // SAFETY: ioctl on fd 0 with integer arguments only.
+            unsafe {
+                step(
+                    libc::SYS_ioctl,
+                    [0, libc::TIOCSCTTY as usize, 0, 0, 0, 0],
+                    Step::Terminal,
+                    0,
+                )
+            }?;
+        }
+        None => dup_onto(plan.stdin, 0, Step::Stdin)?,
+    }
     if let Some(fd) = plan.stdout {
         dup_onto(fd, 1, Step::Stdout)?;
     }
@@ -140,6 +156,40 @@ fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Fai
             ],
         )
     };
+
+    // 4a. `listen`: the sockets on 3, 4, … (systemd's SD_LISTEN_FDS_START). The plan put
+    //     every source at or above 3 + their count, so no dup overwrites one still to be
+    //     placed; the report pipe moves out of the way first if it sits there.
+    let count = plan.listen.len() as RawFd;
+    if count > 0 {
+        if (3..3 + count).contains(&*report) {
+            // SAFETY: fcntl with integer arguments only.
+            let moved = unsafe {
+                step(
+                    libc::SYS_fcntl,
+                    [
+                        *report as usize,
+                        libc::F_DUPFD_CLOEXEC as usize,
+                        (3 + count) as usize,
+                        0,
+                        0,
+                        0,
+                    ],
+                    Step::ListenFds,
+                    0,
+                )
+            }?;
+            *report = moved as RawFd;
+        }
+        for (i, fd) in plan.listen.iter().enumerate() {
+            dup_onto(*fd, 3 + i as RawFd, Step::ListenFds)?;
+        }
+        if let Some(slot) = &plan.listen_pid {
+            // SAFETY: getpid takes no arguments and cannot fail.
+            let pid = unsafe { sys::call(libc::SYS_getpid, [0; 6]) }.unwrap_or(0);
+            slot.fill(pid as libc::pid_t);
+        }
+    }
 
     // 4b. `ready "fd:N"`: the pipe on fd N, after the close-on-exec sweep above (which
     //     would otherwise close it at execve). If the report pipe happens to sit on N, it

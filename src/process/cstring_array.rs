@@ -27,12 +27,14 @@ impl CStringArray {
         }
     }
 
-    /// The same, with one more entry whose bytes live elsewhere (the WATCHDOG_PID slot the
-    /// child fills in); `extra` must stay valid as long as `self` is used.
-    pub fn with_extra(strings: Vec<CString>, extra: *const c_char) -> CStringArray {
+    /// The same, with more entries whose bytes live elsewhere (the WATCHDOG_PID and
+    /// LISTEN_PID slots the child fills in); they must stay valid as long as `self` is used.
+    pub fn with_extra(strings: Vec<CString>, extra: &[*const c_char]) -> CStringArray {
         let mut array = CStringArray::new(strings);
         let end = array.pointers.len() - 1;
-        array.pointers.insert(end, extra);
+        for (i, pointer) in extra.iter().enumerate() {
+            array.pointers.insert(end + i, *pointer);
+        }
         array
     }
 

@@ -14,9 +14,17 @@ pub(super) struct Environment(BTreeMap<OsString, OsString>);
 impl Environment {
     /// `std::env::vars_os()` with `overrides` replacing or adding entries. The notify
     /// variables the daemon itself may have got (taskmasterd run by systemd) are not passed
-    /// on: only a `ready "notify"` service gets them, set to taskmasterd's own socket.
+    /// on: only a `ready "notify"` service gets them, set to taskmasterd's own socket; nor
+    /// are the socket activation ones (only a `listen` service gets them, for its sockets).
     pub fn inherit_with(overrides: &BTreeMap<String, String>) -> Environment {
-        const NOT_INHERITED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+        const NOT_INHERITED: [&str; 6] = [
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ];
         let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
             .filter(|(key, _)| !NOT_INHERITED.iter().any(|n| key.as_os_str() == *n))
             .collect();

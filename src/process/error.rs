@@ -48,13 +48,17 @@ pub enum Step {
     Exec,
     /// Putting the `ready "fd:N"` pipe on fd N.
     ReadyFd,
+    /// Putting the `listen` sockets on fds 3, 4, ….
+    ListenFds,
+    /// Making the `console` terminal the controlling terminal (TIOCSCTTY).
+    Terminal,
     /// Joining the instance's cgroup (writing to its `cgroup.procs`).
     Cgroup,
 }
 
 impl Step {
     /// Every step, for decoding the child's report.
-    const ALL: [Step; 25] = [
+    const ALL: [Step; 27] = [
         Step::Argument,
         Step::Environment,
         Step::Stdio,
@@ -79,6 +83,8 @@ impl Step {
         Step::NoNewPrivs,
         Step::Exec,
         Step::ReadyFd,
+        Step::ListenFds,
+        Step::Terminal,
         Step::Cgroup,
     ];
 
@@ -109,6 +115,8 @@ impl Step {
             Step::NoNewPrivs => "no_new_privs",
             Step::Exec => "exec",
             Step::ReadyFd => "ready fd",
+            Step::ListenFds => "listen fds",
+            Step::Terminal => "controlling terminal",
             Step::Cgroup => "join cgroup",
         }
     }

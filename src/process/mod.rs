@@ -36,7 +36,24 @@ use std::os::fd::OwnedFd;
 pub use console::spawn_on_console;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_process};
-pub use spawn::{spawn, spawn_with_ready_fd, start, start_in_cgroup, ExecOutcome, ExecReport};
+pub use spawn::{
+    spawn, spawn_with_ready_fd, start, start_in_cgroup, start_with, ExecOutcome, ExecReport,
+};
+
+/// File descriptors a service is handed besides its stdio: the `listen` sockets (on fds
+/// 3, 4, … with `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES`, systemd's socket
+/// activation protocol) and, for `console`, the terminal that becomes its stdin and its
+/// controlling terminal.
+#[derive(Debug, Default)]
+pub struct HandedFds {
+    /// Copies of the daemon's listening sockets, in `listen` order.
+    pub listen: Vec<OwnedFd>,
+    /// `LISTEN_FDNAMES`, one name per socket (no `:` in them).
+    pub listen_names: Vec<String>,
+    /// The pseudo-terminal's slave side: stdin (and stdout/stderr when the daemon passes
+    /// it for those too), and the controlling terminal of the child's new session.
+    pub terminal: Option<OwnedFd>,
+}
 
 /// What the child gets as its stdout or stderr (stdin is always /dev/null).
 ///

@@ -51,19 +51,25 @@ pub(super) struct ExecPlan {
     /// The instance's `cgroup.procs`, open for writing (close-on-exec): the child joins
     /// its cgroup before anything else, so nothing it starts is ever outside.
     pub cgroup: Option<RawFd>,
+    /// `listen`: the sockets, each close-on-exec on an fd ≥ 3 + their count, so that
+    /// placing them on 3, 4, … never overwrites one still to be placed.
+    pub listen: Vec<RawFd>,
+    /// The `LISTEN_PID=` entry of envp, written by the child (when there are sockets).
+    pub listen_pid: Option<PidSlot>,
+    /// `console`: the terminal's slave side (≥ 3, close-on-exec).
+    pub terminal: Option<RawFd>,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
 /// be allocated). An UnsafeCell: the child writes through the shared plan.
-pub(super) struct PidSlot(Box<std::cell::UnsafeCell<[u8; 32]>>);
+pub(super) struct PidSlot(Box<std::cell::UnsafeCell<[u8; 32]>>, usize);
 
 impl PidSlot {
-    const PREFIX: &'static [u8] = b"WATCHDOG_PID=";
-
-    fn new() -> PidSlot {
+    /// `prefix` is `WATCHDOG_PID=` or `LISTEN_PID=` (at most 19 bytes: the pid follows).
+    fn new(prefix: &[u8]) -> PidSlot {
         let mut bytes = [0u8; 32];
-        bytes[..Self::PREFIX.len()].copy_from_slice(Self::PREFIX);
-        PidSlot(Box::new(std::cell::UnsafeCell::new(bytes)))
+        bytes[..prefix.len()].copy_from_slice(prefix);
+        PidSlot(Box::new(std::cell::UnsafeCell::new(bytes)), prefix.len())
     }
 
     pub fn as_ptr(&self) -> *const std::ffi::c_char {
@@ -86,7 +92,7 @@ impl PidSlot {
         // SAFETY: only the forked child calls this, single-threaded, before execve; no
         // reference to the cell's contents exists anywhere (envp holds a raw pointer).
         let bytes = unsafe { &mut *self.0.get() };
-        let start = Self::PREFIX.len();
+        let start = self.1;
         for i in 0..len {
             bytes[start + i] = digits[len - 1 - i];
         }
@@ -113,19 +119,46 @@ impl ExecPlan {
         stderr: ChildFd,
         ready: Option<OwnedFd>,
         cgroup: Option<OwnedFd>,
+        handed: super::HandedFds,
     ) -> Result<(ExecPlan, HeldFds), SpawnError> {
+        let count = handed.listen.len();
         let argv = arguments(&spec.cmd)?;
         let mut held = HeldFds(Vec::with_capacity(4));
         let ready_fd = match (ready, spec.ready) {
             (Some(fd), Readiness::Fd(number)) => Some((
-                held.hold(above_stdio(fd).map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?),
+                // Above the listen fds' places too: placing those must not overwrite it.
+                held.hold(
+                    at_or_above(fd, 3 + count as i32)
+                        .map_err(|e| SpawnError::new(Step::ReadyFd, "", e))?,
+                ),
                 number,
             )),
             _ => None,
         };
-        let watchdog_pid =
-            (spec.ready == Readiness::Notify && spec.watchdog.is_some()).then(PidSlot::new);
-        let env = Environment::inherit_with(&spec.env);
+        let watchdog_pid = (spec.ready == Readiness::Notify && spec.watchdog.is_some())
+            .then(|| PidSlot::new(b"WATCHDOG_PID="));
+        let listen_pid = (count > 0).then(|| PidSlot::new(b"LISTEN_PID="));
+        let mut listen = Vec::with_capacity(count);
+        for fd in handed.listen {
+            let fd = at_or_above(fd, 3 + count as i32)
+                .map_err(|e| SpawnError::new(Step::ListenFds, "", e))?;
+            listen.push(held.hold(fd));
+        }
+        let terminal = match handed.terminal {
+            Some(fd) => Some(
+                held.hold(
+                    above_stdio(fd)
+                        .map_err(|e| SpawnError::new(Step::Stdin, "the console terminal", e))?,
+                ),
+            ),
+            None => None,
+        };
+        let mut vars = spec.env.clone();
+        if count > 0 {
+            vars.insert("LISTEN_FDS".into(), count.to_string());
+            vars.insert("LISTEN_FDNAMES".into(), handed.listen_names.join(":"));
+        }
+        let env = Environment::inherit_with(&vars);
         // `arguments` guarantees cmd[0] exists.
         let name = &spec.cmd[0];
         let program = path::resolve(name, env.path())
@@ -139,9 +172,13 @@ impl ExecPlan {
         let plan = ExecPlan {
             program,
             argv: CStringArray::new(argv),
-            envp: match &watchdog_pid {
-                Some(slot) => CStringArray::with_extra(env.to_cstrings()?, slot.as_ptr()),
-                None => CStringArray::new(env.to_cstrings()?),
+            envp: {
+                let slots: Vec<_> = [&watchdog_pid, &listen_pid]
+                    .into_iter()
+                    .flatten()
+                    .map(PidSlot::as_ptr)
+                    .collect();
+                CStringArray::with_extra(env.to_cstrings()?, &slots)
             },
             workingdir,
             umask: spec.umask.map(|mask| mask as libc::mode_t),
@@ -164,6 +201,9 @@ impl ExecPlan {
             ready_fd,
             watchdog_pid,
             cgroup: cgroup.map(|fd| held.hold(fd)),
+            listen,
+            listen_pid,
+            terminal,
         };
         Ok((plan, held))
     }
@@ -249,6 +289,16 @@ fn target(
             .map(|fd| Some(held.hold(fd)))
             .map_err(|errno| SpawnError::new(Step::Stdio, name, errno)),
     }
+}
+
+/// The same open file on an fd ≥ `lowest`, close-on-exec.
+fn at_or_above(fd: OwnedFd, lowest: i32) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() >= lowest {
+        return Ok(fd);
+    }
+    let raw = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// The same open file on an fd ≥ 3, close-on-exec. A daemon started with 0–2 closed (or as

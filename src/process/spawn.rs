@@ -139,7 +139,26 @@ pub fn start_in_cgroup(
     ready: Option<OwnedFd>,
     cgroup: Option<OwnedFd>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    let (plan, held) = ExecPlan::new(spec, stdout, stderr, ready, cgroup)?;
+    start_with(
+        spec,
+        stdout,
+        stderr,
+        ready,
+        cgroup,
+        super::HandedFds::default(),
+    )
+}
+
+/// [`start_in_cgroup`], handing the child `listen` sockets and a `console` terminal too.
+pub fn start_with(
+    spec: &ProcessSpec,
+    stdout: ChildFd,
+    stderr: ChildFd,
+    ready: Option<OwnedFd>,
+    cgroup: Option<OwnedFd>,
+    handed: super::HandedFds,
+) -> Result<(Pid, ExecReport), SpawnError> {
+    let (plan, held) = ExecPlan::new(spec, stdout, stderr, ready, cgroup, handed)?;
     let plan = Box::new(plan);
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.

@@ -7,6 +7,7 @@
 
 mod analyze;
 mod checks;
+mod demand;
 mod deps;
 mod events;
 mod goals;
@@ -144,6 +145,8 @@ pub enum Event {
         service: String,
         path: std::path::PathBuf,
     },
+    /// A connection waits on a socket of a `start-on-demand` service that is down.
+    Demand { service: String },
     /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
     HookSpawned {
         key: hooks::HookKey,
@@ -383,6 +386,7 @@ impl Supervisor {
             } => self.on_helper_exit(pid, status, output, now, &mut out),
             Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
+            Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
             Event::ExecFailed { id, pid, failure } => {
