@@ -79,6 +79,15 @@ fn get(port: u16) -> Result<String, String> {
 /// Requests in a loop from another thread while `restarts` restarts happen; returns the
 /// pids that answered and the failures.
 fn requests_across_restarts(h: &Harness, port: u16, restarts: usize) -> (Vec<String>, Vec<String>) {
+    requests_during(port, || {
+        for _ in 0..restarts {
+            h.ok(&["restart", "web"]);
+        }
+    })
+}
+
+/// Requests in a loop from another thread while `action` runs.
+fn requests_during(port: u16, action: impl FnOnce()) -> (Vec<String>, Vec<String>) {
     let done = Arc::new(AtomicBool::new(false));
     let stop = done.clone();
     let client = std::thread::spawn(move || {
@@ -91,9 +100,7 @@ fn requests_across_restarts(h: &Harness, port: u16, restarts: usize) -> (Vec<Str
         }
         (answered, failed)
     });
-    for _ in 0..restarts {
-        h.ok(&["restart", "web"]);
-    }
+    action();
     done.store(true, Ordering::Relaxed);
     client.join().expect("client thread")
 }
@@ -263,4 +270,36 @@ fn the_real_dbus_daemon_runs_on_a_handed_over_unix_socket() {
     h.ok(&["restart", "bus"]);
     let (ok, said) = id(&h);
     assert!(ok, "after a restart: {said}");
+}
+
+#[test]
+fn tmctl_upgrade_hands_the_socket_over_and_no_connection_is_lost() {
+    let mut h = Harness::new();
+    let port = free_port();
+    let script = server_script(&h);
+    h.service(
+        "web",
+        &format!(
+            "service \"web\" {{\n    cmd \"/usr/bin/python3\" \"{script}\"\n    starttime 0.3\n    listen \"tcp:127.0.0.1:{port}\"\n}}\n"
+        ),
+    );
+    h.start();
+    let pid = h.running_pid("web");
+    get(port).expect("served");
+    let (answered, failed) = requests_during(port, || {
+        for _ in 0..5 {
+            h.ok(&["upgrade"]);
+        }
+    });
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert!(!answered.is_empty());
+    assert!(
+        answered.iter().all(|p| *p == pid.to_string()),
+        "{answered:?}"
+    );
+    assert_eq!(h.running_pid("web"), pid);
+    // The new image serves the socket to the next start too.
+    h.ok(&["restart", "web"]);
+    let body = get(port).expect("served after a restart");
+    assert_ne!(body, format!("{pid} web\n"));
 }

@@ -63,7 +63,7 @@ pub struct EventHook {
 }
 
 /// One `listen` socket.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ListenAddr {
     Tcp(std::net::SocketAddr),
     Udp(std::net::SocketAddr),

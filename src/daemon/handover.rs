@@ -30,6 +30,15 @@ pub struct Handover {
     pub shell_pid: Option<i32>,
     /// The open-files limit services get (the daemon's own before it raised it).
     pub child_nofile: Option<(u64, u64)>,
+    /// The `listen` sockets, each once: connections waiting in their backlogs stay there.
+    #[serde(default)]
+    pub listen: Vec<ListenHandover>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListenHandover {
+    pub addr: crate::config::ListenAddr,
+    pub fd: RawFd,
 }
 
 /// An output pipe the daemon reads, and where its bytes go.
@@ -99,6 +108,7 @@ impl Handover {
         fds.extend(self.listener);
         fds.extend(self.notify);
         fds.extend(self.client);
+        fds.extend(self.listen.iter().map(|l| l.fd));
         fds
     }
 

@@ -110,6 +110,30 @@ impl Sockets {
             .map(|b| b.fd.as_fd())
     }
 
+    /// Every bound socket once (services listening on the same address share one), for
+    /// `tmctl upgrade`.
+    pub fn all(&self) -> Vec<(&ListenAddr, BorrowedFd<'_>)> {
+        let mut seen: Vec<(&ListenAddr, BorrowedFd<'_>)> = Vec::new();
+        for b in self.by_service.values().flatten() {
+            if !seen.iter().any(|(addr, _)| *addr == &b.addr) {
+                seen.push((&b.addr, b.fd.as_fd()));
+            }
+        }
+        seen
+    }
+
+    /// In an upgraded image, before the config's sockets are prepared: the sockets the old
+    /// image handed over, so that `prepare` shares them instead of binding anew (which
+    /// would lose the connections waiting in their backlogs, or fail as in use).
+    pub fn inherit(&mut self, sockets: Vec<(ListenAddr, OwnedFd)>) {
+        let bound = sockets
+            .into_iter()
+            .map(|(addr, fd)| Bound { addr, fd })
+            .collect();
+        // Under no service's name: `commit` closes what the new config does not use.
+        self.by_service.insert(String::new(), bound);
+    }
+
     /// At exit: unix socket files are removed.
     pub fn close_all(&mut self) {
         for (_, bound) in self.by_service.drain() {

@@ -115,6 +115,9 @@ impl Daemon {
             });
         }
         let mut sockets = super::sockets::Sockets::default();
+        if let Some((h, _)) = &handover {
+            sockets.inherit(upgrade::inherited_sockets(&h.listen));
+        }
         let loaded =
             load_config_for_services(&opts.config_dir, child_nofile).and_then(|(config, graph)| {
                 match sockets.prepare(&config) {

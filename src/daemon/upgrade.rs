@@ -241,6 +241,15 @@ impl Daemon {
             next_client: self.next_client,
             shell_pid: self.shell_pid,
             child_nofile: self.child_nofile.map(|l| (l.soft, l.hard)),
+            listen: self
+                .sockets
+                .all()
+                .into_iter()
+                .map(|(addr, fd)| handover::ListenHandover {
+                    addr: addr.clone(),
+                    fd: fd.as_raw_fd(),
+                })
+                .collect(),
         };
         let memfd = match handover.write(&ring_bytes) {
             Ok(fd) => fd,
@@ -368,6 +377,20 @@ pub fn inherited_listener(fd: i32) -> UnixListener {
     handover::set_cloexec(fd, true);
     // SAFETY: handed over by the old image for exactly this.
     unsafe { UnixListener::from_raw_fd(fd) }
+}
+
+/// The `listen` sockets the old image handed over.
+pub fn inherited_sockets(
+    listen: &[handover::ListenHandover],
+) -> Vec<(crate::config::ListenAddr, OwnedFd)> {
+    listen
+        .iter()
+        .map(|l| {
+            handover::set_cloexec(l.fd, true);
+            // SAFETY: handed over by the old image for exactly this socket.
+            (l.addr.clone(), unsafe { OwnedFd::from_raw_fd(l.fd) })
+        })
+        .collect()
 }
 
 /// The notify socket the old image handed over.
