@@ -132,6 +132,9 @@ fn ctrl_c_stops_the_job() {
     cmd.stdin(Stdio::null());
     let (mut pty, mut child) = Pty::spawn(cmd);
     let pid = h.running_pid("fg");
+    // The job may be up before tmctl has its Ctrl-C handler: until then a ^C would end
+    // tmctl by default instead of stopping the job.
+    wait_until("tmctl to catch SIGINT", || catches_sigint(child.id()));
     pty.send("\x03");
     wait_until("tmctl run to exit after Ctrl-C", || {
         child.try_wait().ok().flatten().is_some()
@@ -455,4 +458,15 @@ fn cancel_takes_a_scheduled_start_back_and_bad_times_are_refused() {
         assert!(err.contains(expected), "{args:?}: {err:?}");
     }
     assert_eq!(h.state("later"), "STOPPED");
+}
+
+/// Whether process `pid` has a handler for SIGINT (bit 2 of SigCgt in /proc/PID/status).
+fn catches_sigint(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("SigCgt:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
 }
