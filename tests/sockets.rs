@@ -105,8 +105,8 @@ fn requests_during(port: u16, action: impl FnOnce()) -> (Vec<String>, Vec<String
     client.join().expect("client thread")
 }
 
-#[test]
-fn an_activated_server_keeps_every_connection_across_20_restarts() {
+/// A running daemon whose service `web` is the activated server on a free port.
+fn activated_web() -> (Harness, u16) {
     let mut h = Harness::new();
     let port = free_port();
     let script = server_script(&h);
@@ -117,6 +117,12 @@ fn an_activated_server_keeps_every_connection_across_20_restarts() {
         ),
     );
     h.start();
+    (h, port)
+}
+
+#[test]
+fn an_activated_server_keeps_every_connection_across_20_restarts() {
+    let (h, port) = activated_web();
     h.wait_state("web", "RUNNING");
     let first = get(port).expect("served");
     let pid = h.running_pid("web");
@@ -274,16 +280,7 @@ fn the_real_dbus_daemon_runs_on_a_handed_over_unix_socket() {
 
 #[test]
 fn tmctl_upgrade_hands_the_socket_over_and_no_connection_is_lost() {
-    let mut h = Harness::new();
-    let port = free_port();
-    let script = server_script(&h);
-    h.service(
-        "web",
-        &format!(
-            "service \"web\" {{\n    cmd \"/usr/bin/python3\" \"{script}\"\n    starttime 0.3\n    listen \"tcp:127.0.0.1:{port}\"\n}}\n"
-        ),
-    );
-    h.start();
+    let (h, port) = activated_web();
     let pid = h.running_pid("web");
     get(port).expect("served");
     let (answered, failed) = requests_during(port, || {

@@ -5,7 +5,7 @@
 use crate::supervisor::InstanceHandover;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// The format this binary writes and reads; `--upgrade-check` prints it, and the old
 /// daemon refuses to exec a binary that reads another.
@@ -177,9 +177,4 @@ pub fn set_cloexec(fd: RawFd, on: bool) {
         FdFlag::empty()
     };
     let _ = fcntl(fd, FcntlArg::F_SETFD(flags));
-}
-
-/// The fd number of anything that has one.
-pub fn raw(fd: &impl AsRawFd) -> RawFd {
-    fd.as_raw_fd()
 }

@@ -80,7 +80,7 @@ impl Daemon {
             _ => return None,
         };
         // A zombie has ended already; it only waits for its new parent to reap it.
-        let started = state_files::process_start(pid).filter(|_| !is_zombie(pid));
+        let started = state_files::process_start(pid).filter(|_| !state_files::is_zombie(pid));
         if started.is_none() {
             self.log.write(
                 Level::Info,
@@ -133,13 +133,6 @@ impl Daemon {
         };
         Some((item, fd))
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| Some(stat.rsplit_once(')')?.1.trim_start().starts_with('Z')))
-        .unwrap_or(true)
 }
 
 /// How long ago a process started, from its start time in clock ticks since boot.

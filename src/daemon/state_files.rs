@@ -333,6 +333,15 @@ pub fn process_start(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether `pid` has ended and only waits to be reaped (or is gone): it owns nothing and
+/// is nothing to adopt.
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
 /// Creates the directory (0755) if missing and refuses one that is not a directory or that
 /// others could write (they could plant a state that makes the daemon adopt their process).
 fn prepare_dir(dir: &Path) -> Result<(), StateDirError> {
@@ -366,13 +375,9 @@ fn live_owner(dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
     let us = std::process::id() as i32;
-    // "(taskmasterd) S …": its name and state; a zombie (a daemon killed but not yet
-    // waited for by its parent) owns nothing any more.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (name, rest) = stat.rsplit_once(')')?;
-    let zombie = rest.trim_start().starts_with('Z');
-    let ours = name.ends_with("(taskmasterd");
-    (pid != us && ours && !zombie).then_some(pid)
+    // A zombie (a daemon killed but not yet waited for by its parent) owns nothing.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (pid != us && comm.trim() == "taskmasterd" && !is_zombie(pid)).then_some(pid)
 }
 
 /// The `*.json` files in the directory.

@@ -234,7 +234,7 @@ impl Daemon {
                     pid: p.pid,
                 })
                 .collect(),
-            listener: self.listener.as_ref().map(handover::raw),
+            listener: self.listener.as_ref().map(|l| l.as_raw_fd()),
             socket_inode: self.socket_inode,
             notify: self.notify.as_ref().map(|n| n.socket.as_raw_fd()),
             client: client_fd,
