@@ -6,7 +6,7 @@
 use super::prestart::{log_output, pre_start_spec, tail_lines, PRE_START_TIMEOUT};
 use super::waiters::{Entry, What};
 use super::*;
-use crate::log::Level;
+use super::Level;
 use std::time::Instant;
 
 impl Supervisor {

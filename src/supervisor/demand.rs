@@ -6,7 +6,7 @@
 use super::instance::Goal;
 use super::state::State;
 use super::{log, Actions, Supervisor};
-use crate::log::Level;
+use super::Level;
 
 impl Supervisor {
     /// Services whose sockets a connection should start them by: `start-on-demand`, and

@@ -3,7 +3,7 @@
 use super::instance::ForcedStop;
 use super::readiness::over_restart_limit;
 use super::*;
-use crate::log::Level;
+use super::Level;
 use std::time::Instant;
 
 impl Supervisor {

@@ -6,7 +6,7 @@
 use super::instance::{ForcedStop, Goal, Instance};
 use super::state::{ExitStatus, State};
 use super::{log, Actions, InstanceId, Supervisor};
-use crate::log::Level;
+use super::Level;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 

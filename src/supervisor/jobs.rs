@@ -7,7 +7,7 @@
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, Service, State, Supervisor};
 use crate::config::ServiceSpec;
 use crate::control::proto::{ErrorKind, Request, Response};
-use crate::log::Level;
+use super::Level;
 use crate::supervisor::ExitStatus;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 use super::events::fail_start;
 use super::*;
 use crate::config::Output;
-use crate::log::Level;
+use super::Level;
 use std::time::{Duration, Instant};
 
 /// A pre-start that has not finished by then is killed, and counts as failed.

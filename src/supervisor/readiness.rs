@@ -7,7 +7,7 @@ use super::instance::ForcedStop;
 use super::notify::{NotifyMessage, ProcessFacts};
 use super::*;
 use crate::config::{Policy, Readiness};
-use crate::log::Level;
+use super::Level;
 use std::time::{Duration, Instant};
 
 /// Senders already reported as not belonging anywhere; beyond this many, the set is

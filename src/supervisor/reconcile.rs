@@ -2,7 +2,7 @@
 
 use super::waiters::{Entry, What};
 use super::*;
-use crate::log::Level;
+use super::Level;
 use std::time::Instant;
 
 impl Supervisor {

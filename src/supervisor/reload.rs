@@ -8,7 +8,7 @@ use super::{
     Vetted,
 };
 use crate::config::Config;
-use crate::log::Level;
+use super::Level;
 use std::sync::Arc;
 use std::time::Instant;
 

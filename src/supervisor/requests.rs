@@ -4,7 +4,7 @@
 use super::waiters::{Entry, What};
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
 use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
-use crate::log::Level;
+use super::Level;
 use std::collections::BTreeMap;
 use std::time::Instant;
 

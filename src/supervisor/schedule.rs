@@ -6,7 +6,7 @@
 use super::waiters::Entry;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
 use crate::control::proto::{ErrorKind, Request, Response};
-use crate::log::Level;
+use super::Level;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 

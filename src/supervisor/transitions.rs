@@ -10,7 +10,7 @@ use super::hooks::{HookKey, HookStep, StateEvent};
 use super::state::{ExitStatus, State};
 use super::{log, Action, Actions, InstanceId, Supervisor};
 use crate::config::ProcessSpec;
-use crate::log::Level;
+use super::Level;
 use std::sync::Arc;
 use std::time::Instant;
 

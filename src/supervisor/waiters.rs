@@ -5,7 +5,7 @@
 
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
 use crate::control::proto::{InstanceOutcome, Response};
-use crate::log::Level;
+use super::Level;
 use std::collections::HashSet;
 
 pub(super) struct Waiter {

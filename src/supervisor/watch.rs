@@ -6,7 +6,7 @@
 use super::instance::Goal;
 use super::state::State;
 use super::{log, Action, Actions, InstanceId, Supervisor};
-use crate::log::Level;
+use super::Level;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
