@@ -88,7 +88,7 @@ impl Daemon {
                 opts.socket.display(),
                 opts.log_file.display()
             );
-            log.echo_trouble();
+            log.echo_from(Some(Level::Warning));
         }
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
@@ -130,6 +130,12 @@ impl Daemon {
                     }
                 }
             });
+        // As PID 1 the console shows every event while booting (see console_echo.rs); after
+        // an upgrade the boot is long over, and an emergency shell has the console.
+        let mut console = (pid1 && !opts.shell).then(|| match upgraded {
+            true => super::console_echo::ConsolePhase::InUse,
+            false => super::console_echo::ConsolePhase::Booting(std::time::Instant::now()),
+        });
         let (config, graph) = match loaded {
             Ok(loaded) => loaded,
             Err(errors) => {
@@ -150,10 +156,16 @@ impl Daemon {
                     &format!("{refused}; fix it and run tmctl reload"),
                 );
                 match crate::init::emergency_shell(&opts.emergency_shell) {
-                    Ok(pid) => log.write(
-                        Level::Warning,
-                        &format!("emergency shell started on /dev/console (pid {pid})"),
-                    ),
+                    Ok(pid) => {
+                        log.write(
+                            Level::Warning,
+                            &format!("emergency shell started on /dev/console (pid {pid}); the console shows only errors from now on"),
+                        );
+                        if console.is_some() {
+                            console = Some(super::console_echo::ConsolePhase::InUse);
+                            log.echo_from(Some(Level::Error));
+                        }
+                    }
                     Err(error) => log.write(Level::Error, &error.to_string()),
                 }
                 let empty = Config::default();
@@ -261,6 +273,7 @@ impl Daemon {
             pidfds: Default::default(),
             shell_pid: None,
             pid1,
+            console,
             power: PowerAction::Poweroff,
             final_shutdown: None,
             final_wait: None,
