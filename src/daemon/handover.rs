@@ -62,6 +62,11 @@ pub enum SinkHandover {
         pid: u32,
     },
     File(std::path::PathBuf),
+    /// An `on-event` hook's run, logged under this name; `logged` lines so far.
+    EventLog {
+        name: String,
+        logged: usize,
+    },
 }
 
 /// A captured output ring; its `len` bytes follow the header.
