@@ -378,8 +378,7 @@ fn upgrade_works_as_pid_1_and_keeps_every_service() {
 }
 
 #[test]
-fn single_on_the_kernel_command_line_boots_rescue_services_and_a_shell_whose_end_boots_the_rest(
-) {
+fn single_on_the_kernel_command_line_boots_rescue_then_leaving_the_shell_boots_the_rest() {
     let h = Harness::new();
     h.service(
         "machine",
@@ -433,5 +432,8 @@ service "web" {
     // Leaving the shell continues the boot.
     std::fs::write(&leave, "exit\n").expect("write to the rescue shell's fifo");
     init.h.wait_state("web", "RUNNING");
-    assert!(init.h.log_text().contains("rescue shell closed: continuing the boot"));
+    assert!(init
+        .h
+        .log_text()
+        .contains("rescue shell closed: continuing the boot"));
 }

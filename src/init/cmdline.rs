@@ -156,7 +156,10 @@ mod tests {
     #[test]
     fn config_dir() {
         let r = request("ro taskmaster.config=/etc/taskmaster/minimal.d quiet");
-        assert_eq!(r.config_dir, Some(PathBuf::from("/etc/taskmaster/minimal.d")));
+        assert_eq!(
+            r.config_dir,
+            Some(PathBuf::from("/etc/taskmaster/minimal.d"))
+        );
         assert!(r.problems.is_empty());
         // The last one wins, as with the kernel's own parameters.
         let r = request("taskmaster.config=/a taskmaster.config=/b");
@@ -168,9 +171,15 @@ mod tests {
     #[test]
     fn bad_words_are_reported_and_ignored() {
         for (line, says) in [
-            ("taskmaster.config=", "expected taskmaster.config=/ABSOLUTE/DIR"),
+            (
+                "taskmaster.config=",
+                "expected taskmaster.config=/ABSOLUTE/DIR",
+            ),
             ("taskmaster.config=etc/x", "\"taskmaster.config=etc/x\""),
-            ("taskmaster.config", "expected taskmaster.config=/ABSOLUTE/DIR"),
+            (
+                "taskmaster.config",
+                "expected taskmaster.config=/ABSOLUTE/DIR",
+            ),
             ("taskmaster.rescu", "unknown parameter \"taskmaster.rescu\""),
         ] {
             let r = request(line);

@@ -22,8 +22,8 @@ mod prestart;
 mod readiness;
 mod reconcile;
 mod reload;
-mod rescue;
 mod requests;
+mod rescue;
 mod schedule;
 pub mod state;
 #[cfg(test)]

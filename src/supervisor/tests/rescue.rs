@@ -20,10 +20,8 @@ fn a_rescue_boot_starts_only_rescue_services_and_what_they_require() {
     // udevd is not marked, but journald requires it: pulled in.
     h.expect_ops(&["spawn fsck 100", "spawn udevd 101"]);
     assert!(h.sup.in_rescue());
-    assert!(h
-        .take_logs()
-        .iter()
-        .any(|l| l.contains("rescue mode: starting only the services marked rescue #true (fsck, journald)")));
+    assert!(h.take_logs().iter().any(|l| l
+        .contains("rescue mode: starting only the services marked rescue #true (fsck, journald)")));
     h.kill(100, Code(0));
     h.advance(secs(1));
     h.expect_ops(&["spawn journald 102"]);
