@@ -2,9 +2,8 @@
 //! the services marked `rescue #true`, with what they require, while a person repairs the
 //! machine from the console. Leaving it starts the rest, as a normal boot would have.
 
-use super::{log, Actions, Supervisor};
+use super::{log, Actions, Level, Supervisor};
 use crate::config::ServiceSpec;
-use crate::log::Level;
 use std::time::Instant;
 
 impl Supervisor {
