@@ -18,12 +18,12 @@ use super::hooks::{HookKey, HookStep, StateEvent, HOOK_KILL_AFTER, HOOK_TIMEOUT}
 use super::instance::Instance;
 use super::jobs::JobInfo;
 use super::state::State;
+use super::Level;
 use super::{log, Action, Actions, InstanceId, Service, Supervisor};
 use crate::config::{
     Deps, Output, ProcessSpec, Readiness, Resources, Rotation, ServiceSpec, ServiceType, Triggers,
 };
 use crate::config::{EventHook, RestartPolicy};
-use crate::log::Level;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
