@@ -79,6 +79,7 @@ fn defaults() {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -217,6 +218,7 @@ fn every_field() {
             essential: true,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
         },
         deps: Deps {
             requires: vec!["db".into()],
