@@ -154,6 +154,11 @@ fn bad_hooks_watches_and_sockets_are_load_errors_naming_the_field() {
         ("on-event \"fatal\" \"/bin/true\"", "write it \"FATAL\""),
         ("on-event \"/bin/true\"", "got no state or no command"),
         (
+            "on-event \"FATAL\"",
+            "got the state \"FATAL\" and no command to run",
+        ),
+        ("on-event", "field `on-event`: expected one or more states"),
+        (
             "on-event \"FATAL\" \"EXITED\"",
             "the last argument is the command to run",
         ),

@@ -148,7 +148,7 @@ impl Daemon {
                 None
             }
             Action::Log { level, text } => {
-                self.log.write(level, &text);
+                self.log.write(level.into(), &text);
                 None
             }
             Action::Attach { client, id } => {

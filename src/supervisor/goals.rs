@@ -1,8 +1,8 @@
 //! Setting goals: what `start`, `stop` and shutdown ask of instances, and the stop signal.
 
 use super::reconcile::{health_of, Health};
+use super::Level;
 use super::*;
-use crate::log::Level;
 use std::time::Instant;
 
 impl Supervisor {

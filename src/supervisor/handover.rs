@@ -5,8 +5,8 @@
 
 use super::instance::{ForcedStop, Goal, Instance};
 use super::state::{ExitStatus, State};
+use super::Level;
 use super::{log, Actions, InstanceId, Supervisor};
-use crate::log::Level;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 

@@ -4,10 +4,10 @@
 //! its name, who is waiting for its end and what they are told, its timeout, and that ended
 //! jobs are forgotten beyond a bound.
 
+use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, Service, State, Supervisor};
 use crate::config::ServiceSpec;
 use crate::control::proto::{ErrorKind, Request, Response};
-use crate::log::Level;
 use crate::supervisor::ExitStatus;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

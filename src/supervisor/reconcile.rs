@@ -1,8 +1,8 @@
 //! Reconcile: after every event, move each instance towards its goal in dependency order.
 
 use super::waiters::{Entry, What};
+use super::Level;
 use super::*;
-use crate::log::Level;
 use std::time::Instant;
 
 impl Supervisor {

@@ -3,12 +3,12 @@
 
 use super::deps::DepTable;
 use super::waiters::{Entry, What};
+use super::Level;
 use super::{
     log, Actions, ClientId, Goal, Instance, InstanceId, Service, ServiceSpec, State, Supervisor,
     Vetted,
 };
 use crate::config::Config;
-use crate::log::Level;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -2,9 +2,9 @@
 //! pause/resume, signal, names, shutdown.
 
 use super::waiters::{Entry, What};
+use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
 use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
-use crate::log::Level;
 use std::collections::BTreeMap;
 use std::time::Instant;
 

@@ -4,9 +4,9 @@
 //! loop tells it with [`Supervisor::set_wall_clock`], the deadline itself is monotonic.
 
 use super::waiters::Entry;
+use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
 use crate::control::proto::{ErrorKind, Request, Response};
-use crate::log::Level;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 

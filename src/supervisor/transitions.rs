@@ -8,9 +8,9 @@
 
 use super::hooks::{HookKey, HookStep, StateEvent};
 use super::state::{ExitStatus, State};
+use super::Level;
 use super::{log, Action, Actions, InstanceId, Supervisor};
 use crate::config::ProcessSpec;
-use crate::log::Level;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -3,9 +3,9 @@
 //! A reload is also waited for when nobody asked through the socket (SIGHUP): its outcome
 //! goes to the event log either way.
 
+use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
 use crate::control::proto::{InstanceOutcome, Response};
-use crate::log::Level;
 use std::collections::HashSet;
 
 pub(super) struct Waiter {
