@@ -486,7 +486,10 @@ fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
     assert!(detail.starts_with("start at "), "{tick}");
     let next = tick["next_run"].as_str().unwrap_or("").to_string();
     // RFC 3339 with the local offset, on a whole minute: 2026-12-06T21:05:00+00:00.
-    assert!(next.len() >= 25 && next.get(16..19) == Some(":00"), "{tick}");
+    assert!(
+        next.len() >= 25 && next.get(16..19) == Some(":00"),
+        "{tick}"
+    );
     let human = h.ok(&["status", "tick"]);
     assert!(human.contains("start at "), "{human}");
     // An unchanged schedule keeps its minute across a reload (the file is touched anyway).
@@ -508,7 +511,10 @@ fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
         .to_string();
     let due = chrono::DateTime::parse_from_rfc3339(&every_minute).expect("RFC 3339");
     let ahead = due.timestamp() - chrono::Utc::now().timestamp();
-    assert!((0..=60).contains(&ahead), "{every_minute} is {ahead} s ahead");
+    assert!(
+        (0..=60).contains(&ahead),
+        "{every_minute} is {ahead} s ahead"
+    );
     assert_eq!(every_minute.get(16..19), Some(":00"), "{every_minute}");
 }
 

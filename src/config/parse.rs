@@ -292,9 +292,11 @@ fn parse_service(
     if policy.schedule.is_some() {
         if process.kind != ServiceType::Oneshot {
             if let Some(field) = reader.fields.get("schedule") {
-                reader.errors.push(field.error(
-                    "only a oneshot service can have a schedule (add `type \"oneshot\"`)",
-                ));
+                reader.errors.push(
+                    field.error(
+                        "only a oneshot service can have a schedule (add `type \"oneshot\"`)",
+                    ),
+                );
             }
         }
         // A scheduled job runs when its time comes, not at boot, unless the file says so.

@@ -136,13 +136,18 @@ mod tests {
     #[test]
     fn a_bad_string_names_the_field_and_why() {
         let six = CronSchedule::parse("0 */5 * * * *").unwrap_err();
-        assert!(six.contains("got 6 fields") && six.contains("seconds"), "{six}");
+        assert!(
+            six.contains("got 6 fields") && six.contains("seconds"),
+            "{six}"
+        );
         let hour = CronSchedule::parse("0 25 * * *").unwrap_err();
         assert!(hour.starts_with("field 2 (hour) \"25\": "), "{hour}");
         let month = CronSchedule::parse("0 0 1 13 *").unwrap_err();
         assert!(month.starts_with("field 4 (month) \"13\": "), "{month}");
         let letters = CronSchedule::parse("x * * * *").unwrap_err();
         assert!(letters.starts_with("field 1 (minute) \"x\": "), "{letters}");
-        assert!(CronSchedule::parse("").unwrap_err().contains("got 0 fields"));
+        assert!(CronSchedule::parse("")
+            .unwrap_err()
+            .contains("got 0 fields"));
     }
 }

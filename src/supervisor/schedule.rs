@@ -50,7 +50,11 @@ impl Schedules {
         let near = self.wall.is_some_and(|(_, wall)| {
             when.duration_since(wall).unwrap_or(Duration::ZERO) < Duration::from_secs(20 * 3600)
         });
-        let format = if near { "%H:%M:%S" } else { "%Y-%m-%d %H:%M:%S" };
+        let format = if near {
+            "%H:%M:%S"
+        } else {
+            "%Y-%m-%d %H:%M:%S"
+        };
         format!("start at {}", local.format(format))
     }
 

@@ -39,7 +39,11 @@ fn a_schedule_starts_the_oneshot_at_each_matching_minute() {
         .any(|l| l.contains("backup: scheduled run (*/5 * * * *)")));
     h.kill(100, Code(0));
     assert_eq!(h.state_of("backup"), State::Exited);
-    assert_eq!(h.deadline_in(), Some(secs(300)), "armed for the next minute");
+    assert_eq!(
+        h.deadline_in(),
+        Some(secs(300)),
+        "armed for the next minute"
+    );
 
     h.advance(secs(300));
     h.expect_ops(&["spawn backup 101"]);
@@ -84,7 +88,11 @@ fn a_reload_keeps_an_unchanged_schedule_and_rearms_a_changed_one() {
     h.reload(every_five());
     assert_eq!(h.deadline_in(), Some(secs(200)), "unchanged: same minute");
     h.reload(config([svc("job").schedule("*/10 * * * *")]));
-    assert_eq!(h.deadline_in(), Some(secs(500)), "changed: the new next minute");
+    assert_eq!(
+        h.deadline_in(),
+        Some(secs(500)),
+        "changed: the new next minute"
+    );
     h.reload(config([svc("job").oneshot().manual()]));
     assert_eq!(h.deadline_in(), None, "no schedule: no timer");
     h.advance(secs(3600));

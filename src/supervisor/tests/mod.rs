@@ -271,7 +271,8 @@ impl Harness {
     /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
     fn feed(&mut self, event: Event) {
         if let Some(wall) = self.wall {
-            self.sup.set_wall_clock(self.now, wall + (self.now - self.t0));
+            self.sup
+                .set_wall_clock(self.now, wall + (self.now - self.t0));
         }
         let actions = self.sup.handle(event, self.now);
         self.perform(actions);
