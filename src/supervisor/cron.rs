@@ -8,7 +8,7 @@
 //! next is due is not started twice: that run is skipped and the skip logged.
 
 use super::{log, Actions, Goal, InstanceId, State, Supervisor};
-use crate::log::Level;
+use super::Level;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
