@@ -56,10 +56,13 @@ pub struct PipeHandover {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum SinkHandover {
     Capture,
-    /// Syslog, tagged with this instance name and pid.
+    /// Syslog, tagged with this instance name and pid, sent as `origin` (its process).
     Syslog {
         name: String,
         pid: u32,
+        /// Absent from handovers of images that sent every line as their own.
+        #[serde(default)]
+        origin: Option<crate::log::Origin>,
     },
     File(std::path::PathBuf),
 }
