@@ -7,8 +7,8 @@
 //! back meanwhile, the deadline moves instead of starting early. A run still going when the
 //! next is due is not started twice: that run is skipped and the skip logged.
 
-use super::{log, Actions, Goal, InstanceId, State, Supervisor};
 use super::Level;
+use super::{log, Actions, Goal, InstanceId, State, Supervisor};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
