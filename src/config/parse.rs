@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 48] = [
+pub(crate) const FIELDS: [&str; 49] = [
     "cmd",
     "type",
     "numprocs",
@@ -67,6 +67,7 @@ pub(crate) const FIELDS: [&str; 48] = [
     "listen",
     "start-on-demand",
     "console",
+    "rescue",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -402,6 +403,7 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             .unwrap_or(Duration::from_secs(90)),
         restart_limit: reader.read("restart-limit", readiness::restart_limit),
         schedule: reader.read("schedule", schedule::read),
+        rescue: reader.read("rescue", Field::bool).unwrap_or(false),
     }
 }
 

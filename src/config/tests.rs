@@ -80,6 +80,7 @@ fn defaults() {
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
             schedule: None,
+            rescue: false,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -121,6 +122,7 @@ service "web" {
     stderr-maxbytes 1000
     stderr-backups 0
     essential #true
+    rescue #true
     requires "db"
     wants "cache" "metrics"
     after "net"
@@ -219,6 +221,7 @@ fn every_field() {
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
             schedule: None,
+            rescue: true,
         },
         deps: Deps {
             requires: vec!["db".into()],

@@ -70,6 +70,7 @@ mod tests {
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
             schedule: None,
+            rescue: false,
         }
     }
 
