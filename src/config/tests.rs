@@ -236,7 +236,7 @@ fn every_field() {
     assert_eq!(specs[0], web);
 
     let db = &specs[1];
-    assert_eq!(db.origin, origin(40, 1));
+    assert_eq!(db.origin, origin(41, 1));
     assert_eq!(
         db.process.cmd,
         ["/usr/sbin/db", "--data", "/var/lib/db", "5432"]
