@@ -176,6 +176,8 @@ pub struct Policy {
     pub ready_timeout: Duration,
     /// At most this many automatic restarts within the window, else FATAL.
     pub restart_limit: Option<RestartLimit>,
+    /// `schedule` (oneshot only): started at every matching minute, local time.
+    pub schedule: Option<super::CronSchedule>,
     /// Also started at a rescue boot (kernel command line `single`, `taskmaster.rescue`),
     /// when every other service waits until the rescue shell is left.
     pub rescue: bool,

@@ -7,6 +7,7 @@
 
 mod analyze;
 mod checks;
+mod cron;
 mod demand;
 mod deps;
 mod events;
@@ -298,6 +299,8 @@ pub struct Supervisor {
     jobs: jobs::JobBook,
     /// Starts scheduled by `start --in`/`--at`.
     schedules: schedule::Schedules,
+    /// The next run of each service with a `schedule`.
+    crons: cron::CronTable,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
     /// A hook's run was started or stopped during this event: reconcile once more after
@@ -334,6 +337,7 @@ impl Supervisor {
             strangers: Default::default(),
             jobs: Default::default(),
             schedules: Default::default(),
+            crons: Default::default(),
             hooks: Default::default(),
             hook_reconcile: false,
             changes: Default::default(),
@@ -404,6 +408,7 @@ impl Supervisor {
             }
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
+                self.crons.mark_stale();
                 self.forget_removed_hooks();
                 self.forget_removed_watches();
             }
@@ -419,6 +424,7 @@ impl Supervisor {
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
         self.fire_schedules(now, &mut out);
+        self.fire_crons(now, &mut out);
         self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
@@ -449,6 +455,7 @@ impl Supervisor {
             .chain(checks)
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
+            .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))
             .chain(self.hooks.next_deadline())
             .chain(self.changes.next_deadline())
             .min()

@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod analyze;
+mod cron;
 mod dependencies;
 mod events;
 mod handover;
@@ -108,6 +109,7 @@ fn svc(name: &str) -> Svc {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         },
         deps: Deps::default(),
@@ -191,6 +193,13 @@ impl Svc {
         Arc::make_mut(&mut self.0.process).ready = crate::config::Readiness::Notify;
         self
     }
+    /// `type "oneshot"` and `schedule TEXT` (which makes autostart default to off, as the
+    /// loader does).
+    fn schedule(mut self, text: &str) -> Svc {
+        self.0.policy.schedule = Some(crate::config::CronSchedule::parse(text).expect("cron"));
+        self.0.policy.autostart = false;
+        self.oneshot()
+    }
     fn before(mut self, deps: &[&str]) -> Svc {
         self.0.deps.before = names(deps);
         self
@@ -226,6 +235,9 @@ struct Harness {
     next_client: ClientId,
     /// State changes published, as `NAME EVENT`.
     published: Vec<String>,
+    /// The fake wall clock: its time at `t0`, told to the core before every event as the
+    /// loop does (`None`: not told, as in tests that need no wall clock).
+    wall: Option<std::time::SystemTime>,
 }
 
 impl Harness {
@@ -244,6 +256,7 @@ impl Harness {
             replies: HashMap::new(),
             next_client: 1,
             published: Vec::new(),
+            wall: None,
         }
     }
 
@@ -264,6 +277,10 @@ impl Harness {
 
     /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
     fn feed(&mut self, event: Event) {
+        if let Some(wall) = self.wall {
+            self.sup
+                .set_wall_clock(self.now, wall + (self.now - self.t0));
+        }
         let actions = self.sup.handle(event, self.now);
         self.perform(actions);
     }
