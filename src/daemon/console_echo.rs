@@ -10,6 +10,9 @@
 //!   again and again, which is what this is about;
 //! - from the start of a shutdown, every event again, down to the last unmount.
 //!
+//! Rescue mode's shell has the console while it runs; leaving it starts the rest of the
+//! boot, which the console shows again until it is over.
+//!
 //! Outside PID 1 (in the foreground, under `--shell`) none of this applies.
 
 use super::Daemon;
@@ -55,6 +58,14 @@ impl Daemon {
         );
         self.log.write(Level::Info, &text);
         self.quiet_console();
+    }
+
+    /// The rescue shell was left and the rest of the boot begins: the console shows it.
+    pub(super) fn console_boots_again(&mut self) {
+        if self.console == Some(ConsolePhase::InUse) {
+            self.console = Some(ConsolePhase::Booting(Instant::now()));
+            self.log.echo_from(Some(Level::Info));
+        }
     }
 
     /// A shutdown begins: the console shows its progress.

@@ -238,6 +238,7 @@ fn status_fields() {
             memory_peak_bytes: None,
             cpu_usec: None,
             tasks: None,
+            next_run: None,
         }
     );
     let off = h.status("off");
