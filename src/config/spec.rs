@@ -226,6 +226,9 @@ pub enum Output {
     /// `stderr "stdout"`: the same pipe or file as stdout, so both interleave in the order
     /// they were written.
     Stdout,
+    /// Not a value of the fields: where an `on-event` hook's run writes, line by line into
+    /// the event log under its job's name (bounded per run, see daemon/output.rs).
+    EventLog,
 }
 
 /// A user resolved at load time (names looked up in the parent, never after fork).

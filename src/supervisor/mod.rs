@@ -13,6 +13,7 @@ mod deps;
 mod events;
 mod goals;
 mod handover;
+mod hook_jobs;
 pub mod hooks;
 mod instance;
 mod jobs;
@@ -155,11 +156,6 @@ pub enum Event {
     },
     /// A connection waits on a socket of a `start-on-demand` service that is down.
     Demand { service: String },
-    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
-    HookSpawned {
-        key: hooks::HookKey,
-        result: Result<i32, SpawnFailure>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,15 +197,6 @@ pub enum Action {
     /// The instance is gone for good (an ended job forgotten): drop its captured output.
     Forget {
         id: InstanceId,
-    },
-    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
-    /// event in its environment), output collected like a `pre-start`'s; answer with
-    /// [`Event::HookSpawned`].
-    RunHook {
-        id: InstanceId,
-        name: String,
-        key: hooks::HookKey,
-        spec: Arc<ProcessSpec>,
     },
     /// An instance changed state (or its process exited), for `tmctl events` subscribers.
     Publish(hooks::StateEvent),
@@ -316,6 +303,9 @@ pub struct Supervisor {
     crons: cron::CronTable,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
+    /// A hook's run was started or stopped during this event: reconcile once more after
+    /// the changes were published (see `settle_hooks`).
+    hook_reconcile: bool,
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
@@ -349,6 +339,7 @@ impl Supervisor {
             schedules: Default::default(),
             crons: Default::default(),
             hooks: Default::default(),
+            hook_reconcile: false,
             changes: Default::default(),
             timeline: Default::default(),
             rescue: false,
@@ -384,13 +375,7 @@ impl Supervisor {
                 pid,
                 status,
                 output,
-            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
-            Event::HelperExited {
-                pid,
-                status,
-                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
-            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
@@ -403,7 +388,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => {
                 for step in self.hooks.on_tick(now) {
-                    self.hook_step(step, &mut out);
+                    self.hook_step(step, now, &mut out);
                 }
                 self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
@@ -444,6 +429,7 @@ impl Supervisor {
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
         self.publish_transitions(exit, now, &mut out);
+        self.settle_hooks(now, &mut out);
         self.settle_jobs(now, &mut out);
         self.forget_retired();
         self.ungroup_adopted(&mut out);
@@ -537,16 +523,22 @@ impl Supervisor {
                 _ => return Err(format!("no such service: {service_name}")),
             };
             match index {
-                Some(index) if index < service.spec.numprocs => keep(
-                    InstanceId {
-                        service: service_name.to_string(),
-                        index,
-                    },
-                    &mut ids,
-                ),
+                // Existing instances only: a hook's job has those of its runs going on.
+                Some(index)
+                    if index < service.spec.numprocs && service.instances.contains_key(&index) =>
+                {
+                    keep(
+                        InstanceId {
+                            service: service_name.to_string(),
+                            index,
+                        },
+                        &mut ids,
+                    )
+                }
                 Some(_) => return Err(format!("no such instance: {name}")),
                 None => {
-                    for index in 0..service.spec.numprocs {
+                    let existing = service.instances.keys().copied();
+                    for index in existing.filter(|i| *i < service.spec.numprocs) {
                         let id = InstanceId {
                             service: service_name.to_string(),
                             index,

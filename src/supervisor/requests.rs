@@ -427,7 +427,8 @@ impl Supervisor {
             },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
-            owner: service.job.as_ref().map(|j| j.owner),
+            // A hook's run was asked for by nobody: no owner.
+            owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),
             memory_bytes: None,
             memory_peak_bytes: None,
             cpu_usec: None,

@@ -323,7 +323,16 @@ impl Harness {
                             let pid = self.next_pid;
                             self.next_pid += 1;
                             self.alive.insert(pid, spec.cmd.clone());
-                            self.ops.push(format!("spawn {name} {pid}"));
+                            // A hook's run says what it runs for.
+                            match (
+                                spec.env.get("TASKMASTER_NAME"),
+                                spec.env.get("TASKMASTER_EVENT"),
+                            ) {
+                                (Some(about), Some(event)) => {
+                                    self.ops.push(format!("hook {name} {about} {event} {pid}"))
+                                }
+                                _ => self.ops.push(format!("spawn {name} {pid}")),
+                            }
                             Ok(pid)
                         };
                         queue.push_back(Event::Spawned {
@@ -349,24 +358,6 @@ impl Harness {
                         self.ops.push(format!("attach {client} {}", id.service))
                     }
                     Action::Forget { id } => self.ops.push(format!("forget {}", id.service)),
-                    Action::RunHook {
-                        name, key, spec, ..
-                    } => {
-                        let pid = self.next_pid;
-                        self.next_pid += 1;
-                        let event = spec
-                            .env
-                            .get("TASKMASTER_EVENT")
-                            .cloned()
-                            .unwrap_or_default();
-                        self.helpers.insert(pid, spec.cmd.clone());
-                        self.ops
-                            .push(format!("hook {} {name} {event} {pid}", key.job_name()));
-                        queue.push_back(Event::HookSpawned {
-                            key,
-                            result: Ok(pid),
-                        });
-                    }
                     Action::Publish(event) => self
                         .published
                         .push(format!("{} {}", event.name, event.event)),
