@@ -99,6 +99,7 @@ impl Supervisor {
             | Request::Cancel { names }
             | Request::Start { names }
             | Request::Stop { names }
+            | Request::Kill { names }
             | Request::Restart { names } => match self.resolve(names) {
                 Ok(ids) => ids,
                 Err(message) => {
