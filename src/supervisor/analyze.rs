@@ -7,7 +7,7 @@
 use super::deps::DepKind;
 use super::hooks::StateEvent;
 use super::{InstanceId, Service, State, Supervisor};
-use crate::control::proto::{Analysis, AnalyzeEntry};
+use super::{Analysis, AnalyzeEntry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
