@@ -376,3 +376,64 @@ fn upgrade_works_as_pid_1_and_keeps_every_service() {
         init.h.state("web") == "RUNNING" && init.h.pid("web") != Some(web)
     });
 }
+
+#[test]
+fn single_on_the_kernel_command_line_boots_rescue_then_leaving_the_shell_boots_the_rest() {
+    let h = Harness::new();
+    h.service(
+        "machine",
+        r#"service "fsck" {
+    type "oneshot"
+    cmd "/bin/true"
+    rescue #true
+}
+service "web" {
+    cmd "/bin/sleep" "1000"
+    starttime 0
+    requires "fsck"
+}"#,
+    );
+    // The rescue shell: says it ran, then waits until the test lets it go (a line on a fifo),
+    // as a person would type `exit`.
+    let ran = h.path("rescue.ran");
+    let leave = h.path("rescue.leave");
+    let shell = h.path("rescue.sh");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&leave)
+        .status()
+        .expect("mkfifo")
+        .success());
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\necho ran > {}\nread line < {}\n",
+            ran.display(),
+            leave.display()
+        ),
+    )
+    .expect("write shell");
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // `single` is what the kernel passes init for that word on its command line.
+    let init = Init::start(
+        h,
+        &["--emergency-shell", &shell.display().to_string(), "single"],
+    );
+    wait_until("the rescue shell to run", || ran.exists());
+    init.h.wait_state("fsck", "EXITED");
+    assert_eq!(init.h.instance("web")["state"], "STOPPED");
+    let why = init.h.ok(&["why", "web"]);
+    assert!(why.contains("rescue mode"), "{why}");
+    let log = init.h.log_text();
+    assert!(
+        log.contains("rescue mode: starting only the services marked rescue #true (fsck)"),
+        "{log}"
+    );
+    // Leaving the shell continues the boot.
+    std::fs::write(&leave, "exit\n").expect("write to the rescue shell's fifo");
+    init.h.wait_state("web", "RUNNING");
+    assert!(init
+        .h
+        .log_text()
+        .contains("rescue shell closed: continuing the boot"));
+}

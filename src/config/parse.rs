@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 47] = [
+pub(crate) const FIELDS: [&str; 48] = [
     "cmd",
     "type",
     "numprocs",
@@ -66,6 +66,7 @@ pub(crate) const FIELDS: [&str; 47] = [
     "listen",
     "start-on-demand",
     "console",
+    "rescue",
 ];
 
 /// What one file yielded. A service with a bad field is not in `services`, but its name is
@@ -385,6 +386,7 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             .read("ready-timeout", readiness::positive_seconds)
             .unwrap_or(Duration::from_secs(90)),
         restart_limit: reader.read("restart-limit", readiness::restart_limit),
+        rescue: reader.read("rescue", Field::bool).unwrap_or(false),
     }
 }
 

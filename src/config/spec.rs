@@ -176,6 +176,9 @@ pub struct Policy {
     pub ready_timeout: Duration,
     /// At most this many automatic restarts within the window, else FATAL.
     pub restart_limit: Option<RestartLimit>,
+    /// Also started at a rescue boot (kernel command line `single`, `taskmaster.rescue`),
+    /// when every other service waits until the rescue shell is left.
+    pub rescue: bool,
 }
 
 /// `restart-limit N SECONDS`.

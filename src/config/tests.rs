@@ -79,6 +79,7 @@ fn defaults() {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            rescue: false,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -120,6 +121,7 @@ service "web" {
     stderr-maxbytes 1000
     stderr-backups 0
     essential #true
+    rescue #true
     requires "db"
     wants "cache" "metrics"
     after "net"
@@ -217,6 +219,7 @@ fn every_field() {
             essential: true,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            rescue: true,
         },
         deps: Deps {
             requires: vec!["db".into()],

@@ -261,7 +261,7 @@ impl Daemon {
         let pid = pid.as_raw();
         self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
-        self.outputs.attach(id, name, pid, pipes);
+        self.outputs.attach(id, name, pid, spec, pipes);
         if let Some(master) = master {
             self.consoles.register(id, master);
         }

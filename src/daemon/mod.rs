@@ -80,6 +80,9 @@ pub struct Options {
     pub metrics_file: Option<PathBuf>,
     /// Started by `tmctl upgrade`: the fd of the state the old image handed over.
     pub handover: Option<i32>,
+    /// As PID 1: the arguments the kernel passed that are not options (`single`, `S`),
+    /// read with /proc/cmdline for rescue mode and `taskmaster.config=`.
+    pub boot_words: Vec<String>,
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -136,6 +139,8 @@ struct Daemon {
     pidfds: pidfds::Pidfds,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
+    /// Rescue mode's shell on the console: when it exits, the rest of the boot starts.
+    rescue_shell: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
     pid1: bool,
     /// Each instance's cgroup (as root with cgroup v2), else none and why.

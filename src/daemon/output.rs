@@ -18,7 +18,7 @@ use super::ring::{Ring, RING_BYTES};
 use super::rotation::{RotatingFile, RotationError};
 use super::utf8::complete_utf8_len;
 use crate::config::{Output, ProcessSpec, Rotation};
-use crate::log::{EventLog, Level, Tag};
+use crate::log::{EventLog, Level, Origin, Tag};
 use crate::process::ChildFd;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use nix::fcntl::OFlag;
@@ -60,10 +60,12 @@ impl Pipe {
 enum Sink {
     /// Into the instance's ring (and to `tail -f` followers).
     Capture,
-    /// One syslog message per line, under the instance's tag and pid.
+    /// One syslog message per line, under the instance's tag and pid, sent as its process
+    /// (`origin`) until that process is reaped.
     Syslog {
         lines: Lines,
         tag: Tag,
+        origin: Option<Origin>,
         level: Level,
     },
     /// Appended to this file (shared by every pipe that writes to the same path).
@@ -132,8 +134,16 @@ impl Outputs {
         Ok((stdout, stderr, pipes))
     }
 
-    /// Starts reading the pipes of a process that was spawned as `name` with `pid`.
-    pub fn attach(&mut self, id: &InstanceId, name: &str, pid: i32, pending: Vec<PendingPipe>) {
+    /// Starts reading the pipes of a process that was spawned as `name` with `pid`, running
+    /// as `spec` says.
+    pub fn attach(
+        &mut self,
+        id: &InstanceId,
+        name: &str,
+        pid: i32,
+        spec: &ProcessSpec,
+        pending: Vec<PendingPipe>,
+    ) {
         // `tmctl tail` shows where a new process began, after what the last one wrote.
         for pipe in &pending {
             if let Some(ring) = self.rings.get_mut(&(id.clone(), pipe.stderr)) {
@@ -154,6 +164,7 @@ impl Outputs {
                 PendingSink::Syslog => Sink::Syslog {
                     lines: Lines::default(),
                     tag: Tag::new(name, u32::try_from(pid).unwrap_or(0)),
+                    origin: origin_of(pid, spec),
                     // What a program says on stderr is usually worth a look.
                     level: if pipe.stderr {
                         Level::Warning
@@ -338,14 +349,20 @@ impl Outputs {
         let Some(pipe) = self.pipes.get_mut(index) else {
             return;
         };
-        if let Sink::Syslog { lines, tag, level } = &mut pipe.sink {
+        if let Sink::Syslog {
+            lines,
+            tag,
+            origin,
+            level,
+        } = &mut pipe.sink
+        {
             while force || !log.syslog_backlogged() {
                 let Some(line) = lines.next_line() else {
                     break;
                 };
                 // An empty line carries nothing worth a syslog message.
                 if !line.is_empty() {
-                    log.service_line(tag, *level, line);
+                    log.service_line(tag, *origin, *level, line);
                 }
             }
         }
@@ -377,6 +394,18 @@ impl Outputs {
         }
         for index in (0..self.pipes.len()).rev() {
             self.send_lines(index, log, true);
+        }
+    }
+
+    /// The process `pid` was reaped: lines still in its pipes go out as the daemon's (its
+    /// pid could soon be another process's).
+    pub fn reaped(&mut self, pid: i32) {
+        for pipe in &mut self.pipes {
+            if let Sink::Syslog { origin, .. } = &mut pipe.sink {
+                if origin.is_some_and(|o| i64::from(o.pid) == i64::from(pid)) {
+                    *origin = None;
+                }
+            }
         }
     }
 
@@ -464,9 +493,10 @@ impl Outputs {
                 stderr: pipe.stderr,
                 sink: match &pipe.sink {
                     Sink::Capture => SinkHandover::Capture,
-                    Sink::Syslog { tag, .. } => SinkHandover::Syslog {
+                    Sink::Syslog { tag, origin, .. } => SinkHandover::Syslog {
                         name: tag.name().to_string(),
                         pid: tag.pid(),
+                        origin: *origin,
                     },
                     Sink::File(path) => SinkHandover::File(path.clone()),
                 },
@@ -510,9 +540,10 @@ impl Outputs {
             };
             let sink = match pipe.sink {
                 SinkHandover::Capture => Sink::Capture,
-                SinkHandover::Syslog { name, pid } => Sink::Syslog {
+                SinkHandover::Syslog { name, pid, origin } => Sink::Syslog {
                     lines: Lines::default(),
                     tag: Tag::new(&name, pid),
+                    origin,
                     level: if pipe.stderr {
                         Level::Warning
                     } else {
@@ -567,6 +598,23 @@ impl Outputs {
         }
         problems
     }
+}
+
+/// Who the lines of process `pid` are from: its pid, and the ids it runs as (the daemon's
+/// own when the spec names no user).
+fn origin_of(pid: i32, spec: &ProcessSpec) -> Option<Origin> {
+    let (uid, gid) = match &spec.credentials {
+        Some(credentials) => (credentials.uid, credentials.gid),
+        None => (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ),
+    };
+    Some(Origin {
+        pid: u32::try_from(pid).ok()?,
+        uid,
+        gid,
+    })
 }
 
 /// Reads until `buf` is full, the pipe is empty (EAGAIN) or closed. Returns (bytes, closed).

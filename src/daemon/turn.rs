@@ -274,6 +274,10 @@ impl Daemon {
                                 continue;
                             }
                             self.settle_exec_report(pid);
+                            if Some(pid) == self.rescue_shell {
+                                self.rescue_shell_ended();
+                                continue;
+                            }
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;
                                 self.log

@@ -10,11 +10,13 @@ mod backlog;
 mod file;
 mod kmsg;
 mod line;
+mod origin;
 mod rfc3164;
 mod sender;
 
 pub use file::{open_append, open_append_for_child, output_file_mode};
 pub use line::{format_line, one_line};
+pub use origin::Origin;
 pub use rfc3164::Tag;
 pub use sender::{Notice, Sender};
 
@@ -133,14 +135,23 @@ impl EventLog {
     }
 
     /// Sends one line of a service's output to syslog (`stdout "syslog"`), under its own
-    /// tag. `line` holds no newline (see `daemon/lines.rs`). Returns false when syslog is off.
-    pub fn service_line(&mut self, tag: &Tag, level: Level, line: &[u8]) -> bool {
+    /// tag, and as sent by `origin` (its process) when given. `line` holds no newline (see
+    /// `daemon/lines.rs`). Returns false when syslog is off.
+    pub fn service_line(
+        &mut self,
+        tag: &Tag,
+        origin: Option<Origin>,
+        level: Level,
+        line: &[u8],
+    ) -> bool {
         let Some(syslog) = &mut self.syslog else {
             return false;
         };
-        syslog
-            .sender
-            .send(tag.datagram(level, line), Instant::now());
+        let message = origin::Message {
+            datagram: tag.datagram(level, line),
+            origin,
+        };
+        syslog.sender.send(message, Instant::now());
         self.report_syslog_news();
         true
     }

@@ -199,7 +199,7 @@ impl Supervisor {
         let added: Vec<String> = self
             .services
             .values()
-            .filter(|s| s.spec.policy.autostart && !known.contains(&s.spec.name))
+            .filter(|s| self.starts_by_itself(&s.spec) && !known.contains(&s.spec.name))
             .map(|s| s.spec.name.clone())
             .collect();
         for name in added {

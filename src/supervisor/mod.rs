@@ -24,6 +24,7 @@ mod reconcile;
 mod reload;
 mod reply;
 mod requests;
+mod rescue;
 mod schedule;
 pub mod state;
 #[cfg(test)]
@@ -76,6 +77,11 @@ pub struct InstanceId {
 pub enum Event {
     /// The daemon is up: start every autostart service.
     Boot,
+    /// The daemon is up in rescue mode: start only the autostart services marked
+    /// `rescue #true` (and what they require).
+    RescueBoot,
+    /// The rescue shell was left: start every other autostart service.
+    LeaveRescue,
     /// The result of an [`Action::Spawn`]: a pid, or why the program could not be executed.
     Spawned {
         id: InstanceId,
@@ -315,6 +321,9 @@ pub struct Supervisor {
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
     timeline: analyze::Timeline,
+    /// Booted in rescue mode and not left yet: only `rescue #true` services start by
+    /// themselves.
+    rescue: bool,
 }
 
 /// What the core returns from one event.
@@ -342,6 +351,7 @@ impl Supervisor {
             hooks: Default::default(),
             changes: Default::default(),
             timeline: Default::default(),
+            rescue: false,
         }
     }
 
@@ -357,18 +367,9 @@ impl Supervisor {
             }
         }
         match event {
-            Event::Boot => {
-                self.timeline.boot(now);
-                let autostart: Vec<String> = self
-                    .services
-                    .values()
-                    .filter(|s| s.spec.policy.autostart)
-                    .map(|s| s.spec.name.clone())
-                    .collect();
-                for name in autostart {
-                    self.start_service(&name, &mut out);
-                }
-            }
+            Event::Boot => self.boot(false, now, &mut out),
+            Event::RescueBoot => self.boot(true, now, &mut out),
+            Event::LeaveRescue => self.leave_rescue(&mut out),
             Event::Spawned {
                 id,
                 purpose: Purpose::Main,

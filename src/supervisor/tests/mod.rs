@@ -54,6 +54,7 @@ mod pre_start;
 mod readiness;
 mod reload;
 mod requests;
+mod rescue;
 mod restart_policy;
 mod schedule;
 mod stopping;
@@ -107,6 +108,7 @@ fn svc(name: &str) -> Svc {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            rescue: false,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -146,6 +148,11 @@ impl Svc {
     }
     fn stopsignal(mut self, signal: i32) -> Svc {
         self.0.policy.stopsignal = signal;
+        self
+    }
+    /// `rescue #true`
+    fn rescue(mut self) -> Svc {
+        self.0.policy.rescue = true;
         self
     }
     fn essential(mut self) -> Svc {
