@@ -47,7 +47,10 @@ impl From<Refusal> for ErrorKind {
 impl From<Reply> for Response {
     fn from(reply: Reply) -> Response {
         let outcomes = |results: Vec<core::InstanceOutcome>| {
-            results.into_iter().map(proto::InstanceOutcome::from).collect()
+            results
+                .into_iter()
+                .map(proto::InstanceOutcome::from)
+                .collect()
         };
         match reply {
             Reply::Ok { lines } => Response::Ok { lines },

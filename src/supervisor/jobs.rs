@@ -6,8 +6,8 @@
 
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, Service, State, Supervisor};
-use crate::config::ServiceSpec;
 use super::{Command, Refusal, Reply};
+use crate::config::ServiceSpec;
 use crate::supervisor::ExitStatus;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

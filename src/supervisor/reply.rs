@@ -11,39 +11,71 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Every instance when `names` is empty.
-    Status { names: Vec<String> },
+    Status {
+        names: Vec<String>,
+    },
     /// Start and answer once each instance is up (oneshot: exited successfully) or failed.
-    Start { names: Vec<String> },
+    Start {
+        names: Vec<String>,
+    },
     /// `start --in`/`--at`: each instance PENDING until `delay` from now.
-    Schedule { names: Vec<String>, delay: Duration },
+    Schedule {
+        names: Vec<String>,
+        delay: Duration,
+    },
     /// Undo a [`Command::Schedule`]: back to STOPPED.
-    Cancel { names: Vec<String> },
+    Cancel {
+        names: Vec<String>,
+    },
     /// Stop and answer once each instance (and what requires it) has stopped.
-    Stop { names: Vec<String> },
+    Stop {
+        names: Vec<String>,
+    },
     /// Stop, then start and answer as [`Command::Start`] does.
-    Restart { names: Vec<String> },
-    Pause { names: Vec<String> },
-    Resume { names: Vec<String> },
+    Restart {
+        names: Vec<String>,
+    },
+    Pause {
+        names: Vec<String>,
+    },
+    Resume {
+        names: Vec<String>,
+    },
     /// `signal` as the user wrote it: a name (`TERM`, `SIGTERM`) or a number.
-    Signal { signal: String, names: Vec<String> },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
     /// Service and instance names, for completion.
     Names,
     /// The causal chain of an instance's (or each instance of a service's) state.
-    Why { name: String },
+    Why {
+        name: String,
+    },
     /// The boot timeline of these instances (all when empty).
-    Analyze { names: Vec<String> },
+    Analyze {
+        names: Vec<String>,
+    },
     /// Answer once the job has ended.
-    Wait { name: String },
+    Wait {
+        name: String,
+    },
     /// Stop a job (if running) and forget it.
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
 }
 
 /// The core's answer to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// Done; one human-readable line per instance or event.
-    Ok { lines: Vec<String> },
-    Status { instances: Vec<InstanceStatus> },
+    Ok {
+        lines: Vec<String>,
+    },
+    Status {
+        instances: Vec<InstanceStatus>,
+    },
     /// Start/stop/restart (and signal, when only some had a process): per instance; `ok`
     /// is false if any failed.
     Outcome {
@@ -56,7 +88,9 @@ pub enum Reply {
         results: Vec<InstanceOutcome>,
     },
     /// A job was started (or a pid adopted) under this name.
-    Job { name: String },
+    Job {
+        name: String,
+    },
     /// A job has ended; `code` is what `tmctl run`/`wait` exit with.
     JobEnded {
         name: String,
@@ -71,10 +105,17 @@ pub enum Reply {
         instances: Vec<String>,
     },
     /// The instance asked about first, then each dependency it waits on.
-    Why { steps: Vec<WhyStep> },
-    Analyze { analysis: Analysis },
+    Why {
+        steps: Vec<WhyStep>,
+    },
+    Analyze {
+        analysis: Analysis,
+    },
     /// The request was refused; `kind` says why for programs, `message` for people.
-    Refused { kind: Refusal, message: String },
+    Refused {
+        kind: Refusal,
+        message: String,
+    },
 }
 
 impl Reply {

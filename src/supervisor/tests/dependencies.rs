@@ -441,10 +441,7 @@ fn shutdown_stops_in_reverse_order_with_independent_branches_in_parallel() {
     });
     assert_eq!(
         h.reply(c2),
-        Some(error(
-            Refusal::ShuttingDown,
-            "taskmasterd is shutting down"
-        ))
+        Some(error(Refusal::ShuttingDown, "taskmasterd is shutting down"))
     );
     h.expect_ops(&[]);
 }

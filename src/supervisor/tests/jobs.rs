@@ -246,10 +246,7 @@ fn an_adopted_process_is_running_signalled_alone_and_ends_with_or_without_status
         status: None,
     });
     h.expect_ops(&["signal 4242 KILL pid"]);
-    assert!(matches!(
-        h.reply(s),
-        Some(Reply::Outcome { ok: true, .. })
-    ));
+    assert!(matches!(h.reply(s), Some(Reply::Outcome { ok: true, .. })));
     // Adopting the same pid twice, or a pid the core spawned, is refused.
     h.feed(Event::Adopt {
         client: 10,

@@ -6,8 +6,8 @@
 use super::invariants::{self, Before};
 use super::ops::{changed_config, Op, Req, SpawnMode, NAMES};
 use crate::config::Config;
-use crate::supervisor::Command;
 use crate::supervisor::notify::{NotifyMessage, ProcessFacts};
+use crate::supervisor::Command;
 use crate::supervisor::{
     Action, ClientId, Event, ExitStatus, InstanceId, Purpose, SpawnFailure, Supervisor,
 };
