@@ -79,6 +79,7 @@ fn defaults() {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         },
         deps: Deps::default(),
@@ -219,6 +220,7 @@ fn every_field() {
             essential: true,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: true,
         },
         deps: Deps {
@@ -234,7 +236,7 @@ fn every_field() {
     assert_eq!(specs[0], web);
 
     let db = &specs[1];
-    assert_eq!(db.origin, origin(40, 1));
+    assert_eq!(db.origin, origin(41, 1));
     assert_eq!(
         db.process.cmd,
         ["/usr/sbin/db", "--data", "/var/lib/db", "5432"]

@@ -126,6 +126,7 @@ impl From<core::InstanceStatus> for proto::InstanceStatus {
             last_stderr,
             transient,
             owner,
+            next_run,
         } = status;
         proto::InstanceStatus {
             name,
@@ -144,6 +145,7 @@ impl From<core::InstanceStatus> for proto::InstanceStatus {
             memory_peak_bytes: None,
             cpu_usec: None,
             tasks: None,
+            next_run,
         }
     }
 }

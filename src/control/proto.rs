@@ -324,6 +324,10 @@ pub struct InstanceStatus {
     /// Processes and threads in its cgroup.
     #[serde(default)]
     pub tasks: Option<u64>,
+    /// A service with a `schedule`: the minute it is next started at (RFC 3339, local
+    /// offset); the same as "start at …" in `detail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

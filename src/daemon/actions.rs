@@ -181,12 +181,6 @@ impl Daemon {
                 }
                 None
             }
-            Action::RunHook {
-                id,
-                name,
-                key,
-                spec,
-            } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
                 self.metrics.event();
                 self.publish(event);

@@ -71,6 +71,11 @@ pub enum SinkHandover {
         origin: Option<crate::log::Origin>,
     },
     File(std::path::PathBuf),
+    /// An `on-event` hook's run, logged under this name; `logged` lines so far.
+    EventLog {
+        name: String,
+        logged: usize,
+    },
 }
 
 /// A captured output ring; its `len` bytes follow the header.

@@ -231,6 +231,12 @@ impl Daemon {
                     "{instance}: {stream} goes to taskmasterd's own {stream}"
                 )],
             },
+            Output::EventLog => Response::Ok {
+                lines: vec![format!(
+                    "{instance}: an on-event hook; its output goes to the event log \
+                     (taskmasterd --log-file), each line under {instance}"
+                )],
+            },
         };
         let streams = matches!(response, Response::Output { .. }) && follow;
         self.reply(client, response);

@@ -355,6 +355,8 @@ impl Daemon {
             self.ready_pipes.attach(id, pipe.pid, file);
         }
         let count = handover.instances.len();
+        // Scheduled services are armed from the wall clock (their next matching minute).
+        self.core.set_wall_clock(now, std::time::SystemTime::now());
         let actions = self.core.take_over(handover.instances, now);
         self.perform_all(actions);
         let line = format!(

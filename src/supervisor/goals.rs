@@ -119,11 +119,19 @@ impl Supervisor {
         }
         self.shutting_down = true;
         out.push(log(Level::Info, "shutdown: stopping every service"));
-        for id in self.all_ids() {
+        // A hook that runs (an alert about a failure, say) is let finish; its own timeout
+        // still stops it (hook_jobs.rs).
+        let is_hook = |s: &Service| s.job.as_ref().is_some_and(|j| j.hook);
+        let ids: Vec<InstanceId> = self
+            .all_ids()
+            .into_iter()
+            .filter(|id| !self.services.get(&id.service).is_some_and(is_hook))
+            .collect();
+        for id in ids {
             self.stop_instance(&id);
         }
         // Instances removed by a reload that are still stopping count too.
-        for service in self.services.values_mut() {
+        for service in self.services.values_mut().filter(|s| !is_hook(s)) {
             for instance in service.instances.values_mut() {
                 instance.goal = Goal::Down;
             }

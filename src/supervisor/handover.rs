@@ -209,6 +209,7 @@ impl Supervisor {
             ));
             self.start_service(&name, &mut out);
         }
+        self.fire_crons(now, &mut out);
         self.reconcile(now, &mut out);
         out
     }

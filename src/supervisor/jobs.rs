@@ -56,6 +56,9 @@ pub(super) struct JobInfo {
     pub timed_out: bool,
     /// Already counted among the ended jobs.
     pub ended: bool,
+    /// The runs of an `on-event` hook (hook_jobs.rs): forgotten as each ends, never kept
+    /// among the ended jobs.
+    pub hook: bool,
 }
 
 /// The jobs' bookkeeping that belongs to no single service.
@@ -164,6 +167,7 @@ impl Supervisor {
             timeout_at: timeout.map(|t| now + t),
             timed_out: false,
             ended: false,
+            hook: false,
         });
         self.services.insert(name.clone(), service);
         out.push(log(
@@ -230,6 +234,7 @@ impl Supervisor {
             timeout_at: None,
             timed_out: false,
             ended: false,
+            hook: false,
         });
         if let Some(instance) = service.instances.get_mut(&0) {
             instance.state = State::Running;
@@ -384,7 +389,7 @@ impl Supervisor {
         let mut newly_ended = Vec::new();
         for (name, service) in &mut self.services {
             let ended = Supervisor::job_has_ended(service);
-            let Some(job) = service.job.as_mut() else {
+            let Some(job) = service.job.as_mut().filter(|j| !j.hook) else {
                 continue;
             };
             if ended && !job.ended {

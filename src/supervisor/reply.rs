@@ -166,6 +166,9 @@ pub struct InstanceStatus {
     pub transient: bool,
     /// Jobs: the uid that started it.
     pub owner: Option<u32>,
+    /// A service with a `schedule`: the minute it is next started at (RFC 3339, local
+    /// offset).
+    pub next_run: Option<String>,
 }
 
 /// What happened to one instance (or service) a start, stop, restart or reload touched.

@@ -370,17 +370,28 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: match (
-                &i.oom,
-                Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
-            ) {
-                (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
-                (Some(oom), None) => Some(oom.clone()),
-                (None, detail) => detail,
+            detail: {
+                let detail = match (
+                    &i.oom,
+                    Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
+                ) {
+                    (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
+                    (Some(oom), None) => Some(oom.clone()),
+                    (None, detail) => detail,
+                };
+                match (detail, self.next_run_text(&id.service)) {
+                    (Some(detail), Some(next)) => Some(format!("{detail}; {next}")),
+                    (detail, next) => detail.or(next),
+                }
             },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
-            owner: service.job.as_ref().map(|j| j.owner),
+            // A hook's run was asked for by nobody: no owner.
+            owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),
+            next_run: self.crons.next_run(&id.service).map(|wall| {
+                chrono::DateTime::<chrono::Local>::from(wall)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            }),
         })
     }
 }

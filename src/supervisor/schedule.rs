@@ -40,13 +40,36 @@ impl Schedules {
             Some(ahead) => wall + ahead,
             None => wall,
         };
+        self.describe_wall(when)
+    }
+
+    /// `start at 14:05:00` for a wall-clock time, with the date when it is not within 20
+    /// hours of the wall clock as last told.
+    pub(super) fn describe_wall(&self, when: SystemTime) -> String {
         let local = chrono::DateTime::<chrono::Local>::from(when);
-        let format = if at.saturating_duration_since(then) < Duration::from_secs(20 * 3600) {
+        let near = self.wall.is_some_and(|(_, wall)| {
+            when.duration_since(wall).unwrap_or(Duration::ZERO) < Duration::from_secs(20 * 3600)
+        });
+        let format = if near {
             "%H:%M:%S"
         } else {
             "%Y-%m-%d %H:%M:%S"
         };
         format!("start at {}", local.format(format))
+    }
+
+    /// The wall-clock time at `now`, from what the loop last told.
+    pub(super) fn wall_at(&self, now: Instant) -> Option<SystemTime> {
+        let (then, wall) = self.wall?;
+        Some(match now.checked_duration_since(then) {
+            Some(ahead) => wall + ahead,
+            None => wall - then.duration_since(now),
+        })
+    }
+
+    /// Drops the scheduled start of an instance that is started now anyway.
+    pub(super) fn take(&mut self, id: &InstanceId) -> bool {
+        self.at.remove(id).is_some()
     }
 }
 

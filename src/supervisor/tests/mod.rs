@@ -46,6 +46,7 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod analyze;
+mod cron;
 mod dependencies;
 mod events;
 mod handover;
@@ -108,6 +109,7 @@ fn svc(name: &str) -> Svc {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         },
         deps: Deps::default(),
@@ -191,6 +193,13 @@ impl Svc {
         Arc::make_mut(&mut self.0.process).ready = crate::config::Readiness::Notify;
         self
     }
+    /// `type "oneshot"` and `schedule TEXT` (which makes autostart default to off, as the
+    /// loader does).
+    fn schedule(mut self, text: &str) -> Svc {
+        self.0.policy.schedule = Some(crate::config::CronSchedule::parse(text).expect("cron"));
+        self.0.policy.autostart = false;
+        self.oneshot()
+    }
     fn before(mut self, deps: &[&str]) -> Svc {
         self.0.deps.before = names(deps);
         self
@@ -226,6 +235,9 @@ struct Harness {
     next_client: ClientId,
     /// State changes published, as `NAME EVENT`.
     published: Vec<String>,
+    /// The fake wall clock: its time at `t0`, told to the core before every event as the
+    /// loop does (`None`: not told, as in tests that need no wall clock).
+    wall: Option<std::time::SystemTime>,
 }
 
 impl Harness {
@@ -244,6 +256,7 @@ impl Harness {
             replies: HashMap::new(),
             next_client: 1,
             published: Vec::new(),
+            wall: None,
         }
     }
 
@@ -264,6 +277,10 @@ impl Harness {
 
     /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
     fn feed(&mut self, event: Event) {
+        if let Some(wall) = self.wall {
+            self.sup
+                .set_wall_clock(self.now, wall + (self.now - self.t0));
+        }
         let actions = self.sup.handle(event, self.now);
         self.perform(actions);
     }
@@ -306,7 +323,16 @@ impl Harness {
                             let pid = self.next_pid;
                             self.next_pid += 1;
                             self.alive.insert(pid, spec.cmd.clone());
-                            self.ops.push(format!("spawn {name} {pid}"));
+                            // A hook's run says what it runs for.
+                            match (
+                                spec.env.get("TASKMASTER_NAME"),
+                                spec.env.get("TASKMASTER_EVENT"),
+                            ) {
+                                (Some(about), Some(event)) => {
+                                    self.ops.push(format!("hook {name} {about} {event} {pid}"))
+                                }
+                                _ => self.ops.push(format!("spawn {name} {pid}")),
+                            }
                             Ok(pid)
                         };
                         queue.push_back(Event::Spawned {
@@ -332,24 +358,6 @@ impl Harness {
                         self.ops.push(format!("attach {client} {}", id.service))
                     }
                     Action::Forget { id } => self.ops.push(format!("forget {}", id.service)),
-                    Action::RunHook {
-                        name, key, spec, ..
-                    } => {
-                        let pid = self.next_pid;
-                        self.next_pid += 1;
-                        let event = spec
-                            .env
-                            .get("TASKMASTER_EVENT")
-                            .cloned()
-                            .unwrap_or_default();
-                        self.helpers.insert(pid, spec.cmd.clone());
-                        self.ops
-                            .push(format!("hook {} {name} {event} {pid}", key.job_name()));
-                        queue.push_back(Event::HookSpawned {
-                            key,
-                            result: Ok(pid),
-                        });
-                    }
                     Action::Publish(event) => self
                         .published
                         .push(format!("{} {}", event.name, event.event)),

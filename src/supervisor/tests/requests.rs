@@ -234,6 +234,7 @@ fn status_fields() {
             last_stderr: None,
             transient: false,
             owner: None,
+            next_run: None,
         }
     );
     let off = h.status("off");

@@ -172,24 +172,6 @@ impl World {
                 }
                 self.waiting.remove(client);
             }
-            Action::RunHook { id, key, .. } => {
-                let pid = self.next_pid;
-                self.next_pid += 1;
-                self.procs.insert(
-                    pid,
-                    Proc {
-                        id: id.clone(),
-                        kind: Kind::Helper,
-                        obeys: true,
-                        stopped: false,
-                        held_signal: None,
-                    },
-                );
-                queue.push_back(Event::HookSpawned {
-                    key: key.clone(),
-                    result: Ok(pid),
-                });
-            }
             Action::Log { .. }
             | Action::Exit
             | Action::EssentialFailed { .. }
