@@ -552,3 +552,35 @@ service "simple" {
         assert!(said.contains(&expected), "{expected}\n---\n{said}");
     }
 }
+
+#[test]
+fn stop_kill_ends_the_whole_group_at_once_without_waiting_for_stoptime() {
+    let mut h = Harness::new();
+    // It ignores SIGTERM and has a child: a graceful stop would wait the whole stoptime.
+    h.service(
+        "stubborn",
+        &format!(
+            "service \"stubborn\" {{\n    cmd \"/bin/sh\" \"-c\" \"trap '' TERM; /bin/sleep 1000 & echo $! > {}; wait\"\n    stoptime 3600\n    starttime 0\n}}\n",
+            h.p("child")
+        ),
+    );
+    h.start();
+    h.wait_state("stubborn", "RUNNING");
+    let shell = h.running_pid("stubborn");
+    let child: i32 = wait_file(&h.path("child"))
+        .trim()
+        .parse()
+        .expect("child pid");
+    let out = h.ok(&["stop", "--kill", "stubborn"]);
+    assert!(out.contains("STOPPED"), "{out}");
+    assert_eq!(h.instance("stubborn")["exit_signal"], "KILL");
+    wait_until("the shell and its child are gone", || {
+        !alive(shell) && !alive(child)
+    });
+    assert!(h
+        .log_line(&["stubborn", "killed: SIGKILL to its process group"])
+        .is_some());
+    // Unknown names are refused as for stop.
+    let err = h.fails(&["stop", "--kill", "nope"]);
+    assert!(err.contains("no such service: nope"), "{err}");
+}

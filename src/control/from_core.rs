@@ -19,6 +19,7 @@ pub fn command(request: Request) -> Result<Command, Box<Request>> {
         },
         Request::Cancel { names } => Command::Cancel { names },
         Request::Stop { names } => Command::Stop { names },
+        Request::Kill { names } => Command::Kill { names },
         Request::Restart { names } => Command::Restart { names },
         Request::Pause { names } => Command::Pause { names },
         Request::Resume { names } => Command::Resume { names },

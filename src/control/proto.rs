@@ -39,6 +39,11 @@ pub enum Request {
     Stop {
         names: Vec<String>,
     },
+    /// `stop --kill`: SIGKILL to each instance's whole process group (and cgroup) at once,
+    /// no stop signal, no `stoptime`; answered as `Stop` once they have stopped.
+    Kill {
+        names: Vec<String>,
+    },
     /// Stop, then start and wait as `Start` does.
     Restart {
         names: Vec<String>,

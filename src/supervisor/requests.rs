@@ -67,28 +67,11 @@ impl Supervisor {
             },
             Command::Stop { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
-                Ok(ids) => {
-                    // What requires them stops first, and is waited for and named too.
-                    let mut dependents = Vec::new();
-                    for id in &ids {
-                        let before = self.instances_going_up();
-                        self.stop_instance(id);
-                        let now_up = self.instances_going_up();
-                        dependents.extend(
-                            before
-                                .into_iter()
-                                .filter(|other| other != id && !now_up.contains(other))
-                                .map(|other| Entry {
-                                    name: self.instance_name(&other),
-                                    id: other,
-                                    what: What::StopWith(id.service.clone()),
-                                }),
-                        );
-                    }
-                    let mut entries = self.entries(ids, || What::Stop(None));
-                    entries.extend(dependents);
-                    self.wait(Some(client), false, entries);
-                }
+                Ok(ids) => self.stop_request(client, ids, false, now, out),
+            },
+            Command::Kill { names } => match resolved(self, &names) {
+                Err(response) => reply(out, response),
+                Ok(ids) => self.stop_request(client, ids, true, now, out),
             },
             Command::Restart { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
@@ -335,6 +318,43 @@ impl Supervisor {
             Reply::Outcome { ok: false, results }
         };
         out.push(Action::Reply { client, response });
+    }
+
+    /// `stop` (and `stop --kill`): each instance goes down, what requires it first, and
+    /// the client is answered once all have stopped. With `kill`, the named instances get
+    /// SIGKILL at once, to the whole process group (and cgroup), without waiting for their
+    /// dependents or for `stoptime`.
+    fn stop_request(
+        &mut self,
+        client: ClientId,
+        ids: Vec<InstanceId>,
+        kill: bool,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        // What requires them stops first, and is waited for and named too.
+        let mut dependents = Vec::new();
+        for id in &ids {
+            let before = self.instances_going_up();
+            self.stop_instance(id);
+            if kill {
+                self.kill_now(id, now, out);
+            }
+            let now_up = self.instances_going_up();
+            dependents.extend(
+                before
+                    .into_iter()
+                    .filter(|other| other != id && !now_up.contains(other))
+                    .map(|other| Entry {
+                        name: self.instance_name(&other),
+                        id: other,
+                        what: What::StopWith(id.service.clone()),
+                    }),
+            );
+        }
+        let mut entries = self.entries(ids, || What::Stop(None));
+        entries.extend(dependents);
+        self.wait(Some(client), false, entries);
     }
 
     /// The instance's detail as of `now`: a pending restart counts down (`restart in 0.15s`)

@@ -99,6 +99,7 @@ impl Supervisor {
             | Command::Cancel { names }
             | Command::Start { names }
             | Command::Stop { names }
+            | Command::Kill { names }
             | Command::Restart { names } => match self.resolve(names) {
                 Ok(ids) => ids,
                 Err(message) => {

@@ -40,6 +40,51 @@ fn stop_sends_stopsignal_to_the_group_then_sigkill_after_stoptime() {
 }
 
 #[test]
+fn stop_kill_sends_sigkill_to_the_group_at_once_even_before_dependents_are_down() {
+    let mut h = Harness::boot(config([
+        svc("db").stoptime(secs(30)),
+        svc("web").requires(&["db"]).stoptime(secs(30)),
+    ]));
+    h.advance(secs(2));
+    h.take_ops();
+    let c = h.request(Command::Kill {
+        names: names(&["db"]),
+    });
+    // db is killed now; web, which requires it, gets its graceful stop.
+    let ops = h.take_ops();
+    assert!(
+        ops.contains(&"signal 100 KILL group".to_string()),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&"signal 101 TERM group".to_string()),
+        "{ops:?}"
+    );
+    assert_eq!(h.state_of("db"), State::Stopping);
+    h.kill(100, Sig(KILL));
+    h.kill(101, Code(0));
+    assert_eq!(h.state_of("db"), State::Stopped);
+    match h.reply(c) {
+        Some(Reply::Outcome { ok: true, results }) => assert_eq!(results.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    // A graceful stop that hangs is cut short by a kill.
+    h.request(Command::Start {
+        names: names(&["db"]),
+    });
+    h.advance(secs(2));
+    h.take_ops();
+    h.request(Command::Stop {
+        names: names(&["db"]),
+    });
+    h.expect_ops(&["signal 102 TERM group"]);
+    h.request(Command::Kill {
+        names: names(&["db"]),
+    });
+    h.expect_ops(&["signal 102 KILL group"]);
+}
+
+#[test]
 fn stop_that_is_obeyed_needs_no_sigkill_timer() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
