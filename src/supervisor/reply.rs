@@ -33,7 +33,9 @@ pub enum Command {
     },
     /// `stop --kill`: SIGKILL to each instance's whole process group (and cgroup) at once,
     /// no stop signal, no `stoptime`; answered as [`Command::Stop`] once they have stopped.
-    Kill { names: Vec<String> },
+    Kill {
+        names: Vec<String>,
+    },
     /// Stop, then start and answer as [`Command::Start`] does.
     Restart {
         names: Vec<String>,
