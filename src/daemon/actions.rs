@@ -163,14 +163,12 @@ impl Daemon {
                 self.outputs.forget_instance(&id);
                 None
             }
-            Action::Reply {
-                client,
-                mut response,
-            } => {
+            Action::Reply { client, response } => {
+                let mut response = Response::from(response);
                 if matches!(response, Response::JobEnded { .. }) {
                     self.flush_job_output(client);
                 }
-                if let crate::control::proto::Response::Status { instances } = &mut response {
+                if let Response::Status { instances } = &mut response {
                     self.cgroups.account(instances);
                 }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {

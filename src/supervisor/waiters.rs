@@ -5,13 +5,13 @@
 
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{InstanceOutcome, Response};
+use super::{InstanceOutcome, Reply};
 use std::collections::HashSet;
 
 pub(super) struct Waiter {
     /// `None`: a reload by SIGHUP, or a client that went away (the outcome is only logged).
     pub client: Option<ClientId>,
-    /// Answered with [`Response::Reload`] and logged.
+    /// Answered with [`Reply::Reload`] and logged.
     pub reload: bool,
     pub entries: Vec<Entry>,
 }
@@ -134,9 +134,9 @@ impl Supervisor {
                     if ok { Level::Info } else { Level::Warning },
                     format!("reload done: {}", summary(&results)),
                 ));
-                Response::Reload { ok, results }
+                Reply::Reload { ok, results }
             } else {
-                Response::Outcome { ok, results }
+                Reply::Outcome { ok, results }
             };
             if let Some(client) = waiter.client {
                 out.push(Action::Reply { client, response });
