@@ -24,6 +24,11 @@ pub enum Request {
     /// Every instance when `names` is empty.
     Status {
         names: Vec<String>,
+        /// Also each instance's cgroup accounting (`status -l`, `--json`, `top`): files read
+        /// per instance, so a plain status skips them. Absent means false, so a request from
+        /// an older tmctl still parses.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        usage: bool,
     },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
     Start {

@@ -166,10 +166,13 @@ impl Daemon {
                 if matches!(response, Response::JobEnded { .. }) {
                     self.flush_job_output(client);
                 }
-                if let crate::control::proto::Response::Status { instances } = &mut response {
-                    self.cgroups.account(instances);
-                }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    if let Response::Status { instances } = &mut response {
+                        // Five file reads per instance: only when asked for (`status -l`).
+                        if c.status_usage {
+                            self.cgroups.account(instances);
+                        }
+                    }
                     c.send(&response);
                 }
                 None

@@ -37,6 +37,11 @@ impl Daemon {
     }
 
     fn answer(&mut self, client: ClientId, request: Request) {
+        if let Request::Status { usage, .. } = request {
+            if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                c.status_usage = usage;
+            }
+        }
         match request {
             Request::Reload => self.reload(Some(client)),
             Request::Upgrade { path } => self.upgrade(client, path),

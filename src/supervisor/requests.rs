@@ -27,7 +27,7 @@ impl Supervisor {
             }
         };
         match request {
-            Request::Status { names } => {
+            Request::Status { names, .. } => {
                 let ids = if names.is_empty() {
                     Ok(self.all_ids())
                 } else {

@@ -480,7 +480,10 @@ impl Harness {
     /// The names `status` lists (every instance, as the user sees them).
     #[track_caller]
     fn listed(&mut self) -> Vec<String> {
-        let client = self.request(Request::Status { names: vec![] });
+        let client = self.request(Request::Status {
+            names: vec![],
+            usage: false,
+        });
         match self.reply(client) {
             Some(Response::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
             other => panic!("status: {other:?}"),

@@ -71,6 +71,7 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     assert_eq!(h.listed(), ["keep", "new", "newoff", "policy", "proc"]);
     let status = h.request(Request::Status {
         names: names(&["gone"]),
+        usage: false,
     });
     assert_eq!(
         h.reply(status),

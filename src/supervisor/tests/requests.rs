@@ -130,7 +130,10 @@ fn unknown_names_are_errors() {
     let bad = |n: &str| names(&[n]);
     let cases = [
         (
-            Request::Status { names: bad("nope") },
+            Request::Status {
+                names: bad("nope"),
+                usage: false,
+            },
             "no such service: nope",
         ),
         (
@@ -168,6 +171,7 @@ fn unknown_names_are_errors() {
         (
             Request::Status {
                 names: bad("web:1"),
+                usage: false,
             },
             "no such instance: web:1",
         ),
@@ -289,6 +293,7 @@ fn status_fields() {
     // The request gives the same, for what it names.
     let c = h.request(Request::Status {
         names: names(&["web"]),
+        usage: false,
     });
     assert_eq!(
         h.reply(c),

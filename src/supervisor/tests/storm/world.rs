@@ -362,7 +362,10 @@ impl World {
             }
             Op::Request(req) => {
                 let request = match req.clone() {
-                    Req::Status(names) => Request::Status { names },
+                    Req::Status(names) => Request::Status {
+                        names,
+                        usage: false,
+                    },
                     Req::Start(names) => Request::Start { names },
                     Req::Stop(names) => Request::Stop { names },
                     Req::Restart(names) => Request::Restart { names },
