@@ -218,7 +218,10 @@ mod tests {
         let (_, _, _, plain) = run("status", Format::Human, reply());
         assert_eq!(plain, vec![r#"{"cmd":"status","names":[]}"#]);
         let (_, _, _, long) = run("status -l web", Format::Human, reply());
-        assert_eq!(long, vec![r#"{"cmd":"status","names":["web"],"usage":true}"#]);
+        assert_eq!(
+            long,
+            vec![r#"{"cmd":"status","names":["web"],"usage":true}"#]
+        );
         let (_, _, _, json) = run("status", Format::Json, reply());
         assert_eq!(json, vec![r#"{"cmd":"status","names":[],"usage":true}"#]);
     }

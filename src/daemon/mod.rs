@@ -118,6 +118,9 @@ struct Daemon {
     exec_reports: Vec<exec_reports::PendingExec>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
+    /// The service files of the running config that loaded clean and whose services all
+    /// run the spec the file gave: a reload does not parse them again while unchanged.
+    file_stamps: crate::config::FileStamps,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.

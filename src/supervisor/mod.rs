@@ -493,6 +493,16 @@ impl Supervisor {
         self.services.get(service).map(|s| &s.process)
     }
 
+    /// The spec a service file gave `service`, exactly as it was loaded and runs now; `None`
+    /// for a job, a removed service, or one with a check pending (a reloaded spec waiting
+    /// for its `pre-start`). Reload takes these instead of parsing unchanged files again.
+    pub fn loaded_spec(&self, service: &str) -> Option<&ServiceSpec> {
+        self.services
+            .get(service)
+            .filter(|s| s.job.is_none() && !s.removed && s.candidate.is_none())
+            .map(|s| &s.spec)
+    }
+
     /// Resolves `all`, `NAME` or `NAME:N` to instances; an unknown name is an error.
     pub fn resolve(&self, names: &[String]) -> Result<Vec<InstanceId>, String> {
         // Each distinct name is looked at once and each instance kept once, so the work
