@@ -105,7 +105,7 @@ impl ServiceCgroups {
             Member {
                 service: id.service.clone(),
                 index: id.index,
-                oom_kills: cgroups.oom_kills(&id.service, id.index).unwrap_or(0),
+                oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
             },
         );
@@ -160,7 +160,7 @@ impl ServiceCgroups {
     pub(super) fn reaped(&mut self, pid: i32) -> Option<String> {
         let cgroups = self.cgroups.as_ref()?;
         let member = self.members.get(&pid)?;
-        let now = cgroups.oom_kills(&member.service, member.index)?;
+        let now = oom_kills(cgroups, &member.service, member.index)?;
         (now > member.oom_kills).then(|| match member.memory_max {
             Some(max) => format!("killed by the OOM killer, memory-max {}", size_text(max)),
             None => "killed by the OOM killer".to_string(),
@@ -198,4 +198,13 @@ impl ServiceCgroups {
             cgroups.remove_empty();
         }
     }
+}
+
+/// The OOM kills counted in the instance's cgroup; `None` without the memory controller,
+/// whose `memory.events` is then not there: not looked for at every spawn and exit.
+fn oom_kills(cgroups: &Cgroups, service: &str, index: u32) -> Option<u64> {
+    if !cgroups.controllers().contains(&"memory") {
+        return None;
+    }
+    cgroups.oom_kills(service, index)
 }

@@ -163,6 +163,7 @@ struct Daemon {
 
 impl Daemon {
     fn run(&mut self) -> i32 {
+        self.log.batch(true);
         while !self.done {
             // A panic anywhere in one turn (a request, the core) is logged and the loop goes
             // on: as PID 1, unwinding out of main would panic the kernel. This is why the
@@ -179,7 +180,9 @@ impl Daemon {
                     &format!("internal error caught, going on: {what}"),
                 );
             }
+            self.log.flush();
         }
+        self.log.batch(false);
         self.cgroups.clean_up();
         listener::remove(&self.opts.socket, self.socket_inode);
         self.sockets.close_all();

@@ -31,6 +31,7 @@ impl Daemon {
     }
 
     pub(super) fn reply(&mut self, client: ClientId, response: Response) {
+        self.log.flush();
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.send(&response);
         }
