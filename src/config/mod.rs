@@ -16,6 +16,7 @@ mod readers;
 mod readiness;
 mod resources;
 mod reuse;
+mod schedule;
 mod source;
 mod spec;
 pub(crate) mod suggest;
@@ -30,6 +31,7 @@ mod tests;
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use resources::size_text;
 pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};
+pub use schedule::CronSchedule;
 pub use spec::*;
 pub(crate) use values::{is_env_name, is_service_name};
 

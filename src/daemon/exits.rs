@@ -27,6 +27,7 @@ impl Daemon {
         if let Some(reason) = self.cgroups.reaped(pid) {
             self.dispatch(Event::OomKilled { pid, reason });
         }
+        self.outputs.reaped(pid);
         if let Some(id) = self.core.instance_of_pid(pid).cloned() {
             for index in (0..self.outputs.pipes.len()).rev() {
                 let pipe = &self.outputs.pipes[index];

@@ -76,6 +76,9 @@ pub struct Instance {
     /// The last process was killed by the OOM killer (`killed by the OOM killer,
     /// memory-max 512M`); until the next spawn.
     pub oom: Option<String>,
+    /// What this instance runs instead of its service's process: an `on-event` hook's run
+    /// carries its own event in its environment (hook_jobs.rs).
+    pub process: Option<std::sync::Arc<crate::config::ProcessSpec>>,
 }
 
 impl Default for Instance {
@@ -112,6 +115,7 @@ impl Instance {
             forced: None,
             restart_times: VecDeque::new(),
             oom: None,
+            process: None,
         }
     }
 
