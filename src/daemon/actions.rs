@@ -169,6 +169,9 @@ impl Daemon {
                 if let crate::control::proto::Response::Status { instances } = &mut response {
                     self.cgroups.account(instances);
                 }
+                if let crate::control::proto::Response::Ps { instances } = &mut response {
+                    self.cgroups.locate(instances);
+                }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                     c.send(&response);
                 }

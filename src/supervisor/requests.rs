@@ -167,6 +167,53 @@ impl Supervisor {
                     Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
                 }
             }
+            Request::Show { name } => {
+                let service = name.rsplit_once(':').map_or(name.as_str(), |(s, _)| s);
+                match self.resolve(std::slice::from_ref(&name)) {
+                    Ok(_) => match self.services.get(service) {
+                        Some(s) => {
+                            let text = crate::config::service_kdl(&s.spec);
+                            reply(out, Response::Config { text });
+                        }
+                        None => reply(
+                            out,
+                            Response::error(
+                                ErrorKind::UnknownName,
+                                format!("no such service: {service}"),
+                            ),
+                        ),
+                    },
+                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                }
+            }
+            Request::Ps { names } => {
+                let ids = if names.is_empty() {
+                    Ok(self.all_ids())
+                } else {
+                    self.resolve(&names)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let instances = ids
+                            .iter()
+                            .filter_map(|id| {
+                                let i = self.instance(id)?;
+                                Some(crate::control::proto::PsInstance {
+                                    name: self.instance_name(id),
+                                    state: i.state.word().to_string(),
+                                    pid: i.pid,
+                                    group: i.group.or(i.pid),
+                                    cgroup: None,
+                                    service: id.service.clone(),
+                                    index: id.index,
+                                })
+                            })
+                            .collect();
+                        reply(out, Response::Ps { instances });
+                    }
+                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                }
+            }
             Request::Shutdown => {
                 self.begin_shutdown(out);
                 reply(
