@@ -8,6 +8,7 @@ mod actions;
 mod attach;
 mod cgroups;
 mod clients;
+mod console_echo;
 mod consoles;
 mod error;
 mod events;
@@ -143,6 +144,8 @@ struct Daemon {
     rescue_shell: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
     pid1: bool,
+    /// As PID 1 (not under `--shell`): how much of the event log the console shows now.
+    console: Option<console_echo::ConsolePhase>,
     /// Each instance's cgroup (as root with cgroup v2), else none and why.
     cgroups: cgroups::ServiceCgroups,
     /// What `tmctl metrics` and `--metrics-file` count.

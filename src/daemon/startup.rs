@@ -88,7 +88,7 @@ impl Daemon {
                 opts.socket.display(),
                 opts.log_file.display()
             );
-            log.echo_trouble();
+            log.echo_from(Some(Level::Warning));
         }
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
@@ -149,6 +149,12 @@ impl Daemon {
                     }
                 }
             });
+        // As PID 1 the console shows every event while booting (see console_echo.rs); after
+        // an upgrade the boot is long over, and an emergency shell has the console.
+        let mut console = (pid1 && !opts.shell).then(|| match upgraded {
+            true => super::console_echo::ConsolePhase::InUse,
+            false => super::console_echo::ConsolePhase::Booting(std::time::Instant::now()),
+        });
         let mut emergency = false;
         let (config, graph) = match loaded {
             Ok(loaded) => loaded,
@@ -171,10 +177,16 @@ impl Daemon {
                     &format!("{refused}; fix it and run tmctl reload"),
                 );
                 match crate::init::emergency_shell(&opts.emergency_shell) {
-                    Ok(pid) => log.write(
-                        Level::Warning,
-                        &format!("emergency shell started on /dev/console (pid {pid})"),
-                    ),
+                    Ok(pid) => {
+                        log.write(
+                            Level::Warning,
+                            &format!("emergency shell started on /dev/console (pid {pid}); the console shows only errors from now on"),
+                        );
+                        if console.is_some() {
+                            console = Some(super::console_echo::ConsolePhase::InUse);
+                            log.echo_from(Some(Level::Error));
+                        }
+                    }
                     Err(error) => log.write(Level::Error, &error.to_string()),
                 }
                 let empty = Config::default();
@@ -283,6 +295,7 @@ impl Daemon {
             shell_pid: None,
             rescue_shell: None,
             pid1,
+            console,
             power: PowerAction::Poweroff,
             final_shutdown: None,
             final_wait: None,
@@ -346,6 +359,7 @@ impl Daemon {
                         shell.display()
                     ),
                 );
+                self.console_taken("the rescue shell");
             }
             Err(error) => {
                 self.log.write(
@@ -360,6 +374,7 @@ impl Daemon {
     /// The rescue shell ended: the rest of the boot.
     pub(super) fn rescue_shell_ended(&mut self) {
         self.rescue_shell = None;
+        self.console_boots_again();
         self.log
             .write(Level::Info, "rescue shell closed: continuing the boot");
         self.dispatch(Event::LeaveRescue);

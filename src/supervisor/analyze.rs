@@ -6,8 +6,8 @@
 
 use super::deps::DepKind;
 use super::hooks::StateEvent;
+use super::{Analysis, AnalyzeEntry};
 use super::{InstanceId, Service, State, Supervisor};
-use crate::control::proto::{Analysis, AnalyzeEntry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

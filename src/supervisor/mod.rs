@@ -24,6 +24,7 @@ mod prestart;
 mod readiness;
 mod reconcile;
 mod reload;
+mod reply;
 mod requests;
 mod rescue;
 mod schedule;
@@ -41,11 +42,14 @@ pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use level::Level;
+pub use reply::{
+    Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
+};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
-use crate::control::proto::{Request, Response};
+
 use deps::DepTable;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -116,7 +120,7 @@ pub enum Event {
     /// [`Supervisor::next_deadline`] has passed.
     Tick,
     /// A request from `tmctl` that the core answers (the loop answers tail, reload, reopen).
-    Request { client: ClientId, request: Request },
+    Request { client: ClientId, request: Command },
     /// A new, validated config to apply.
     Reload {
         client: Option<ClientId>,
@@ -180,7 +184,7 @@ pub enum Action {
     },
     Reply {
         client: ClientId,
-        response: Response,
+        response: Reply,
     },
     /// Shutdown is complete: nothing runs any more.
     Exit,
@@ -189,7 +193,7 @@ pub enum Action {
         name: String,
     },
     /// Send this instance's output (both streams, in order, nothing skipped) to the client
-    /// that runs it, until its [`Response::JobEnded`].
+    /// that runs it, until its [`Reply::JobEnded`].
     Attach {
         client: ClientId,
         id: InstanceId,
