@@ -14,6 +14,7 @@ mod parse;
 mod permissions;
 mod readers;
 mod readiness;
+mod render;
 mod resources;
 mod reuse;
 mod schedule;
@@ -29,6 +30,7 @@ mod values;
 mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
+pub use render::service_kdl;
 pub use resources::size_text;
 pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};
 pub use schedule::CronSchedule;

@@ -169,6 +169,18 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Print a service's effective configuration as KDL, every field with its value or default
+    Show {
+        /// A service
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Each instance's process tree from /proc: pid, state, command line (all when no NAME)
+    Ps {
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 /// `tmctl run [OPTIONS] -- CMD ARGS...`.
@@ -251,6 +263,8 @@ impl Command {
             Command::Events { names } => Request::Events { names },
             Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
+            Command::Show { name } => Request::Show { name },
+            Command::Ps { names } => Request::Ps { names },
             Command::Analyze { names, .. } => Request::Analyze { names },
             Command::Metrics => Request::Metrics,
             Command::Upgrade { path } => Request::Upgrade {
@@ -292,6 +306,8 @@ impl Command {
             Command::Events { .. } => "events",
             Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
+            Command::Show { .. } => "show",
+            Command::Ps { .. } => "ps",
             Command::Analyze { .. } => "analyze",
             Command::Metrics => "metrics",
             Command::Upgrade { .. } => "upgrade",

@@ -172,6 +172,9 @@ impl Daemon {
                 }
                 // What the log says happened is there before the client hears of it.
                 self.log.flush();
+                if let crate::control::proto::Response::Ps { instances } = &mut response {
+                    self.cgroups.locate(instances);
+                }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                     if let Response::Status { instances } = &mut response {
                         // Five file reads per instance: only when asked for (`status -l`).

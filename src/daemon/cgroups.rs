@@ -192,6 +192,19 @@ impl ServiceCgroups {
         }
     }
 
+    /// `ps`: the cgroup directory of each instance that has a process and a cgroup.
+    pub(super) fn locate(&self, instances: &mut [crate::control::proto::PsInstance]) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        for instance in instances.iter_mut().filter(|i| i.pid.is_some()) {
+            let dir = cgroups.dir(&instance.service, instance.index);
+            if dir.is_dir() {
+                instance.cgroup = Some(dir.to_string_lossy().into_owned());
+            }
+        }
+    }
+
     /// At exit: the cgroups left empty are removed.
     pub(super) fn clean_up(&self) {
         if let Some(cgroups) = &self.cgroups {

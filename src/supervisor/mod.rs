@@ -42,7 +42,9 @@ pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use level::Level;
-pub use reply::{Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
+pub use reply::{
+    Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
+};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
