@@ -176,6 +176,52 @@ impl Supervisor {
                     Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
                 }
             }
+            Command::Show { name } => {
+                let service = name.rsplit_once(':').map_or(name.as_str(), |(s, _)| s);
+                match self.resolve(std::slice::from_ref(&name)) {
+                    Ok(_) => match self.services.get(service) {
+                        Some(s) => {
+                            let text = crate::config::service_kdl(&s.spec);
+                            reply(out, Reply::Config { text });
+                        }
+                        None => reply(
+                            out,
+                            Reply::refused(
+                                Refusal::UnknownName,
+                                format!("no such service: {service}"),
+                            ),
+                        ),
+                    },
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
+                }
+            }
+            Command::Ps { names } => {
+                let ids = if names.is_empty() {
+                    Ok(self.all_ids())
+                } else {
+                    self.resolve(&names)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let instances = ids
+                            .iter()
+                            .filter_map(|id| {
+                                let i = self.instance(id)?;
+                                Some(super::ProcessIds {
+                                    name: self.instance_name(id),
+                                    state: i.state.word().to_string(),
+                                    pid: i.pid,
+                                    group: i.group.or(i.pid),
+                                    service: id.service.clone(),
+                                    index: id.index,
+                                })
+                            })
+                            .collect();
+                        reply(out, Reply::Ps { instances });
+                    }
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
+                }
+            }
             // Answered by `on_job_request` and `on_schedule_request`, which see every
             // command first (see `Supervisor::handle`) and never hand these on.
             Command::Wait { .. }
