@@ -250,6 +250,7 @@ impl Daemon {
                     fd: fd.as_raw_fd(),
                 })
                 .collect(),
+            timeline: self.core.timeline_handover(now),
         };
         let memfd = match handover.write(&ring_bytes) {
             Ok(fd) => fd,
@@ -351,6 +352,9 @@ impl Daemon {
             self.ready_pipes.attach(id, pipe.pid, file);
         }
         let count = handover.instances.len();
+        if let Some(timeline) = handover.timeline {
+            self.core.take_over_timeline(timeline, now);
+        }
         let actions = self.core.take_over(handover.instances, now);
         self.perform_all(actions);
         let line = format!(

@@ -76,6 +76,10 @@ pub struct Instance {
     /// The last process was killed by the OOM killer (`killed by the OOM killer,
     /// memory-max 512M`); until the next spawn.
     pub oom: Option<String>,
+    /// The loop found processes left in the cgroup of the process whose exit comes next.
+    pub leftovers: Option<usize>,
+    /// Its main process has exited, but its cgroup is not empty yet (see drain.rs).
+    pub drain: Option<super::drain::Drain>,
 }
 
 impl Default for Instance {
@@ -112,6 +116,8 @@ impl Instance {
             forced: None,
             restart_times: VecDeque::new(),
             oom: None,
+            leftovers: None,
+            drain: None,
         }
     }
 
