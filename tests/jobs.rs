@@ -470,3 +470,117 @@ fn catches_sigint(pid: u32) -> bool {
         })
         .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
 }
+
+#[test]
+fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
+    let mut h = Harness::new();
+    h.service(
+        "tick",
+        "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"*/5 * * * *\"\n}\n",
+    );
+    h.start();
+    // Not started at boot: it waits for its minute.
+    let tick = h.instance("tick");
+    assert_eq!(tick["state"], "STOPPED", "{tick}");
+    let detail = tick["detail"].as_str().unwrap_or("");
+    assert!(detail.starts_with("start at "), "{tick}");
+    let next = tick["next_run"].as_str().unwrap_or("").to_string();
+    // RFC 3339 with the local offset, on a whole minute: 2026-12-06T21:05:00+00:00.
+    assert!(
+        next.len() >= 25 && next.get(16..19) == Some(":00"),
+        "{tick}"
+    );
+    let human = h.ok(&["status", "tick"]);
+    assert!(human.contains("start at "), "{human}");
+    // An unchanged schedule keeps its minute across a reload (the file is touched anyway).
+    h.service(
+        "tick",
+        "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"*/5 * * * *\"\n    stoptime 3\n}\n",
+    );
+    h.ok(&["reload"]);
+    assert_eq!(h.instance("tick")["next_run"], next.as_str());
+    // A schedule of every minute is due within a minute.
+    h.service(
+        "tick",
+        "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"* * * * *\"\n}\n",
+    );
+    h.ok(&["reload"]);
+    let every_minute = h.instance("tick")["next_run"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let due = chrono::DateTime::parse_from_rfc3339(&every_minute).expect("RFC 3339");
+    let ahead = due.timestamp() - chrono::Utc::now().timestamp();
+    assert!(
+        (0..=60).contains(&ahead),
+        "{every_minute} is {ahead} s ahead"
+    );
+    assert_eq!(every_minute.get(16..19), Some(":00"), "{every_minute}");
+}
+
+#[test]
+fn bad_cron_strings_are_refused_naming_file_line_and_field() {
+    let h = Harness::new();
+    h.service(
+        "cron",
+        r#"service "six" {
+    cmd "/bin/true"
+    type "oneshot"
+    schedule "0 */5 * * * *"
+}
+service "hour" {
+    cmd "/bin/true"
+    type "oneshot"
+    schedule "0 25 * * *"
+}
+service "simple" {
+    cmd "/bin/true"
+    schedule "*/5 * * * *"
+}"#,
+    );
+    let out = h.check();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let file = h.service_path("cron");
+    let file = file.display();
+    for expected in [
+        format!("{file}:4:5: field `schedule`: expected a cron string of 5 fields"),
+        "got 6 fields (a seconds field is not supported".to_string(),
+        format!("{file}:9:5: field `schedule`: field 2 (hour) \"25\": "),
+        format!("{file}:13:5: field `schedule`: only a oneshot service can have a schedule"),
+    ] {
+        assert!(said.contains(&expected), "{expected}\n---\n{said}");
+    }
+}
+
+#[test]
+fn stop_kill_ends_the_whole_group_at_once_without_waiting_for_stoptime() {
+    let mut h = Harness::new();
+    // It ignores SIGTERM and has a child: a graceful stop would wait the whole stoptime.
+    h.service(
+        "stubborn",
+        &format!(
+            "service \"stubborn\" {{\n    cmd \"/bin/sh\" \"-c\" \"trap '' TERM; /bin/sleep 1000 & echo $! > {}; wait\"\n    stoptime 3600\n    starttime 0\n}}\n",
+            h.p("child")
+        ),
+    );
+    h.start();
+    h.wait_state("stubborn", "RUNNING");
+    let shell = h.running_pid("stubborn");
+    let child: i32 = wait_file(&h.path("child"))
+        .trim()
+        .parse()
+        .expect("child pid");
+    let out = h.ok(&["stop", "--kill", "stubborn"]);
+    assert!(out.contains("STOPPED"), "{out}");
+    assert_eq!(h.instance("stubborn")["exit_signal"], "KILL");
+    wait_until("the shell and its child are gone", || {
+        !alive(shell) && !alive(child)
+    });
+    assert!(h
+        .log_line(&["stubborn", "killed: SIGKILL to its process group"])
+        .is_some());
+    // Unknown names are refused as for stop.
+    let err = h.fails(&["stop", "--kill", "nope"]);
+    assert!(err.contains("no such service: nope"), "{err}");
+}

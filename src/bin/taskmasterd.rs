@@ -72,6 +72,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(daemon::state_files::default_dir),
         metrics_file,
         handover: args.handover,
+        boot_words: args.stray,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -102,12 +103,8 @@ fn check(dir: &std::path::Path) -> u8 {
 fn parse_args() -> Args {
     let pid1 = std::process::id() == 1;
     match Args::try_parse() {
-        Ok(args) if pid1 || args.stray.is_empty() => {
-            if !args.stray.is_empty() {
-                eprintln!("taskmasterd: ignoring kernel arguments {:?}", args.stray);
-            }
-            args
-        }
+        // As PID 1 the words are the kernel's (`single`: rescue mode), read by the daemon.
+        Ok(args) if pid1 || args.stray.is_empty() => args,
         Ok(args) => {
             eprintln!(
                 "taskmasterd: unexpected argument {:?} (see --help)",

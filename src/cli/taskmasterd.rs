@@ -53,8 +53,8 @@ pub struct Args {
     /// node_exporter's textfile collector), rewritten atomically when something changes.
     #[arg(long = "metrics-file", value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
-    /// Words the kernel passes to init that are not for us (`splash`, `single`, a runlevel):
-    /// ignored as PID 1, an error otherwise.
+    /// Words the kernel passes to init: as PID 1 `single`, `S` and `1` ask for rescue mode
+    /// and the others (`splash`, a runlevel) are ignored; an error otherwise.
     #[arg(hide = true)]
     pub stray: Vec<String>,
     /// Internal (`tmctl upgrade`): take over the state in this fd instead of starting.

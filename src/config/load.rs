@@ -249,6 +249,41 @@ mod tests {
     }
 
     #[test]
+    fn two_services_on_one_port_name_each_other_also_through_a_wildcard_address() {
+        let listen = |addr: &str| format!("    listen \"{addr}\"\n");
+        for (a, b, clash) in [
+            ("tcp:127.0.0.1:8080", "tcp:127.0.0.1:8080", true),
+            ("tcp:0.0.0.0:8080", "tcp:127.0.0.1:8080", true),
+            ("tcp:[::]:8080", "tcp:10.0.0.1:8080", true),
+            ("tcp:127.0.0.1:8080", "tcp:[::1]:8080", false),
+            ("tcp:0.0.0.0:8080", "tcp:[::1]:8080", false),
+            ("tcp:0.0.0.0:8080", "udp:0.0.0.0:8080", false),
+            ("tcp:127.0.0.1:8080", "tcp:127.0.0.2:8080", false),
+            ("unix:/run/a.sock", "unix:/run/a.sock", true),
+        ] {
+            let dir = dir_with(&[
+                ("a.kdl", &service("a", &listen(a))),
+                ("b.kdl", &service("b", &listen(b))),
+            ]);
+            match load(&dir, false) {
+                Ok(_) => assert!(!clash, "{a} and {b} accepted"),
+                Err(errors) => {
+                    assert!(clash, "{a} and {b}: {errors:?}");
+                    let b_file = dir.path().join("b.kdl").display().to_string();
+                    assert_eq!(errors.len(), 1, "{errors:?}");
+                    assert!(errors[0].starts_with(&format!("{b_file}:1:")), "{errors:?}");
+                    assert!(
+                        errors[0].contains(&format!(
+                            "field `listen`: \"{b}\" is also the socket of service `a`"
+                        )),
+                        "{errors:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn duplicate_name_across_files_names_both() {
         let dir = dir_with(&[
             ("a.kdl", &service("web", "")),

@@ -15,6 +15,7 @@ mod permissions;
 mod readers;
 mod readiness;
 mod resources;
+mod schedule;
 mod source;
 mod spec;
 pub(crate) mod suggest;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use resources::size_text;
+pub use schedule::CronSchedule;
 pub use spec::*;
 pub(crate) use values::{is_env_name, is_service_name};
 

@@ -79,6 +79,8 @@ fn defaults() {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
+            rescue: false,
         },
         deps: Deps::default(),
         pre_start: None,
@@ -120,6 +122,7 @@ service "web" {
     stderr-maxbytes 1000
     stderr-backups 0
     essential #true
+    rescue #true
     requires "db"
     wants "cache" "metrics"
     after "net"
@@ -217,6 +220,8 @@ fn every_field() {
             essential: true,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
+            rescue: true,
         },
         deps: Deps {
             requires: vec!["db".into()],
@@ -231,7 +236,7 @@ fn every_field() {
     assert_eq!(specs[0], web);
 
     let db = &specs[1];
-    assert_eq!(db.origin, origin(40, 1));
+    assert_eq!(db.origin, origin(41, 1));
     assert_eq!(
         db.process.cmd,
         ["/usr/sbin/db", "--data", "/var/lib/db", "5432"]

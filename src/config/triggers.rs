@@ -32,6 +32,13 @@ pub(crate) fn on_event(field: &Field<'_>) -> Result<EventHook, ConfigError> {
         return Err(field.error(format!("{EXPECTED}, got nothing")));
     };
     if words.is_empty() {
+        // One argument: a state without its command, or a command without its states.
+        let only = field.string_of(command, EXPECTED)?;
+        if EVENT_WORDS.contains(&only) {
+            return Err(field.error(format!(
+                "{EXPECTED}, got the state {only:?} and no command to run"
+            )));
+        }
         return Err(field.error(format!("{EXPECTED}, got no state or no command")));
     }
     let mut events = Vec::new();
@@ -238,29 +245,71 @@ pub(crate) fn check_console(
     errors
 }
 
-/// The same `listen` address (or the same port on one address) in two services is an
-/// error naming both: only one of them could have it.
+/// Two services whose `listen` sockets would take the same port are an error naming both:
+/// only one of them could bind it. Besides the same address twice, a wildcard address
+/// (`0.0.0.0`, `[::]`) takes its port on every address of its family, and `[::]` takes the
+/// IPv4 port too (Linux binds it dual-stack unless `net.ipv6.bindv6only` is set).
 pub(crate) fn shared_sockets(config: &Config) -> Vec<ConfigError> {
-    let mut first: BTreeMap<String, &str> = BTreeMap::new();
+    // By protocol and port (or the unix path): the sockets seen so far and their service.
+    let mut seen: BTreeMap<String, Vec<(&ListenAddr, &str)>> = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in &config.services {
+        let mut mine: Vec<(String, &ListenAddr)> = Vec::new();
         for addr in &spec.triggers.listen {
-            let key = addr.to_string();
-            match first.get(&key) {
-                Some(other) => errors.push(ConfigError {
+            let key = match addr {
+                ListenAddr::Tcp(at) => format!("tcp:{}", at.port()),
+                ListenAddr::Udp(at) => format!("udp:{}", at.port()),
+                ListenAddr::Unix(path) => format!("unix:{}", path.display()),
+            };
+            let taken = seen
+                .get(&key)
+                .and_then(|list| list.iter().find(|(other, _)| overlap(addr, other)));
+            if let Some((other, service)) = taken {
+                let why = if *other == addr {
+                    String::new()
+                } else {
+                    format!(" (which holds port {} on that address too)", port_of(other))
+                };
+                errors.push(ConfigError {
                     location: spec.origin.to_string(),
                     message: format!(
-                        "field `listen`: \"{key}\" is also the socket of service `{other}`; \
-                         one address can be handed to one service only"
+                        "field `listen`: \"{addr}\" is also the socket of service `{service}`: \
+                         it listens on \"{other}\"{why}; one port can be handed to one service \
+                         only"
                     ),
-                }),
-                None => {
-                    first.insert(key, name);
-                }
+                });
             }
+            mine.push((key, addr));
+        }
+        // Added after the service's own are checked: within one service, `listen` itself
+        // refuses an address given twice.
+        for (key, addr) in mine {
+            seen.entry(key).or_default().push((addr, name));
         }
     }
     errors
+}
+
+fn port_of(addr: &ListenAddr) -> u16 {
+    match addr {
+        ListenAddr::Tcp(at) | ListenAddr::Udp(at) => at.port(),
+        ListenAddr::Unix(_) => 0,
+    }
+}
+
+/// Whether two sockets of the same protocol and port (or path) could not both be bound.
+fn overlap(a: &ListenAddr, b: &ListenAddr) -> bool {
+    let (x, y) = match (a, b) {
+        (ListenAddr::Tcp(x), ListenAddr::Tcp(y)) | (ListenAddr::Udp(x), ListenAddr::Udp(y)) => {
+            (x.ip(), y.ip())
+        }
+        (a, b) => return a == b,
+    };
+    // A wildcard covers its family; the IPv6 one covers IPv4 too.
+    let covers = |wild: std::net::IpAddr, other: std::net::IpAddr| {
+        wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    };
+    x == y || covers(x, y) || covers(y, x)
 }
 
 /// `ready "fd:N"` must not be one of the fds the sockets are handed on (3, 4, …).

@@ -408,6 +408,7 @@ mod tests {
             memory_peak_bytes: None,
             cpu_usec: None,
             tasks: None,
+            next_run: None,
         };
         let reply = Response::Status {
             instances: vec![status],

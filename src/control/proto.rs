@@ -39,6 +39,11 @@ pub enum Request {
     Stop {
         names: Vec<String>,
     },
+    /// `stop --kill`: SIGKILL to each instance's whole process group (and cgroup) at once,
+    /// no stop signal, no `stoptime`; answered as `Stop` once they have stopped.
+    Kill {
+        names: Vec<String>,
+    },
     /// Stop, then start and wait as `Start` does.
     Restart {
         names: Vec<String>,
@@ -324,6 +329,10 @@ pub struct InstanceStatus {
     /// Processes and threads in its cgroup.
     #[serde(default)]
     pub tasks: Option<u64>,
+    /// A service with a `schedule`: the minute it is next started at (RFC 3339, local
+    /// offset); the same as "start at …" in `detail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -64,8 +64,11 @@ pub enum Command {
         #[arg(value_name = "PID", allow_negative_numbers = true)]
         pid: i32,
     },
-    /// Stop gracefully: stopsignal, then SIGKILL after stoptime
+    /// Stop gracefully: stopsignal, then SIGKILL after stoptime (--kill: SIGKILL at once)
     Stop {
+        /// SIGKILL to the whole process group (and cgroup) at once, no stoptime
+        #[arg(long)]
+        kill: bool,
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
@@ -222,7 +225,8 @@ impl Command {
             Command::Wait { name } => Request::Wait { name },
             Command::Remove { name } => Request::Remove { name },
             Command::Adopt { pid, name } => Request::Adopt { pid, name },
-            Command::Stop { names } => Request::Stop { names },
+            Command::Stop { names, kill: false } => Request::Stop { names },
+            Command::Stop { names, kill: true } => Request::Kill { names },
             Command::Restart { names } => Request::Restart { names },
             Command::Reload => Request::Reload,
             Command::Shutdown => Request::Shutdown,

@@ -2,7 +2,7 @@
 
 use super::exec_reports::PendingExec;
 use super::{output, ready_pipes, reaper, start_env, Daemon};
-use crate::config::{ProcessSpec, Readiness};
+use crate::config::{Output, ProcessSpec, Readiness};
 use crate::control::proto::Response;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
@@ -58,6 +58,7 @@ impl Daemon {
 
     /// Stops every service in reverse dependency order; as PID 1, then `action`.
     pub(super) fn shut_down(&mut self, action: PowerAction) {
+        self.console_for_shutdown();
         if self.pid1 && !self.core.is_shutting_down() {
             self.power = action;
             self.log.write(
@@ -77,6 +78,9 @@ impl Daemon {
         // Only for showing when a scheduled start is due; every timer is monotonic.
         self.core
             .set_wall_clock(Instant::now(), std::time::SystemTime::now());
+        if matches!(event, Event::Shutdown) {
+            self.console_for_shutdown();
+        }
         let actions = self.core.handle(event, Instant::now());
         self.perform_all(actions);
     }
@@ -154,7 +158,7 @@ impl Daemon {
                 None
             }
             Action::Log { level, text } => {
-                self.log.write(level, &text);
+                self.log.write(level.into(), &text);
                 None
             }
             Action::Attach { client, id } => {
@@ -165,14 +169,12 @@ impl Daemon {
                 self.outputs.forget_instance(&id);
                 None
             }
-            Action::Reply {
-                client,
-                mut response,
-            } => {
+            Action::Reply { client, response } => {
+                let mut response = Response::from(response);
                 if matches!(response, Response::JobEnded { .. }) {
                     self.flush_job_output(client);
                 }
-                if let crate::control::proto::Response::Status { instances } = &mut response {
+                if let Response::Status { instances } = &mut response {
                     self.cgroups.account(instances);
                 }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
@@ -189,12 +191,6 @@ impl Daemon {
                 }
                 None
             }
-            Action::RunHook {
-                id,
-                name,
-                key,
-                spec,
-            } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
                 self.metrics.event();
                 self.publish(event);
@@ -267,9 +263,12 @@ impl Daemon {
             crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
                 .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        if spec.stdout == Output::Inherit || spec.stderr == Output::Inherit {
+            self.console_taken(name);
+        }
         self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
-        self.outputs.attach(id, name, pid, pipes);
+        self.outputs.attach(id, name, pid, spec, pipes);
         if let Some(master) = master {
             self.consoles.register(id, master);
         }

@@ -27,6 +27,7 @@ impl Daemon {
         if let Some(reason) = self.cgroups.reaped(pid) {
             self.dispatch(Event::OomKilled { pid, reason });
         }
+        self.outputs.reaped(pid);
         if let Some(id) = self.core.instance_of_pid(pid).cloned() {
             // Its end waits for the rest of its cgroup (the core keeps it STOPPING).
             if let Some(processes) = self.cgroups.leftovers(&id, &mut self.log) {

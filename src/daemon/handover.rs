@@ -28,6 +28,12 @@ pub struct Handover {
     pub client: Option<RawFd>,
     pub next_client: u64,
     pub shell_pid: Option<i32>,
+    /// Rescue mode's console shell, while the old image was in rescue mode.
+    #[serde(default)]
+    pub rescue_shell: Option<i32>,
+    /// The old image was in rescue mode (its shell not left yet).
+    #[serde(default)]
+    pub rescue: bool,
     /// The open-files limit services get (the daemon's own before it raised it).
     pub child_nofile: Option<(u64, u64)>,
     /// The `listen` sockets, each once: connections waiting in their backlogs stay there.
@@ -59,12 +65,20 @@ pub struct PipeHandover {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum SinkHandover {
     Capture,
-    /// Syslog, tagged with this instance name and pid.
+    /// Syslog, tagged with this instance name and pid, sent as `origin` (its process).
     Syslog {
         name: String,
         pid: u32,
+        /// Absent from handovers of images that sent every line as their own.
+        #[serde(default)]
+        origin: Option<crate::log::Origin>,
     },
     File(std::path::PathBuf),
+    /// An `on-event` hook's run, logged under this name; `logged` lines so far.
+    EventLog {
+        name: String,
+        logged: usize,
+    },
 }
 
 /// A captured output ring; its `len` bytes follow the header.

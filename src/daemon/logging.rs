@@ -5,6 +5,17 @@ use super::Daemon;
 use crate::log::Level;
 use std::time::Instant;
 
+/// The core's severity is the event log's: the same three steps.
+impl From<crate::supervisor::Level> for Level {
+    fn from(level: crate::supervisor::Level) -> Level {
+        match level {
+            crate::supervisor::Level::Info => Level::Info,
+            crate::supervisor::Level::Warning => Level::Warning,
+            crate::supervisor::Level::Error => Level::Error,
+        }
+    }
+}
+
 impl Daemon {
     /// Runs at the end of every turn, after the ready pipes were read: retries syslog when
     /// its socket has room again (`writable`) or its retry is due, then lets syslog pipes

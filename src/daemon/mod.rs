@@ -9,6 +9,7 @@ mod attach;
 mod cgroup_empty;
 mod cgroups;
 mod clients;
+mod console_echo;
 mod consoles;
 mod error;
 mod events;
@@ -81,6 +82,9 @@ pub struct Options {
     pub metrics_file: Option<PathBuf>,
     /// Started by `tmctl upgrade`: the fd of the state the old image handed over.
     pub handover: Option<i32>,
+    /// As PID 1: the arguments the kernel passed that are not options (`single`, `S`),
+    /// read with /proc/cmdline for rescue mode and `taskmaster.config=`.
+    pub boot_words: Vec<String>,
 }
 
 /// Runs the daemon until it has shut down; returns the process exit code.
@@ -137,8 +141,12 @@ struct Daemon {
     pidfds: pidfds::Pidfds,
     /// The `--shell` child: when it exits, the daemon shuts down.
     shell_pid: Option<i32>,
+    /// Rescue mode's shell on the console: when it exits, the rest of the boot starts.
+    rescue_shell: Option<i32>,
     /// Running as init: mounts, reaping the whole machine, reboot(2) at the end.
     pid1: bool,
+    /// As PID 1 (not under `--shell`): how much of the event log the console shows now.
+    console: Option<console_echo::ConsolePhase>,
     /// Each instance's cgroup (as root with cgroup v2), else none and why.
     cgroups: cgroups::ServiceCgroups,
     /// What `tmctl metrics` and `--metrics-file` count.

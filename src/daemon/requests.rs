@@ -87,7 +87,18 @@ impl Daemon {
             }
             Request::Run(run) => self.run_job(client, run),
             Request::Adopt { pid, name } => self.adopt(client, pid, name),
-            request => self.dispatch(Event::Request { client, request }),
+            request => match crate::control::from_core::command(request) {
+                Ok(command) => self.dispatch(Event::Request {
+                    client,
+                    request: command,
+                }),
+                // Every request is either answered above or the core's; reaching here is a
+                // wiring mistake, not the user's.
+                Err(other) => {
+                    let message = format!("internal: request answered by no one: {other:?}");
+                    self.reply(client, Response::error(ErrorKind::Failed, message));
+                }
+            },
         }
     }
 
@@ -218,6 +229,12 @@ impl Daemon {
             Output::Inherit => Response::Ok {
                 lines: vec![format!(
                     "{instance}: {stream} goes to taskmasterd's own {stream}"
+                )],
+            },
+            Output::EventLog => Response::Ok {
+                lines: vec![format!(
+                    "{instance}: an on-event hook; its output goes to the event log \
+                     (taskmasterd --log-file), each line under {instance}"
                 )],
             },
         };

@@ -69,7 +69,7 @@ fn raise_nofile_limit() -> Result<Option<Limit>, RaiseNofileError> {
 }
 
 impl Daemon {
-    pub(super) fn start(opts: Options) -> Result<Daemon, StartError> {
+    pub(super) fn start(mut opts: Options) -> Result<Daemon, StartError> {
         let pid1 = crate::init::is_pid1();
         // Started by `tmctl upgrade`: the machine is set up, the sockets are open.
         let handover = opts.handover.map(Handover::read);
@@ -88,7 +88,7 @@ impl Daemon {
                 opts.socket.display(),
                 opts.log_file.display()
             );
-            log.echo_trouble();
+            log.echo_from(Some(Level::Warning));
         }
         if let Some(socket) = &opts.syslog_socket {
             log.use_syslog(socket);
@@ -101,6 +101,25 @@ impl Daemon {
         if pid1 && !upgraded {
             log.write(Level::Info, "taskmasterd is PID 1: setting up the machine");
             crate::init::early_setup(&mut log);
+        }
+        // The kernel command line, once /proc is mounted: rescue mode, another config dir.
+        // An upgraded image reads it again for the dir; rescue mode comes with the handover.
+        let mut rescue = false;
+        if pid1 {
+            let request = crate::init::cmdline::read(&opts.boot_words);
+            for problem in &request.problems {
+                log.write(Level::Warning, problem);
+            }
+            if let Some(dir) = request.config_dir {
+                if !upgraded {
+                    log.write(
+                        Level::Info,
+                        &format!("kernel command line: config dir {}", dir.display()),
+                    );
+                }
+                opts.config_dir = dir;
+            }
+            rescue = request.rescue && !upgraded;
         }
         let mut child_nofile = raise_nofile_limit().unwrap_or_else(|problem| {
             log.write(Level::Warning, &problem.to_string());
@@ -130,9 +149,17 @@ impl Daemon {
                     }
                 }
             });
+        // As PID 1 the console shows every event while booting (see console_echo.rs); after
+        // an upgrade the boot is long over, and an emergency shell has the console.
+        let mut console = (pid1 && !opts.shell).then(|| match upgraded {
+            true => super::console_echo::ConsolePhase::InUse,
+            false => super::console_echo::ConsolePhase::Booting(std::time::Instant::now()),
+        });
+        let mut emergency = false;
         let (config, graph) = match loaded {
             Ok(loaded) => loaded,
             Err(errors) => {
+                emergency = true;
                 for error in &errors {
                     log.write(Level::Error, &format!("config: {error}"));
                 }
@@ -150,10 +177,16 @@ impl Daemon {
                     &format!("{refused}; fix it and run tmctl reload"),
                 );
                 match crate::init::emergency_shell(&opts.emergency_shell) {
-                    Ok(pid) => log.write(
-                        Level::Warning,
-                        &format!("emergency shell started on /dev/console (pid {pid})"),
-                    ),
+                    Ok(pid) => {
+                        log.write(
+                            Level::Warning,
+                            &format!("emergency shell started on /dev/console (pid {pid}); the console shows only errors from now on"),
+                        );
+                        if console.is_some() {
+                            console = Some(super::console_echo::ConsolePhase::InUse);
+                            log.echo_from(Some(Level::Error));
+                        }
+                    }
                     Err(error) => log.write(Level::Error, &error.to_string()),
                 }
                 let empty = Config::default();
@@ -260,7 +293,9 @@ impl Daemon {
             child_nofile,
             pidfds: Default::default(),
             shell_pid: None,
+            rescue_shell: None,
             pid1,
+            console,
             power: PowerAction::Poweroff,
             final_shutdown: None,
             final_wait: None,
@@ -296,9 +331,53 @@ impl Daemon {
         if daemon.opts.shell {
             daemon.spawn_shell()?;
         }
-        daemon.dispatch(Event::Boot);
+        if rescue {
+            daemon.dispatch(Event::RescueBoot);
+            // With a broken config the emergency shell already has the console.
+            if !emergency {
+                daemon.spawn_rescue_shell();
+            }
+        } else {
+            daemon.dispatch(Event::Boot);
+        }
         daemon.sync_state_files();
         Ok(daemon)
+    }
+
+    /// Rescue mode's root shell on the console. Leaving it starts the rest of the boot;
+    /// without one (no shell program) the boot goes on at once: a machine nobody can reach
+    /// from its console must at least come up whole.
+    fn spawn_rescue_shell(&mut self) {
+        let shell = &self.opts.emergency_shell;
+        match crate::process::spawn_on_console(shell, RESCUE_BANNER) {
+            Ok(pid) => {
+                self.rescue_shell = Some(pid);
+                self.log.write(
+                    Level::Warning,
+                    &format!(
+                        "rescue shell {} started on /dev/console (pid {pid}): leave it to continue the boot",
+                        shell.display()
+                    ),
+                );
+                self.console_taken("the rescue shell");
+            }
+            Err(error) => {
+                self.log.write(
+                    Level::Error,
+                    &format!("rescue mode without a shell: {error}; continuing the boot"),
+                );
+                self.dispatch(Event::LeaveRescue);
+            }
+        }
+    }
+
+    /// The rescue shell ended: the rest of the boot.
+    pub(super) fn rescue_shell_ended(&mut self) {
+        self.rescue_shell = None;
+        self.console_boots_again();
+        self.log
+            .write(Level::Info, "rescue shell closed: continuing the boot");
+        self.dispatch(Event::LeaveRescue);
     }
 
     pub(super) fn spawn_shell(&mut self) -> Result<(), StartError> {
@@ -316,3 +395,9 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// What the person at the console reads before the rescue shell's prompt.
+const RESCUE_BANNER: &str = "\n\
+taskmaster: rescue mode: only the services marked `rescue #true` run (tmctl status).\n\
+taskmaster: this is a root shell; leave it (exit, Ctrl-D) to continue the boot,\n\
+taskmaster: or end with `reboot` or `poweroff`.\n\n";

@@ -246,6 +246,8 @@ impl Daemon {
         {
             self.dispatch(Event::Tick);
         }
+        // Last: whatever this turn settled counts.
+        self.check_boot_finished();
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
@@ -274,6 +276,10 @@ impl Daemon {
                                 continue;
                             }
                             self.settle_exec_report(pid);
+                            if Some(pid) == self.rescue_shell {
+                                self.rescue_shell_ended();
+                                continue;
+                            }
                             if Some(pid) == self.shell_pid {
                                 self.shell_pid = None;
                                 self.log

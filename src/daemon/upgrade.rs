@@ -240,6 +240,8 @@ impl Daemon {
             client: client_fd,
             next_client: self.next_client,
             shell_pid: self.shell_pid,
+            rescue_shell: self.rescue_shell,
+            rescue: self.core.in_rescue(),
             child_nofile: self.child_nofile.map(|l| (l.soft, l.hard)),
             listen: self
                 .sockets
@@ -333,6 +335,8 @@ impl Daemon {
         let now = Instant::now();
         self.next_client = self.next_client.max(handover.next_client);
         self.shell_pid = handover.shell_pid;
+        self.rescue_shell = handover.rescue_shell;
+        self.core.set_rescue(handover.rescue);
         let core = &self.core;
         let rings = handover.rings.into_iter().zip(ring_bytes).collect();
         let problems = self
@@ -352,6 +356,8 @@ impl Daemon {
             self.ready_pipes.attach(id, pipe.pid, file);
         }
         let count = handover.instances.len();
+        // Scheduled services are armed from the wall clock (their next matching minute).
+        self.core.set_wall_clock(now, std::time::SystemTime::now());
         if let Some(timeline) = handover.timeline {
             self.core.take_over_timeline(timeline, now);
         }

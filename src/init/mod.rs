@@ -2,19 +2,21 @@
 //! Ctrl-Alt-Del) and after they have stopped (kill what is left, unmount, reboot). The loop
 //! calls these at its two ends; the core never knows whether it runs as PID 1.
 
+pub mod cmdline;
 mod console;
 mod error;
 mod mounts;
 mod network;
 mod shutdown;
 
+pub use cmdline::BootRequest;
 pub use error::InitError;
 pub use mounts::{in_container, parse_mountinfo, MountPoint};
 pub use shutdown::{FinalShutdown, PowerAction, Progress};
 
 /// Starts the emergency shell on the console (a broken config at boot).
 pub fn emergency_shell(shell: &std::path::Path) -> Result<i32, InitError> {
-    crate::process::spawn_on_console(shell)
+    crate::process::spawn_on_console(shell, "")
 }
 
 use crate::log::{EventLog, Level};

@@ -2,6 +2,7 @@
 //! dropped first (the recent past says more about the machine's state), and every drop
 //! counted so that the gap can be reported where it happened.
 
+use super::origin::Message;
 use std::collections::VecDeque;
 
 /// Messages kept at most.
@@ -11,7 +12,7 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug)]
 pub struct Backlog {
-    messages: VecDeque<Vec<u8>>,
+    messages: VecDeque<Message>,
     bytes: usize,
     max_messages: usize,
     max_bytes: usize,
@@ -37,32 +38,32 @@ impl Backlog {
     }
 
     /// Keeps `message`, dropping the oldest ones to make room.
-    pub fn push(&mut self, message: Vec<u8>) {
-        self.bytes += message.len();
+    pub fn push(&mut self, message: Message) {
+        self.bytes += message.datagram.len();
         self.messages.push_back(message);
         while self.messages.len() > self.max_messages
             || (self.bytes > self.max_bytes && self.messages.len() > 1)
         {
             if let Some(old) = self.messages.pop_front() {
-                self.bytes -= old.len();
+                self.bytes -= old.datagram.len();
                 self.dropped += 1;
             }
         }
     }
 
-    pub fn front(&self) -> Option<&Vec<u8>> {
+    pub fn front(&self) -> Option<&Message> {
         self.messages.front()
     }
 
-    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+    pub fn pop_front(&mut self) -> Option<Message> {
         let old = self.messages.pop_front()?;
-        self.bytes -= old.len();
+        self.bytes -= old.datagram.len();
         Some(old)
     }
 
     /// Puts back a message taken with [`Backlog::pop_front`] that could not be sent.
-    pub fn restore_front(&mut self, message: Vec<u8>) {
-        self.bytes += message.len();
+    pub fn restore_front(&mut self, message: Message) {
+        self.bytes += message.datagram.len();
         self.messages.push_front(message);
     }
 
@@ -97,10 +98,10 @@ mod tests {
     fn drops_the_oldest_and_counts() {
         let mut backlog = Backlog::with_limits(3, 1000);
         for i in 0..5u8 {
-            backlog.push(vec![i]);
+            backlog.push(vec![i].into());
         }
         assert_eq!(backlog.len(), 3);
-        assert_eq!(backlog.front(), Some(&vec![2]));
+        assert_eq!(backlog.front(), Some(&vec![2].into()));
         assert_eq!(backlog.take_dropped(), 2);
         assert_eq!(backlog.take_dropped(), 0);
     }
@@ -108,11 +109,11 @@ mod tests {
     #[test]
     fn bounded_in_bytes_but_keeps_the_newest_message() {
         let mut backlog = Backlog::with_limits(100, 10);
-        backlog.push(vec![0; 6]);
-        backlog.push(vec![1; 6]);
+        backlog.push(vec![0; 6].into());
+        backlog.push(vec![1; 6].into());
         assert_eq!(backlog.len(), 1);
-        assert_eq!(backlog.front(), Some(&vec![1; 6]));
-        backlog.push(vec![2; 20]);
+        assert_eq!(backlog.front(), Some(&vec![1; 6].into()));
+        backlog.push(vec![2; 20].into());
         assert_eq!(
             backlog.len(),
             1,

@@ -10,11 +10,13 @@ mod backlog;
 mod file;
 mod kmsg;
 mod line;
+mod origin;
 mod rfc3164;
 mod sender;
 
 pub use file::{open_append, open_append_for_child, output_file_mode};
 pub use line::{format_line, one_line};
+pub use origin::Origin;
 pub use rfc3164::Tag;
 pub use sender::{Notice, Sender};
 
@@ -47,11 +49,11 @@ impl Level {
 pub struct EventLog {
     path: PathBuf,
     file: Option<File>,
-    /// Also copy every line to stderr (foreground use, and the console as PID 1).
-    echo: bool,
-    /// Copy only warnings and errors to stderr (`--shell`: routine events would bury the
-    /// prompt, trouble must not hide in the file).
-    echo_trouble: bool,
+    /// Lines at this level or above are copied to stderr: every one in the foreground (and
+    /// on PID 1's console while it boots and shuts down), warnings and errors under
+    /// `--shell` (routine events would bury the prompt, trouble must not hide in the file),
+    /// errors only on a console someone uses (see `daemon/console_echo.rs`).
+    echo: Option<Level>,
     syslog: Option<Syslog>,
 }
 
@@ -69,17 +71,16 @@ impl EventLog {
         let mut log = EventLog {
             path: path.to_path_buf(),
             file: None,
-            echo,
-            echo_trouble: false,
+            echo: echo.then_some(Level::Info),
             syslog: None,
         };
         log.reopen();
         log
     }
 
-    /// Warnings and errors also go to stderr, when the rest does not.
-    pub fn echo_trouble(&mut self) {
-        self.echo_trouble = true;
+    /// Which lines also go to stderr from now on: those at `level` or above (`None`: none).
+    pub fn echo_from(&mut self, level: Option<Level>) {
+        self.echo = level;
     }
 
     /// Also sends every event to syslog at `socket` (`--syslog-socket`; `/dev/log`).
@@ -133,14 +134,23 @@ impl EventLog {
     }
 
     /// Sends one line of a service's output to syslog (`stdout "syslog"`), under its own
-    /// tag. `line` holds no newline (see `daemon/lines.rs`). Returns false when syslog is off.
-    pub fn service_line(&mut self, tag: &Tag, level: Level, line: &[u8]) -> bool {
+    /// tag, and as sent by `origin` (its process) when given. `line` holds no newline (see
+    /// `daemon/lines.rs`). Returns false when syslog is off.
+    pub fn service_line(
+        &mut self,
+        tag: &Tag,
+        origin: Option<Origin>,
+        level: Level,
+        line: &[u8],
+    ) -> bool {
         let Some(syslog) = &mut self.syslog else {
             return false;
         };
-        syslog
-            .sender
-            .send(tag.datagram(level, line), Instant::now());
+        let message = origin::Message {
+            datagram: tag.datagram(level, line),
+            origin,
+        };
+        syslog.sender.send(message, Instant::now());
         self.report_syslog_news();
         true
     }
@@ -221,8 +231,7 @@ impl EventLog {
             // A full disk must not stop the supervisor; the line is lost, nothing else.
             let _ = file.write_all(line.as_bytes());
         }
-        let trouble = matches!(level, Level::Warning | Level::Error);
-        if self.echo || (self.echo_trouble && trouble) {
+        if self.echo.is_some_and(|from| level >= from) {
             echo(line.as_bytes());
         }
     }

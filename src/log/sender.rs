@@ -10,12 +10,19 @@
 //!   ([`Sender::waiting_fd`]), which the kernel signals as soon as the reader made room.
 //!
 //! With an empty backlog there is no deadline and no fd to poll: no wakeups at all.
+//!
+//! A message from a service carries its process as the sender (see `origin.rs`); when the
+//! kernel refuses that, the message goes out as the daemon's own at once, and a refusal for
+//! want of privilege (EPERM) stops further tries.
 
 use super::backlog::Backlog;
+use super::origin::{Message, Origin};
 use super::rfc3164::Tag;
 use super::Level;
-use std::io::ErrorKind;
-use std::os::fd::{AsFd, BorrowedFd};
+use nix::errno::Errno;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use std::io::{ErrorKind, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,6 +62,8 @@ pub struct Sender {
     /// Our own tag, for the dropped-messages notice.
     own: Tag,
     news: Vec<Notice>,
+    /// The kernel said we may not send as another process (not root): don't ask again.
+    origins_refused: bool,
 }
 
 impl Sender {
@@ -73,6 +82,7 @@ impl Sender {
             down: false,
             own,
             news: Vec::new(),
+            origins_refused: false,
         }
     }
 
@@ -82,9 +92,10 @@ impl Sender {
 
     /// Sends one datagram or keeps it. Returns whether it reached the logger now (false:
     /// kept for later, or dropped as too big).
-    pub fn send(&mut self, datagram: Vec<u8>, now: Instant) -> bool {
+    pub fn send(&mut self, message: impl Into<Message>, now: Instant) -> bool {
+        let message = message.into();
         if self.backlog.is_empty() && self.backlog.dropped() == 0 {
-            match self.transmit(&datagram, now) {
+            match self.transmit(&message, now) {
                 Ok(()) => return true,
                 Err(Failure::TooBig) => {
                     self.backlog.note_dropped();
@@ -92,10 +103,10 @@ impl Sender {
                 }
                 Err(Failure::Down | Failure::Full) => {}
             }
-            self.backlog.push(datagram);
+            self.backlog.push(message);
             return false;
         }
-        self.backlog.push(datagram);
+        self.backlog.push(message);
         // A new message is a chance to retry (still at most once per RETRY for a connect).
         self.flush(now);
         // First in, first out: if anything is left, this newest message is still here.
@@ -111,7 +122,7 @@ impl Sender {
                     "syslog: {dropped} message(s) dropped here while the logger at {} was unavailable or slow",
                     self.path.display()
                 );
-                let notice = self.own.datagram(Level::Warning, text.as_bytes());
+                let notice = self.own.datagram(Level::Warning, text.as_bytes()).into();
                 match self.transmit(&notice, now) {
                     Ok(()) | Err(Failure::TooBig) => {
                         self.backlog.take_dropped();
@@ -172,7 +183,7 @@ impl Sender {
         std::mem::take(&mut self.news)
     }
 
-    fn transmit(&mut self, datagram: &[u8], now: Instant) -> Result<(), Failure> {
+    fn transmit(&mut self, message: &Message, now: Instant) -> Result<(), Failure> {
         // Two tries: a socket that worked may have lost its reader (journald restarted and
         // bound a new socket); reconnect at once rather than wait for the next retry.
         for _ in 0..2 {
@@ -182,7 +193,19 @@ impl Sender {
             let Some(socket) = &self.socket else {
                 return Err(Failure::Down);
             };
-            match socket.send(datagram) {
+            let origin = message.origin.filter(|_| !self.origins_refused);
+            let sent = match origin.map(|origin| send_as(socket, &message.datagram, origin)) {
+                Some(Err(Errno::EPERM)) => {
+                    self.origins_refused = true;
+                    socket.send(&message.datagram)
+                }
+                // The process is gone (reaped), or its ids make no sense here (another user
+                // namespace): the daemon vouches for the line instead.
+                Some(Err(Errno::ESRCH | Errno::EINVAL)) => socket.send(&message.datagram),
+                Some(result) => result.map_err(std::io::Error::from),
+                None => socket.send(&message.datagram),
+            };
+            match sent {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(Failure::Full),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -229,6 +252,18 @@ impl Sender {
             }
         }
     }
+}
+
+/// Sends `datagram` with `origin` as the sender's credentials.
+fn send_as(socket: &UnixDatagram, datagram: &[u8], origin: Origin) -> nix::Result<usize> {
+    let credentials = origin.credentials();
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(datagram)],
+        &[ControlMessage::ScmCredentials(&credentials)],
+        MsgFlags::empty(),
+        None,
+    )
 }
 
 #[cfg(test)]

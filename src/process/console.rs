@@ -10,7 +10,7 @@ use crate::init::InitError;
 /// Starts `shell` (normally `/bin/sh`) on the console in a session of its own with the
 /// console as its controlling terminal, for a person to repair a broken config. Returns
 /// its pid.
-pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, InitError> {
+pub fn spawn_on_console(shell: &std::path::Path, banner: &str) -> Result<i32, InitError> {
     if !shell.exists() {
         return Err(InitError::NoShell(shell.to_path_buf()));
     }
@@ -27,11 +27,17 @@ pub fn spawn_on_console(shell: &std::path::Path) -> Result<i32, InitError> {
         .stdin(tty(true)?)
         .stdout(tty(true)?)
         .stderr(tty(true)?);
-    // SAFETY: setsid and ioctl(TIOCSCTTY) are async-signal-safe and use no allocation.
+    let banner = banner.as_bytes().to_vec();
+    // SAFETY: setsid, ioctl(TIOCSCTTY) and write are async-signal-safe and use no
+    // allocation; the banner was copied before the fork. A slow console blocks only the
+    // child, never init.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             libc::setsid();
             libc::ioctl(0, libc::TIOCSCTTY, 1);
+            if !banner.is_empty() {
+                libc::write(1, banner.as_ptr().cast(), banner.len());
+            }
             Ok(())
         });
     }

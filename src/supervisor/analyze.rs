@@ -7,8 +7,8 @@
 use super::deps::DepKind;
 use super::handover::{ago, back};
 use super::hooks::StateEvent;
+use super::{Analysis, AnalyzeEntry};
 use super::{InstanceId, Service, State, Supervisor};
-use crate::control::proto::{Analysis, AnalyzeEntry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,12 @@ impl Supervisor {
                 service: event.service.clone(),
                 index: event.index,
             };
-            let Some(service) = self.services.get(&id.service) else {
+            // A hook's run is no part of how the system came up.
+            let Some(service) = self
+                .services
+                .get(&id.service)
+                .filter(|s| !s.job.as_ref().is_some_and(|j| j.hook))
+            else {
                 continue;
             };
             let Some(instance) = service.instances.get(&id.index) else {

@@ -5,8 +5,8 @@
 
 use super::prestart::{log_output, pre_start_spec, tail_lines, PRE_START_TIMEOUT};
 use super::waiters::{Entry, What};
+use super::Level;
 use super::*;
-use crate::log::Level;
 use std::time::Instant;
 
 impl Supervisor {

@@ -5,8 +5,8 @@
 
 use super::instance::Goal;
 use super::state::State;
+use super::Level;
 use super::{log, Actions, Supervisor};
-use crate::log::Level;
 
 impl Supervisor {
     /// Services whose sockets a connection should start them by: `start-on-demand`, and

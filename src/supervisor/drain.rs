@@ -11,8 +11,8 @@
 //! uninterruptible sleep on a dead NFS server, say) must not hold the instance forever: after
 //! [`KILL_WAIT`] the instance moves on without it, and the log says so.
 
+use super::Level;
 use super::*;
-use crate::log::Level;
 use std::time::{Duration, Instant};
 
 /// How long leftovers get to die after SIGKILL before the instance moves on without them.
@@ -131,6 +131,28 @@ impl Supervisor {
             ),
         ));
         self.end_drain(id);
+    }
+
+    /// `tmctl kill` of an instance waiting for its leftovers: SIGKILL to them now, not
+    /// after `stoptime`.
+    pub(super) fn kill_drain(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(instance) = self.instance_mut(id) else {
+            return;
+        };
+        let Some(drain) = instance.drain.as_mut().filter(|d| !d.killed) else {
+            return;
+        };
+        drain.killed = true;
+        instance.deadline = Some(now + KILL_WAIT);
+        out.push(log(
+            Level::Info,
+            format!("{name} killed: SIGKILL to the leftover processes of its cgroup"),
+        ));
+        out.push(Action::SignalCgroup {
+            id: id.clone(),
+            signal: libc::SIGKILL,
+        });
     }
 
     /// The loop saw the instance's cgroup empty.

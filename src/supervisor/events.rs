@@ -2,8 +2,8 @@
 
 use super::instance::ForcedStop;
 use super::readiness::over_restart_limit;
+use super::Level;
 use super::*;
-use crate::log::Level;
 use std::time::Instant;
 
 impl Supervisor {

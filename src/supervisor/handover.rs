@@ -5,8 +5,8 @@
 
 use super::instance::{ForcedStop, Goal, Instance};
 use super::state::{ExitStatus, State};
+use super::Level;
 use super::{log, Actions, InstanceId, Supervisor};
-use crate::log::Level;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -204,7 +204,7 @@ impl Supervisor {
         let added: Vec<String> = self
             .services
             .values()
-            .filter(|s| s.spec.policy.autostart && !known.contains(&s.spec.name))
+            .filter(|s| self.starts_by_itself(&s.spec) && !known.contains(&s.spec.name))
             .map(|s| s.spec.name.clone())
             .collect();
         for name in added {
@@ -214,6 +214,7 @@ impl Supervisor {
             ));
             self.start_service(&name, &mut out);
         }
+        self.fire_crons(now, &mut out);
         self.reconcile(now, &mut out);
         out
     }

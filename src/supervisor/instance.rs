@@ -80,6 +80,9 @@ pub struct Instance {
     pub leftovers: Option<usize>,
     /// Its main process has exited, but its cgroup is not empty yet (see drain.rs).
     pub drain: Option<super::drain::Drain>,
+    /// What this instance runs instead of its service's process: an `on-event` hook's run
+    /// carries its own event in its environment (hook_jobs.rs).
+    pub process: Option<std::sync::Arc<crate::config::ProcessSpec>>,
 }
 
 impl Default for Instance {
@@ -118,6 +121,7 @@ impl Instance {
             oom: None,
             leftovers: None,
             drain: None,
+            process: None,
         }
     }
 

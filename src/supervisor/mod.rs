@@ -7,22 +7,27 @@
 
 mod analyze;
 mod checks;
+mod cron;
 mod demand;
 mod deps;
 mod drain;
 mod events;
 mod goals;
 mod handover;
+mod hook_jobs;
 pub mod hooks;
 mod instance;
 mod jobs;
+mod level;
 pub mod notify;
 pub mod policy;
 mod prestart;
 mod readiness;
 mod reconcile;
 mod reload;
+mod reply;
 mod requests;
+mod rescue;
 mod schedule;
 pub mod state;
 #[cfg(test)]
@@ -37,12 +42,13 @@ pub use deps::DepKind;
 pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
+pub use level::Level;
+pub use reply::{Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
-use crate::control::proto::{Request, Response};
-use crate::log::Level;
+
 use deps::DepTable;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -72,6 +78,11 @@ pub struct InstanceId {
 pub enum Event {
     /// The daemon is up: start every autostart service.
     Boot,
+    /// The daemon is up in rescue mode: start only the autostart services marked
+    /// `rescue #true` (and what they require).
+    RescueBoot,
+    /// The rescue shell was left: start every other autostart service.
+    LeaveRescue,
     /// The result of an [`Action::Spawn`]: a pid, or why the program could not be executed.
     Spawned {
         id: InstanceId,
@@ -114,7 +125,7 @@ pub enum Event {
     /// [`Supervisor::next_deadline`] has passed.
     Tick,
     /// A request from `tmctl` that the core answers (the loop answers tail, reload, reopen).
-    Request { client: ClientId, request: Request },
+    Request { client: ClientId, request: Command },
     /// A new, validated config to apply.
     Reload {
         client: Option<ClientId>,
@@ -154,11 +165,6 @@ pub enum Event {
     },
     /// A connection waits on a socket of a `start-on-demand` service that is down.
     Demand { service: String },
-    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
-    HookSpawned {
-        key: hooks::HookKey,
-        result: Result<i32, SpawnFailure>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +195,7 @@ pub enum Action {
     },
     Reply {
         client: ClientId,
-        response: Response,
+        response: Reply,
     },
     /// Shutdown is complete: nothing runs any more.
     Exit,
@@ -198,7 +204,7 @@ pub enum Action {
         name: String,
     },
     /// Send this instance's output (both streams, in order, nothing skipped) to the client
-    /// that runs it, until its [`Response::JobEnded`].
+    /// that runs it, until its [`Reply::JobEnded`].
     Attach {
         client: ClientId,
         id: InstanceId,
@@ -206,15 +212,6 @@ pub enum Action {
     /// The instance is gone for good (an ended job forgotten): drop its captured output.
     Forget {
         id: InstanceId,
-    },
-    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
-    /// event in its environment), output collected like a `pre-start`'s; answer with
-    /// [`Event::HookSpawned`].
-    RunHook {
-        id: InstanceId,
-        name: String,
-        key: hooks::HookKey,
-        spec: Arc<ProcessSpec>,
     },
     /// An instance changed state (or its process exited), for `tmctl events` subscribers.
     Publish(hooks::StateEvent),
@@ -317,12 +314,20 @@ pub struct Supervisor {
     jobs: jobs::JobBook,
     /// Starts scheduled by `start --in`/`--at`.
     schedules: schedule::Schedules,
+    /// The next run of each service with a `schedule`.
+    crons: cron::CronTable,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
+    /// A hook's run was started or stopped during this event: reconcile once more after
+    /// the changes were published (see `settle_hooks`).
+    hook_reconcile: bool,
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
     timeline: analyze::Timeline,
+    /// Booted in rescue mode and not left yet: only `rescue #true` services start by
+    /// themselves.
+    rescue: bool,
 }
 
 /// What the core returns from one event.
@@ -347,9 +352,12 @@ impl Supervisor {
             strangers: Default::default(),
             jobs: Default::default(),
             schedules: Default::default(),
+            crons: Default::default(),
             hooks: Default::default(),
+            hook_reconcile: false,
             changes: Default::default(),
             timeline: Default::default(),
+            rescue: false,
         }
     }
 
@@ -365,18 +373,9 @@ impl Supervisor {
             }
         }
         match event {
-            Event::Boot => {
-                self.timeline.boot(now);
-                let autostart: Vec<String> = self
-                    .services
-                    .values()
-                    .filter(|s| s.spec.policy.autostart)
-                    .map(|s| s.spec.name.clone())
-                    .collect();
-                for name in autostart {
-                    self.start_service(&name, &mut out);
-                }
-            }
+            Event::Boot => self.boot(false, now, &mut out),
+            Event::RescueBoot => self.boot(true, now, &mut out),
+            Event::LeaveRescue => self.leave_rescue(&mut out),
             Event::Spawned {
                 id,
                 purpose: Purpose::Main,
@@ -391,13 +390,7 @@ impl Supervisor {
                 pid,
                 status,
                 output,
-            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
-            Event::HelperExited {
-                pid,
-                status,
-                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
-            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
@@ -412,7 +405,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => {
                 for step in self.hooks.on_tick(now) {
-                    self.hook_step(step, &mut out);
+                    self.hook_step(step, now, &mut out);
                 }
                 self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
@@ -432,6 +425,7 @@ impl Supervisor {
             }
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
+                self.crons.mark_stale();
                 self.forget_removed_hooks();
                 self.forget_removed_watches();
             }
@@ -447,10 +441,12 @@ impl Supervisor {
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
         self.fire_schedules(now, &mut out);
+        self.fire_crons(now, &mut out);
         self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
         self.publish_transitions(exit, now, &mut out);
+        self.settle_hooks(now, &mut out);
         self.settle_jobs(now, &mut out);
         self.forget_retired();
         self.ungroup_adopted(&mut out);
@@ -476,6 +472,7 @@ impl Supervisor {
             .chain(checks)
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
+            .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))
             .chain(self.hooks.next_deadline())
             .chain(self.changes.next_deadline())
             .min()
@@ -543,16 +540,22 @@ impl Supervisor {
                 _ => return Err(format!("no such service: {service_name}")),
             };
             match index {
-                Some(index) if index < service.spec.numprocs => keep(
-                    InstanceId {
-                        service: service_name.to_string(),
-                        index,
-                    },
-                    &mut ids,
-                ),
+                // Existing instances only: a hook's job has those of its runs going on.
+                Some(index)
+                    if index < service.spec.numprocs && service.instances.contains_key(&index) =>
+                {
+                    keep(
+                        InstanceId {
+                            service: service_name.to_string(),
+                            index,
+                        },
+                        &mut ids,
+                    )
+                }
                 Some(_) => return Err(format!("no such instance: {name}")),
                 None => {
-                    for index in 0..service.spec.numprocs {
+                    let existing = service.instances.keys().copied();
+                    for index in existing.filter(|i| *i < service.spec.numprocs) {
                         let id = InstanceId {
                             service: service_name.to_string(),
                             index,

@@ -4,9 +4,9 @@
 //! reaps it, and nothing waits for it but a timer.
 
 use super::events::fail_start;
+use super::Level;
 use super::*;
 use crate::config::Output;
-use crate::log::Level;
 use std::time::{Duration, Instant};
 
 /// A pre-start that has not finished by then is killed, and counts as failed.

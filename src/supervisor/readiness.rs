@@ -5,9 +5,9 @@
 use super::events::become_running;
 use super::instance::ForcedStop;
 use super::notify::{NotifyMessage, ProcessFacts};
+use super::Level;
 use super::*;
 use crate::config::{Policy, Readiness};
-use crate::log::Level;
 use std::time::{Duration, Instant};
 
 /// Senders already reported as not belonging anywhere; beyond this many, the set is

@@ -3,12 +3,12 @@
 
 use super::deps::DepTable;
 use super::waiters::{Entry, What};
+use super::Level;
 use super::{
     log, Actions, ClientId, Goal, Instance, InstanceId, Service, ServiceSpec, State, Supervisor,
     Vetted,
 };
 use crate::config::Config;
-use crate::log::Level;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,7 +98,7 @@ impl Supervisor {
                 continue;
             }
             let Some(service) = self.services.get_mut(&name) else {
-                let autostart = spec.policy.autostart;
+                let autostart = self.starts_by_itself(&spec);
                 self.services.insert(name.clone(), Service::new(spec));
                 if autostart {
                     self.start_service(&name, out);
@@ -118,7 +118,7 @@ impl Supervisor {
                 for (index, instance) in service.instances.iter_mut() {
                     instance.retiring = *index >= numprocs;
                 }
-                let autostart = spec.policy.autostart;
+                let autostart = self.starts_by_itself(&spec);
                 let (_, mut added) = self.apply_spec(&name, spec, out);
                 if autostart {
                     self.start_service(&name, out);
@@ -174,6 +174,7 @@ impl Supervisor {
         out: &mut Actions,
     ) -> (Change, Vec<Entry>) {
         let mut entries = Vec::new();
+        let autostart = self.starts_by_itself(&spec);
         let Some(service) = self.services.get_mut(name) else {
             return (Change::None, entries);
         };
@@ -203,7 +204,6 @@ impl Supervisor {
                 instance.retiring = true;
             }
         }
-        let autostart = service.spec.policy.autostart;
         let id = |index| InstanceId {
             service: name.to_string(),
             index,

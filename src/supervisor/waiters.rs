@@ -3,15 +3,15 @@
 //! A reload is also waited for when nobody asked through the socket (SIGHUP): its outcome
 //! goes to the event log either way.
 
+use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{InstanceOutcome, Response};
-use crate::log::Level;
+use super::{InstanceOutcome, Reply};
 use std::collections::HashSet;
 
 pub(super) struct Waiter {
     /// `None`: a reload by SIGHUP, or a client that went away (the outcome is only logged).
     pub client: Option<ClientId>,
-    /// Answered with [`Response::Reload`] and logged.
+    /// Answered with [`Reply::Reload`] and logged.
     pub reload: bool,
     pub entries: Vec<Entry>,
 }
@@ -131,9 +131,9 @@ impl Supervisor {
                     if ok { Level::Info } else { Level::Warning },
                     format!("reload done: {}", summary(&results)),
                 ));
-                Response::Reload { ok, results }
+                Reply::Reload { ok, results }
             } else {
-                Response::Outcome { ok, results }
+                Reply::Outcome { ok, results }
             };
             if let Some(client) = waiter.client {
                 out.push(Action::Reply { client, response });
@@ -158,6 +158,32 @@ impl Supervisor {
                 self.settled_start(&entry.id)
             }
         }
+    }
+
+    /// Whether every instance meant to be up is up or as far as it will get without someone
+    /// doing something (what a boot waits for before it counts as done): `Some((up,
+    /// meant))`, or `None` while one is still on its way.
+    pub fn starts_settled(&self) -> Option<(usize, usize)> {
+        let (mut up, mut meant) = (0, 0);
+        for (name, service) in &self.services {
+            for (index, instance) in &service.instances {
+                if instance.goal != Goal::Up {
+                    continue;
+                }
+                let id = InstanceId {
+                    service: name.clone(),
+                    index: *index,
+                };
+                if !self.settled_start(&id) {
+                    return None;
+                }
+                meant += 1;
+                if self.is_up(&id) {
+                    up += 1;
+                }
+            }
+        }
+        Some((up, meant))
     }
 
     /// Someone started the instance again since it was asked to stop, and that start has
@@ -250,14 +276,21 @@ impl Supervisor {
         let Some(i) = self.instance(&entry.id) else {
             return (false, "removed".to_string());
         };
+        (self.is_up(&entry.id), self.describe(entry, i))
+    }
+
+    /// RUNNING, PAUSED, or a oneshot that is done.
+    fn is_up(&self, id: &InstanceId) -> bool {
+        let Some(i) = self.instance(id) else {
+            return false;
+        };
         let oneshot = self
             .services
-            .get(&entry.id.service)
+            .get(&id.service)
             .is_some_and(|s| s.is_oneshot());
-        let ok = i.state == State::Running
+        i.state == State::Running
             || (oneshot && i.state == State::Exited)
-            || i.state == State::Paused;
-        (ok, self.describe(entry, i))
+            || i.state == State::Paused
     }
 
     /// `RUNNING`, `EXITED (exit code 0)`, `FATAL: <why>; stderr: <its last words>`.

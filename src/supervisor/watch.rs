@@ -5,8 +5,8 @@
 
 use super::instance::Goal;
 use super::state::State;
+use super::Level;
 use super::{log, Action, Actions, InstanceId, Supervisor};
-use crate::log::Level;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -206,6 +206,9 @@ impl Supervisor {
             (Some(exit), None) => {
                 format!("stopped by request (tmctl stop or a reload); last exit: {exit}")
             }
+            (None, None) if self.rescue && service.spec.policy.autostart && !service.spec.policy.rescue => {
+                "rescue mode: only services marked rescue #true start at boot (leave the rescue shell to start the rest)".to_string()
+            }
             (None, None) if !service.spec.policy.autostart => {
                 "autostart is #false and nobody started it".to_string()
             }

@@ -26,7 +26,12 @@ pub struct Entry {
     pub message: String,
     pub priority: u8,
     pub identifier: String,
+    /// The pid written in the message (`TAG[PID]:`, journald's `SYSLOG_PID`).
     pub pid: Option<i32>,
+    /// The pid the kernel vouched for as the sender (journald's trusted `_PID`).
+    pub sender_pid: Option<i32>,
+    /// The user id that came with it (`_UID`).
+    pub sender_uid: Option<u32>,
 }
 
 impl Journal {
@@ -122,8 +127,21 @@ impl Journal {
                     .unwrap_or(255),
                 identifier: v["SYSLOG_IDENTIFIER"].as_str().unwrap_or("").to_string(),
                 pid: v["SYSLOG_PID"].as_str().and_then(|p| p.parse().ok()),
+                sender_pid: v["_PID"].as_str().and_then(|p| p.parse().ok()),
+                sender_uid: v["_UID"].as_str().and_then(|p| p.parse().ok()),
             })
             .collect()
+    }
+
+    /// `journalctl -t identifier` as people read it (`-o short`: `TAG[PID]: MESSAGE`).
+    pub fn short(&self, identifier: &str) -> String {
+        let out = self
+            .command("journalctl")
+            .args(["--no-pager", "-o", "short", "-t", identifier])
+            .stdin(Stdio::null())
+            .output()
+            .expect("journalctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The messages of `identifier`.

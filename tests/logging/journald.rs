@@ -29,6 +29,12 @@ service "crash" {
     cmd "/bin/sh" "-c" "sleep 0.5; exit 3"
     starttime 0.2
     autorestart "never"
+}
+service "guest" {
+    cmd "/bin/sh" "-c" "echo hello as nobody; exec sleep 1000"
+    user "nobody"
+    starttime 0.2
+    stdout "syslog"
 }"#,
     );
     h.start();
@@ -39,6 +45,7 @@ service "crash" {
     let spawned = journal.wait_entry("taskmaster", &["web spawned with pid"]);
     assert_eq!(spawned.priority, 6, "info: {spawned:?}");
     assert_eq!(spawned.pid, Some(daemon), "{spawned:?}");
+    assert_eq!(spawned.sender_pid, Some(daemon), "{spawned:?}");
     let exit = journal.wait_entry("taskmaster", &["crash", "exit code 3", "unexpected"]);
     assert_eq!(exit.priority, 4, "warning: {exit:?}");
 
@@ -60,13 +67,32 @@ service "crash" {
     );
 
     // The service's own lines, under its own tag and pid; stderr at warning.
+    // journald files them under the service's process (the credentials the daemon sent
+    // them with), so `journalctl -t web` shows its pid in brackets, not the daemon's.
     let out = journal.wait_entry("web", &["hello from web"]);
     assert_eq!(
         (out.priority, out.pid, out.identifier.as_str()),
         (6, Some(web), "web")
     );
+    assert_eq!(out.sender_pid, Some(web), "{out:?}");
     let err = journal.wait_entry("web", &["trouble in web"]);
-    assert_eq!((err.priority, err.pid), (4, Some(web)));
+    assert_eq!(
+        (err.priority, err.pid, err.sender_pid),
+        (4, Some(web), Some(web))
+    );
+    // A service running as another user: its lines come with that user's id.
+    h.wait_state("guest", "RUNNING");
+    let guest = journal.wait_entry("guest", &["hello as nobody"]);
+    assert_eq!(
+        (guest.sender_pid, guest.sender_uid),
+        (h.pid("guest"), Some(65534)),
+        "{guest:?}"
+    );
+    let short = journal.short("web");
+    assert!(
+        short.contains(&format!("web[{web}]: hello from web")),
+        "{short}"
+    );
     // Every event of the file is in the journal too, with the same text.
     h.wait_log(&["crash", "EXITED"]);
     journal.wait_entry("taskmaster", &["crash", "EXITED"]);
@@ -87,11 +113,13 @@ fn messages_wait_for_a_late_journald_and_survive_its_restart() {
     stdout "syslog"
 }"#,
     );
+    // The counter is replaced whole (never seen empty, even when `pause` stops the shell
+    // halfway); it can lag the last tick written by one.
     h.service(
         "ticker",
         &format!(
             r#"service "ticker" {{
-    cmd "/bin/sh" "-c" "i=0; while :; do i=$((i+1)); echo tick $i; echo $i > {}; sleep 0.02; done"
+    cmd "/bin/sh" "-c" "i=0; while :; do i=$((i+1)); echo tick $i; echo $i > {0}.new; mv {0}.new {0}; sleep 0.02; done"
     autostart #false
     starttime 0
     stdout "syslog"
@@ -137,7 +165,12 @@ fn messages_wait_for_a_late_journald_and_survive_its_restart() {
     journal.start_journald();
     journal.wait_entry("ticker", &[&format!("tick {last}")]);
     let ticks = journal.messages("ticker");
-    let expected: Vec<String> = (1..=last).map(|i| format!("tick {i}")).collect();
+    let written = if ticks.last() == Some(&format!("tick {}", last + 1)) {
+        last + 1
+    } else {
+        last
+    };
+    let expected: Vec<String> = (1..=written).map(|i| format!("tick {i}")).collect();
     assert_eq!(ticks, expected, "every line once, in order");
     // And the events of the outage, in the journal after it.
     journal.wait_entry("taskmaster", &["ticker", "resumed"]);
@@ -149,4 +182,45 @@ fn messages_wait_for_a_late_journald_and_survive_its_restart() {
     wait_until("the second reconnect in the file", || {
         h.log_text().matches("reachable again").count() == 2
     });
+}
+
+#[test]
+fn lines_of_a_reaped_process_go_out_as_the_daemons_with_the_services_pid_in_the_text() {
+    let mut journal = Journal::new();
+    journal.start_journald();
+    let mut h = harness_in(&journal);
+    let go = h.path("go");
+    // The main process says one line and exits; a child it leaves behind keeps the pipe and
+    // writes once the main process was reaped (its pid no longer exists).
+    h.service(
+        "oneshot",
+        &format!(
+            r#"service "oneshot" {{
+    cmd "/bin/sh" "-c" "echo from the main process; (while [ ! -e {} ]; do sleep 0.05; done; echo from its orphan) & exit 0"
+    starttime 0
+    autorestart "never"
+    stdout "syslog"
+}}"#,
+            go.display()
+        ),
+    );
+    h.start();
+    let daemon = h.daemon_pid();
+    h.wait_log(&["oneshot", "EXITED"]);
+    let main = journal.wait_entry("oneshot", &["from the main process"]);
+    let main_pid = main.pid.expect("SYSLOG_PID");
+    touch(&go);
+    let late = journal.wait_entry("oneshot", &["from its orphan"]);
+    assert_eq!(
+        late.pid,
+        Some(main_pid),
+        "the text still names the service's process"
+    );
+    assert_eq!(late.sender_pid, Some(daemon), "{late:?}");
+    // What journalctl shows in brackets is the sender's pid (_PID), not the text's.
+    let short = journal.short("oneshot");
+    assert!(
+        short.contains(&format!("oneshot[{daemon}]: from its orphan")),
+        "{short}"
+    );
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::log::backlog::Backlog;
+use crate::log::origin::{Message, Origin};
 
 fn tag() -> Tag {
     Tag::new("taskmaster", 7)
@@ -126,4 +127,79 @@ fn a_restarted_logger_is_reconnected_at_once() {
     assert!(sender.send(message(1), now));
     assert_eq!(received(&second), ["m1"]);
     assert!(sender.take_news().is_empty());
+}
+
+/// What a logger with SO_PASSCRED (as journald's) gets: each text with its sender's pid.
+fn received_with_pids(logger: &UnixDatagram) -> Vec<(String, i32)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut out = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let Ok(msg) = recvmsg::<()>(
+            logger.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        ) else {
+            return out;
+        };
+        let pid = msg
+            .cmsgs()
+            .expect("control messages")
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
+                _ => None,
+            })
+            .expect("credentials: SO_PASSCRED is on");
+        let len = msg.bytes;
+        out.push((String::from_utf8_lossy(&buf[..len]).into_owned(), pid));
+    }
+}
+
+#[test]
+fn service_lines_go_out_as_their_process_and_as_ours_once_it_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log.sock");
+    let logger = bind(&path);
+    nix::sys::socket::setsockopt(&logger, nix::sys::socket::sockopt::PassCred, &true)
+        .expect("SO_PASSCRED");
+    let mut child = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .expect("sleep");
+    let origin = |pid: u32| Origin {
+        pid,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    let child_id = child.id();
+    let as_child = |text: &str| Message {
+        datagram: text.as_bytes().to_vec(),
+        origin: Some(origin(child_id)),
+    };
+    let now = Instant::now();
+    let own = i32::try_from(std::process::id()).expect("pid");
+    let child_pid = i32::try_from(child_id).expect("pid");
+    let mut sender = Sender::new(&path, tag());
+    assert!(sender.send(as_child("alive"), now));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(sender.send(as_child("reaped"), now), "sent anyway, as ours");
+    assert!(sender.send(message(0), now));
+    let got = received_with_pids(&logger);
+    // Root may speak for another process; anyone else is refused and sends as itself.
+    let privileged = nix::unistd::geteuid().is_root();
+    assert_eq!(
+        got,
+        [
+            (
+                "alive".to_string(),
+                if privileged { child_pid } else { own }
+            ),
+            ("reaped".to_string(), own),
+            ("m0".to_string(), own),
+        ]
+    );
 }

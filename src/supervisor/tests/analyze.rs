@@ -1,7 +1,7 @@
 //! `analyze`: the boot timeline and critical chain, from the core's fake clock.
 
 use super::*;
-use crate::control::proto::AnalyzeEntry;
+use crate::supervisor::AnalyzeEntry;
 
 fn row(a: &AnalyzeEntry) -> (String, Option<u64>, Option<u64>) {
     (a.name.clone(), a.spawned_ms, a.ready_ms)
@@ -66,12 +66,12 @@ fn only_the_named_instances_and_an_unknown_name_fails() {
     let ids = h.sup.resolve(&names(&["b"])).expect("b exists");
     let analysis = h.sup.analyze(&ids, h.now);
     assert_eq!(analysis.entries.len(), 1);
-    let c = h.request(Request::Analyze {
+    let c = h.request(Command::Analyze {
         names: names(&["nope"]),
     });
     assert_eq!(
         h.reply(c),
-        Some(error(ErrorKind::UnknownName, "no such service: nope"))
+        Some(error(Refusal::UnknownName, "no such service: nope"))
     );
 }
 

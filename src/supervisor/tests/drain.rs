@@ -28,7 +28,7 @@ fn a_stop_is_answered_once_the_leftovers_of_the_cgroup_are_gone() {
     let mut h = Harness::boot(config([svc("db").stoptime(secs(5))]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.advance(secs(1));
@@ -82,10 +82,27 @@ fn leftovers_of_a_crash_get_the_stop_signal_then_sigkill_and_the_restart_waits()
 }
 
 #[test]
+fn a_kill_sends_sigkill_to_the_leftovers_at_once() {
+    let mut h = Harness::boot(config([svc("web").stoptime(secs(30))]));
+    h.advance(secs(1));
+    h.take_ops();
+    h.kill_leaving(100, Code(1), 1);
+    h.expect_ops(&["signal web TERM cgroup"]);
+    let c = h.request(Command::Kill {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["signal web KILL cgroup"]);
+    assert_eq!(h.reply(c), None);
+    h.cgroup_empty("web");
+    assert_eq!(h.state_of("web"), State::Stopped);
+    assert!(h.reply(c).is_some());
+}
+
+#[test]
 fn a_process_sigkill_cannot_end_holds_the_instance_only_for_a_while() {
     let mut h = Harness::boot(config([svc("nfs").stoptime(secs(2))]));
     h.advance(secs(1));
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["nfs"]),
     });
     h.kill_leaving(100, Sig(TERM), 1);
@@ -112,7 +129,7 @@ fn started_again_while_draining_it_starts_once_the_cgroup_is_empty() {
     h.kill_leaving(100, Code(0), 1);
     h.expect_ops(&["signal job TERM cgroup"]);
     assert_eq!(h.state_of("job"), State::Stopping);
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["job"]),
     });
     h.expect_ops(&[]);
