@@ -107,7 +107,7 @@ impl ServiceCgroups {
             Member {
                 service: id.service.clone(),
                 index: id.index,
-                oom_kills: cgroups.oom_kills(&id.service, id.index).unwrap_or(0),
+                oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
             },
         );
@@ -162,7 +162,7 @@ impl ServiceCgroups {
     pub(super) fn reaped(&mut self, pid: i32) -> Option<String> {
         let cgroups = self.cgroups.as_ref()?;
         let member = self.members.get(&pid)?;
-        let now = cgroups.oom_kills(&member.service, member.index)?;
+        let now = oom_kills(cgroups, &member.service, member.index)?;
         (now > member.oom_kills).then(|| match member.memory_max {
             Some(max) => format!("killed by the OOM killer, memory-max {}", size_text(max)),
             None => "killed by the OOM killer".to_string(),
@@ -235,10 +235,32 @@ impl ServiceCgroups {
         }
     }
 
+    /// `ps`: the cgroup directory of each instance that has a process and a cgroup.
+    pub(super) fn locate(&self, instances: &mut [crate::control::proto::PsInstance]) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        for instance in instances.iter_mut().filter(|i| i.pid.is_some()) {
+            let dir = cgroups.dir(&instance.service, instance.index);
+            if dir.is_dir() {
+                instance.cgroup = Some(dir.to_string_lossy().into_owned());
+            }
+        }
+    }
+
     /// At exit: the cgroups left empty are removed.
     pub(super) fn clean_up(&self) {
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_empty();
         }
     }
+}
+
+/// The OOM kills counted in the instance's cgroup; `None` without the memory controller,
+/// whose `memory.events` is then not there: not looked for at every spawn and exit.
+fn oom_kills(cgroups: &Cgroups, service: &str, index: u32) -> Option<u64> {
+    if !cgroups.controllers().contains(&"memory") {
+        return None;
+    }
+    cgroups.oom_kills(service, index)
 }

@@ -312,6 +312,7 @@ impl Daemon {
         for fd in &fds {
             handover::set_cloexec(*fd, false);
         }
+        self.log.flush();
         let mut saved = SigSet::empty();
         let _ = pthread_sigmask(
             SigmaskHow::SIG_BLOCK,

@@ -101,8 +101,8 @@ impl Cgroups {
     }
 
     /// Makes the instance's cgroup with its limits (and resets those no longer asked for),
-    /// and opens its `cgroup.procs` for the child to join before exec. The error says
-    /// which limit could not be applied and why.
+    /// and opens its directory, for the child to be born in it (`CLONE_INTO_CGROUP`) or to
+    /// join it before exec. The error says which limit could not be applied and why.
     pub fn prepare(
         &self,
         service: &str,
@@ -128,12 +128,11 @@ impl Cgroups {
             write(&dir.join(file), &value)
                 .map_err(|e| format!("cgroup {}/{file} {value}: {e}", dir.display()))?;
         }
-        let procs = dir.join("cgroup.procs");
         let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&procs)
-            .map_err(|e| format!("cgroup {}: {e}", procs.display()))?;
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+            .open(&dir)
+            .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
         Ok(OwnedFd::from(file))
     }
 

@@ -43,7 +43,9 @@ pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use level::Level;
-pub use reply::{Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
+pub use reply::{
+    Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
+};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
@@ -503,6 +505,16 @@ impl Supervisor {
     /// The process spec of a service (for the loop's output handling and `tail`).
     pub fn process_spec(&self, service: &str) -> Option<&Arc<ProcessSpec>> {
         self.services.get(service).map(|s| &s.process)
+    }
+
+    /// The spec a service file gave `service`, exactly as it was loaded and runs now; `None`
+    /// for a job, a removed service, or one with a check pending (a reloaded spec waiting
+    /// for its `pre-start`). Reload takes these instead of parsing unchanged files again.
+    pub fn loaded_spec(&self, service: &str) -> Option<&ServiceSpec> {
+        self.services
+            .get(service)
+            .filter(|s| s.job.is_none() && !s.removed && s.candidate.is_none())
+            .map(|s| &s.spec)
     }
 
     /// Resolves `all`, `NAME` or `NAME:N` to instances; an unknown name is an error.
