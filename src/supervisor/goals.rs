@@ -214,6 +214,58 @@ impl Supervisor {
         }
     }
 
+    /// `stop --kill`: SIGKILL to the whole process group now (the loop adds the cgroup,
+    /// through `cgroup.kill`), no stop signal and no `stoptime` first. The instance is
+    /// STOPPING until it is reaped; should SIGKILL not end it (a process stuck in the
+    /// kernel), it is sent again after `stoptime` as any stop does.
+    pub(super) fn kill_now(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let stoptime = service.spec.policy.stoptime;
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        if instance.goal != Goal::Down || !instance.is_active() {
+            return;
+        }
+        if instance.in_pre_start && instance.pid.is_none() {
+            // Only its pre-start runs: a stop kills that at once already.
+            self.send_stop(id, now, out);
+            return;
+        }
+        if instance.drain.is_some() {
+            // Its main process is gone; what is left of it in its cgroup goes now.
+            self.kill_drain(id, now, out);
+            return;
+        }
+        let Some(pid) = instance.pid else {
+            return;
+        };
+        instance.state = State::Stopping;
+        instance.paused_from = None;
+        instance.deadline = Some(now + stoptime);
+        out.push(log(
+            Level::Info,
+            format!("{name} (pid {pid}) killed: SIGKILL to its process group STOPPING"),
+        ));
+        out.push(Action::Signal {
+            pid,
+            signal: libc::SIGKILL,
+            group: true,
+        });
+        // A MAINPID= message may have moved the main pid out of the group it was spawned
+        // with: that group goes too.
+        if let Some(group) = instance.group.filter(|g| *g != pid) {
+            out.push(Action::Signal {
+                pid: group,
+                signal: libc::SIGKILL,
+                group: true,
+            });
+        }
+    }
+
     /// A dependency's process exited: what `binds-to` it goes down now and comes back once
     /// the dependency is up again (its goal stays Up, so reconcile respawns it in order).
     /// What merely `requires` it stays up: an automatic restart is quiet for them.

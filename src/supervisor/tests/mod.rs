@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
-use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus};
+use crate::supervisor::{InstanceOutcome, InstanceStatus, Refusal};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +48,7 @@ fn id(name: &str) -> InstanceId {
 mod analyze;
 mod cron;
 mod dependencies;
+mod drain;
 mod events;
 mod handover;
 mod jobs;
@@ -231,7 +232,7 @@ struct Harness {
     /// What the core asked the OS to do since the last `take_ops`, in order.
     ops: Vec<String>,
     logs: Vec<String>,
-    replies: HashMap<ClientId, Vec<Response>>,
+    replies: HashMap<ClientId, Vec<Reply>>,
     next_client: ClientId,
     /// State changes published, as `NAME EVENT`.
     published: Vec<String>,
@@ -346,6 +347,11 @@ impl Harness {
                         let signal = crate::signals::name(signal);
                         self.ops.push(format!("signal {pid} {signal} {to}"));
                     }
+                    Action::SignalCgroup { id, signal } => {
+                        let signal = crate::signals::name(signal);
+                        self.ops
+                            .push(format!("signal {} {signal} cgroup", id.service));
+                    }
                     Action::Log { level, text } => {
                         self.logs.push(format!("{}: {text}", level.word()))
                     }
@@ -407,7 +413,7 @@ impl Harness {
         });
     }
 
-    fn request(&mut self, request: Request) -> ClientId {
+    fn request(&mut self, request: Command) -> ClientId {
         let client = self.next_client;
         self.next_client += 1;
         self.feed(Event::Request { client, request });
@@ -426,7 +432,7 @@ impl Harness {
 
     /// The reply a client got, if any; a client never gets two.
     #[track_caller]
-    fn reply(&mut self, client: ClientId) -> Option<Response> {
+    fn reply(&mut self, client: ClientId) -> Option<Reply> {
         let mut replies = self.replies.remove(&client)?;
         assert_eq!(replies.len(), 1, "client {client} got {replies:?}");
         replies.pop()
@@ -495,17 +501,17 @@ impl Harness {
     /// The names `status` lists (every instance, as the user sees them).
     #[track_caller]
     fn listed(&mut self) -> Vec<String> {
-        let client = self.request(Request::Status { names: vec![] });
+        let client = self.request(Command::Status { names: vec![] });
         match self.reply(client) {
-            Some(Response::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
+            Some(Reply::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
             other => panic!("status: {other:?}"),
         }
     }
 }
 
 /// The reply to start/stop/restart: `(instance, ok, message)` per instance.
-fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
-    Response::Outcome {
+fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Reply {
+    Reply::Outcome {
         ok,
         results: results
             .iter()
@@ -520,8 +526,8 @@ fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
 }
 
 /// The reply to restart: `(instance, action, ok, message)` per instance.
-fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Response {
-    Response::Outcome {
+fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Reply {
+    Reply::Outcome {
         ok,
         results: results
             .iter()
@@ -535,6 +541,6 @@ fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Response {
     }
 }
 
-fn error(kind: ErrorKind, message: &str) -> Response {
-    Response::error(kind, message)
+fn error(kind: Refusal, message: &str) -> Reply {
+    Reply::refused(kind, message)
 }
