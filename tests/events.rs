@@ -62,6 +62,50 @@ fn a_hooks_output_goes_to_the_event_log() {
 }
 
 #[test]
+fn a_hooks_stdout_and_stderr_go_to_the_event_log_in_order_and_bounded() {
+    let mut h = Harness::new();
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n    on-event \"RUNNING\" \"/bin/sh -c 'echo first; echo second >&2; seq 3 200'\"\n}\n",
+    );
+    h.start();
+    h.wait_log(&["web.on-event-0", "ended: exit code 0"]);
+    h.wait_log(&["web.on-event-0: (150 more line(s) not logged)"]);
+    let log = h.log_text();
+    let hook: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("web.on-event-0: ").map(|(_, text)| text))
+        .collect();
+    assert_eq!(hook[..3], ["first", "second", "3"], "{log}");
+    assert_eq!(hook[49], "50", "{log}");
+    assert_eq!(hook.len(), 51, "{log}");
+}
+
+#[test]
+fn a_running_hook_is_a_transient_job_in_status_and_one_that_hangs_is_stopped_after_30_s() {
+    let mut h = Harness::new();
+    h.service(
+        "web",
+        "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n    on-event \"RUNNING\" \"/bin/sh -c 'trap \\\"\\\" TERM; while :; do sleep 1; done'\"\n}\n",
+    );
+    h.start();
+    h.wait_state("web.on-event-0", "RUNNING");
+    let run = h.instance("web.on-event-0");
+    assert_eq!(run["transient"], true, "{run}");
+    assert_eq!(run["owner"], serde_json::Value::Null, "{run}");
+    assert!(h.ok(&["status"]).contains("web.on-event-0"));
+    // It ignores SIGTERM: stopped at 30 s, killed 5 s later, then forgotten.
+    std::thread::sleep(std::time::Duration::from_secs(15));
+    h.wait_log(&["web.on-event-0 still running after 30 s: stopping it"]);
+    h.wait_log(&["web.on-event-0 (RUNNING of web) ended: signal KILL"]);
+    wait_until("the ended run to be forgotten", || {
+        !h.ok(&["status"]).contains("on-event")
+    });
+    // The service itself was never touched.
+    h.wait_state("web", "RUNNING");
+}
+
+#[test]
 fn a_crash_loop_never_runs_two_hooks_of_one_instance_at_once() {
     let mut h = Harness::new();
     let lock = h.p("lock");

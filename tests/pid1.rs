@@ -377,6 +377,124 @@ fn upgrade_works_as_pid_1_and_keeps_every_service() {
     });
 }
 
+/// The console (this init's stdout and stderr) as lines, for assertions that name them.
+fn console_lines(init: &Init) -> Vec<String> {
+    init.h.stderr_text().lines().map(str::to_string).collect()
+}
+
+fn has_line(lines: &[String], parts: &[&str]) -> bool {
+    lines.iter().any(|l| parts.iter().all(|p| l.contains(p)))
+}
+
+#[test]
+fn the_console_shows_the_boot_then_only_errors_and_the_shutdown_again() {
+    let h = Harness::new();
+    h.service(
+        "stack",
+        r#"service "db" {
+    cmd "/bin/sleep" "1000"
+    starttime 0.3
+}
+service "web" {
+    cmd "/bin/sleep" "1000"
+    requires "db"
+    starttime 0.3
+}
+service "broken" {
+    cmd "/bin/sh" "-c" "exit 1"
+    autostart #false
+    startretries 1
+    starttime 1
+}"#,
+    );
+    let mut init = Init::start(h, &[]);
+    let finished = init
+        .h
+        .wait_log(&["boot finished in", "2 of 2 instance(s) up"]);
+    let web = init.h.running_pid("web");
+    let boot = console_lines(&init);
+    // The boot's progress, and where to look from now on.
+    assert!(
+        has_line(&boot, &[&format!("web (pid {web}) is RUNNING")]),
+        "{boot:?}"
+    );
+    assert!(
+        has_line(
+            &boot,
+            &["boot finished in", "only errors", "every event is in"]
+        ),
+        "{boot:?}"
+    );
+    assert!(
+        finished.contains(&init.h.log.display().to_string()),
+        "{finished}"
+    );
+
+    // Routine events after the boot: in the log file, not on the console.
+    init.h.ok(&["restart", "web"]);
+    let web = init.h.running_pid("web");
+    init.h.wait_log(&[&format!("web (pid {web}) is RUNNING")]);
+    // Trouble: the warning (a failed start, retried) stays in the file, the error (FATAL)
+    // reaches the console.
+    init.h.fails(&["start", "broken"]);
+    let retry = init.h.wait_log(&["broken (pid", "BACKOFF"]);
+    assert!(retry.contains(" warning "), "{retry}");
+    let fatal = init.h.wait_log(&["broken", "FATAL"]);
+    assert!(fatal.contains(" error "), "{fatal}");
+    wait_until("the error on the console", || {
+        has_line(&console_lines(&init), &["broken", "FATAL"])
+    });
+    let console = console_lines(&init);
+    assert!(!has_line(&console, &[&format!("pid {web}")]), "{console:?}");
+    assert!(!has_line(&console, &["broken", "BACKOFF"]), "{console:?}");
+
+    // The shutdown's progress is on the console again.
+    init.h.ok(&["poweroff"]);
+    assert_eq!(init.wait_end(), 128 + libc::SIGINT);
+    let console = console_lines(&init);
+    for parts in [
+        &["shutdown requested"][..],
+        &[
+            &format!("web (pid {web}) exited with signal TERM"),
+            "STOPPED",
+        ][..],
+        &["shutdown:", "every process"][..],
+    ] {
+        assert!(has_line(&console, parts), "{parts:?} not in {console:?}");
+    }
+}
+
+#[test]
+fn a_service_writing_to_the_console_quiets_it_while_the_boot_goes_on() {
+    let h = Harness::new();
+    h.service(
+        "console",
+        r#"service "shell" {
+    cmd "/bin/sh" "-c" "echo shell says hello; exec sleep 1000"
+    stdout "inherit"
+    starttime 0
+}
+service "slow" {
+    cmd "/bin/sleep" "1000"
+    starttime 1.5
+}"#,
+    );
+    let init = Init::start(h, &[]);
+    let slow = init.h.wait_log(&["slow (pid", "is RUNNING"]);
+    init.h
+        .wait_log(&["shell writes to the console", "only errors"]);
+    let console = console_lines(&init);
+    assert!(has_line(&console, &["shell says hello"]), "{console:?}");
+    assert!(
+        has_line(&console, &["shell writes to the console"]),
+        "{console:?}"
+    );
+    // What followed stays off the console it took: slow's start, the end of the boot.
+    let slow_running = slow.split_once(" info ").map_or(slow.as_str(), |(_, t)| t);
+    assert!(!has_line(&console, &[slow_running]), "{console:?}");
+    assert!(!has_line(&console, &["boot finished"]), "{console:?}");
+}
+
 #[test]
 fn single_on_the_kernel_command_line_boots_rescue_then_leaving_the_shell_boots_the_rest() {
     let h = Harness::new();
@@ -436,4 +554,17 @@ service "web" {
         .h
         .log_text()
         .contains("rescue shell closed: continuing the boot"));
+    // The console was the shell's while it ran; the rest of the boot shows there again.
+    init.h.wait_log(&["boot finished"]);
+    let console = console_lines(&init);
+    assert!(
+        has_line(&console, &["the rescue shell writes to the console"]),
+        "{console:?}"
+    );
+    let web = init.h.running_pid("web");
+    assert!(
+        has_line(&console, &[&format!("web (pid {web}) is RUNNING")]),
+        "{console:?}"
+    );
+    assert!(has_line(&console, &["boot finished"]), "{console:?}");
 }

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 use taskmaster::config::{parse_str, Config};
-use taskmaster::control::proto::decode_line;
+use taskmaster::control::from_core::command;
+use taskmaster::control::proto::{decode_line, Response};
 use taskmaster::supervisor::{Action, Event, ExitStatus, Supervisor};
 
 const SERVICES: &str = r#"
@@ -44,6 +45,7 @@ fn feed(
                     });
                 }
                 Action::Reply { response, .. } => {
+                    let response = Response::from(response);
                     let line = serde_json::to_string(&response).expect("a response encodes");
                     assert!(!line.contains('\n'), "a response line with a newline in it");
                 }
@@ -78,12 +80,15 @@ fn main() {
                     }
                 }
                 Some(Err(_)) => {}
+                // What the loop answers itself (tail, reload, …) never reaches the core.
                 Some(Ok(request)) => {
-                    let event = Event::Request {
-                        client: client as u64,
-                        request,
-                    };
-                    feed(&mut core, event, now, &mut next_pid, &mut alive);
+                    if let Ok(request) = command(request) {
+                        let event = Event::Request {
+                            client: client as u64,
+                            request,
+                        };
+                        feed(&mut core, event, now, &mut next_pid, &mut alive);
+                    }
                 }
             }
             if core.next_deadline().is_some_and(|d| d <= now) {

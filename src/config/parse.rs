@@ -11,14 +11,14 @@ use super::fields::{describe, Field};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
-use super::{blocks, readers, readiness, syntax, triggers, values};
+use super::{blocks, readers, readiness, schedule, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
 };
 
 /// Every field a service may hold (SPEC.md, "Service files").
-pub(crate) const FIELDS: [&str; 48] = [
+pub(crate) const FIELDS: [&str; 49] = [
     "cmd",
     "type",
     "numprocs",
@@ -55,6 +55,7 @@ pub(crate) const FIELDS: [&str; 48] = [
     "watchdog",
     "env-file",
     "restart-limit",
+    "schedule",
     "memory-max",
     "memory-high",
     "cpu-weight",
@@ -289,6 +290,21 @@ fn parse_service(
     if triggers.start_on_demand {
         policy.autostart = false;
     }
+    if policy.schedule.is_some() {
+        if process.kind != ServiceType::Oneshot {
+            if let Some(field) = reader.fields.get("schedule") {
+                reader.errors.push(
+                    field.error(
+                        "only a oneshot service can have a schedule (add `type \"oneshot\"`)",
+                    ),
+                );
+            }
+        }
+        // A scheduled job runs when its time comes, not at boot, unless the file says so.
+        if !reader.fields.contains_key("autostart") {
+            policy.autostart = false;
+        }
+    }
     reader
         .errors
         .extend(triggers::check_console(&reader.fields, &process));
@@ -386,6 +402,7 @@ fn read_policy(reader: &mut ServiceReader<'_>) -> Policy {
             .read("ready-timeout", readiness::positive_seconds)
             .unwrap_or(Duration::from_secs(90)),
         restart_limit: reader.read("restart-limit", readiness::restart_limit),
+        schedule: reader.read("schedule", schedule::read),
         rescue: reader.read("rescue", Field::bool).unwrap_or(false),
     }
 }

@@ -176,6 +176,8 @@ pub struct Policy {
     pub ready_timeout: Duration,
     /// At most this many automatic restarts within the window, else FATAL.
     pub restart_limit: Option<RestartLimit>,
+    /// `schedule` (oneshot only): started at every matching minute, local time.
+    pub schedule: Option<super::CronSchedule>,
     /// Also started at a rescue boot (kernel command line `single`, `taskmaster.rescue`),
     /// when every other service waits until the rescue shell is left.
     pub rescue: bool,
@@ -224,6 +226,9 @@ pub enum Output {
     /// `stderr "stdout"`: the same pipe or file as stdout, so both interleave in the order
     /// they were written.
     Stdout,
+    /// Not a value of the fields: where an `on-event` hook's run writes, line by line into
+    /// the event log under its job's name (bounded per run, see daemon/output.rs).
+    EventLog,
 }
 
 /// A user resolved at load time (names looked up in the parent, never after fork).

@@ -79,6 +79,7 @@ fn defaults() {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         },
         deps: Deps::default(),
@@ -219,6 +220,7 @@ fn every_field() {
             essential: true,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: true,
         },
         deps: Deps {

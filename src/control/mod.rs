@@ -1,6 +1,7 @@
 //! The control socket: protocol types shared by `taskmasterd` and `tmctl`, and the client side.
 
 pub mod client;
+pub mod from_core;
 pub mod proto;
 
 use std::path::PathBuf;

@@ -64,8 +64,11 @@ pub enum Command {
         #[arg(value_name = "PID", allow_negative_numbers = true)]
         pid: i32,
     },
-    /// Stop gracefully: stopsignal, then SIGKILL after stoptime
+    /// Stop gracefully: stopsignal, then SIGKILL after stoptime (--kill: SIGKILL at once)
     Stop {
+        /// SIGKILL to the whole process group (and cgroup) at once, no stoptime
+        #[arg(long)]
+        kill: bool,
         /// Services, instances (NAME:N), or all
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
@@ -166,6 +169,18 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Print a service's effective configuration as KDL, every field with its value or default
+    Show {
+        /// A service
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Each instance's process tree from /proc: pid, state, command line (all when no NAME)
+    Ps {
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 /// `tmctl run [OPTIONS] -- CMD ARGS...`.
@@ -205,7 +220,8 @@ impl Command {
     /// validated first (see `ctl::jobs`); here they are sent as they are.
     pub fn to_request(&self) -> Request {
         match self.clone() {
-            Command::Status { names, .. } | Command::Top { names } => Request::Status { names },
+            Command::Status { names, long } => Request::Status { names, usage: long },
+            Command::Top { names } => Request::Status { names, usage: true },
             Command::Start { names, .. } => Request::Start { names },
             Command::Cancel { names } => Request::Cancel { names },
             Command::Run(args) => Request::Run(crate::control::proto::RunRequest {
@@ -222,7 +238,8 @@ impl Command {
             Command::Wait { name } => Request::Wait { name },
             Command::Remove { name } => Request::Remove { name },
             Command::Adopt { pid, name } => Request::Adopt { pid, name },
-            Command::Stop { names } => Request::Stop { names },
+            Command::Stop { names, kill: false } => Request::Stop { names },
+            Command::Stop { names, kill: true } => Request::Kill { names },
             Command::Restart { names } => Request::Restart { names },
             Command::Reload => Request::Reload,
             Command::Shutdown => Request::Shutdown,
@@ -246,6 +263,8 @@ impl Command {
             Command::Events { names } => Request::Events { names },
             Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
+            Command::Show { name } => Request::Show { name },
+            Command::Ps { names } => Request::Ps { names },
             Command::Analyze { names, .. } => Request::Analyze { names },
             Command::Metrics => Request::Metrics,
             Command::Upgrade { path } => Request::Upgrade {
@@ -287,6 +306,8 @@ impl Command {
             Command::Events { .. } => "events",
             Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
+            Command::Show { .. } => "show",
+            Command::Ps { .. } => "ps",
             Command::Analyze { .. } => "analyze",
             Command::Metrics => "metrics",
             Command::Upgrade { .. } => "upgrade",

@@ -215,6 +215,7 @@ mod tests {
         assert_eq!(
             run("  stop web db:1 "),
             Command::Stop {
+                kill: false,
                 names: vec!["web".into(), "db:1".into()]
             }
         );

@@ -196,6 +196,7 @@ pub(crate) mod tests {
             memory_peak_bytes: None,
             cpu_usec: None,
             tasks: None,
+            next_run: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::exec_reports::PendingExec;
 use super::{output, ready_pipes, reaper, start_env, Daemon};
-use crate::config::{ProcessSpec, Readiness};
+use crate::config::{Output, ProcessSpec, Readiness};
 use crate::control::proto::Response;
 use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
@@ -23,6 +23,8 @@ impl Daemon {
         match progress {
             Progress::Waiting(until) => self.final_wait = Some(until),
             Progress::ReadyToFinish => {
+                // reboot(2) may not return: every line from here on is written at once.
+                self.log.batch(false);
                 // Every file open for writing must be closed before `/` goes read-only (the
                 // remount fails with EBUSY otherwise), and the last output written first.
                 self.outputs.drain_all(&mut self.log);
@@ -58,6 +60,7 @@ impl Daemon {
 
     /// Stops every service in reverse dependency order; as PID 1, then `action`.
     pub(super) fn shut_down(&mut self, action: PowerAction) {
+        self.console_for_shutdown();
         if self.pid1 && !self.core.is_shutting_down() {
             self.power = action;
             self.log.write(
@@ -77,6 +80,9 @@ impl Daemon {
         // Only for showing when a scheduled start is due; every timer is monotonic.
         self.core
             .set_wall_clock(Instant::now(), std::time::SystemTime::now());
+        if matches!(event, Event::Shutdown) {
+            self.console_for_shutdown();
+        }
         let actions = self.core.handle(event, Instant::now());
         self.perform_all(actions);
     }
@@ -147,6 +153,12 @@ impl Daemon {
                 }
                 None
             }
+            Action::SignalCgroup { id, signal } => {
+                if let Err(e) = self.cgroups.signal_cgroup(&id, signal) {
+                    self.log.write(Level::Warning, &e);
+                }
+                None
+            }
             Action::Log { level, text } => {
                 self.log.write(level.into(), &text);
                 None
@@ -159,17 +171,23 @@ impl Daemon {
                 self.outputs.forget_instance(&id);
                 None
             }
-            Action::Reply {
-                client,
-                mut response,
-            } => {
+            Action::Reply { client, response } => {
+                let mut response = Response::from(response);
                 if matches!(response, Response::JobEnded { .. }) {
                     self.flush_job_output(client);
                 }
-                if let crate::control::proto::Response::Status { instances } = &mut response {
-                    self.cgroups.account(instances);
+                // What the log says happened is there before the client hears of it.
+                self.log.flush();
+                if let crate::control::proto::Response::Ps { instances } = &mut response {
+                    self.cgroups.locate(instances);
                 }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    if let Response::Status { instances } = &mut response {
+                        // Five file reads per instance: only when asked for (`status -l`).
+                        if c.status_usage {
+                            self.cgroups.account(instances);
+                        }
+                    }
                     c.send(&response);
                 }
                 None
@@ -183,12 +201,6 @@ impl Daemon {
                 }
                 None
             }
-            Action::RunHook {
-                id,
-                name,
-                key,
-                spec,
-            } => Some(self.run_hook(id, name, key, spec)),
             Action::Publish(event) => {
                 self.metrics.event();
                 self.publish(event);
@@ -261,6 +273,9 @@ impl Daemon {
             crate::process::start_with(spec, stdout, stderr, ready_write, cgroup, handed)
                 .map_err(|e| output::failure(e.to_string(), Some(e.errno as i32)))?;
         let pid = pid.as_raw();
+        if spec.stdout == Output::Inherit || spec.stderr == Output::Inherit {
+            self.console_taken(name);
+        }
         self.heap_churn.add(1);
         self.cgroups.spawned(pid, id, &spec.resources);
         self.outputs.attach(id, name, pid, spec, pipes);

@@ -1,12 +1,10 @@
-//! State-change events on their way out: to the clients subscribed with `tmctl events`,
-//! and `on-event` hooks spawned like `pre-start`s (output collected in a bounded memory
-//! file and logged once the hook has been reaped; see helpers.rs).
+//! State-change events on their way out: to the clients subscribed with `tmctl events`
+//! (`on-event` hooks are jobs the core starts: see supervisor/hook_jobs.rs).
 
-use super::{start_env, Daemon};
+use super::Daemon;
 use crate::control::proto::{ErrorKind, EventRecord, Response};
-use crate::supervisor::hooks::{HookKey, StateEvent};
-use crate::supervisor::{ClientId, Event, ExitStatus, InstanceId};
-use std::sync::Arc;
+use crate::supervisor::hooks::StateEvent;
+use crate::supervisor::{ClientId, ExitStatus};
 use std::time::SystemTime;
 
 impl Daemon {
@@ -49,19 +47,6 @@ impl Daemon {
             record.missed = std::mem::take(&mut client.events_missed);
             client.send(&Response::Event(Box::new(record)));
         }
-    }
-
-    /// Spawns an `on-event` hook with the service's environment plus the event's.
-    pub(super) fn run_hook(
-        &mut self,
-        id: InstanceId,
-        name: String,
-        key: HookKey,
-        spec: Arc<crate::config::ProcessSpec>,
-    ) -> Event {
-        let result = start_env::for_start(&spec, &id, &name, None)
-            .and_then(|spec| self.helpers.spawn(&spec));
-        Event::HookSpawned { key, result }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Handover {
     /// The `listen` sockets, each once: connections waiting in their backlogs stay there.
     #[serde(default)]
     pub listen: Vec<ListenHandover>,
+    /// The boot's timeline, for `tmctl analyze` after the upgrade.
+    #[serde(default)]
+    pub timeline: Option<crate::supervisor::TimelineHandover>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,6 +74,11 @@ pub enum SinkHandover {
         origin: Option<crate::log::Origin>,
     },
     File(std::path::PathBuf),
+    /// An `on-event` hook's run, logged under this name; `logged` lines so far.
+    EventLog {
+        name: String,
+        logged: usize,
+    },
 }
 
 /// A captured output ring; its `len` bytes follow the header.

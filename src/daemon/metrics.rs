@@ -78,6 +78,7 @@ impl Daemon {
         let mut instances: Vec<InstanceStatus> = ids
             .iter()
             .filter_map(|id| self.core.status_of(id, now))
+            .map(InstanceStatus::from)
             .collect();
         self.cgroups.account(&mut instances);
         let oneshot = |service: &str| {

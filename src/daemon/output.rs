@@ -7,6 +7,7 @@
 //! | captured (default)           | a pipe                   | keeps a ring for `tmctl tail`     |
 //! | `"syslog"`                   | a pipe                   | one syslog message per line       |
 //! | `"discard"` / `"inherit"`    | /dev/null / our own fd   | nothing                           |
+//! | an `on-event` hook's run     | a pipe (both streams)    | one event-log line per line       |
 //!
 //! Every pipe is read until EOF, also after the process exited, so the last bytes it wrote
 //! are never lost; each read is bounded per loop turn so that one chatty service cannot
@@ -33,6 +34,9 @@ use std::path::{Path, PathBuf};
 const READ_PER_TURN: usize = 256 * 1024;
 /// Captured output is also encoded for every follower: smaller bites keep turns short.
 const CAPTURE_PER_TURN: usize = 64 * 1024;
+/// Lines of one `on-event` hook's run written to the event log, at most; the others are
+/// counted and the count logged when it ends, so a chatty hook cannot flood the log.
+pub const HOOK_LOG_LINES: usize = 50;
 /// Pipes the daemon reads get this much kernel buffer (best effort), so that a fast writer
 /// blocks less often and the loop needs fewer turns per byte.
 const PIPE_BYTES: i32 = 1024 * 1024;
@@ -70,6 +74,14 @@ enum Sink {
     },
     /// Appended to this file (shared by every pipe that writes to the same path).
     File(PathBuf),
+    /// An `on-event` hook's run: each line into the event log as `NAME: line`, at most
+    /// [`HOOK_LOG_LINES`].
+    EventLog {
+        lines: Lines,
+        name: String,
+        logged: usize,
+        dropped: usize,
+    },
 }
 
 /// What the loop got from one pipe.
@@ -94,6 +106,7 @@ enum PendingSink {
     Capture,
     Syslog,
     File(PathBuf),
+    EventLog,
 }
 
 #[derive(Default)]
@@ -161,6 +174,12 @@ impl Outputs {
             let sink = match pipe.sink {
                 PendingSink::Capture => Sink::Capture,
                 PendingSink::File(path) => Sink::File(path),
+                PendingSink::EventLog => Sink::EventLog {
+                    lines: Lines::default(),
+                    name: name.to_string(),
+                    logged: 0,
+                    dropped: 0,
+                },
                 PendingSink::Syslog => Sink::Syslog {
                     lines: Lines::default(),
                     tag: Tag::new(name, u32::try_from(pid).unwrap_or(0)),
@@ -222,6 +241,7 @@ impl Outputs {
             }
             Output::Capture => PendingSink::Capture,
             Output::Syslog => PendingSink::Syslog,
+            Output::EventLog => PendingSink::EventLog,
         };
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| failure(format!("pipe for {stream}: {e}"), Some(e as i32)))?;
@@ -259,7 +279,7 @@ impl Outputs {
             .filter(|(_, pipe)| match &pipe.sink {
                 _ if pipe.ended => false,
                 Sink::Syslog { lines, .. } => !backlogged && !lines.has_line(),
-                Sink::Capture | Sink::File(_) => true,
+                Sink::Capture | Sink::File(_) | Sink::EventLog { .. } => true,
             })
             .map(|(index, pipe)| (index, pipe.file.as_fd()))
             .collect()
@@ -281,7 +301,7 @@ impl Outputs {
         };
         let limit = match pipe.sink {
             Sink::Capture => CAPTURE_PER_TURN,
-            Sink::Syslog { .. } | Sink::File(_) => READ_PER_TURN,
+            Sink::Syslog { .. } | Sink::File(_) | Sink::EventLog { .. } => READ_PER_TURN,
         };
         let limit = limit.min(buf.len());
         let (filled, closed) = read_some(&mut pipe.file, &mut buf[..limit]);
@@ -315,7 +335,7 @@ impl Outputs {
                     }
                 }
             }
-            Sink::Syslog { lines, .. } => {
+            Sink::Syslog { lines, .. } | Sink::EventLog { lines, .. } => {
                 if !data.is_empty() {
                     drained = Drained::Consumed;
                 }
@@ -349,25 +369,52 @@ impl Outputs {
         let Some(pipe) = self.pipes.get_mut(index) else {
             return;
         };
-        if let Sink::Syslog {
-            lines,
-            tag,
-            origin,
-            level,
-        } = &mut pipe.sink
-        {
-            while force || !log.syslog_backlogged() {
-                let Some(line) = lines.next_line() else {
-                    break;
-                };
-                // An empty line carries nothing worth a syslog message.
-                if !line.is_empty() {
-                    log.service_line(tag, *origin, *level, line);
+        match &mut pipe.sink {
+            Sink::Syslog {
+                lines,
+                tag,
+                origin,
+                level,
+            } => {
+                while force || !log.syslog_backlogged() {
+                    let Some(line) = lines.next_line() else {
+                        break;
+                    };
+                    // An empty line carries nothing worth a syslog message.
+                    if !line.is_empty() {
+                        log.service_line(tag, *origin, *level, line);
+                    }
                 }
             }
+            Sink::EventLog {
+                lines,
+                name,
+                logged,
+                dropped,
+            } => {
+                while let Some(line) = lines.next_line() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    if *logged < HOOK_LOG_LINES {
+                        *logged += 1;
+                        let text = String::from_utf8_lossy(line);
+                        log.write(Level::Info, &format!("{name}: {text}"));
+                    } else {
+                        *dropped += 1;
+                    }
+                }
+                if pipe.ended && *dropped > 0 {
+                    log.write(
+                        Level::Info,
+                        &format!("{name}: ({dropped} more line(s) not logged)"),
+                    );
+                }
+            }
+            Sink::Capture | Sink::File(_) => {}
         }
         let done = match &pipe.sink {
-            Sink::Syslog { lines, .. } => lines.is_empty(),
+            Sink::Syslog { lines, .. } | Sink::EventLog { lines, .. } => lines.is_empty(),
             Sink::Capture | Sink::File(_) => true,
         };
         if pipe.ended && done {
@@ -499,6 +546,10 @@ impl Outputs {
                         origin: *origin,
                     },
                     Sink::File(path) => SinkHandover::File(path.clone()),
+                    Sink::EventLog { name, logged, .. } => SinkHandover::EventLog {
+                        name: name.clone(),
+                        logged: *logged,
+                    },
                 },
                 partial_char: pipe.partial_char.clone(),
             })
@@ -540,6 +591,12 @@ impl Outputs {
             };
             let sink = match pipe.sink {
                 SinkHandover::Capture => Sink::Capture,
+                SinkHandover::EventLog { name, logged } => Sink::EventLog {
+                    lines: Lines::default(),
+                    name,
+                    logged,
+                    dropped: 0,
+                },
                 SinkHandover::Syslog { name, pid, origin } => Sink::Syslog {
                     lines: Lines::default(),
                     tag: Tag::new(&name, pid),

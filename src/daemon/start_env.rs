@@ -3,7 +3,9 @@
 //! (SPEC.md, "Readiness"). Env files are read here, at each start, so that a file that
 //! changed or appeared since the load counts; each is small and bounded.
 
-use crate::config::{expand_vars, parse_env_file, ProcessSpec, Readiness, MAX_ENV_FILE_BYTES};
+use crate::config::{
+    expand_vars, parse_env_file, Output, ProcessSpec, Readiness, MAX_ENV_FILE_BYTES,
+};
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -32,9 +34,13 @@ pub fn for_start(
         }
     }
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.insert("TASKMASTER_SERVICE".into(), id.service.clone());
-    env.insert("TASKMASTER_INSTANCE".into(), id.index.to_string());
-    env.insert("TASKMASTER_NAME".into(), name.to_string());
+    // An `on-event` hook's run (its spec carries the event) is told about the instance the
+    // event is about, not about its own job (SPEC.md, "Events").
+    if !spec.env.contains_key("TASKMASTER_EVENT") || spec.stdout != Output::EventLog {
+        env.insert("TASKMASTER_SERVICE".into(), id.service.clone());
+        env.insert("TASKMASTER_INSTANCE".into(), id.index.to_string());
+        env.insert("TASKMASTER_NAME".into(), name.to_string());
+    }
     if spec.ready == Readiness::Notify {
         if let Some(socket) = notify_socket {
             env.insert("NOTIFY_SOCKET".into(), socket.display().to_string());

@@ -257,7 +257,7 @@ fn write_job(core: &Supervisor, id: &InstanceId, i: &Instance, now: Instant) -> 
     let status = core.status_of(id, now)?;
     Some(Job::Write {
         file: file_name(&status.name),
-        status: Box::new(status),
+        status: Box::new(status.into()),
         group: i.group,
     })
 }

@@ -246,6 +246,8 @@ impl Daemon {
         {
             self.dispatch(Event::Tick);
         }
+        // Last: whatever this turn settled counts.
+        self.check_boot_finished();
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();

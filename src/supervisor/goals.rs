@@ -119,11 +119,19 @@ impl Supervisor {
         }
         self.shutting_down = true;
         out.push(log(Level::Info, "shutdown: stopping every service"));
-        for id in self.all_ids() {
+        // A hook that runs (an alert about a failure, say) is let finish; its own timeout
+        // still stops it (hook_jobs.rs).
+        let is_hook = |s: &Service| s.job.as_ref().is_some_and(|j| j.hook);
+        let ids: Vec<InstanceId> = self
+            .all_ids()
+            .into_iter()
+            .filter(|id| !self.services.get(&id.service).is_some_and(is_hook))
+            .collect();
+        for id in ids {
             self.stop_instance(&id);
         }
         // Instances removed by a reload that are still stopping count too.
-        for service in self.services.values_mut() {
+        for service in self.services.values_mut().filter(|s| !is_hook(s)) {
             for instance in service.instances.values_mut() {
                 instance.goal = Goal::Down;
             }
@@ -203,6 +211,58 @@ impl Supervisor {
             // (`mark_restart`) and a stop for good (goal Down) have stopped the dependents
             // first, through `reconcile`, so there is nothing left to bounce then.
             self.bounce_dependents(&id.service, now, out);
+        }
+    }
+
+    /// `stop --kill`: SIGKILL to the whole process group now (the loop adds the cgroup,
+    /// through `cgroup.kill`), no stop signal and no `stoptime` first. The instance is
+    /// STOPPING until it is reaped; should SIGKILL not end it (a process stuck in the
+    /// kernel), it is sent again after `stoptime` as any stop does.
+    pub(super) fn kill_now(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {
+        let name = self.instance_name(id);
+        let Some(service) = self.services.get_mut(&id.service) else {
+            return;
+        };
+        let stoptime = service.spec.policy.stoptime;
+        let Some(instance) = service.instances.get_mut(&id.index) else {
+            return;
+        };
+        if instance.goal != Goal::Down || !instance.is_active() {
+            return;
+        }
+        if instance.in_pre_start && instance.pid.is_none() {
+            // Only its pre-start runs: a stop kills that at once already.
+            self.send_stop(id, now, out);
+            return;
+        }
+        if instance.drain.is_some() {
+            // Its main process is gone; what is left of it in its cgroup goes now.
+            self.kill_drain(id, now, out);
+            return;
+        }
+        let Some(pid) = instance.pid else {
+            return;
+        };
+        instance.state = State::Stopping;
+        instance.paused_from = None;
+        instance.deadline = Some(now + stoptime);
+        out.push(log(
+            Level::Info,
+            format!("{name} (pid {pid}) killed: SIGKILL to its process group STOPPING"),
+        ));
+        out.push(Action::Signal {
+            pid,
+            signal: libc::SIGKILL,
+            group: true,
+        });
+        // A MAINPID= message may have moved the main pid out of the group it was spawned
+        // with: that group goes too.
+        if let Some(group) = instance.group.filter(|g| *g != pid) {
+            out.push(Action::Signal {
+                pid: group,
+                signal: libc::SIGKILL,
+                group: true,
+            });
         }
     }
 

@@ -5,15 +5,16 @@
 //! come meanwhile are counted and the next run gets the last one), at most
 //! [`MAX_RUNNING`] run at once in the whole daemon, and each is stopped after
 //! [`HOOK_TIMEOUT`]. A crash loop therefore costs one hook at a time, never a queue that
-//! grows, and the loop only forks when a hook is due.
+//! grows, and the loop only forks when a hook is due. Each run is a transient job (see
+//! hook_jobs.rs); this file only says when one starts and when it must stop.
 
 use super::state::{ExitStatus, State};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// A hook still running this long after it started gets SIGTERM (to its group)...
+/// A hook still running this long after it started is stopped (SIGTERM to its group)...
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-/// ...and SIGKILL this long after that.
+/// ...and killed this long after that (its job's `stoptime`).
 pub const HOOK_KILL_AFTER: Duration = Duration::from_secs(5);
 /// Hooks running at once in the whole daemon; more wait (one per hook and instance).
 pub const MAX_RUNNING: usize = 8;
@@ -77,13 +78,14 @@ impl HookKey {
     }
 }
 
-/// A run that was started: its pid once spawned, and when it is to be stopped.
+/// A run that was started: what it runs for, and when it is to be stopped.
 #[derive(Debug, Clone)]
 struct Run {
-    pid: Option<i32>,
-    event: String,
+    /// `FATAL of web`, for the log line of its end.
+    about: String,
     started: Instant,
-    terminated: bool,
+    /// Its stop was asked for (it ran out of time).
+    stopped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -102,8 +104,8 @@ pub enum HookStep {
         event: StateEvent,
         coalesced: u32,
     },
-    /// Signal a run's process group (it ran out of time).
-    Signal { pid: i32, signal: i32, key: HookKey },
+    /// Stop this run: it ran out of time (its job's `stoptime` escalates to SIGKILL).
+    Stop { key: HookKey },
 }
 
 #[derive(Debug, Default)]
@@ -112,7 +114,6 @@ pub struct HookRunner {
     /// Keys with a pending event and no run, waiting for a free place, oldest first.
     waiting: VecDeque<HookKey>,
     running: usize,
-    by_pid: HashMap<i32, HookKey>,
 }
 
 impl HookRunner {
@@ -139,10 +140,9 @@ impl HookRunner {
     ) -> HookStep {
         let slot = self.slots.entry(key.clone()).or_default();
         slot.running = Some(Run {
-            pid: None,
-            event: event.event.clone(),
+            about: format!("{} of {}", event.event, event.name),
             started: now,
-            terminated: false,
+            stopped: false,
         });
         self.running += 1;
         HookStep::Launch {
@@ -152,48 +152,25 @@ impl HookRunner {
         }
     }
 
-    /// The result of a launch: its pid, or `None` when it could not be spawned (the slot
-    /// is free again).
-    pub fn spawned(&mut self, key: &HookKey, pid: Option<i32>, now: Instant) -> Vec<HookStep> {
-        match (
-            self.slots.get_mut(key).and_then(|s| s.running.as_mut()),
-            pid,
-        ) {
-            (Some(run), Some(pid)) => {
-                run.pid = Some(pid);
-                self.by_pid.insert(pid, key.clone());
-                Vec::new()
-            }
-            (Some(_), None) => self.finished(key, now),
-            (None, _) => Vec::new(),
-        }
+    /// The hooks with a run going on (their jobs are checked for their end).
+    pub fn running(&self) -> Vec<HookKey> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.running.is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
-    /// Whether `pid` is a hook's process.
-    pub fn owns(&self, pid: i32) -> bool {
-        self.by_pid.contains_key(&pid)
-    }
-
-    /// A hook's process was reaped: its key and the event it ran for, and what runs next.
-    pub fn exited(&mut self, pid: i32, now: Instant) -> Option<(HookKey, String, Vec<HookStep>)> {
-        let key = self.by_pid.remove(&pid)?;
-        let event = self
-            .slots
-            .get(&key)
-            .and_then(|s| s.running.as_ref())
-            .map(|r| r.event.clone())
-            .unwrap_or_default();
-        let next = self.finished(&key, now);
-        Some((key, event, next))
-    }
-
-    fn finished(&mut self, key: &HookKey, now: Instant) -> Vec<HookStep> {
+    /// A run ended (or could not be started): what it ran for, and what runs next (its
+    /// own next event first: it was waiting for this very run).
+    pub fn finished(&mut self, key: &HookKey, now: Instant) -> (String, Vec<HookStep>) {
+        let mut about = String::new();
         if let Some(slot) = self.slots.get_mut(key) {
-            if slot.running.take().is_some() {
+            if let Some(run) = slot.running.take() {
                 self.running -= 1;
+                about = run.about;
             }
             if slot.pending.is_some() && !self.waiting.contains(key) {
-                // Its own next event goes first: it was waiting for this very run.
                 self.waiting.push_front(key.clone());
             }
         }
@@ -209,7 +186,7 @@ impl HookRunner {
         }
         self.slots
             .retain(|_, s| s.running.is_some() || s.pending.is_some());
-        steps
+        (about, steps)
     }
 
     /// Drops events not yet run for hooks that no longer exist (a reload removed them,
@@ -230,7 +207,7 @@ impl HookRunner {
         self.retain(|_| false);
     }
 
-    /// Whether a hook process is still alive (shutdown waits for it, at most its timeout).
+    /// Whether a hook is still running (shutdown waits for it, at most its timeout).
     pub fn any_running(&self) -> bool {
         self.running > 0
     }
@@ -239,40 +216,21 @@ impl HookRunner {
         self.slots
             .values()
             .filter_map(|s| s.running.as_ref())
-            .filter(|r| r.pid.is_some())
-            .map(|r| {
-                if r.terminated {
-                    r.started + HOOK_TIMEOUT + HOOK_KILL_AFTER
-                } else {
-                    r.started + HOOK_TIMEOUT
-                }
-            })
+            .filter(|r| !r.stopped)
+            .map(|r| r.started + HOOK_TIMEOUT)
             .min()
     }
 
-    /// Runs past their time: SIGTERM, then SIGKILL.
+    /// Runs past their time are stopped, once each.
     pub fn on_tick(&mut self, now: Instant) -> Vec<HookStep> {
         let mut steps = Vec::new();
         for (key, slot) in self.slots.iter_mut() {
             let Some(run) = slot.running.as_mut() else {
                 continue;
             };
-            let Some(pid) = run.pid else { continue };
-            if !run.terminated && now >= run.started + HOOK_TIMEOUT {
-                run.terminated = true;
-                steps.push(HookStep::Signal {
-                    pid,
-                    signal: libc::SIGTERM,
-                    key: key.clone(),
-                });
-            } else if run.terminated && now >= run.started + HOOK_TIMEOUT + HOOK_KILL_AFTER {
-                // Once: the next deadline is none for this run until it is reaped.
-                run.started = now;
-                steps.push(HookStep::Signal {
-                    pid,
-                    signal: libc::SIGKILL,
-                    key: key.clone(),
-                });
+            if !run.stopped && now >= run.started + HOOK_TIMEOUT {
+                run.stopped = true;
+                steps.push(HookStep::Stop { key: key.clone() });
             }
         }
         steps
@@ -311,12 +269,12 @@ mod tests {
             hooks.offer(key(0), event("BACKOFF"), now),
             Some(HookStep::Launch { coalesced: 0, .. })
         ));
-        hooks.spawned(&key(0), Some(100), now);
         for word in ["BACKOFF", "BACKOFF", "FATAL"] {
             assert_eq!(hooks.offer(key(0), event(word), now), None);
         }
-        let (done, ran_for, next) = hooks.exited(100, now).expect("a hook pid");
-        assert_eq!((done, ran_for.as_str()), (key(0), "BACKOFF"));
+        assert_eq!(hooks.running(), [key(0)]);
+        let (ran_for, next) = hooks.finished(&key(0), now);
+        assert_eq!(ran_for, "BACKOFF of web");
         match next.as_slice() {
             [HookStep::Launch {
                 event, coalesced, ..
@@ -335,11 +293,8 @@ mod tests {
         for index in 0..(MAX_RUNNING as u32 + 3) {
             let step = hooks.offer(key(index), event("FATAL"), now);
             assert_eq!(step.is_some(), (index as usize) < MAX_RUNNING);
-            if step.is_some() {
-                hooks.spawned(&key(index), Some(1000 + index as i32), now);
-            }
         }
-        let (_, _, next) = hooks.exited(1000, now).expect("hook");
+        let (_, next) = hooks.finished(&key(0), now);
         assert!(matches!(
             next.as_slice(),
             [HookStep::Launch { key: k, .. }] if *k == key(MAX_RUNNING as u32)
@@ -347,29 +302,24 @@ mod tests {
     }
 
     #[test]
-    fn a_hook_that_hangs_gets_term_at_its_timeout_then_kill() {
+    fn a_hook_that_hangs_is_stopped_once_at_its_timeout() {
         let mut hooks = HookRunner::default();
         let start = Instant::now();
         hooks.offer(key(0), event("FATAL"), start);
-        hooks.spawned(&key(0), Some(100), start);
         assert_eq!(hooks.next_deadline(), Some(start + HOOK_TIMEOUT));
         assert!(hooks.on_tick(start + Duration::from_secs(29)).is_empty());
-        let term = hooks.on_tick(start + HOOK_TIMEOUT);
-        assert!(
-            matches!(term.as_slice(), [HookStep::Signal { signal, .. }] if *signal == libc::SIGTERM)
-        );
-        let kill = hooks.on_tick(start + HOOK_TIMEOUT + HOOK_KILL_AFTER);
-        assert!(
-            matches!(kill.as_slice(), [HookStep::Signal { signal, .. }] if *signal == libc::SIGKILL)
-        );
+        let stop = hooks.on_tick(start + HOOK_TIMEOUT);
+        assert_eq!(stop, [HookStep::Stop { key: key(0) }]);
+        assert_eq!(hooks.next_deadline(), None);
+        assert!(hooks.on_tick(start + HOOK_TIMEOUT * 2).is_empty());
     }
 
     #[test]
-    fn a_failed_spawn_frees_the_slot() {
+    fn a_run_that_ends_frees_its_place() {
         let mut hooks = HookRunner::default();
         let now = Instant::now();
         hooks.offer(key(0), event("FATAL"), now);
-        assert!(hooks.spawned(&key(0), None, now).is_empty());
+        assert!(hooks.finished(&key(0), now).1.is_empty());
         assert!(!hooks.any_running());
         assert!(hooks.offer(key(0), event("FATAL"), now).is_some());
     }

@@ -6,8 +6,8 @@
 
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, Service, State, Supervisor};
+use super::{Command, Refusal, Reply};
 use crate::config::ServiceSpec;
-use crate::control::proto::{ErrorKind, Request, Response};
 use crate::supervisor::ExitStatus;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -56,6 +56,9 @@ pub(super) struct JobInfo {
     pub timed_out: bool,
     /// Already counted among the ended jobs.
     pub ended: bool,
+    /// The runs of an `on-event` hook (hook_jobs.rs): forgotten as each ends, never kept
+    /// among the ended jobs.
+    pub hook: bool,
 }
 
 /// The jobs' bookkeeping that belongs to no single service.
@@ -76,23 +79,23 @@ impl Supervisor {
     pub(super) fn on_job_request(
         &mut self,
         client: ClientId,
-        request: Request,
+        request: Command,
         out: &mut Actions,
-    ) -> Option<Request> {
+    ) -> Option<Command> {
         let reply = |out: &mut Actions, response| out.push(Action::Reply { client, response });
         match request {
-            Request::Wait { name } => match self.job_named(&name) {
+            Command::Wait { name } => match self.job_named(&name) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.jobs.waiters.len() >= MAX_JOB_WAITERS => reply(
                     out,
-                    Response::error(
-                        ErrorKind::Busy,
+                    Reply::refused(
+                        Refusal::Busy,
                         format!("{MAX_JOB_WAITERS} clients already wait for jobs"),
                     ),
                 ),
                 Ok(service) => self.jobs.waiters.push((client, service)),
             },
-            Request::Remove { name } => match self.job_named(&name) {
+            Command::Remove { name } => match self.job_named(&name) {
                 Err(response) => reply(out, response),
                 Ok(service) => {
                     self.stop_service(&service);
@@ -105,7 +108,7 @@ impl Supervisor {
                     }
                     out.push(log(Level::Info, format!("job {service} removed")));
                     let lines = vec![format!("{service}: removed")];
-                    reply(out, Response::Ok { lines });
+                    reply(out, Reply::Ok { lines });
                 }
             },
             other => return Some(other),
@@ -114,19 +117,19 @@ impl Supervisor {
     }
 
     /// The service of the job `name` (`NAME` or `NAME:0`), or the error to answer.
-    fn job_named(&self, name: &str) -> Result<String, Response> {
+    fn job_named(&self, name: &str) -> Result<String, Reply> {
         let service = name.strip_suffix(":0").unwrap_or(name);
         match self.services.get(service) {
             Some(s) if s.job.is_some() && !s.removed => Ok(service.to_string()),
-            Some(s) if !s.removed => Err(Response::error(
-                ErrorKind::BadRequest,
+            Some(s) if !s.removed => Err(Reply::refused(
+                Refusal::BadRequest,
                 format!(
                     "{service} is a service from {}, not a job",
                     s.spec.origin.file.display()
                 ),
             )),
-            _ => Err(Response::error(
-                ErrorKind::UnknownName,
+            _ => Err(Reply::refused(
+                Refusal::UnknownName,
                 format!("no such job: {name}"),
             )),
         }
@@ -164,6 +167,7 @@ impl Supervisor {
             timeout_at: timeout.map(|t| now + t),
             timed_out: false,
             ended: false,
+            hook: false,
         });
         self.services.insert(name.clone(), service);
         out.push(log(
@@ -172,7 +176,7 @@ impl Supervisor {
         ));
         out.push(Action::Reply {
             client,
-            response: Response::Job { name: name.clone() },
+            response: Reply::Job { name: name.clone() },
         });
         if !detach {
             out.push(Action::Attach {
@@ -202,8 +206,8 @@ impl Supervisor {
             owner,
         } = adoption;
         let refused = if let Some(id) = self.pids.get(&pid) {
-            Err(Response::error(
-                ErrorKind::BadRequest,
+            Err(Reply::refused(
+                Refusal::BadRequest,
                 format!(
                     "pid {pid} is already supervised as {}",
                     self.instance_name(id)
@@ -230,6 +234,7 @@ impl Supervisor {
             timeout_at: None,
             timed_out: false,
             ended: false,
+            hook: false,
         });
         if let Some(instance) = service.instances.get_mut(&0) {
             instance.state = State::Running;
@@ -252,7 +257,7 @@ impl Supervisor {
         ));
         out.push(Action::Reply {
             client,
-            response: Response::Job { name },
+            response: Reply::Job { name },
         });
     }
 
@@ -289,10 +294,10 @@ impl Supervisor {
     }
 
     /// Whether one more job (and, attached, one more waiter) fits.
-    pub(super) fn admit_job(&self, _client: ClientId, detach: bool) -> Result<(), Response> {
+    pub(super) fn admit_job(&self, _client: ClientId, detach: bool) -> Result<(), Reply> {
         if self.shutting_down {
-            return Err(Response::error(
-                ErrorKind::ShuttingDown,
+            return Err(Reply::refused(
+                Refusal::ShuttingDown,
                 "taskmasterd is shutting down",
             ));
         }
@@ -302,14 +307,14 @@ impl Supervisor {
             .filter(|s| s.job.as_ref().is_some_and(|j| !j.ended))
             .count();
         if live >= MAX_LIVE_JOBS {
-            return Err(Response::error(
-                ErrorKind::Busy,
+            return Err(Reply::refused(
+                Refusal::Busy,
                 format!("{MAX_LIVE_JOBS} jobs are running already; wait for some or remove them"),
             ));
         }
         if !detach && self.jobs.waiters.len() >= MAX_JOB_WAITERS {
-            return Err(Response::error(
-                ErrorKind::Busy,
+            return Err(Reply::refused(
+                Refusal::Busy,
                 format!("{MAX_JOB_WAITERS} clients already wait for jobs"),
             ));
         }
@@ -317,15 +322,15 @@ impl Supervisor {
     }
 
     /// A name a new job may take: not a service's, not another job's.
-    pub(super) fn name_is_free(&self, name: &str) -> Result<(), Response> {
+    pub(super) fn name_is_free(&self, name: &str) -> Result<(), Reply> {
         match self.services.get(name) {
             None => Ok(()),
-            Some(s) if s.job.is_some() => Err(Response::error(
-                ErrorKind::BadRequest,
+            Some(s) if s.job.is_some() => Err(Reply::refused(
+                Refusal::BadRequest,
                 format!("the name {name} is already used by a job"),
             )),
-            Some(s) => Err(Response::error(
-                ErrorKind::BadRequest,
+            Some(s) => Err(Reply::refused(
+                Refusal::BadRequest,
                 format!(
                     "the name {name} is already used by a service from {}",
                     s.spec.origin
@@ -384,7 +389,7 @@ impl Supervisor {
         let mut newly_ended = Vec::new();
         for (name, service) in &mut self.services {
             let ended = Supervisor::job_has_ended(service);
-            let Some(job) = service.job.as_mut() else {
+            let Some(job) = service.job.as_mut().filter(|j| !j.hook) else {
                 continue;
             };
             if ended && !job.ended {
@@ -425,7 +430,7 @@ impl Supervisor {
             }
             let response = match self.job_end(&name) {
                 Some(end) => end.into_response(&name),
-                None => Response::error(ErrorKind::UnknownName, format!("no such job: {name}")),
+                None => Reply::refused(Refusal::UnknownName, format!("no such job: {name}")),
             };
             out.push(Action::Reply { client, response });
         }
@@ -547,8 +552,8 @@ pub(super) struct JobEnd {
 }
 
 impl JobEnd {
-    fn into_response(self, name: &str) -> Response {
-        Response::JobEnded {
+    fn into_response(self, name: &str) -> Reply {
+        Reply::JobEnded {
             name: name.to_string(),
             code: self.code,
             exit_code: self.exit_code,

@@ -7,11 +7,14 @@
 
 mod analyze;
 mod checks;
+mod cron;
 mod demand;
 mod deps;
+mod drain;
 mod events;
 mod goals;
 mod handover;
+mod hook_jobs;
 pub mod hooks;
 mod instance;
 mod jobs;
@@ -22,6 +25,7 @@ mod prestart;
 mod readiness;
 mod reconcile;
 mod reload;
+mod reply;
 mod requests;
 mod rescue;
 mod schedule;
@@ -33,17 +37,20 @@ mod waiters;
 pub mod watch;
 mod why;
 
-pub use analyze::millis_text;
+pub use analyze::{millis_text, TimelineHandover};
 pub use deps::DepKind;
 pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use level::Level;
+pub use reply::{
+    Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
+};
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
-use crate::control::proto::{Request, Response};
+
 use deps::DepTable;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -105,6 +112,12 @@ pub enum Event {
     /// The OOM killer killed in the cgroup of this (reaped, not yet reported) process:
     /// given just before its [`Event::Exited`], so that its exit is reported as such.
     OomKilled { pid: i32, reason: String },
+    /// Processes are left in the cgroup of this (reaped, not yet reported) main process:
+    /// given just before its [`Event::Exited`]; the instance stays STOPPING until
+    /// [`Event::CgroupEmpty`] (see drain.rs).
+    Leftovers { pid: i32, processes: usize },
+    /// The cgroup of an instance that had [`Event::Leftovers`] has no process any more.
+    CgroupEmpty { id: InstanceId },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -114,7 +127,7 @@ pub enum Event {
     /// [`Supervisor::next_deadline`] has passed.
     Tick,
     /// A request from `tmctl` that the core answers (the loop answers tail, reload, reopen).
-    Request { client: ClientId, request: Request },
+    Request { client: ClientId, request: Command },
     /// A new, validated config to apply.
     Reload {
         client: Option<ClientId>,
@@ -154,11 +167,6 @@ pub enum Event {
     },
     /// A connection waits on a socket of a `start-on-demand` service that is down.
     Demand { service: String },
-    /// The result of an [`Action::RunHook`]; its exit comes as [`Event::HelperExited`].
-    HookSpawned {
-        key: hooks::HookKey,
-        result: Result<i32, SpawnFailure>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -177,13 +185,19 @@ pub enum Action {
         signal: i32,
         group: bool,
     },
+    /// Send a signal to every process in the instance's cgroup (SIGKILL: `cgroup.kill`), the
+    /// leftovers of its exited main process; the loop answers [`Event::CgroupEmpty`].
+    SignalCgroup {
+        id: InstanceId,
+        signal: i32,
+    },
     Log {
         level: Level,
         text: String,
     },
     Reply {
         client: ClientId,
-        response: Response,
+        response: Reply,
     },
     /// Shutdown is complete: nothing runs any more.
     Exit,
@@ -192,7 +206,7 @@ pub enum Action {
         name: String,
     },
     /// Send this instance's output (both streams, in order, nothing skipped) to the client
-    /// that runs it, until its [`Response::JobEnded`].
+    /// that runs it, until its [`Reply::JobEnded`].
     Attach {
         client: ClientId,
         id: InstanceId,
@@ -200,15 +214,6 @@ pub enum Action {
     /// The instance is gone for good (an ended job forgotten): drop its captured output.
     Forget {
         id: InstanceId,
-    },
-    /// Run an `on-event` hook (`spec` is the service's, with the hook's command and the
-    /// event in its environment), output collected like a `pre-start`'s; answer with
-    /// [`Event::HookSpawned`].
-    RunHook {
-        id: InstanceId,
-        name: String,
-        key: hooks::HookKey,
-        spec: Arc<ProcessSpec>,
     },
     /// An instance changed state (or its process exited), for `tmctl events` subscribers.
     Publish(hooks::StateEvent),
@@ -311,8 +316,13 @@ pub struct Supervisor {
     jobs: jobs::JobBook,
     /// Starts scheduled by `start --in`/`--at`.
     schedules: schedule::Schedules,
+    /// The next run of each service with a `schedule`.
+    crons: cron::CronTable,
     /// `on-event` hooks running and waiting.
     hooks: hooks::HookRunner,
+    /// A hook's run was started or stopped during this event: reconcile once more after
+    /// the changes were published (see `settle_hooks`).
+    hook_reconcile: bool,
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
@@ -344,7 +354,9 @@ impl Supervisor {
             strangers: Default::default(),
             jobs: Default::default(),
             schedules: Default::default(),
+            crons: Default::default(),
             hooks: Default::default(),
+            hook_reconcile: false,
             changes: Default::default(),
             timeline: Default::default(),
             rescue: false,
@@ -380,17 +392,13 @@ impl Supervisor {
                 pid,
                 status,
                 output,
-            } if self.hooks.owns(pid) => self.on_hook_exit(pid, status, &output, now, &mut out),
-            Event::HelperExited {
-                pid,
-                status,
-                output,
             } => self.on_helper_exit(pid, status, output, now, &mut out),
-            Event::HookSpawned { key, result } => self.on_hook_spawned(key, result, now, &mut out),
             Event::WatchedChanged { service, path } => self.on_watched_change(service, path, now),
             Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
+            Event::Leftovers { pid, processes } => self.on_leftovers(pid, processes),
+            Event::CgroupEmpty { id } => self.on_cgroup_empty(&id, &mut out),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
             }
@@ -399,7 +407,7 @@ impl Supervisor {
             Event::Continued { pid } => self.on_continued(pid, now, &mut out),
             Event::Tick => {
                 for step in self.hooks.on_tick(now) {
-                    self.hook_step(step, &mut out);
+                    self.hook_step(step, now, &mut out);
                 }
                 self.act_on_changes(now, &mut out);
                 self.on_tick(now, &mut out)
@@ -419,6 +427,7 @@ impl Supervisor {
             }
             Event::Reload { client, config } => {
                 self.reload(client, config, now, &mut out);
+                self.crons.mark_stale();
                 self.forget_removed_hooks();
                 self.forget_removed_watches();
             }
@@ -434,10 +443,12 @@ impl Supervisor {
             Event::FdReady { id, pid } => self.on_fd_ready(&id, pid, now, &mut out),
         }
         self.fire_schedules(now, &mut out);
+        self.fire_crons(now, &mut out);
         self.expire_jobs(now, &mut out);
         self.reconcile(now, &mut out);
         self.answer_waiters(&mut out);
         self.publish_transitions(exit, now, &mut out);
+        self.settle_hooks(now, &mut out);
         self.settle_jobs(now, &mut out);
         self.forget_retired();
         self.ungroup_adopted(&mut out);
@@ -463,6 +474,7 @@ impl Supervisor {
             .chain(checks)
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
+            .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))
             .chain(self.hooks.next_deadline())
             .chain(self.changes.next_deadline())
             .min()
@@ -493,6 +505,16 @@ impl Supervisor {
     /// The process spec of a service (for the loop's output handling and `tail`).
     pub fn process_spec(&self, service: &str) -> Option<&Arc<ProcessSpec>> {
         self.services.get(service).map(|s| &s.process)
+    }
+
+    /// The spec a service file gave `service`, exactly as it was loaded and runs now; `None`
+    /// for a job, a removed service, or one with a check pending (a reloaded spec waiting
+    /// for its `pre-start`). Reload takes these instead of parsing unchanged files again.
+    pub fn loaded_spec(&self, service: &str) -> Option<&ServiceSpec> {
+        self.services
+            .get(service)
+            .filter(|s| s.job.is_none() && !s.removed && s.candidate.is_none())
+            .map(|s| &s.spec)
     }
 
     /// Resolves `all`, `NAME` or `NAME:N` to instances; an unknown name is an error.
@@ -530,16 +552,22 @@ impl Supervisor {
                 _ => return Err(format!("no such service: {service_name}")),
             };
             match index {
-                Some(index) if index < service.spec.numprocs => keep(
-                    InstanceId {
-                        service: service_name.to_string(),
-                        index,
-                    },
-                    &mut ids,
-                ),
+                // Existing instances only: a hook's job has those of its runs going on.
+                Some(index)
+                    if index < service.spec.numprocs && service.instances.contains_key(&index) =>
+                {
+                    keep(
+                        InstanceId {
+                            service: service_name.to_string(),
+                            index,
+                        },
+                        &mut ids,
+                    )
+                }
                 Some(_) => return Err(format!("no such instance: {name}")),
                 None => {
-                    for index in 0..service.spec.numprocs {
+                    let existing = service.instances.keys().copied();
+                    for index in existing.filter(|i| *i < service.spec.numprocs) {
                         let id = InstanceId {
                             service: service_name.to_string(),
                             index,

@@ -69,6 +69,7 @@ mod tests {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         }
     }

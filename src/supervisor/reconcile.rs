@@ -248,12 +248,15 @@ impl Supervisor {
         let Some(service) = self.services.get_mut(&id.service) else {
             return;
         };
-        let spec = service.process.clone();
         let pre_start = super::prestart::pre_start_spec(&service.spec);
         let deadline = Supervisor::start_deadline(service, now);
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
+        let spec = instance
+            .process
+            .clone()
+            .unwrap_or_else(|| service.process.clone());
         // No process: a restart still pending (of a finished oneshot started again
         // meanwhile) is this start.
         instance.restart_pending = false;

@@ -1,18 +1,19 @@
 //! Requests the core answers: status, start/stop/restart (which wait for the outcome),
 //! pause/resume, signal, names, shutdown.
 
+use super::deps::DepKind;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
-use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus, Request, Response};
-use std::collections::BTreeMap;
+use super::{Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 impl Supervisor {
     pub(super) fn on_request(
         &mut self,
         client: ClientId,
-        request: Request,
+        request: Command,
         now: Instant,
         out: &mut Actions,
     ) {
@@ -20,14 +21,14 @@ impl Supervisor {
         let resolved = |me: &Supervisor, names: &[String]| {
             if names.is_empty() {
                 let message = "name a service, an instance NAME:N, or all";
-                Err(Response::error(ErrorKind::BadRequest, message))
+                Err(Reply::refused(Refusal::BadRequest, message))
             } else {
                 me.resolve(names)
-                    .map_err(|message| Response::error(ErrorKind::UnknownName, message))
+                    .map_err(|message| Reply::refused(Refusal::UnknownName, message))
             }
         };
         match request {
-            Request::Status { names } => {
+            Command::Status { names } => {
                 let ids = if names.is_empty() {
                     Ok(self.all_ids())
                 } else {
@@ -39,16 +40,21 @@ impl Supervisor {
                             .iter()
                             .filter_map(|id| self.status_of(id, now))
                             .collect();
-                        reply(out, Response::Status { instances });
+                        reply(out, Reply::Status { instances });
                     }
-                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
                 }
             }
-            Request::Start { names } => match resolved(self, &names) {
+            Command::Start { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
+                    // What they require or want is started first, and waited for and named
+                    // too.
+                    let mut pulled = Vec::new();
                     for id in &ids {
+                        let before: HashSet<InstanceId> =
+                            self.instances_going_up().into_iter().collect();
                         if let Some(i) = self.instance_mut(id) {
                             // A user's start gives a FATAL or held-back instance a fresh try,
                             // and pulls in again what a waiting one requires.
@@ -60,37 +66,33 @@ impl Supervisor {
                             }
                         }
                         self.start_instance(id, out);
-                    }
-                    let entries = self.entries(ids, || What::Start);
-                    self.wait(Some(client), false, entries);
-                }
-            },
-            Request::Stop { names } => match resolved(self, &names) {
-                Err(response) => reply(out, response),
-                Ok(ids) => {
-                    // What requires them stops first, and is waited for and named too.
-                    let mut dependents = Vec::new();
-                    for id in &ids {
-                        let before = self.instances_going_up();
-                        self.stop_instance(id);
-                        let now_up = self.instances_going_up();
-                        dependents.extend(
-                            before
-                                .into_iter()
-                                .filter(|other| other != id && !now_up.contains(other))
-                                .map(|other| Entry {
+                        for other in self.instances_going_up() {
+                            if other != *id && !before.contains(&other) {
+                                pulled.push(Entry {
                                     name: self.instance_name(&other),
+                                    what: What::StartFor {
+                                        cause: id.service.clone(),
+                                        required: self.requires_chain(&id.service, &other.service),
+                                    },
                                     id: other,
-                                    what: What::StopWith(id.service.clone()),
-                                }),
-                        );
+                                });
+                            }
+                        }
                     }
-                    let mut entries = self.entries(ids, || What::Stop(None));
-                    entries.extend(dependents);
+                    let mut entries = self.entries(ids, || What::Start);
+                    entries.extend(pulled);
                     self.wait(Some(client), false, entries);
                 }
             },
-            Request::Restart { names } => match resolved(self, &names) {
+            Command::Stop { names } => match resolved(self, &names) {
+                Err(response) => reply(out, response),
+                Ok(ids) => self.stop_request(client, ids, false, now, out),
+            },
+            Command::Kill { names } => match resolved(self, &names) {
+                Err(response) => reply(out, response),
+                Ok(ids) => self.stop_request(client, ids, true, now, out),
+            },
+            Command::Restart { names } => match resolved(self, &names) {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
@@ -115,28 +117,28 @@ impl Supervisor {
                     self.wait(Some(client), false, entries);
                 }
             },
-            Request::Pause { names }
-            | Request::Resume { names }
-            | Request::Signal { names, .. }
+            Command::Pause { names }
+            | Command::Resume { names }
+            | Command::Signal { names, .. }
                 if names.is_empty() =>
             {
                 let message = "name a service, an instance NAME:N, or all";
-                reply(out, Response::error(ErrorKind::BadRequest, message));
+                reply(out, Reply::refused(Refusal::BadRequest, message));
             }
-            Request::Pause { names } => {
+            Command::Pause { names } => {
                 self.signal_running(client, &names, libc::SIGSTOP, true, out)
             }
-            Request::Resume { names } => {
+            Command::Resume { names } => {
                 self.signal_running(client, &names, libc::SIGCONT, true, out)
             }
-            Request::Signal { signal, names } => match crate::signals::parse(&signal) {
+            Command::Signal { signal, names } => match crate::signals::parse(&signal) {
                 Some(number) => self.signal_running(client, &names, number, false, out),
                 None => reply(
                     out,
-                    Response::error(ErrorKind::BadRequest, format!("unknown signal: {signal}")),
+                    Reply::refused(Refusal::BadRequest, format!("unknown signal: {signal}")),
                 ),
             },
-            Request::Names => {
+            Command::Names => {
                 let services = self
                     .services
                     .values()
@@ -150,27 +152,17 @@ impl Supervisor {
                     .collect();
                 reply(
                     out,
-                    Response::Names {
+                    Reply::Names {
                         services,
                         instances,
                     },
                 );
             }
-            Request::Why { name } => match self.why(&name, now) {
-                Ok(steps) => {
-                    let steps = steps
-                        .into_iter()
-                        .map(|step| crate::control::proto::WhyStep {
-                            name: step.name,
-                            state: step.state.word().to_string(),
-                            reason: step.reason,
-                        })
-                        .collect();
-                    reply(out, Response::Why { steps });
-                }
-                Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+            Command::Why { name } => match self.why(&name, now) {
+                Ok(steps) => reply(out, Reply::Why { steps }),
+                Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
             },
-            Request::Analyze { names } => {
+            Command::Analyze { names } => {
                 let ids = if names.is_empty() {
                     Ok(Vec::new())
                 } else {
@@ -179,28 +171,63 @@ impl Supervisor {
                 match ids {
                     Ok(ids) => {
                         let analysis = self.analyze(&ids, now);
-                        reply(out, Response::Analyze { analysis });
+                        reply(out, Reply::Analyze { analysis });
                     }
-                    Err(message) => reply(out, Response::error(ErrorKind::UnknownName, message)),
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
                 }
             }
-            Request::Shutdown => {
-                self.begin_shutdown(out);
-                reply(
-                    out,
-                    Response::Ok {
-                        lines: vec!["shutting down".to_string()],
+            Command::Show { name } => {
+                let service = name.rsplit_once(':').map_or(name.as_str(), |(s, _)| s);
+                match self.resolve(std::slice::from_ref(&name)) {
+                    Ok(_) => match self.services.get(service) {
+                        Some(s) => {
+                            let text = crate::config::service_kdl(&s.spec);
+                            reply(out, Reply::Config { text });
+                        }
+                        None => reply(
+                            out,
+                            Reply::refused(
+                                Refusal::UnknownName,
+                                format!("no such service: {service}"),
+                            ),
+                        ),
                     },
-                );
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
+                }
             }
-            // The loop answers these itself; reaching here is a wiring mistake, not the user's.
-            other => reply(
-                out,
-                Response::error(
-                    ErrorKind::Failed,
-                    format!("internal: request not handled by the core: {other:?}"),
-                ),
-            ),
+            Command::Ps { names } => {
+                let ids = if names.is_empty() {
+                    Ok(self.all_ids())
+                } else {
+                    self.resolve(&names)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let instances = ids
+                            .iter()
+                            .filter_map(|id| {
+                                let i = self.instance(id)?;
+                                Some(super::ProcessIds {
+                                    name: self.instance_name(id),
+                                    state: i.state.word().to_string(),
+                                    pid: i.pid,
+                                    group: i.group.or(i.pid),
+                                    service: id.service.clone(),
+                                    index: id.index,
+                                })
+                            })
+                            .collect();
+                        reply(out, Reply::Ps { instances });
+                    }
+                    Err(message) => reply(out, Reply::refused(Refusal::UnknownName, message)),
+                }
+            }
+            // Answered by `on_job_request` and `on_schedule_request`, which see every
+            // command first (see `Supervisor::handle`) and never hand these on.
+            Command::Wait { .. }
+            | Command::Remove { .. }
+            | Command::Schedule { .. }
+            | Command::Cancel { .. } => {}
         }
     }
 
@@ -261,6 +288,24 @@ impl Supervisor {
     }
 
     /// Every instance whose goal is up, in name order.
+    /// Whether `from` requires `to`, directly or through what it requires (a failure of
+    /// `to` then holds `from` back; through a `wants` it does not).
+    fn requires_chain(&self, from: &str, to: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = vec![from];
+        while let Some(service) = todo.pop() {
+            for (dep, kind) in self.deps.waits_for(service) {
+                if *kind == DepKind::Requires && seen.insert(dep.as_str()) {
+                    if dep == to {
+                        return true;
+                    }
+                    todo.push(dep);
+                }
+            }
+        }
+        false
+    }
+
     fn instances_going_up(&self) -> Vec<InstanceId> {
         self.services
             .iter()
@@ -302,7 +347,7 @@ impl Supervisor {
             Err(message) => {
                 out.push(Action::Reply {
                     client,
-                    response: Response::error(ErrorKind::UnknownName, message),
+                    response: Reply::refused(Refusal::UnknownName, message),
                 });
                 return;
             }
@@ -346,16 +391,53 @@ impl Supervisor {
             }
         }
         let response = if missing.is_empty() {
-            Response::Ok { lines }
+            Reply::Ok { lines }
         } else if lines.is_empty() {
-            Response::error(
-                ErrorKind::NotRunning,
+            Reply::refused(
+                Refusal::NotRunning,
                 format!("not running: {}", missing.join(", ")),
             )
         } else {
-            Response::Outcome { ok: false, results }
+            Reply::Outcome { ok: false, results }
         };
         out.push(Action::Reply { client, response });
+    }
+
+    /// `stop` (and `stop --kill`): each instance goes down, what requires it first, and
+    /// the client is answered once all have stopped. With `kill`, the named instances get
+    /// SIGKILL at once, to the whole process group (and cgroup), without waiting for their
+    /// dependents or for `stoptime`.
+    fn stop_request(
+        &mut self,
+        client: ClientId,
+        ids: Vec<InstanceId>,
+        kill: bool,
+        now: Instant,
+        out: &mut Actions,
+    ) {
+        // What requires them stops first, and is waited for and named too.
+        let mut dependents = Vec::new();
+        for id in &ids {
+            let before = self.instances_going_up();
+            self.stop_instance(id);
+            if kill {
+                self.kill_now(id, now, out);
+            }
+            let now_up = self.instances_going_up();
+            dependents.extend(
+                before
+                    .into_iter()
+                    .filter(|other| other != id && !now_up.contains(other))
+                    .map(|other| Entry {
+                        name: self.instance_name(&other),
+                        id: other,
+                        what: What::StopWith(id.service.clone()),
+                    }),
+            );
+        }
+        let mut entries = self.entries(ids, || What::Stop(None));
+        entries.extend(dependents);
+        self.wait(Some(client), false, entries);
     }
 
     /// The instance's detail as of `now`: a pending restart counts down (`restart in 0.15s`)
@@ -391,25 +473,32 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: match (
-                &i.oom,
-                Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
-            ) {
-                (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
-                (Some(oom), None) => Some(oom.clone()),
-                (None, detail) => detail,
+            detail: {
+                let detail = match (
+                    &i.oom,
+                    Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
+                ) {
+                    (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
+                    (Some(oom), None) => Some(oom.clone()),
+                    (None, detail) => detail,
+                };
+                match (detail, self.next_run_text(&id.service)) {
+                    (Some(detail), Some(next)) => Some(format!("{detail}; {next}")),
+                    (detail, next) => detail.or(next),
+                }
             },
             last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
-            owner: service.job.as_ref().map(|j| j.owner),
-            memory_bytes: None,
-            memory_peak_bytes: None,
-            cpu_usec: None,
-            tasks: None,
+            // A hook's run was asked for by nobody: no owner.
+            owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),
+            next_run: self.crons.next_run(&id.service).map(|wall| {
+                chrono::DateTime::<chrono::Local>::from(wall)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            }),
         })
     }
 }
 
-fn shutting_down() -> Response {
-    Response::error(ErrorKind::ShuttingDown, "taskmasterd is shutting down")
+fn shutting_down() -> Reply {
+    Reply::refused(Refusal::ShuttingDown, "taskmasterd is shutting down")
 }

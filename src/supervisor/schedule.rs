@@ -6,7 +6,7 @@
 use super::waiters::Entry;
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{ErrorKind, Request, Response};
+use super::{Command, Refusal, Reply};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,13 +40,36 @@ impl Schedules {
             Some(ahead) => wall + ahead,
             None => wall,
         };
+        self.describe_wall(when)
+    }
+
+    /// `start at 14:05:00` for a wall-clock time, with the date when it is not within 20
+    /// hours of the wall clock as last told.
+    pub(super) fn describe_wall(&self, when: SystemTime) -> String {
         let local = chrono::DateTime::<chrono::Local>::from(when);
-        let format = if at.saturating_duration_since(then) < Duration::from_secs(20 * 3600) {
+        let near = self.wall.is_some_and(|(_, wall)| {
+            when.duration_since(wall).unwrap_or(Duration::ZERO) < Duration::from_secs(20 * 3600)
+        });
+        let format = if near {
             "%H:%M:%S"
         } else {
             "%Y-%m-%d %H:%M:%S"
         };
         format!("start at {}", local.format(format))
+    }
+
+    /// The wall-clock time at `now`, from what the loop last told.
+    pub(super) fn wall_at(&self, now: Instant) -> Option<SystemTime> {
+        let (then, wall) = self.wall?;
+        Some(match now.checked_duration_since(then) {
+            Some(ahead) => wall + ahead,
+            None => wall - then.duration_since(now),
+        })
+    }
+
+    /// Drops the scheduled start of an instance that is started now anyway.
+    pub(super) fn take(&mut self, id: &InstanceId) -> bool {
+        self.at.remove(id).is_some()
     }
 }
 
@@ -61,39 +84,39 @@ impl Supervisor {
     pub(super) fn on_schedule_request(
         &mut self,
         client: ClientId,
-        request: Request,
+        request: Command,
         now: Instant,
         out: &mut Actions,
-    ) -> Option<Request> {
+    ) -> Option<Command> {
         let reply = |out: &mut Actions, response| out.push(Action::Reply { client, response });
         let ids = match &request {
-            Request::Schedule { names, .. } | Request::Cancel { names } if names.is_empty() => {
+            Command::Schedule { names, .. } | Command::Cancel { names } if names.is_empty() => {
                 let message = "name a service, an instance NAME:N, or all";
-                reply(out, Response::error(ErrorKind::BadRequest, message));
+                reply(out, Reply::refused(Refusal::BadRequest, message));
                 return None;
             }
-            Request::Schedule { names, .. }
-            | Request::Cancel { names }
-            | Request::Start { names }
-            | Request::Stop { names }
-            | Request::Restart { names } => match self.resolve(names) {
+            Command::Schedule { names, .. }
+            | Command::Cancel { names }
+            | Command::Start { names }
+            | Command::Stop { names }
+            | Command::Kill { names }
+            | Command::Restart { names } => match self.resolve(names) {
                 Ok(ids) => ids,
                 Err(message) => {
-                    reply(out, Response::error(ErrorKind::UnknownName, message));
+                    reply(out, Reply::refused(Refusal::UnknownName, message));
                     return None;
                 }
             },
             _ => return Some(request),
         };
         match request {
-            Request::Schedule { delay_ms, .. } => {
-                let delay = Duration::from_millis(delay_ms);
+            Command::Schedule { delay, .. } => {
                 if self.shutting_down {
                     let message = "taskmasterd is shutting down";
-                    reply(out, Response::error(ErrorKind::ShuttingDown, message));
+                    reply(out, Reply::refused(Refusal::ShuttingDown, message));
                 } else if delay > MAX_SCHEDULE_DELAY {
                     let message = "a start can be scheduled at most 366 days ahead";
-                    reply(out, Response::error(ErrorKind::BadRequest, message));
+                    reply(out, Reply::refused(Refusal::BadRequest, message));
                 } else {
                     let entries = ids
                         .into_iter()
@@ -103,7 +126,7 @@ impl Supervisor {
                 }
                 None
             }
-            Request::Cancel { .. } => {
+            Command::Cancel { .. } => {
                 let entries = ids.into_iter().map(|id| self.cancel(id, out)).collect();
                 self.wait(Some(client), false, entries);
                 None

@@ -5,13 +5,13 @@
 
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor};
-use crate::control::proto::{InstanceOutcome, Response};
+use super::{InstanceOutcome, Reply};
 use std::collections::HashSet;
 
 pub(super) struct Waiter {
     /// `None`: a reload by SIGHUP, or a client that went away (the outcome is only logged).
     pub client: Option<ClientId>,
-    /// Answered with [`Response::Reload`] and logged.
+    /// Answered with [`Reply::Reload`] and logged.
     pub reload: bool,
     pub entries: Vec<Entry>,
 }
@@ -39,6 +39,9 @@ pub(super) enum What {
     With(String),
     /// Stopped because `cause` was stopped (it requires it): "stopped with".
     StopWith(String),
+    /// Started because `cause` was asked to start and requires or wants it: "started for".
+    /// Its failure fails the request only when `cause` requires it (else it is news).
+    StartFor { cause: String, required: bool },
     /// Settled from the start: this is all there is to say.
     Said {
         action: String,
@@ -131,9 +134,9 @@ impl Supervisor {
                     if ok { Level::Info } else { Level::Warning },
                     format!("reload done: {}", summary(&results)),
                 ));
-                Response::Reload { ok, results }
+                Reply::Reload { ok, results }
             } else {
-                Response::Outcome { ok, results }
+                Reply::Outcome { ok, results }
             };
             if let Some(client) = waiter.client {
                 out.push(Action::Reply { client, response });
@@ -154,10 +157,36 @@ impl Supervisor {
             What::StopWith(_) => self.instance(&entry.id).is_none_or(|i| {
                 (!i.is_active() && !i.is_waiting_to_start()) || self.started_again(&entry.id, i)
             }),
-            What::Start | What::Restart | What::Added | What::With(_) => {
+            What::Start | What::Restart | What::Added | What::With(_) | What::StartFor { .. } => {
                 self.settled_start(&entry.id)
             }
         }
+    }
+
+    /// Whether every instance meant to be up is up or as far as it will get without someone
+    /// doing something (what a boot waits for before it counts as done): `Some((up,
+    /// meant))`, or `None` while one is still on its way.
+    pub fn starts_settled(&self) -> Option<(usize, usize)> {
+        let (mut up, mut meant) = (0, 0);
+        for (name, service) in &self.services {
+            for (index, instance) in &service.instances {
+                if instance.goal != Goal::Up {
+                    continue;
+                }
+                let id = InstanceId {
+                    service: name.clone(),
+                    index: *index,
+                };
+                if !self.settled_start(&id) {
+                    return None;
+                }
+                meant += 1;
+                if self.is_up(&id) {
+                    up += 1;
+                }
+            }
+        }
+        Some((up, meant))
     }
 
     /// Someone started the instance again since it was asked to stop, and that start has
@@ -214,6 +243,14 @@ impl Supervisor {
                 let (ok, message) = self.start_result(entry);
                 (None, ok, message)
             }
+            What::StartFor { cause, required } => {
+                let (ok, message) = self.start_result(entry);
+                (
+                    Some(format!("started for {cause}")),
+                    ok || !required,
+                    message,
+                )
+            }
             What::Restart => {
                 let (ok, message) = self.start_result(entry);
                 let action = if ok { "restarted" } else { "restart failed" };
@@ -250,14 +287,21 @@ impl Supervisor {
         let Some(i) = self.instance(&entry.id) else {
             return (false, "removed".to_string());
         };
+        (self.is_up(&entry.id), self.describe(entry, i))
+    }
+
+    /// RUNNING, PAUSED, or a oneshot that is done.
+    fn is_up(&self, id: &InstanceId) -> bool {
+        let Some(i) = self.instance(id) else {
+            return false;
+        };
         let oneshot = self
             .services
-            .get(&entry.id.service)
+            .get(&id.service)
             .is_some_and(|s| s.is_oneshot());
-        let ok = i.state == State::Running
+        i.state == State::Running
             || (oneshot && i.state == State::Exited)
-            || i.state == State::Paused;
-        (ok, self.describe(entry, i))
+            || i.state == State::Paused
     }
 
     /// `RUNNING`, `EXITED (exit code 0)`, `FATAL: <why>; stderr: <its last words>`.

@@ -92,7 +92,7 @@ fn failed_required_dependency_holds_the_dependent_pending_and_start_replies() {
     h.expect_ops(&["spawn db 100"]);
     assert!(h.take_logs().iter().all(|l| !l.contains("held back"))); // said once
                                                                      // Starting web gives db a new try; when that fails too, the start says why.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn db 101"]);
@@ -100,15 +100,24 @@ fn failed_required_dependency_holds_the_dependent_pending_and_start_replies() {
     assert_eq!(h.reply(c), None);
     h.advance(ms(100));
     h.kill(101, Code(1));
-    assert_eq!(
-        h.reply(c),
-        Some(outcome(
-            false,
-            &[("web", false, "PENDING: dependency db is FATAL")]
-        ))
+    // Both are named: what was asked for, and the requirement started for it.
+    let mut said = outcome(
+        false,
+        &[
+            ("web", false, "PENDING: dependency db is FATAL"),
+            (
+                "db",
+                false,
+                "FATAL: exited with exit code 1 before starttime, 1 attempt(s), giving up",
+            ),
+        ],
     );
+    if let Reply::Outcome { results, .. } = &mut said {
+        results[1].action = Some("started for web".to_string());
+    }
+    assert_eq!(h.reply(c), Some(said));
     // Once db runs, web follows by itself.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["db"]),
     });
     h.advance(secs(1));
@@ -177,7 +186,7 @@ fn a_wanted_dependency_is_pulled_in_and_waited_for_but_its_failure_does_not_bloc
     h.kill(100, Code(1));
     assert_eq!(h.state_of("web"), State::Running);
     h.expect_ops(&["spawn cache 102"]);
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["cache"]),
     });
     h.kill(102, Sig(TERM));
@@ -192,13 +201,13 @@ fn after_only_orders() {
     let mut h = Harness::boot(config([svc("db").manual(), svc("web").after(&["db"])]));
     h.expect_ops(&["spawn web 100"]);
     assert_eq!(h.state_of("db"), State::Stopped);
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.kill(100, Sig(TERM));
     assert!(h.reply(c).is_some());
     h.take_ops();
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 101"]);
@@ -220,7 +229,7 @@ fn after_only_orders() {
     let mut h = Harness::boot(config([svc("db"), svc("web").after(&["db"])]));
     h.advance(secs(2));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.expect_ops(&["signal 100 TERM group"]);
@@ -293,7 +302,7 @@ fn a_oneshot_with_other_exitcodes_and_a_start_request() {
         .manual()
         .exitcodes(&[0, 3])
         .startretries(0)]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["job"]),
     });
     h.expect_ops(&["spawn job 100"]);
@@ -305,7 +314,7 @@ fn a_oneshot_with_other_exitcodes_and_a_start_request() {
         Some(outcome(true, &[("job", true, "EXITED (exit code 3)")]))
     );
     // Started again by hand, it runs again.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["job"]),
     });
     h.kill(101, Sig(KILL));
@@ -327,7 +336,7 @@ fn a_oneshot_that_succeeded_is_not_run_again_when_a_dependent_starts() {
     ]));
     h.kill(100, Code(0));
     h.expect_ops(&["spawn migrate 100"]);
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 101"]);
@@ -341,7 +350,7 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
     h.advance(secs(2));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.expect_ops(&["signal 101 TERM group"]);
@@ -360,7 +369,7 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     h.kill(100, Sig(TERM));
     h.expect_ops(&["signal 100 KILL group"]);
     let mut stopped_with = outcome(true, &[("db", true, "STOPPED"), ("web", true, "STOPPED")]);
-    if let Response::Outcome { results, .. } = &mut stopped_with {
+    if let Reply::Outcome { results, .. } = &mut stopped_with {
         results[1].action = Some("stopped with db".to_string());
     }
     assert_eq!(h.reply(c), Some(stopped_with));
@@ -368,7 +377,7 @@ fn stopping_a_dependency_stops_its_dependents_first() {
     h.advance(secs(60));
     h.expect_ops(&[]);
     // Starting web brings db back first.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn db 102"]);
@@ -384,7 +393,7 @@ fn a_dependent_that_ignores_its_stop_signal_is_killed_before_the_dependency_stop
     ]));
     h.advance(secs(2));
     h.take_ops();
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.advance(secs(3));
@@ -408,13 +417,7 @@ fn shutdown_stops_in_reverse_order_with_independent_branches_in_parallel() {
     }
     let [a, b, c, d, x] = ["a", "b", "c", "d", "x"].map(|s| h.pid_of(s).unwrap());
     h.take_ops();
-    let client = h.request(Request::Shutdown);
-    assert_eq!(
-        h.reply(client),
-        Some(Response::Ok {
-            lines: names(&["shutting down"])
-        })
-    );
+    h.feed(Event::Shutdown);
     // The leaves go first, all at once.
     h.expect_ops(&[
         &format!("signal {c} TERM group"),
@@ -442,15 +445,12 @@ fn shutdown_stops_in_reverse_order_with_independent_branches_in_parallel() {
     h.advance(secs(60));
     h.expect_ops(&[]);
     // Nothing starts any more.
-    let c2 = h.request(Request::Start {
+    let c2 = h.request(Command::Start {
         names: names(&["a"]),
     });
     assert_eq!(
         h.reply(c2),
-        Some(error(
-            ErrorKind::ShuttingDown,
-            "taskmasterd is shutting down"
-        ))
+        Some(error(Refusal::ShuttingDown, "taskmasterd is shutting down"))
     );
     h.expect_ops(&[]);
 }
@@ -524,7 +524,7 @@ fn a_bound_dependency_that_exits_for_good_leaves_its_dependent_waiting() {
     h.advance(secs(60));
     h.expect_ops(&["signal 101 KILL group"]);
     // Starting db again brings web back.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["db"]),
     });
     h.advance(secs(1));
@@ -577,7 +577,7 @@ fn a_stable_bound_dependency_crashing_restarts_at_once_and_bounces_its_dependent
 fn the_event_log_names_instance_pid_and_state() {
     let mut h = Harness::boot(config([svc("web").stoptime(secs(2))]));
     h.advance(secs(1));
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.advance(secs(2));
@@ -599,10 +599,10 @@ fn the_event_log_names_instance_pid_and_state() {
 #[test]
 fn names_lists_services_and_instances_for_completion() {
     let mut h = Harness::boot(config([svc("a"), svc("w").numprocs(2)]));
-    let c = h.request(Request::Names);
+    let c = h.request(Command::Names);
     assert_eq!(
         h.reply(c),
-        Some(Response::Names {
+        Some(Reply::Names {
             services: names(&["a", "w"]),
             instances: names(&["a", "w:0", "w:1"]),
         })
@@ -645,7 +645,7 @@ fn restarting_a_dependency_bounces_its_dependents() {
     ]));
     h.advance(secs(3));
     h.expect_ops(&["spawn db 100", "spawn web 101", "spawn proxy 102"]);
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["db"]),
     });
     h.expect_ops(&["signal 102 TERM group"]);
@@ -721,27 +721,78 @@ fn start_of_a_dependent_answers_when_its_requirement_finishes_without_running() 
         svc("db").manual(),
         svc("web").requires(&["db"]).manual(),
     ]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn db 100"]);
     h.advance(ms(300));
     h.kill(100, Code(0));
     assert_eq!(h.state_of("db"), State::Exited);
-    assert_eq!(
-        h.reply(c),
-        Some(outcome(
-            false,
-            &[(
+    let mut said = outcome(
+        false,
+        &[
+            (
                 "web",
                 false,
-                "PENDING: waiting for db, which is not running"
-            )]
-        ))
+                "PENDING: waiting for db, which is not running",
+            ),
+            ("db", false, "EXITED (exit code 0)"),
+        ],
     );
-    let again = h.request(Request::Start {
+    if let Reply::Outcome { results, .. } = &mut said {
+        results[1].action = Some("started for web".to_string());
+    }
+    assert_eq!(h.reply(c), Some(said));
+    let again = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn db 101"]);
     assert_eq!(h.reply(again), None);
+}
+
+#[test]
+fn start_names_what_it_pulled_in_and_waits_for_it_a_wanted_failure_is_only_news() {
+    let mut h = Harness::boot(config([
+        svc("db").manual(),
+        svc("cache").manual().startretries(0),
+        svc("web").requires(&["db"]).wants(&["cache"]).manual(),
+    ]));
+    let c = h.request(Command::Start {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["spawn cache 100", "spawn db 101"]);
+    // The wanted cache fails; the required db comes up, then web: the start succeeds and
+    // says what it started for web and how each ended.
+    h.kill(100, Code(1));
+    h.advance(secs(1));
+    h.expect_ops(&["spawn web 102"]);
+    assert_eq!(h.reply(c), None, "web is still starting");
+    h.advance(secs(1));
+    assert_eq!(
+        h.reply(c),
+        Some(reported(
+            true,
+            &[
+                ("web", "", true, "RUNNING"),
+                (
+                    "cache",
+                    "started for web",
+                    true,
+                    "FATAL: exited with exit code 1 before starttime, 1 attempt(s), giving up"
+                ),
+                ("db", "started for web", true, "RUNNING"),
+            ]
+        ))
+        .map(|mut r| {
+            if let Reply::Outcome { results, .. } = &mut r {
+                results[0].action = None;
+            }
+            r
+        })
+    );
+    // Already running: nothing else to name.
+    let c = h.request(Command::Start {
+        names: names(&["web"]),
+    });
+    assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
 }

@@ -26,18 +26,57 @@ fn each_state_an_instance_rests_in_is_published_with_its_exits() {
 }
 
 #[test]
-fn a_hook_runs_for_the_states_it_names_only_with_the_event_in_its_environment() {
+fn a_hook_runs_as_a_transient_job_for_the_states_it_names_with_the_event_in_its_environment() {
     let mut h = Harness::boot(config([hooked("web", &["FATAL"]).startretries(0)]));
     h.expect_ops(&["spawn web 100"]);
     h.kill(100, Code(3));
     assert_eq!(h.state_of("web"), State::Fatal);
     h.expect_ops(&["hook web.on-event-0 web FATAL 101"]);
-    h.helper_exit(101, Code(0), "mail sent\n");
+    // In status while it runs: transient, nobody's request.
+    let run = h.status("web.on-event-0");
+    assert_eq!((run.state.as_str(), run.pid), ("RUNNING", Some(101)));
+    assert!(run.transient);
+    assert_eq!(run.owner, None);
+    h.kill(101, Code(0));
     assert!(h
         .logs
         .iter()
-        .any(|l| l == "info: web.on-event-0: mail sent"));
+        .any(|l| l == "info: web.on-event-0 (FATAL of web) ended: exit code 0"));
+    // Gone once ended: it is forgotten, never kept among the ended jobs.
+    assert!(h.sup.status_of(&id("web.on-event-0"), h.now).is_none());
+    assert!(h.take_ops().contains(&"forget web.on-event-0".to_string()));
     assert!(!h.sup.anything_active());
+}
+
+#[test]
+fn each_instance_has_its_own_run_named_after_it() {
+    let mut h = Harness::boot(config([hooked("web", &["exit"]).numprocs(2)]));
+    h.expect_ops(&["spawn web:0 100", "spawn web:1 101"]);
+    h.advance(secs(2));
+    h.kill(100, Code(1));
+    h.kill(101, Code(1));
+    let ops = h.take_ops();
+    assert!(
+        ops.contains(&"hook web.on-event-0:0 web:0 exit 103".to_string()),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| o.starts_with("hook web.on-event-0:1 web:1 exit")),
+        "{ops:?}"
+    );
+    // Only the runs going on exist.
+    assert!(h
+        .sup
+        .resolve(&["web.on-event-0".to_string()])
+        .is_ok_and(|ids| ids.len() == 2));
+    h.kill(103, Code(0));
+    assert_eq!(
+        h.sup
+            .resolve(&["web.on-event-0".to_string()])
+            .map(|ids| ids.len()),
+        Ok(1)
+    );
 }
 
 #[test]
@@ -61,8 +100,15 @@ fn events_during_a_run_are_folded_into_one_next_run() {
     }
     assert!(h.take_ops().is_empty());
     assert!(h.elapsed() < secs(30), "the hook would have timed out");
-    h.helper_exit(102, Code(0), "");
-    h.expect_ops(&[&format!("hook web.on-event-0 web exit {}", pid + 1)]);
+    h.kill(102, Code(0));
+    let ops = h.take_ops();
+    assert_eq!(
+        ops,
+        [
+            "forget web.on-event-0".to_string(),
+            format!("hook web.on-event-0 web exit {}", pid + 1)
+        ]
+    );
     assert!(h
         .logs
         .iter()
@@ -70,18 +116,43 @@ fn events_during_a_run_are_folded_into_one_next_run() {
 }
 
 #[test]
-fn a_hook_that_hangs_is_stopped_after_its_timeout() {
+fn a_hook_that_hangs_is_stopped_after_its_timeout_then_killed() {
     let mut h = Harness::boot(config([hooked("web", &["RUNNING"])]));
     h.expect_ops(&["spawn web 100"]);
     h.advance(secs(1));
     h.expect_ops(&["hook web.on-event-0 web RUNNING 101"]);
     h.advance(secs(30));
     h.expect_ops(&["signal 101 TERM group"]);
+    assert_eq!(h.state_of("web.on-event-0"), State::Stopping);
     h.advance(secs(5));
     h.expect_ops(&["signal 101 KILL group"]);
-    h.helper_exit(101, Sig(9), "");
+    h.kill(101, Sig(9));
+    assert!(h
+        .logs
+        .iter()
+        .any(|l| l == "warning: web.on-event-0 (RUNNING of web) ended: signal KILL"));
+    // What is left of its group goes too; then nothing more.
+    assert_eq!(
+        h.take_ops(),
+        ["signal 101 KILL group", "forget web.on-event-0"]
+    );
     h.advance(secs(3600));
     assert!(h.take_ops().is_empty());
+}
+
+#[test]
+fn shutdown_lets_a_running_hook_finish_and_runs_no_new_one() {
+    let mut h = Harness::boot(config([hooked("web", &["RUNNING", "STOPPED"])]));
+    h.expect_ops(&["spawn web 100"]);
+    h.advance(secs(1));
+    h.expect_ops(&["hook web.on-event-0 web RUNNING 101"]);
+    h.feed(Event::Shutdown);
+    h.expect_ops(&["signal 100 TERM group"]);
+    h.kill(100, Sig(libc::SIGTERM));
+    h.take_ops();
+    assert!(h.sup.anything_active(), "the hook still runs");
+    h.kill(101, Code(0));
+    assert!(h.take_ops().contains(&"exit".to_string()));
 }
 
 fn watching(name: &str, signal: Option<i32>) -> Svc {

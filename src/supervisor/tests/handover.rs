@@ -53,7 +53,7 @@ fn timers_carry_over_a_backoff_is_still_due_and_a_stopping_process_still_gets_si
     let mut h = Harness::boot(cfg());
     h.advance(secs(2));
     let slow = h.pid_of("slow").expect("runs");
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["slow"]),
     });
     h.advance(secs(4));
@@ -99,7 +99,7 @@ fn a_user_stopped_autostart_service_stays_stopped() {
     let mut h = Harness::boot(cfg());
     h.advance(secs(1));
     let pid = h.pid_of("web").expect("runs");
-    let client = h.request(Request::Stop {
+    let client = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.kill(pid, Sig(TERM));

@@ -28,12 +28,12 @@ fn run(h: &mut Harness, job: Box<JobRequest>) -> ClientId {
     client
 }
 
-fn replies(h: &mut Harness, client: ClientId) -> Vec<Response> {
+fn replies(h: &mut Harness, client: ClientId) -> Vec<Reply> {
     h.replies.remove(&client).unwrap_or_default()
 }
 
-fn ended(name: &str, code: i32, message: &str) -> Response {
-    Response::JobEnded {
+fn ended(name: &str, code: i32, message: &str) -> Reply {
+    Reply::JobEnded {
         name: name.to_string(),
         code,
         exit_code: None,
@@ -50,14 +50,14 @@ fn an_attached_job_is_named_attached_spawned_and_told_its_end() {
     assert_eq!(h.state_of("run-1"), State::Running);
     assert_eq!(
         replies(&mut h, c),
-        [Response::Job {
+        [Reply::Job {
             name: "run-1".into()
         }]
     );
     assert!(h.status("run-1").transient);
     assert_eq!(h.status("run-1").owner, Some(1000));
     h.kill(100, Code(3));
-    let Some(Response::JobEnded {
+    let Some(Reply::JobEnded {
         code, exit_code, ..
     }) = h.reply(c)
     else {
@@ -70,15 +70,15 @@ fn an_attached_job_is_named_attached_spawned_and_told_its_end() {
     h.expect_ops(&["spawn run-2 101"]);
     assert_eq!(
         replies(&mut h, d),
-        [Response::Job {
+        [Reply::Job {
             name: "run-2".into()
         }]
     );
     h.kill(101, Sig(libc::SIGKILL));
-    let w = h.request(Request::Wait {
+    let w = h.request(Command::Wait {
         name: "run-2".into(),
     });
-    let Some(Response::JobEnded { code, message, .. }) = h.reply(w) else {
+    let Some(Reply::JobEnded { code, message, .. }) = h.reply(w) else {
         panic!("wait not answered")
     };
     assert_eq!((code, message.as_str()), (137, "killed by signal KILL"));
@@ -96,7 +96,7 @@ fn a_timeout_is_a_deadline_that_stops_the_job_and_says_124() {
     let mut told = replies(&mut h, c);
     assert_eq!(
         told.pop(),
-        Some(Response::JobEnded {
+        Some(Reply::JobEnded {
             name: "slow".into(),
             code: 124,
             exit_code: None,
@@ -119,7 +119,7 @@ fn a_name_in_use_is_refused_and_nothing_changes() {
     assert_eq!(
         replies(&mut h, c),
         [error(
-            ErrorKind::BadRequest,
+            Refusal::BadRequest,
             "the name web is already used by a service from test.kdl:1:1"
         )]
     );
@@ -128,15 +128,15 @@ fn a_name_in_use_is_refused_and_nothing_changes() {
     assert_eq!(
         replies(&mut h, c),
         [error(
-            ErrorKind::BadRequest,
+            Refusal::BadRequest,
             "the name mine is already used by a job"
         )]
     );
-    let w = h.request(Request::Wait { name: "web".into() });
+    let w = h.request(Command::Wait { name: "web".into() });
     assert_eq!(
         h.reply(w),
         Some(error(
-            ErrorKind::BadRequest,
+            Refusal::BadRequest,
             "web is a service from test.kdl, not a job"
         ))
     );
@@ -156,12 +156,12 @@ fn ended_jobs_beyond_the_cap_are_forgotten_oldest_first() {
     assert_eq!(h.listed().len(), MAX_ENDED_JOBS);
     let ops = h.take_ops();
     assert!(ops.contains(&"forget run-1".to_string()), "{ops:?}");
-    let w = h.request(Request::Wait {
+    let w = h.request(Command::Wait {
         name: "run-1".into(),
     });
     assert_eq!(
         h.reply(w),
-        Some(error(ErrorKind::UnknownName, "no such job: run-1"))
+        Some(error(Refusal::UnknownName, "no such job: run-1"))
     );
 }
 
@@ -171,10 +171,10 @@ fn remove_stops_then_forgets_and_the_runner_is_told() {
     let c = run(&mut h, job(Some("j"), None, false));
     replies(&mut h, c);
     h.take_ops();
-    let r = h.request(Request::Remove { name: "j".into() });
+    let r = h.request(Command::Remove { name: "j".into() });
     assert_eq!(
         h.reply(r),
-        Some(Response::Ok {
+        Some(Reply::Ok {
             lines: vec!["j: removed".into()]
         })
     );
@@ -182,7 +182,7 @@ fn remove_stops_then_forgets_and_the_runner_is_told() {
     h.kill(100, Sig(TERM));
     assert_eq!(
         replies(&mut h, c).pop(),
-        Some(Response::JobEnded {
+        Some(Reply::JobEnded {
             name: "j".into(),
             code: 143,
             exit_code: None,
@@ -232,12 +232,12 @@ fn an_adopted_process_is_running_signalled_alone_and_ends_with_or_without_status
     });
     assert_eq!(
         replies(&mut h, 9),
-        [Response::Job {
+        [Reply::Job {
             name: "pid-4242".into()
         }]
     );
     assert_eq!(h.state_of("pid-4242"), State::Running);
-    let s = h.request(Request::Stop {
+    let s = h.request(Command::Stop {
         names: names(&["pid-4242"]),
     });
     h.expect_ops(&["signal 4242 TERM pid"]);
@@ -246,10 +246,7 @@ fn an_adopted_process_is_running_signalled_alone_and_ends_with_or_without_status
         status: None,
     });
     h.expect_ops(&["signal 4242 KILL pid"]);
-    assert!(matches!(
-        h.reply(s),
-        Some(Response::Outcome { ok: true, .. })
-    ));
+    assert!(matches!(h.reply(s), Some(Reply::Outcome { ok: true, .. })));
     // Adopting the same pid twice, or a pid the core spawned, is refused.
     h.feed(Event::Adopt {
         client: 10,
@@ -262,7 +259,7 @@ fn an_adopted_process_is_running_signalled_alone_and_ends_with_or_without_status
     assert_eq!(
         replies(&mut h, 11),
         [error(
-            ErrorKind::BadRequest,
+            Refusal::BadRequest,
             "pid 5000 is already supervised as pid-5000"
         )]
     );
@@ -271,7 +268,7 @@ fn an_adopted_process_is_running_signalled_alone_and_ends_with_or_without_status
         status: None,
     });
     assert_eq!(h.state_of("pid-5000"), State::Exited);
-    let w = h.request(Request::Wait {
+    let w = h.request(Command::Wait {
         name: "pid-5000".into(),
     });
     assert_eq!(

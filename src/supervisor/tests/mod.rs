@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
-use crate::control::proto::{ErrorKind, InstanceOutcome, InstanceStatus};
+use crate::supervisor::{InstanceOutcome, InstanceStatus, Refusal};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,7 +46,9 @@ fn id(name: &str) -> InstanceId {
 }
 
 mod analyze;
+mod cron;
 mod dependencies;
+mod drain;
 mod events;
 mod handover;
 mod jobs;
@@ -108,6 +110,7 @@ fn svc(name: &str) -> Svc {
             essential: false,
             ready_timeout: Duration::from_secs(90),
             restart_limit: None,
+            schedule: None,
             rescue: false,
         },
         deps: Deps::default(),
@@ -191,6 +194,13 @@ impl Svc {
         Arc::make_mut(&mut self.0.process).ready = crate::config::Readiness::Notify;
         self
     }
+    /// `type "oneshot"` and `schedule TEXT` (which makes autostart default to off, as the
+    /// loader does).
+    fn schedule(mut self, text: &str) -> Svc {
+        self.0.policy.schedule = Some(crate::config::CronSchedule::parse(text).expect("cron"));
+        self.0.policy.autostart = false;
+        self.oneshot()
+    }
     fn before(mut self, deps: &[&str]) -> Svc {
         self.0.deps.before = names(deps);
         self
@@ -222,10 +232,13 @@ struct Harness {
     /// What the core asked the OS to do since the last `take_ops`, in order.
     ops: Vec<String>,
     logs: Vec<String>,
-    replies: HashMap<ClientId, Vec<Response>>,
+    replies: HashMap<ClientId, Vec<Reply>>,
     next_client: ClientId,
     /// State changes published, as `NAME EVENT`.
     published: Vec<String>,
+    /// The fake wall clock: its time at `t0`, told to the core before every event as the
+    /// loop does (`None`: not told, as in tests that need no wall clock).
+    wall: Option<std::time::SystemTime>,
 }
 
 impl Harness {
@@ -244,6 +257,7 @@ impl Harness {
             replies: HashMap::new(),
             next_client: 1,
             published: Vec::new(),
+            wall: None,
         }
     }
 
@@ -264,6 +278,10 @@ impl Harness {
 
     /// Feeds one event and performs the actions, feeding `Spawned` back at once like the loop.
     fn feed(&mut self, event: Event) {
+        if let Some(wall) = self.wall {
+            self.sup
+                .set_wall_clock(self.now, wall + (self.now - self.t0));
+        }
         let actions = self.sup.handle(event, self.now);
         self.perform(actions);
     }
@@ -306,7 +324,16 @@ impl Harness {
                             let pid = self.next_pid;
                             self.next_pid += 1;
                             self.alive.insert(pid, spec.cmd.clone());
-                            self.ops.push(format!("spawn {name} {pid}"));
+                            // A hook's run says what it runs for.
+                            match (
+                                spec.env.get("TASKMASTER_NAME"),
+                                spec.env.get("TASKMASTER_EVENT"),
+                            ) {
+                                (Some(about), Some(event)) => {
+                                    self.ops.push(format!("hook {name} {about} {event} {pid}"))
+                                }
+                                _ => self.ops.push(format!("spawn {name} {pid}")),
+                            }
                             Ok(pid)
                         };
                         queue.push_back(Event::Spawned {
@@ -320,6 +347,11 @@ impl Harness {
                         let signal = crate::signals::name(signal);
                         self.ops.push(format!("signal {pid} {signal} {to}"));
                     }
+                    Action::SignalCgroup { id, signal } => {
+                        let signal = crate::signals::name(signal);
+                        self.ops
+                            .push(format!("signal {} {signal} cgroup", id.service));
+                    }
                     Action::Log { level, text } => {
                         self.logs.push(format!("{}: {text}", level.word()))
                     }
@@ -332,24 +364,6 @@ impl Harness {
                         self.ops.push(format!("attach {client} {}", id.service))
                     }
                     Action::Forget { id } => self.ops.push(format!("forget {}", id.service)),
-                    Action::RunHook {
-                        name, key, spec, ..
-                    } => {
-                        let pid = self.next_pid;
-                        self.next_pid += 1;
-                        let event = spec
-                            .env
-                            .get("TASKMASTER_EVENT")
-                            .cloned()
-                            .unwrap_or_default();
-                        self.helpers.insert(pid, spec.cmd.clone());
-                        self.ops
-                            .push(format!("hook {} {name} {event} {pid}", key.job_name()));
-                        queue.push_back(Event::HookSpawned {
-                            key,
-                            result: Ok(pid),
-                        });
-                    }
                     Action::Publish(event) => self
                         .published
                         .push(format!("{} {}", event.name, event.event)),
@@ -399,7 +413,7 @@ impl Harness {
         });
     }
 
-    fn request(&mut self, request: Request) -> ClientId {
+    fn request(&mut self, request: Command) -> ClientId {
         let client = self.next_client;
         self.next_client += 1;
         self.feed(Event::Request { client, request });
@@ -418,7 +432,7 @@ impl Harness {
 
     /// The reply a client got, if any; a client never gets two.
     #[track_caller]
-    fn reply(&mut self, client: ClientId) -> Option<Response> {
+    fn reply(&mut self, client: ClientId) -> Option<Reply> {
         let mut replies = self.replies.remove(&client)?;
         assert_eq!(replies.len(), 1, "client {client} got {replies:?}");
         replies.pop()
@@ -487,17 +501,17 @@ impl Harness {
     /// The names `status` lists (every instance, as the user sees them).
     #[track_caller]
     fn listed(&mut self) -> Vec<String> {
-        let client = self.request(Request::Status { names: vec![] });
+        let client = self.request(Command::Status { names: vec![] });
         match self.reply(client) {
-            Some(Response::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
+            Some(Reply::Status { instances }) => instances.into_iter().map(|i| i.name).collect(),
             other => panic!("status: {other:?}"),
         }
     }
 }
 
 /// The reply to start/stop/restart: `(instance, ok, message)` per instance.
-fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
-    Response::Outcome {
+fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Reply {
+    Reply::Outcome {
         ok,
         results: results
             .iter()
@@ -512,8 +526,8 @@ fn outcome(ok: bool, results: &[(&str, bool, &str)]) -> Response {
 }
 
 /// The reply to restart: `(instance, action, ok, message)` per instance.
-fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Response {
-    Response::Outcome {
+fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Reply {
+    Reply::Outcome {
         ok,
         results: results
             .iter()
@@ -527,6 +541,6 @@ fn reported(ok: bool, results: &[(&str, &str, bool, &str)]) -> Response {
     }
 }
 
-fn error(kind: ErrorKind, message: &str) -> Response {
-    Response::error(kind, message)
+fn error(kind: Refusal, message: &str) -> Reply {
+    Reply::refused(kind, message)
 }

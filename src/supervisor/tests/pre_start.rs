@@ -49,7 +49,7 @@ fn pre_start_runs_before_every_start_and_its_failure_is_a_failed_start() {
         .logs
         .contains(&"warning: web pre-start said: emerg: unknown directive \"bogus\"".to_string()));
     // A restart of what is not running starts it the usual way: pre-start, then the program.
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["web"]),
     });
     h.expect_ops(&["pre-start web 104"]);
@@ -70,7 +70,7 @@ fn restart_of_a_running_service_runs_pre_start_first_and_leaves_it_alone_on_fail
     h.helper_exit(100, Code(0), "");
     h.advance(secs(2));
     h.expect_ops(&["pre-start web 100", "spawn web 101", "spawn app 102"]);
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["web"]),
     });
     h.expect_ops(&["check web 103"]);
@@ -84,7 +84,7 @@ fn restart_of_a_running_service_runs_pre_start_first_and_leaves_it_alone_on_fail
     );
     assert_eq!(h.pid_of("web"), Some(101));
     // Fixed: the check passes, then the restart goes as usual.
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["web"]),
     });
     h.expect_ops(&["check web 104"]);
@@ -111,7 +111,7 @@ fn restart_of_a_running_service_runs_pre_start_first_and_leaves_it_alone_on_fail
 fn stopping_during_pre_start_kills_it_and_it_hangs_no_longer_than_its_timeout() {
     let mut h = Harness::boot(config([web("/bin/web")]));
     h.expect_ops(&["pre-start web 100"]);
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 KILL group"]);
@@ -120,7 +120,7 @@ fn stopping_during_pre_start_kills_it_and_it_hangs_no_longer_than_its_timeout() 
     assert_eq!(h.state_of("web"), State::Stopped);
     assert!(h.reply(c).is_some());
     // A pre-start that never ends is killed after its timeout: a failed start.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["pre-start web 101"]);

@@ -235,7 +235,7 @@ fn the_restart_limit_makes_it_fatal_and_start_resets_it() {
         .iter()
         .any(|l| l.contains("FATAL: restart limit: 2 restarts in 60 s")));
     h.expect_ops(&[]);
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["d"]),
     });
     h.expect_ops(&["spawn d 103"]);
@@ -281,7 +281,7 @@ fn requires_stays_up_through_an_automatic_restart_binds_to_is_bounced() {
     // An explicit restart of redis still goes through what requires it first.
     h.advance(secs(5));
     h.take_ops();
-    h.request(Request::Restart {
+    h.request(Command::Restart {
         names: names(&["redis"]),
     });
     let ops = h.take_ops();
@@ -302,7 +302,7 @@ fn a_finished_oneshot_restarts_and_stops_like_any_dependency() {
     h.expect_ops(&["spawn app 101"]);
     h.advance(secs(2));
     // restart migrate: app stops first, migrate runs again, then app comes back.
-    h.request(Request::Restart {
+    h.request(Command::Restart {
         names: names(&["migrate"]),
     });
     h.expect_ops(&["signal 101 TERM group"]);
@@ -313,7 +313,7 @@ fn a_finished_oneshot_restarts_and_stops_like_any_dependency() {
     h.expect_ops(&["spawn app 103"]);
     h.advance(secs(2));
     // stop migrate: app stops too, and migrate is STOPPED (it runs again when pulled in).
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["migrate"]),
     });
     h.expect_ops(&["signal 103 TERM group"]);
@@ -321,7 +321,7 @@ fn a_finished_oneshot_restarts_and_stops_like_any_dependency() {
     assert_eq!(h.state_of("migrate"), State::Stopped);
     assert_eq!(h.state_of("app"), State::Stopped);
     h.take_ops();
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["app"]),
     });
     h.expect_ops(&["spawn migrate 104"]);

@@ -6,9 +6,9 @@ use super::*;
 
 /// The reload's report as tmctl prints it (`name: action: message`), and whether it is ok.
 #[track_caller]
-pub(super) fn said(response: Option<Response>) -> (bool, Vec<String>) {
+pub(super) fn said(response: Option<Reply>) -> (bool, Vec<String>) {
     match response {
-        Some(Response::Reload { ok, results }) | Some(Response::Outcome { ok, results }) => (
+        Some(Reply::Reload { ok, results }) | Some(Reply::Outcome { ok, results }) => (
             ok,
             results
                 .into_iter()
@@ -69,12 +69,12 @@ fn reload_adds_removes_and_restarts_only_what_changed() {
     h.expect_ops(&["signal 100 KILL group"]);
     assert!(!h.exists("gone"));
     assert_eq!(h.listed(), ["keep", "new", "newoff", "policy", "proc"]);
-    let status = h.request(Request::Status {
+    let status = h.request(Command::Status {
         names: names(&["gone"]),
     });
     assert_eq!(
         h.reply(status),
-        Some(error(ErrorKind::UnknownName, "no such service: gone"))
+        Some(error(Refusal::UnknownName, "no such service: gone"))
     );
     // Unchanged and policy-only: same pids, and the new policy applies.
     assert_eq!(h.pid_of("keep"), Some(101));
@@ -140,7 +140,7 @@ fn reload_numprocs_growth_leaves_stopped_and_fatal_siblings_alone() {
     h.advance(ms(100));
     h.kill(102, Code(1)); // w:2 FATAL
     h.advance(secs(1));
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["w:0"]),
     });
     h.kill(100, Sig(TERM));
@@ -234,7 +234,7 @@ fn reload_process_change_restarts_every_running_instance_only() {
         )
     );
     // What was not running starts later with the new spec.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["off"]),
     });
     h.expect_ops(&["spawn off 104"]);
@@ -245,7 +245,7 @@ fn reload_process_change_restarts_every_running_instance_only() {
 fn reload_does_not_bring_back_what_is_being_stopped() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    let stop = h.request(Request::Stop {
+    let stop = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.take_ops();

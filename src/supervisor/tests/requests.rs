@@ -7,7 +7,7 @@ use super::*;
 #[test]
 fn start_replies_only_once_running() {
     let mut h = Harness::boot(config([svc("web").manual()]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 100"]);
@@ -17,7 +17,7 @@ fn start_replies_only_once_running() {
     h.advance(ms(1));
     assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
     // Starting what runs answers at once and spawns nothing.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&[]);
@@ -27,7 +27,7 @@ fn start_replies_only_once_running() {
 #[test]
 fn start_waits_through_backoff_and_replies_when_fatal() {
     let mut h = Harness::boot(config([svc("web").manual().startretries(1)]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.advance(ms(100));
@@ -39,7 +39,7 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
     let fatal = "FATAL: exited with exit code 1 before starttime, 2 attempt(s), giving up";
     assert_eq!(h.reply(c), Some(outcome(false, &[("web", false, fatal)])));
     // A new start gives it a fresh set of retries.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 100", "spawn web 101", "spawn web 102"]);
@@ -54,7 +54,7 @@ fn start_waits_through_backoff_and_replies_when_fatal() {
 #[test]
 fn start_of_several_instances_waits_for_all() {
     let mut h = Harness::boot(config([svc("w").manual().numprocs(2), svc("x").manual()]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["w", "x"]),
     });
     h.expect_ops(&["spawn w:0 100", "spawn w:1 101", "spawn x 102"]);
@@ -81,7 +81,7 @@ fn restart_gives_a_new_pid() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 TERM group"]);
@@ -105,7 +105,7 @@ fn restart_of_something_not_running_starts_it() {
     h.advance(ms(100));
     h.kill(100, Code(1));
     assert_eq!(h.state_of("bo"), State::Backoff);
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["web", "bo"]),
     });
     // BACKOFF is retried now, not after its delay.
@@ -130,70 +130,70 @@ fn unknown_names_are_errors() {
     let bad = |n: &str| names(&[n]);
     let cases = [
         (
-            Request::Status { names: bad("nope") },
+            Command::Status { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Start { names: bad("nope") },
+            Command::Start { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Stop { names: bad("nope") },
+            Command::Stop { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Restart { names: bad("nope") },
+            Command::Restart { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Pause { names: bad("nope") },
+            Command::Pause { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Resume { names: bad("nope") },
+            Command::Resume { names: bad("nope") },
             "no such service: nope",
         ),
         (
-            Request::Signal {
+            Command::Signal {
                 signal: "TERM".to_string(),
                 names: bad("nope"),
             },
             "no such service: nope",
         ),
         (
-            Request::Start { names: bad("w:2") },
+            Command::Start { names: bad("w:2") },
             "no such instance: w:2",
         ),
-        (Request::Stop { names: bad("w:x") }, "no such instance: w:x"),
+        (Command::Stop { names: bad("w:x") }, "no such instance: w:x"),
         (
-            Request::Status {
+            Command::Status {
                 names: bad("web:1"),
             },
             "no such instance: web:1",
         ),
         (
-            Request::Stop {
+            Command::Stop {
                 names: names(&["web", "nope"]),
             },
             "no such service: nope",
         ),
         (
-            Request::Start { names: vec![] },
+            Command::Start { names: vec![] },
             "name a service, an instance NAME:N, or all",
         ),
         (
-            Request::Pause { names: vec![] },
+            Command::Pause { names: vec![] },
             "name a service, an instance NAME:N, or all",
         ),
         (
-            Request::Signal {
+            Command::Signal {
                 signal: "TERM".to_string(),
                 names: vec![],
             },
             "name a service, an instance NAME:N, or all",
         ),
         (
-            Request::Signal {
+            Command::Signal {
                 signal: "BOGUS".to_string(),
                 names: bad("web"),
             },
@@ -204,9 +204,9 @@ fn unknown_names_are_errors() {
         let what = format!("{request:?}");
         let c = h.request(request);
         let kind = if message.starts_with("no such") {
-            ErrorKind::UnknownName
+            Refusal::UnknownName
         } else {
-            ErrorKind::BadRequest
+            Refusal::BadRequest
         };
         assert_eq!(h.reply(c), Some(error(kind, message)), "{what}");
         // A refused request changes nothing.
@@ -234,10 +234,7 @@ fn status_fields() {
             last_stderr: None,
             transient: false,
             owner: None,
-            memory_bytes: None,
-            memory_peak_bytes: None,
-            cpu_usec: None,
-            tasks: None,
+            next_run: None,
         }
     );
     let off = h.status("off");
@@ -287,12 +284,12 @@ fn status_fields() {
     h.advance(ms(100));
     assert_eq!(h.status("web").detail.as_deref(), Some("restart in 0.15s"));
     // The request gives the same, for what it names.
-    let c = h.request(Request::Status {
+    let c = h.request(Command::Status {
         names: names(&["web"]),
     });
     assert_eq!(
         h.reply(c),
-        Some(Response::Status {
+        Some(Reply::Status {
             instances: vec![h.status("web")]
         })
     );
@@ -301,7 +298,7 @@ fn status_fields() {
 #[test]
 fn a_client_that_goes_away_leaves_no_wait_behind() {
     let mut h = Harness::boot(config([svc("web").manual()]));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.sup.client_gone(c);

@@ -35,7 +35,7 @@ fn a_rescue_boot_starts_only_rescue_services_and_what_they_require() {
         "{why:?}"
     );
     // By hand, anything starts.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["sshd"]),
     });
     h.expect_ops(&["spawn sshd 103"]);
@@ -49,7 +49,7 @@ fn leaving_rescue_starts_the_rest_once() {
     h.advance(secs(1));
     h.expect_ops(&["spawn fsck 100", "spawn udevd 101", "spawn journald 102"]);
     // The person at the console stops a rescue service.
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["journald"]),
     });
     h.kill(102, Sig(TERM));

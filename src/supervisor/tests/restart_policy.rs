@@ -397,7 +397,7 @@ fn spawn_error_is_fatal_with_the_message_and_the_daemon_goes_on() {
     h.expect_ops(&[]); // no retry of a program that cannot be executed
     assert_eq!(h.state_of("good"), State::Running);
     // A start request says why.
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["bad"]),
     });
     h.expect_ops(&["spawn bad failed"]);
@@ -493,7 +493,7 @@ fn an_exec_failure_reported_after_fork_is_a_failed_spawn_and_its_exit_is_not_an_
         reason: "chdir /nope: No such file or directory".to_string(),
         transient: false,
     };
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.feed(Event::ExecFailed {

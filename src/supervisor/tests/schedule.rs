@@ -3,10 +3,10 @@
 
 use super::*;
 
-fn schedule(h: &mut Harness, name: &str, delay: Duration) -> Option<Response> {
-    let c = h.request(Request::Schedule {
+fn schedule(h: &mut Harness, name: &str, delay: Duration) -> Option<Reply> {
+    let c = h.request(Command::Schedule {
         names: names(&[name]),
-        delay_ms: delay.as_millis() as u64,
+        delay,
     });
     h.reply(c)
 }
@@ -49,7 +49,7 @@ fn a_scheduled_start_waits_pending_then_starts_with_what_it_requires() {
 fn cancel_returns_to_stopped_and_leaves_no_timer() {
     let mut h = Harness::boot(config([svc("web").manual()]));
     schedule(&mut h, "web", secs(3600));
-    let c = h.request(Request::Cancel {
+    let c = h.request(Command::Cancel {
         names: names(&["web"]),
     });
     assert_eq!(
@@ -59,7 +59,7 @@ fn cancel_returns_to_stopped_and_leaves_no_timer() {
     assert_eq!(h.state_of("web"), State::Stopped);
     assert_eq!(h.detail_of("web"), None);
     assert_eq!(h.deadline_in(), None);
-    let c = h.request(Request::Cancel {
+    let c = h.request(Command::Cancel {
         names: names(&["web"]),
     });
     assert_eq!(
@@ -78,7 +78,7 @@ fn a_start_replaces_the_schedule_and_a_running_instance_is_not_scheduled() {
     let mut h = Harness::boot(config([svc("web").manual(), svc("up")]));
     h.take_ops();
     schedule(&mut h, "web", secs(60));
-    let c = h.request(Request::Start {
+    let c = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 101"]);

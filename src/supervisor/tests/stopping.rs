@@ -12,7 +12,7 @@ fn stop_sends_stopsignal_to_the_group_then_sigkill_after_stoptime() {
         .autorestart(Always)]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 INT group"]);
@@ -40,11 +40,56 @@ fn stop_sends_stopsignal_to_the_group_then_sigkill_after_stoptime() {
 }
 
 #[test]
+fn stop_kill_sends_sigkill_to_the_group_at_once_even_before_dependents_are_down() {
+    let mut h = Harness::boot(config([
+        svc("db").stoptime(secs(30)),
+        svc("web").requires(&["db"]).stoptime(secs(30)),
+    ]));
+    h.advance(secs(2));
+    h.take_ops();
+    let c = h.request(Command::Kill {
+        names: names(&["db"]),
+    });
+    // db is killed now; web, which requires it, gets its graceful stop.
+    let ops = h.take_ops();
+    assert!(
+        ops.contains(&"signal 100 KILL group".to_string()),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&"signal 101 TERM group".to_string()),
+        "{ops:?}"
+    );
+    assert_eq!(h.state_of("db"), State::Stopping);
+    h.kill(100, Sig(KILL));
+    h.kill(101, Code(0));
+    assert_eq!(h.state_of("db"), State::Stopped);
+    match h.reply(c) {
+        Some(Reply::Outcome { ok: true, results }) => assert_eq!(results.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    // A graceful stop that hangs is cut short by a kill.
+    h.request(Command::Start {
+        names: names(&["db"]),
+    });
+    h.advance(secs(2));
+    h.take_ops();
+    h.request(Command::Stop {
+        names: names(&["db"]),
+    });
+    h.expect_ops(&["signal 102 TERM group"]);
+    h.request(Command::Kill {
+        names: names(&["db"]),
+    });
+    h.expect_ops(&["signal 102 KILL group"]);
+}
+
+#[test]
 fn stop_that_is_obeyed_needs_no_sigkill_timer() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.advance(secs(2));
@@ -63,7 +108,7 @@ fn stopping_a_paused_process_sends_its_stop_signal_then_sigcont() {
     h.feed(Event::Stopped { pid: 100 });
     assert_eq!(h.state_of("web"), State::Paused);
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 QUIT group", "signal 100 CONT group"]);
@@ -80,7 +125,7 @@ fn stop_from_backoff_is_stopped_at_once() {
     h.kill(100, Code(1));
     assert_eq!(h.state_of("web"), State::Backoff);
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&[]);
@@ -102,7 +147,7 @@ fn stop_during_a_restart_delay_is_stopped_at_once() {
     assert_eq!(h.state_of("web"), State::Pending);
     assert!(h.deadline_in().is_some());
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     assert_eq!(h.state_of("web"), State::Stopped);
@@ -115,7 +160,7 @@ fn stop_during_a_restart_delay_is_stopped_at_once() {
 fn stop_while_starting_and_stop_of_something_stopped() {
     let mut h = Harness::boot(config([svc("web"), svc("off").manual()]));
     h.take_ops();
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web", "off"]),
     });
     h.expect_ops(&["signal 100 TERM group"]);
@@ -138,10 +183,10 @@ fn stop_while_starting_and_stop_of_something_stopped() {
 fn a_stop_request_wins_over_a_restart_in_progress() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["web"]),
     });
-    let stop = h.request(Request::Stop {
+    let stop = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 100", "signal 100 TERM group"]);
@@ -194,46 +239,46 @@ fn pause_and_resume_requests_signal_the_group_and_state_follows_waitpid() {
     let mut h = Harness::boot(config([svc("web"), svc("off").manual()]));
     h.advance(secs(1));
     h.take_ops();
-    let c = h.request(Request::Pause {
+    let c = h.request(Command::Pause {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 STOP group"]);
     assert_eq!(
         h.reply(c),
-        Some(Response::Ok {
+        Some(Reply::Ok {
             lines: names(&["web: sent SIGSTOP to pid 100"])
         })
     );
     assert_eq!(h.state_of("web"), State::Running); // until waitpid says so
     h.feed(Event::Stopped { pid: 100 });
     assert_eq!(h.state_of("web"), State::Paused);
-    let c = h.request(Request::Resume {
+    let c = h.request(Command::Resume {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 CONT group"]);
-    assert!(matches!(h.reply(c), Some(Response::Ok { .. })));
+    assert!(matches!(h.reply(c), Some(Reply::Ok { .. })));
     h.feed(Event::Continued { pid: 100 });
     assert_eq!(h.state_of("web"), State::Running);
     // `signal` goes to the main process only.
-    let c = h.request(Request::Signal {
+    let c = h.request(Command::Signal {
         signal: "hup".to_string(),
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 100 HUP pid"]);
     assert_eq!(
         h.reply(c),
-        Some(Response::Ok {
+        Some(Reply::Ok {
             lines: names(&["web: sent SIGHUP to pid 100"])
         })
     );
     // Nothing to pause.
-    let c = h.request(Request::Pause {
+    let c = h.request(Command::Pause {
         names: names(&["off"]),
     });
     h.expect_ops(&[]);
     assert_eq!(
         h.reply(c),
-        Some(error(ErrorKind::NotRunning, "not running: off"))
+        Some(error(Refusal::NotRunning, "not running: off"))
     );
 }
 
@@ -275,7 +320,7 @@ fn a_paused_process_that_dies_follows_the_restart_policy() {
 fn signal_to_a_service_with_a_stopped_instance_says_what_happened_to_each() {
     let mut h = Harness::boot(config([svc("pool").numprocs(3)]));
     h.advance(secs(1));
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["pool:1"]),
     });
     h.feed(Event::Exited {
@@ -284,7 +329,7 @@ fn signal_to_a_service_with_a_stopped_instance_says_what_happened_to_each() {
     });
     assert_eq!(h.state_of("pool:1"), State::Stopped);
     h.take_ops();
-    let c = h.request(Request::Signal {
+    let c = h.request(Command::Signal {
         signal: "TERM".to_string(),
         names: names(&["pool"]),
     });
@@ -297,7 +342,7 @@ fn signal_to_a_service_with_a_stopped_instance_says_what_happened_to_each() {
     };
     assert_eq!(
         h.reply(c),
-        Some(Response::Outcome {
+        Some(Reply::Outcome {
             ok: false,
             results: vec![
                 outcome("pool:0", true, "sent SIGTERM to pid 100"),

@@ -38,10 +38,10 @@ fn exec_failed(h: &mut Harness, name: &str, pid: i32) {
 fn a_stop_is_answered_when_someone_starts_the_instance_again_meanwhile() {
     let mut h = Harness::boot(config([svc("web")]));
     h.advance(secs(1));
-    let stop = h.request(Request::Stop {
+    let stop = h.request(Command::Stop {
         names: names(&["web"]),
     });
-    let start = h.request(Request::Start {
+    let start = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.kill(100, Sig(TERM));
@@ -101,7 +101,7 @@ fn a_ready_timeout_does_not_stop_a_service_before_what_waits_for_it() {
 #[test]
 fn an_exec_failure_reported_during_a_restart_starts_it_again() {
     let mut h = Harness::boot(config([svc("web")]));
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn web 100", "signal 100 TERM group"]);
@@ -125,7 +125,7 @@ fn an_exec_failure_of_an_instance_waiting_to_restart_answers_the_restart() {
     h.advance(secs(20));
     h.kill(100, Code(1)); // restarted at once; web stays up
     h.expect_ops(&["spawn db 100", "spawn web 101", "spawn db 102"]);
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["db"]),
     });
     h.expect_ops(&["signal 101 TERM group"]);
@@ -153,7 +153,7 @@ fn a_requirement_with_an_instance_gone_for_good_holds_nothing_forever() {
     assert_eq!(h.detail_of("web").as_deref(), Some(why));
     // What only wants web goes on without it, instead of waiting for it forever.
     h.take_ops();
-    let start = h.request(Request::Start {
+    let start = h.request(Command::Start {
         names: names(&["app"]),
     });
     h.expect_ops(&["spawn app 103"]);
@@ -175,10 +175,10 @@ fn a_stop_cancels_a_restart_still_waiting_in_pre_start() {
     h.kill(101, Code(1)); // restarted at once: its pre-start runs, web stays up
     h.take_ops();
     // The restart waits for web to stop; then db is stopped for good.
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["db"]),
     });
-    let stop = h.request(Request::Stop {
+    let stop = h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.kill(102, Sig(TERM));
@@ -220,12 +220,12 @@ fn starting_a_finished_oneshot_marked_to_restart_settles() {
     assert_eq!(h.state_of("web"), State::Running);
     // init is to run again once web has stopped; meanwhile db ends for good and init is
     // started by hand: that start is the restart, and it is answered.
-    h.request(Request::Restart {
+    h.request(Command::Restart {
         names: names(&["init"]),
     });
     assert!(h.instance("init").restart_pending);
     h.kill(100, Code(0));
-    let start = h.request(Request::Start {
+    let start = h.request(Command::Start {
         names: names(&["init"]),
     });
     assert!(!h.instance("init").restart_pending);
@@ -253,7 +253,7 @@ fn a_pre_start_that_fails_while_its_restart_waits_answers_the_restart() {
         "spawn web 102",
         "pre-start db 103",
     ]);
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["db"]),
     });
     h.expect_ops(&["signal 102 TERM group"]);
@@ -275,15 +275,15 @@ fn a_restart_does_not_wait_forever_for_a_dependent_started_again_meanwhile() {
     h.advance(secs(3));
     h.expect_ops(&["spawn db 100", "spawn web 101", "spawn app 102"]);
     // web is held while app stops; db's restart finds web on its way down, not marked.
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.expect_ops(&["signal 102 TERM group"]);
-    let restart = h.request(Request::Restart {
+    let restart = h.request(Command::Restart {
         names: names(&["db"]),
     });
     // web is started again before it was stopped: it runs on, with its goal up.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["web"]),
     });
     h.kill(102, Sig(TERM));
@@ -312,7 +312,7 @@ fn a_service_started_again_while_held_to_stop_gets_its_ready_timeout_back() {
     h.kill(101, Code(1));
     h.expect_ops(&["spawn db 103"]);
     // Shutdown holds db until web has stopped; its ready timer passes meanwhile.
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["db", "web"]),
     });
     h.expect_ops(&["signal 102 TERM group"]);
@@ -320,7 +320,7 @@ fn a_service_started_again_while_held_to_stop_gets_its_ready_timeout_back() {
     h.expect_ops(&[]);
     // Started again before it was stopped: a db that never says READY is not left
     // STARTING for ever.
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["db"]),
     });
     assert_eq!(h.state_of("db"), State::Starting);
@@ -334,19 +334,19 @@ fn a_oneshot_reloaded_into_a_service_while_held_to_stop_does_not_start_for_ever(
     h.kill(100, Code(0));
     h.expect_ops(&["spawn job 100", "spawn web 101"]);
     // job runs again while web runs on.
-    h.request(Request::Restart {
+    h.request(Command::Restart {
         names: names(&["job"]),
     });
     h.expect_ops(&["spawn job 102"]);
     // Stopped: job is held until web, ordered after it, has stopped.
-    h.request(Request::Stop {
+    h.request(Command::Stop {
         names: names(&["job", "web"]),
     });
     h.expect_ops(&["signal 101 TERM group"]);
     // Now job is a long-running service with no starttime; started again before its
     // old process was stopped, it must not stay STARTING for ever.
     h.reload(config([svc("job").starttime(secs(0)), web()]));
-    h.request(Request::Start {
+    h.request(Command::Start {
         names: names(&["job"]),
     });
     assert_eq!(h.pid_of("job"), Some(102));

@@ -57,7 +57,7 @@ fn a_fatal_service_whose_config_changed_starts_afresh() {
     );
     h.expect_ops(&["spawn app 102"]);
     // Stopped by the user: a changed config leaves it stopped.
-    let stop = h.request(Request::Stop {
+    let stop = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.kill(102, Sig(TERM));
@@ -99,7 +99,7 @@ fn restart_names_each_dependent_and_one_that_does_not_come_back_fails_it() {
     ]));
     h.advance(secs(3));
     h.take_ops();
-    let c = h.request(Request::Restart {
+    let c = h.request(Command::Restart {
         names: names(&["db"]),
     });
     h.kill(102, Sig(TERM));

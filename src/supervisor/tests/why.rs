@@ -105,7 +105,7 @@ fn manual_stop_autostart_off_and_exits_are_told_apart() {
         why(&h, "idle"),
         ["idle is STOPPED: autostart is #false and nobody started it"]
     );
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["web"]),
     });
     h.kill(101, Sig(TERM));
@@ -125,7 +125,7 @@ fn manual_stop_autostart_off_and_exits_are_told_apart() {
 fn a_stopped_requirement_explains_its_dependent() {
     let mut h = Harness::boot(config([svc("db"), svc("web").requires(&["db"])]));
     h.advance(secs(2));
-    let c = h.request(Request::Stop {
+    let c = h.request(Command::Stop {
         names: names(&["db"]),
     });
     h.kill(101, Sig(TERM));

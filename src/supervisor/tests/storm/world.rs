@@ -6,8 +6,8 @@
 use super::invariants::{self, Before};
 use super::ops::{changed_config, Op, Req, SpawnMode, NAMES};
 use crate::config::Config;
-use crate::control::proto::Request;
 use crate::supervisor::notify::{NotifyMessage, ProcessFacts};
+use crate::supervisor::Command;
 use crate::supervisor::{
     Action, ClientId, Event, ExitStatus, InstanceId, Purpose, SpawnFailure, Supervisor,
 };
@@ -163,32 +163,15 @@ impl World {
                 });
             }
             Action::Signal { pid, signal, .. } => self.signal(*pid, *signal),
-            // Jobs are not part of the storm (no run or adopt events are made).
-            Action::Attach { .. } | Action::Forget { .. } => {}
+            // Jobs are not part of the storm (no run or adopt events are made), nor are
+            // cgroups (no leftovers are reported, so no cgroup is signalled).
+            Action::Attach { .. } | Action::Forget { .. } | Action::SignalCgroup { .. } => {}
             Action::Reply { client, .. } => {
                 *self.replies.entry(*client).or_default() += 1;
                 if self.replies[client] > 1 {
                     return Err(format!("client {client} got a second reply: {action:?}"));
                 }
                 self.waiting.remove(client);
-            }
-            Action::RunHook { id, key, .. } => {
-                let pid = self.next_pid;
-                self.next_pid += 1;
-                self.procs.insert(
-                    pid,
-                    Proc {
-                        id: id.clone(),
-                        kind: Kind::Helper,
-                        obeys: true,
-                        stopped: false,
-                        held_signal: None,
-                    },
-                );
-                queue.push_back(Event::HookSpawned {
-                    key: key.clone(),
-                    result: Ok(pid),
-                });
             }
             Action::Log { .. }
             | Action::Exit
@@ -283,7 +266,7 @@ impl World {
         }
     }
 
-    fn request(&mut self, request: Request) -> Verdict {
+    fn request(&mut self, request: Command) -> Verdict {
         let client = self.next_client;
         self.next_client += 1;
         self.waiting.insert(client);
@@ -362,13 +345,13 @@ impl World {
             }
             Op::Request(req) => {
                 let request = match req.clone() {
-                    Req::Status(names) => Request::Status { names },
-                    Req::Start(names) => Request::Start { names },
-                    Req::Stop(names) => Request::Stop { names },
-                    Req::Restart(names) => Request::Restart { names },
-                    Req::Pause(names) => Request::Pause { names },
-                    Req::Resume(names) => Request::Resume { names },
-                    Req::Signal(signal, names) => Request::Signal {
+                    Req::Status(names) => Command::Status { names },
+                    Req::Start(names) => Command::Start { names },
+                    Req::Stop(names) => Command::Stop { names },
+                    Req::Restart(names) => Command::Restart { names },
+                    Req::Pause(names) => Command::Pause { names },
+                    Req::Resume(names) => Command::Resume { names },
+                    Req::Signal(signal, names) => Command::Signal {
                         signal: signal.to_string(),
                         names,
                     },
