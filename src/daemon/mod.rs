@@ -6,6 +6,7 @@
 mod accept;
 mod actions;
 mod attach;
+mod cgroup_empty;
 mod cgroups;
 mod clients;
 mod console_echo;
