@@ -32,6 +32,11 @@ pub struct Cgroups {
     /// Held while the daemon runs: a second daemon in the same cgroup gets none (their
     /// `taskmaster/web/0` would be the same directory, and one's stop would kill the other's).
     _lock: Flock<File>,
+    /// Instance cgroups `cgroup.kill` was written to since they were made. On Linux 6.18 a
+    /// child cloned into such a cgroup (`CLONE_INTO_CGROUP`) is killed at birth, at every
+    /// later spawn, while one moved in through `cgroup.procs` lives: the next spawn gets the
+    /// cgroup made anew. (The loop is single-threaded: a `RefCell` is enough.)
+    killed: std::cell::RefCell<std::collections::HashSet<PathBuf>>,
 }
 
 /// What one instance's cgroup measures; `None` where the kernel does not say (a
@@ -82,6 +87,7 @@ impl Cgroups {
             root,
             controllers,
             _lock: lock,
+            killed: Default::default(),
         })
     }
 
@@ -123,6 +129,15 @@ impl Cgroups {
                 .map_err(|e| format!("cgroup {}: +{controller}: {e}", service_dir.display()))?;
         }
         let dir = self.dir(service, index);
+        if self.killed.borrow_mut().remove(&dir) {
+            // Empty by now: an instance's end waits for its cgroup to empty. If something
+            // is still in it, it is tried again at the next spawn.
+            if let Err(e) = fs::remove_dir(&dir) {
+                if e.kind() != ErrorKind::NotFound {
+                    self.killed.borrow_mut().insert(dir.clone());
+                }
+            }
+        }
         make_dir(&dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
         for (file, value) in self.limit_files(limits) {
             write(&dir.join(file), &value)
@@ -165,7 +180,10 @@ impl Cgroups {
     /// SIGKILL to every process in the instance's cgroup, wherever they went (setsid,
     /// double fork): what a process group cannot do.
     pub fn kill(&self, service: &str, index: u32) -> std::io::Result<()> {
-        write(&self.dir(service, index).join("cgroup.kill"), "1")
+        let dir = self.dir(service, index);
+        write(&dir.join("cgroup.kill"), "1")?;
+        self.killed.borrow_mut().insert(dir);
+        Ok(())
     }
 
     /// Freezes (`true`) or thaws the whole cgroup.
