@@ -14,12 +14,17 @@ pub enum Extra {
     Demand(String),
     /// A console's terminal, with keystrokes waiting for room.
     ConsoleInput(crate::supervisor::InstanceId),
+    /// The job spec worker has results back.
+    JobSpecs,
 }
 
 impl Daemon {
     /// Every extra fd to poll now, with the events wanted.
     pub(super) fn extra_fds(&self) -> Vec<(Extra, BorrowedFd<'_>, PollFlags)> {
         let mut fds = Vec::new();
+        if let Some(fd) = self.job_specs.polled() {
+            fds.push((Extra::JobSpecs, fd, PollFlags::POLLIN));
+        }
         if let Some(fd) = self.watches.as_ref().and_then(|w| w.polled()) {
             fds.push((Extra::Watches, fd, PollFlags::POLLIN));
         }
@@ -39,6 +44,7 @@ impl Daemon {
         for what in ready {
             match what {
                 Extra::Watches => self.read_watches(),
+                Extra::JobSpecs => self.job_specs_prepared(),
                 Extra::ConsoleInput(id) => {
                     if let Some(console) = self.consoles.get_mut(id) {
                         console.flush();

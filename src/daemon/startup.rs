@@ -285,6 +285,7 @@ impl Daemon {
             exec_reports: Vec::new(),
             heap_churn,
             loader: Default::default(),
+            job_specs: Default::default(),
             notify,
             watches: None,
             consoles: Default::default(),
