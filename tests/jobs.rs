@@ -584,3 +584,155 @@ fn stop_kill_ends_the_whole_group_at_once_without_waiting_for_stoptime() {
     let err = h.fails(&["stop", "--kill", "nope"]);
     assert!(err.contains("no such service: nope"), "{err}");
 }
+
+#[test]
+fn show_prints_every_field_as_kdl_the_loader_accepts_back() {
+    let mut h = Harness::new();
+    h.service(
+        "web",
+        r#"service "web" {
+    cmd "/bin/sleep 1000"
+    numprocs 2
+    env { GREETING "hello \"world\""; }
+    stoptime 2.5
+    restart-limit 3 60
+}
+service "nightly" {
+    cmd "/bin/true"
+    type "oneshot"
+    schedule "0 3 * * *"
+}"#,
+    );
+    h.start();
+    let shown = h.ok(&["show", "web"]);
+    for line in [
+        "service \"web\" {",
+        "    cmd \"/bin/sleep\" \"1000\"",
+        "    numprocs 2",
+        "        GREETING \"hello \\\"world\\\"\"",
+        "    stoptime 2.5",
+        "    restart-limit 3 60",
+        "    autorestart \"unexpected\"",
+        "    startretries 3",
+        "    // umask: inherited from taskmasterd",
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line:?} in\n{shown}");
+    }
+    assert_eq!(
+        h.ok(&["show", "web:1"]),
+        shown,
+        "an instance shows its service"
+    );
+    let nightly = h.ok(&["show", "nightly"]);
+    assert!(
+        nightly.contains("    schedule \"0 3 * * *\"\n"),
+        "{nightly}"
+    );
+    assert!(nightly.contains("    autostart #false\n"), "{nightly}");
+    // What show prints is a service file: another directory loads it as it is.
+    let other = Harness::new();
+    other.service("web", &shown);
+    other.service("nightly", &nightly);
+    let out = other.check();
+    assert_eq!(out.status.code(), Some(0), "{}\n---\n{shown}", text(&out));
+    let err = h.fails(&["show", "nope"]);
+    assert!(err.contains("no such service: nope"), "{err}");
+}
+
+#[test]
+fn ps_shows_each_instances_process_tree_with_children_that_left_the_group() {
+    let mut h = Harness::new();
+    h.service(
+        "tree",
+        &format!(
+            "service \"tree\" {{\n    cmd \"/bin/sh\" \"-c\" \"/bin/sleep 1001 & setsid /bin/sleep 1002 & echo ready > {}; wait\"\n    starttime 0\n}}\nservice \"idle\" {{\n    cmd \"/bin/true\"\n    autostart #false\n}}\n",
+            h.p("ready")
+        ),
+    );
+    h.start();
+    let shell = h.running_pid("tree");
+    wait_file(&h.path("ready"));
+    let mut said = String::new();
+    wait_until_with("ps shows both children", || {
+        said = h.ok(&["ps", "tree"]);
+        if said.contains("/bin/sleep 1001") && said.contains("/bin/sleep 1002") {
+            Ok(())
+        } else {
+            Err(said.clone())
+        }
+    });
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], format!("tree  RUNNING  pid {shell}"), "{said}");
+    assert!(
+        lines[1].starts_with(&format!("  {shell}  S  /bin/sh -c ")),
+        "{said}"
+    );
+    let child = |n: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(&format!("S  /bin/{n}")))
+            .unwrap_or_else(|| panic!("{n} in {said}"))
+            .to_string()
+    };
+    assert!(child("sleep 1001").starts_with("    "), "{said}");
+    assert!(!child("sleep 1001").contains("left the process group"));
+    assert!(
+        child("sleep 1002").ends_with("(left the process group)"),
+        "{said}"
+    );
+    // JSON: the tree with depths; a stopped instance has no process.
+    let out = h.ctl(&["--json", "ps"]);
+    let trees: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tree = trees
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "tree"))
+        .expect("tree in ps --json");
+    assert_eq!(tree["processes"][0]["pid"], shell);
+    assert_eq!(tree["processes"][0]["depth"], 0);
+    let idle = trees
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "idle"))
+        .expect("idle in ps --json");
+    assert_eq!(idle["processes"], serde_json::json!([]));
+    assert!(h.fails(&["ps", "nope"]).contains("no such service: nope"));
+}
+
+#[test]
+fn ps_finds_an_orphan_that_left_group_and_session_through_the_cgroup() {
+    let mut h = Harness::new();
+    // The inner shell starts a new session's sleep and exits: the sleep is reparented to
+    // taskmasterd and shares nothing with the service but its cgroup.
+    h.service(
+        "orphans",
+        &format!(
+            "service \"orphans\" {{\n    cmd \"/bin/sh\" \"-c\" \"/bin/sh -c 'setsid /bin/sleep 1003 &'; echo ready > {}; exec /bin/sleep 1004\"\n    starttime 0\n}}\n",
+            h.p("ready")
+        ),
+    );
+    h.start();
+    h.running_pid("orphans");
+    wait_file(&h.path("ready"));
+    let out = h.ctl(&["--json", "ps", "orphans"]);
+    let trees: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tree = &trees[0];
+    let commands: Vec<String> = tree["processes"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p["command"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(commands.iter().any(|c| c == "/bin/sleep 1004"), "{tree}");
+    if tree["cgroup"].is_string() {
+        let orphan = tree["processes"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["command"] == "/bin/sleep 1003"))
+            .unwrap_or_else(|| panic!("the orphan is found by its cgroup: {tree}"));
+        assert_eq!(orphan["left_group"], true, "{tree}");
+    } else {
+        // Without cgroups nothing ties it to the service any more.
+        assert!(!commands.iter().any(|c| c == "/bin/sleep 1003"), "{tree}");
+    }
+    h.ok(&["stop", "orphans"]);
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// and this is the rare path.
 pub fn command(request: Request) -> Result<Command, Box<Request>> {
     Ok(match request {
-        Request::Status { names } => Command::Status { names },
+        Request::Status { names, .. } => Command::Status { names },
         Request::Start { names } => Command::Start { names },
         Request::Schedule { names, delay_ms } => Command::Schedule {
             names,
@@ -29,6 +29,8 @@ pub fn command(request: Request) -> Result<Command, Box<Request>> {
         Request::Analyze { names } => Command::Analyze { names },
         Request::Wait { name } => Command::Wait { name },
         Request::Remove { name } => Command::Remove { name },
+        Request::Show { name } => Command::Show { name },
+        Request::Ps { names } => Command::Ps { names },
         other => return Err(Box::new(other)),
     })
 }
@@ -102,6 +104,21 @@ impl From<Reply> for Response {
             },
             Reply::Analyze { analysis } => Response::Analyze {
                 analysis: analysis.into(),
+            },
+            Reply::Config { text } => Response::Config { text },
+            Reply::Ps { instances } => Response::Ps {
+                instances: instances
+                    .into_iter()
+                    .map(|i| proto::PsInstance {
+                        name: i.name,
+                        state: i.state,
+                        pid: i.pid,
+                        group: i.group,
+                        cgroup: None,
+                        service: i.service,
+                        index: i.index,
+                    })
+                    .collect(),
             },
             Reply::Refused { kind, message } => Response::Error {
                 kind: kind.into(),

@@ -24,6 +24,11 @@ pub enum Request {
     /// Every instance when `names` is empty.
     Status {
         names: Vec<String>,
+        /// Also each instance's cgroup accounting (`status -l`, `--json`, `top`): files read
+        /// per instance, so a plain status skips them. Absent means false, so a request from
+        /// an older tmctl still parses.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        usage: bool,
     },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
     Start {
@@ -144,6 +149,15 @@ pub enum Request {
     },
     /// The Prometheus text exposition format (answered by the loop).
     Metrics,
+    /// A service's effective configuration as KDL: [`Response::Config`].
+    Show {
+        name: String,
+    },
+    /// Each instance's process ids (main pid, process group, cgroup): [`Response::Ps`];
+    /// tmctl reads their process trees from /proc itself.
+    Ps {
+        names: Vec<String>,
+    },
 }
 
 /// `tmctl run [OPTIONS] -- CMD ARGS...`.
@@ -247,6 +261,15 @@ pub enum Response {
     Metrics {
         text: String,
     },
+    /// `show`: a `service "NAME" { … }` node the loader accepts, every field with its value
+    /// or (as a comment) its default.
+    Config {
+        text: String,
+    },
+    /// `ps`: where to find each instance's processes.
+    Ps {
+        instances: Vec<PsInstance>,
+    },
     /// Something was refused or failed; `kind` says what, for programs (tmctl decides by
     /// it, never by the text), `message` says it for people.
     Error {
@@ -335,11 +358,31 @@ pub struct InstanceStatus {
     pub next_run: Option<String>,
 }
 
+/// One instance for `ps`: its main process, the process group (and session) it was
+/// spawned in, and its cgroup directory when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PsInstance {
+    pub name: String,
+    pub state: String,
+    pub pid: Option<i32>,
+    /// The process group (and session) id; the main pid unless MAINPID= moved it.
+    pub group: Option<i32>,
+    /// `/sys/fs/cgroup/…/taskmaster/SERVICE/INSTANCE` (filled in by the loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// Used by the loop to find the cgroup; not sent.
+    #[serde(skip)]
+    pub service: String,
+    #[serde(skip)]
+    pub index: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceOutcome {
     pub name: String,
     /// What was done to it, for restart and reload: `restarted`, `restart failed`, `added`,
-    /// `changed in place`, `removed`, `restarted with db`, … (absent for start and stop).
+    /// `changed in place`, `removed`, `restarted with db`, `stopped with db`, `started for
+    /// app`, … (absent for the instances a start or stop named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     pub ok: bool,

@@ -169,6 +169,18 @@ pub enum Command {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Print a service's effective configuration as KDL, every field with its value or default
+    Show {
+        /// A service
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Each instance's process tree from /proc: pid, state, command line (all when no NAME)
+    Ps {
+        /// Services, instances (NAME:N), or all
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 /// `tmctl run [OPTIONS] -- CMD ARGS...`.
@@ -208,7 +220,8 @@ impl Command {
     /// validated first (see `ctl::jobs`); here they are sent as they are.
     pub fn to_request(&self) -> Request {
         match self.clone() {
-            Command::Status { names, .. } | Command::Top { names } => Request::Status { names },
+            Command::Status { names, long } => Request::Status { names, usage: long },
+            Command::Top { names } => Request::Status { names, usage: true },
             Command::Start { names, .. } => Request::Start { names },
             Command::Cancel { names } => Request::Cancel { names },
             Command::Run(args) => Request::Run(crate::control::proto::RunRequest {
@@ -250,6 +263,8 @@ impl Command {
             Command::Events { names } => Request::Events { names },
             Command::Attach { name, read_only } => Request::Attach { name, read_only },
             Command::Why { name } => Request::Why { name },
+            Command::Show { name } => Request::Show { name },
+            Command::Ps { names } => Request::Ps { names },
             Command::Analyze { names, .. } => Request::Analyze { names },
             Command::Metrics => Request::Metrics,
             Command::Upgrade { path } => Request::Upgrade {
@@ -291,6 +306,8 @@ impl Command {
             Command::Events { .. } => "events",
             Command::Attach { .. } => "attach",
             Command::Why { .. } => "why",
+            Command::Show { .. } => "show",
+            Command::Ps { .. } => "ps",
             Command::Analyze { .. } => "analyze",
             Command::Metrics => "metrics",
             Command::Upgrade { .. } => "upgrade",

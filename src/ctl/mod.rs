@@ -13,6 +13,7 @@ pub mod execute;
 pub mod history;
 pub mod jobs;
 pub mod power;
+pub mod ps;
 pub mod render;
 pub mod session;
 pub mod shell;

@@ -33,6 +33,7 @@ pub fn render(response: &Response, format: Format) -> Result<Printout, serde_jso
 fn json_document(response: &Response) -> Result<String, serde_json::Error> {
     let mut document = match response {
         Response::Status { instances } => serde_json::to_string_pretty(instances)?,
+        Response::Ps { instances } => serde_json::to_string_pretty(&process_trees(instances))?,
         other => serde_json::to_string_pretty(other)?,
     };
     document.push('\n');
@@ -87,6 +88,8 @@ fn human(response: &Response) -> Printout {
         ),
         Response::Analyze { analysis } => super::analyze::timeline_text(analysis),
         Response::Metrics { text } => text.clone(),
+        Response::Config { text } => with_final_newline(text),
+        Response::Ps { instances } => super::ps::text(&process_trees(instances)),
         // Said once, on stderr, by whoever reports the failure.
         Response::Error { .. } => String::new(),
     };
@@ -94,6 +97,12 @@ fn human(response: &Response) -> Printout {
         out,
         err: String::new(),
     }
+}
+
+/// `ps`: the instances' process trees, read from this machine's /proc now.
+fn process_trees(instances: &[crate::control::proto::PsInstance]) -> Vec<super::ps::Tree> {
+    let procs = super::ps::snapshot(std::path::Path::new("/proc"));
+    super::ps::trees(instances, &procs)
 }
 
 /// `web: RUNNING`, `nginx: restarted: RUNNING`, `web: changed in place`.

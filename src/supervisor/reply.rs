@@ -69,6 +69,14 @@ pub enum Command {
     Remove {
         name: String,
     },
+    /// A service's effective configuration as KDL ([`Reply::Config`]).
+    Show {
+        name: String,
+    },
+    /// Where each instance's processes are ([`Reply::Ps`]); all when `names` is empty.
+    Ps {
+        names: Vec<String>,
+    },
 }
 
 /// The core's answer to a client.
@@ -115,6 +123,14 @@ pub enum Reply {
     },
     Analyze {
         analysis: Analysis,
+    },
+    /// `show`: a `service "NAME" { … }` node the loader accepts.
+    Config {
+        text: String,
+    },
+    /// `ps`: each instance's main pid and process group.
+    Ps {
+        instances: Vec<ProcessIds>,
     },
     /// The request was refused; `kind` says why for programs, `message` for people.
     Refused {
@@ -174,6 +190,19 @@ pub struct InstanceStatus {
     /// A service with a `schedule`: the minute it is next started at (RFC 3339, local
     /// offset).
     pub next_run: Option<String>,
+}
+
+/// One instance for `ps`: its main process and the process group (and session) it was
+/// spawned in; the loop adds its cgroup, tmctl reads /proc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIds {
+    pub name: String,
+    pub state: String,
+    pub pid: Option<i32>,
+    /// The main pid unless a MAINPID= message moved it.
+    pub group: Option<i32>,
+    pub service: String,
+    pub index: u32,
 }
 
 /// What happened to one instance (or service) a start, stop, restart or reload touched.
