@@ -101,10 +101,10 @@ impl Client {
         }
     }
 
-    /// Each instance named (every one when `names` is empty).
+    /// Each instance named (every one when `names` is empty), with its cgroup accounting.
     pub fn status(&mut self, names: &[&str]) -> Result<Vec<InstanceStatus>, Error> {
         let names = names.iter().map(|n| n.to_string()).collect();
-        match self.request(&Request::Status { names })? {
+        match self.request(&Request::Status { names, usage: true })? {
             Response::Status { instances } => Ok(instances),
             other => Err(unexpected(other)),
         }

@@ -4,12 +4,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::parse::parse_file;
+use super::parse::{parse_file, ParsedFile};
 use super::permissions::check_owned_by_root;
+use super::reuse::{stampable, FileStamp, FileStamps, KnownFiles};
 use super::{Config, ConfigError, LoadOptions, Origin};
 use crate::graph::DependencyGraph;
 
 pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
+    load_dir_reusing(dir, opts, KnownFiles::new()).map(|(config, _)| config)
+}
+
+/// [`load_dir`], where a file of `known` whose bytes match its stamp is not parsed: its
+/// known specs are taken instead (see `reuse.rs`). Also returns the stamps of the files that
+/// loaded clean, for the next load.
+pub(crate) fn load_dir_reusing(
+    dir: &Path,
+    opts: &LoadOptions,
+    mut known: KnownFiles,
+) -> Result<(Config, FileStamps), Vec<ConfigError>> {
+    let mut stamps = FileStamps::new();
     let files = service_files(dir).map_err(|error| vec![error])?;
     let mut errors = Vec::new();
     if opts.strict_permissions {
@@ -50,7 +63,20 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
                 continue;
             }
         };
-        let parsed = parse_file(&file, &text);
+        let parsed = match known.remove(&file) {
+            Some(same) if same.stamp.matches(&text) => ParsedFile {
+                defined: (same.specs.iter())
+                    .map(|s| (s.name.clone(), s.origin.clone()))
+                    .collect(),
+                services: same.specs,
+                errors: Vec::new(),
+                readable: true,
+            },
+            _ => parse_file(&file, &text),
+        };
+        if parsed.errors.is_empty() && stampable(&parsed.services, &parsed.defined) {
+            stamps.insert(file.clone(), FileStamp::of(&text, &parsed.services));
+        }
         errors.extend(parsed.errors);
         if !parsed.readable {
             unparsed_texts.push(text);
@@ -89,7 +115,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<Con
     }
     errors.extend(super::triggers::shared_sockets(&config));
     if errors.is_empty() {
-        Ok(config)
+        Ok((config, stamps))
     } else {
         Err(errors)
     }
@@ -191,7 +217,7 @@ mod tests {
     //! `load_dir` on real files in a temporary directory.
 
     use super::super::*;
-    use super::mentions;
+    use super::{load_dir_reusing, mentions};
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -404,6 +430,76 @@ mod tests {
     fn empty_directory_is_an_empty_config() {
         let dir = dir_with(&[]);
         assert_eq!(load(&dir, true), Ok(Config::default()));
+    }
+
+    /// Loads `dir` with `known` taken from a first load of it, where `web`'s known spec is
+    /// marked (its cmd changed), so that whether it was reused or parsed shows.
+    fn reload_with_marked_web(dir: &tempfile::TempDir) -> (Config, FileStamps) {
+        let opts = LoadOptions::default();
+        let (first, stamps) = load_dir_reusing(dir.path(), &opts, KnownFiles::new()).unwrap();
+        let known = stamps
+            .into_iter()
+            .map(|(path, stamp)| {
+                let mut specs: Vec<ServiceSpec> = (stamp.names.iter())
+                    .map(|n| first.services[n].clone())
+                    .collect();
+                for spec in specs.iter_mut().filter(|s| s.name == "web") {
+                    std::sync::Arc::make_mut(&mut spec.process).cmd = vec!["/marked".into()];
+                }
+                (path, KnownFile { stamp, specs })
+            })
+            .collect();
+        load_dir_reusing(dir.path(), &opts, known).unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_parsed_again() {
+        let dir = dir_with(&[
+            ("web.kdl", &service("web", "")),
+            ("db.kdl", &service("db", "")),
+        ]);
+        let (config, stamps) = reload_with_marked_web(&dir);
+        assert_eq!(config.services["web"].process.cmd, ["/marked"]);
+        assert_eq!(config.services["db"].process.cmd, ["/bin/true"]);
+        assert_eq!(stamps.len(), 2);
+        assert_eq!(stamps[&dir.path().join("web.kdl")].names, ["web"]);
+    }
+
+    #[test]
+    fn a_changed_file_is_parsed_again() {
+        let dir = dir_with(&[("web.kdl", &service("web", ""))]);
+        let opts = LoadOptions::default();
+        let (first, stamps) = load_dir_reusing(dir.path(), &opts, KnownFiles::new()).unwrap();
+        // Same length, other bytes.
+        fs::write(
+            dir.path().join("web.kdl"),
+            service("web", "").replace("true", "echo"),
+        )
+        .unwrap();
+        let known = stamps
+            .into_iter()
+            .map(|(path, stamp)| {
+                let specs = vec![first.services["web"].clone()];
+                (path, KnownFile { stamp, specs })
+            })
+            .collect();
+        let (config, _) = load_dir_reusing(dir.path(), &opts, known).unwrap();
+        assert_eq!(config.services["web"].process.cmd, ["/bin/echo"]);
+    }
+
+    #[test]
+    fn files_with_users_or_errors_are_not_stamped() {
+        let dir = dir_with(&[
+            ("web.kdl", &service("web", "    user \"root\"\n")),
+            ("db.kdl", &service("db", "")),
+        ]);
+        let (config, stamps) = reload_with_marked_web(&dir);
+        // `user` was resolved through NSS at parse time: always parsed again.
+        assert_eq!(config.services["web"].process.cmd, ["/bin/true"]);
+        assert_eq!(stamps.len(), 1);
+        let broken = dir_with(&[("a.kdl", &service("a", "    numprocs 0\n"))]);
+        let errors = load_dir_reusing(broken.path(), &LoadOptions::default(), KnownFiles::new());
+        assert!(errors.is_err());
     }
 
     #[test]

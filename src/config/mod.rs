@@ -16,6 +16,7 @@ mod readers;
 mod readiness;
 mod render;
 mod resources;
+mod reuse;
 mod schedule;
 mod source;
 mod spec;
@@ -31,6 +32,7 @@ mod tests;
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use render::service_kdl;
 pub use resources::size_text;
+pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};
 pub use schedule::CronSchedule;
 pub use spec::*;
 pub(crate) use values::{is_env_name, is_service_name};
@@ -74,6 +76,16 @@ pub struct LoadOptions {
 /// All errors of the load are returned at once.
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Config, Vec<ConfigError>> {
     load::load_dir(dir, opts)
+}
+
+/// [`load_dir`] that does not parse again the files of `known` whose bytes are unchanged
+/// (reload), and returns the stamps of this load's clean files for the next one.
+pub fn load_dir_reusing(
+    dir: &Path,
+    opts: &LoadOptions,
+    known: KnownFiles,
+) -> Result<(Config, FileStamps), Vec<ConfigError>> {
+    load::load_dir_reusing(dir, opts, known)
 }
 
 /// Parse the text of one service file (`file` is only used in messages). Names must be

@@ -382,6 +382,7 @@ mod tests {
         let mut client = Client::connect(daemon.path()).expect("connect");
         let response = client.request(&Request::Status {
             names: vec!["nope".into()],
+            usage: false,
         });
         assert_eq!(
             response.ok(),
@@ -418,6 +419,7 @@ mod tests {
         let mut client = Client::connect(daemon.path()).expect("connect");
         let request = Request::Status {
             names: vec!["web".into()],
+            usage: false,
         };
         assert_eq!(client.request(&request).ok(), Some(reply));
         assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// and this is the rare path.
 pub fn command(request: Request) -> Result<Command, Box<Request>> {
     Ok(match request {
-        Request::Status { names } => Command::Status { names },
+        Request::Status { names, .. } => Command::Status { names },
         Request::Start { names } => Command::Start { names },
         Request::Schedule { names, delay_ms } => Command::Schedule {
             names,

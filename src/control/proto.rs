@@ -24,6 +24,11 @@ pub enum Request {
     /// Every instance when `names` is empty.
     Status {
         names: Vec<String>,
+        /// Also each instance's cgroup accounting (`status -l`, `--json`, `top`): files read
+        /// per instance, so a plain status skips them. Absent means false, so a request from
+        /// an older tmctl still parses.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        usage: bool,
     },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
     Start {
@@ -376,7 +381,8 @@ pub struct PsInstance {
 pub struct InstanceOutcome {
     pub name: String,
     /// What was done to it, for restart and reload: `restarted`, `restart failed`, `added`,
-    /// `changed in place`, `removed`, `restarted with db`, … (absent for start and stop).
+    /// `changed in place`, `removed`, `restarted with db`, `stopped with db`, `started for
+    /// app`, … (absent for the instances a start or stop named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     pub ok: bool,

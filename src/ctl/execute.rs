@@ -34,7 +34,11 @@ pub fn execute(
             };
         }
     }
-    let request = super::jobs::request_of(command)?;
+    let mut request = super::jobs::request_of(command)?;
+    if let (Request::Status { usage, .. }, Format::Json) = (&mut request, format) {
+        // The JSON document always carries the accounting fields (SPEC: `--json` adds them).
+        *usage = true;
+    }
     if let Request::Tail { follow: true, .. } | Request::Events { .. } = request {
         return follow(session, &request, format, out, err, command.word());
     }
@@ -204,6 +208,22 @@ mod tests {
             result.map_err(|e| e.to_string()),
             Err("unknown service: nope".into())
         );
+    }
+
+    #[test]
+    fn only_status_l_and_json_ask_for_cgroup_accounting() {
+        // The daemon reads five cgroup files per instance for it: a plain status must not
+        // ask (and its request stays the one an older daemon understands).
+        let reply = || vec![r#"{"result":"status","instances":[]}"#.to_string()];
+        let (_, _, _, plain) = run("status", Format::Human, reply());
+        assert_eq!(plain, vec![r#"{"cmd":"status","names":[]}"#]);
+        let (_, _, _, long) = run("status -l web", Format::Human, reply());
+        assert_eq!(
+            long,
+            vec![r#"{"cmd":"status","names":["web"],"usage":true}"#]
+        );
+        let (_, _, _, json) = run("status", Format::Json, reply());
+        assert_eq!(json, vec![r#"{"cmd":"status","names":[],"usage":true}"#]);
     }
 
     #[test]

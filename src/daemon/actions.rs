@@ -23,6 +23,8 @@ impl Daemon {
         match progress {
             Progress::Waiting(until) => self.final_wait = Some(until),
             Progress::ReadyToFinish => {
+                // reboot(2) may not return: every line from here on is written at once.
+                self.log.batch(false);
                 // Every file open for writing must be closed before `/` goes read-only (the
                 // remount fails with EBUSY otherwise), and the last output written first.
                 self.outputs.drain_all(&mut self.log);
@@ -151,6 +153,12 @@ impl Daemon {
                 }
                 None
             }
+            Action::SignalCgroup { id, signal } => {
+                if let Err(e) = self.cgroups.signal_cgroup(&id, signal) {
+                    self.log.write(Level::Warning, &e);
+                }
+                None
+            }
             Action::Log { level, text } => {
                 self.log.write(level.into(), &text);
                 None
@@ -168,13 +176,18 @@ impl Daemon {
                 if matches!(response, Response::JobEnded { .. }) {
                     self.flush_job_output(client);
                 }
-                if let Response::Status { instances } = &mut response {
-                    self.cgroups.account(instances);
-                }
+                // What the log says happened is there before the client hears of it.
+                self.log.flush();
                 if let crate::control::proto::Response::Ps { instances } = &mut response {
                     self.cgroups.locate(instances);
                 }
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    if let Response::Status { instances } = &mut response {
+                        // Five file reads per instance: only when asked for (`status -l`).
+                        if c.status_usage {
+                            self.cgroups.account(instances);
+                        }
+                    }
                     c.send(&response);
                 }
                 None

@@ -21,6 +21,8 @@ pub(super) struct ServiceCgroups {
     /// Paused by tmctl: their cgroup is frozen once waitpid has seen them stop (frozen
     /// first, a task would never act on its SIGSTOP, and never show as stopped).
     to_freeze: std::collections::HashSet<i32>,
+    /// Instances whose end waits for their cgroup to be empty.
+    empty: super::cgroup_empty::EmptyWatch,
 }
 
 struct Member {
@@ -105,7 +107,7 @@ impl ServiceCgroups {
             Member {
                 service: id.service.clone(),
                 index: id.index,
-                oom_kills: cgroups.oom_kills(&id.service, id.index).unwrap_or(0),
+                oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
             },
         );
@@ -160,7 +162,7 @@ impl ServiceCgroups {
     pub(super) fn reaped(&mut self, pid: i32) -> Option<String> {
         let cgroups = self.cgroups.as_ref()?;
         let member = self.members.get(&pid)?;
-        let now = cgroups.oom_kills(&member.service, member.index)?;
+        let now = oom_kills(cgroups, &member.service, member.index)?;
         (now > member.oom_kills).then(|| match member.memory_max {
             Some(max) => format!("killed by the OOM killer, memory-max {}", size_text(max)),
             None => "killed by the OOM killer".to_string(),
@@ -172,6 +174,47 @@ impl ServiceCgroups {
     pub(super) fn forget(&mut self, pid: i32) {
         self.members.remove(&pid);
         self.to_freeze.remove(&pid);
+    }
+
+    /// The main process of `id` was reaped: how many processes its cgroup still has (then
+    /// watched until it is empty), or `None`.
+    pub(super) fn leftovers(&mut self, id: &InstanceId, log: &mut EventLog) -> Option<usize> {
+        let cgroups = self.cgroups.as_ref()?;
+        let mut problem = None;
+        let left = self.empty.watch(cgroups, id, &mut problem);
+        if let Some(problem) = problem {
+            log.write(Level::Warning, &problem);
+        }
+        left
+    }
+
+    /// The inotify fd telling of emptied cgroups, while one is awaited.
+    pub(super) fn empty_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.empty.polled()
+    }
+
+    /// The instances whose awaited cgroup is empty now.
+    pub(super) fn read_empty(&mut self) -> Vec<InstanceId> {
+        match &self.cgroups {
+            Some(cgroups) => self.empty.read(cgroups),
+            None => Vec::new(),
+        }
+    }
+
+    /// A signal to every process left in the instance's cgroup (SIGKILL: `cgroup.kill`).
+    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), String> {
+        let Some(cgroups) = &self.cgroups else {
+            return Ok(());
+        };
+        cgroups
+            .signal_all(&id.service, id.index, signal)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "cgroup {}: {e}",
+                    cgroups.dir(&id.service, id.index).display()
+                )
+            })
     }
 
     /// Adds memory, CPU time and tasks to each status line (null without cgroups).
@@ -211,4 +254,13 @@ impl ServiceCgroups {
             cgroups.remove_empty();
         }
     }
+}
+
+/// The OOM kills counted in the instance's cgroup; `None` without the memory controller,
+/// whose `memory.events` is then not there: not looked for at every spawn and exit.
+fn oom_kills(cgroups: &Cgroups, service: &str, index: u32) -> Option<u64> {
+    if !cgroups.controllers().contains(&"memory") {
+        return None;
+    }
+    cgroups.oom_kills(service, index)
 }

@@ -50,6 +50,9 @@ pub struct Client {
     pub events_missed: u64,
     /// Output bytes a lagging follower did not get since its last chunk.
     missed: u64,
+    /// Its last status request asked for cgroup accounting (`status -l`, `--json`): only
+    /// then are the per-instance cgroup files read for the reply.
+    pub status_usage: bool,
     /// Close once the outbox is flushed (after a fatal protocol error).
     pub closing: bool,
     /// The peer is gone or broken: drop it.
@@ -77,6 +80,7 @@ impl Client {
             attached: None,
             events_missed: 0,
             missed: 0,
+            status_usage: false,
             closing: false,
             dead: false,
         }

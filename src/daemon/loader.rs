@@ -6,7 +6,7 @@
 //! loop's poll. One load runs at a time; reloads asked for meanwhile run after it, each
 //! answered with its own result (SIGHUPs in a row are one).
 
-use crate::config::{ConfigError, Limit};
+use crate::config::{ConfigError, FileStamps, KnownFiles, Limit};
 use crate::graph::DependencyGraph;
 use crate::supervisor::ClientId;
 use std::collections::VecDeque;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 /// What a load produced.
-pub type Loaded = Result<(crate::config::Config, DependencyGraph), Vec<ConfigError>>;
+pub type Loaded = Result<(crate::config::Config, DependencyGraph, FileStamps), Vec<ConfigError>>;
 
 /// The loader thread's stack. Nesting is bounded before parsing, so this is a margin, not a
 /// requirement.
@@ -37,13 +37,16 @@ pub struct ConfigLoader {
 }
 
 impl ConfigLoader {
-    /// Asks for a load for `client` (`None`: SIGHUP). Returns `Some` when it could not be
-    /// run on a thread and was loaded right here instead (the caller applies it now).
+    /// Asks for a load for `client` (`None`: SIGHUP), with the files it need not parse if
+    /// unchanged. Returns `Some` when it could not be run on a thread and was loaded right
+    /// here instead (the caller applies it now). A load that must wait for the running one
+    /// parses every file: what `known` says may no longer be what runs by then.
     pub fn request(
         &mut self,
         client: Option<ClientId>,
         dir: &Path,
         nofile: Option<Limit>,
+        known: KnownFiles,
     ) -> Option<(Option<ClientId>, Loaded)> {
         if self.running.is_some() {
             if client.is_some() || !self.queued.contains(&None) {
@@ -51,7 +54,7 @@ impl ConfigLoader {
             }
             return None;
         }
-        match start(client, dir.to_path_buf(), nofile) {
+        match start(client, dir.to_path_buf(), nofile, known) {
             Ok(running) => {
                 self.running = Some(running);
                 None
@@ -59,7 +62,7 @@ impl ConfigLoader {
             // No thread to be had (out of processes or memory): load here, slow but correct.
             Err(_) => Some((
                 client,
-                super::startup::load_config_for_services(dir, nofile),
+                super::startup::load_config_for_services(dir, nofile, KnownFiles::new()),
             )),
         }
     }
@@ -95,7 +98,7 @@ impl ConfigLoader {
         }
         self.running = None;
         while let Some(client) = self.queued.pop_front() {
-            if let Some(now) = self.request(client, dir, nofile) {
+            if let Some(now) = self.request(client, dir, nofile, KnownFiles::new()) {
                 done.push(now);
             } else {
                 break;
@@ -109,6 +112,7 @@ fn start(
     client: Option<ClientId>,
     dir: PathBuf,
     nofile: Option<Limit>,
+    known: KnownFiles,
 ) -> std::io::Result<Running> {
     let (wake, mut signal) = UnixStream::pair()?;
     wake.set_nonblocking(true)?;
@@ -117,7 +121,7 @@ fn start(
         .name("config-loader".into())
         .stack_size(STACK_BYTES)
         .spawn(move || {
-            let loaded = super::startup::load_config_for_services(&dir, nofile);
+            let loaded = super::startup::load_config_for_services(&dir, nofile, known);
             let _ = send.send(loaded);
             let _ = signal.write_all(&[1]);
         })?;

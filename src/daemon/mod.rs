@@ -6,6 +6,7 @@
 mod accept;
 mod actions;
 mod attach;
+mod cgroup_empty;
 mod cgroups;
 mod clients;
 mod console_echo;
@@ -122,6 +123,9 @@ struct Daemon {
     exec_reports: Vec<exec_reports::PendingExec>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
+    /// The service files of the running config that loaded clean and whose services all
+    /// run the spec the file gave: a reload does not parse them again while unchanged.
+    file_stamps: crate::config::FileStamps,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
@@ -168,6 +172,7 @@ struct Daemon {
 
 impl Daemon {
     fn run(&mut self) -> i32 {
+        self.log.batch(true);
         while !self.done {
             // A panic anywhere in one turn (a request, the core) is logged and the loop goes
             // on: as PID 1, unwinding out of main would panic the kernel. This is why the
@@ -184,7 +189,9 @@ impl Daemon {
                     &format!("internal error caught, going on: {what}"),
                 );
             }
+            self.log.flush();
         }
+        self.log.batch(false);
         self.cgroups.clean_up();
         listener::remove(&self.opts.socket, self.socket_inode);
         self.sockets.close_all();

@@ -3,7 +3,7 @@
 
 use super::clients::{Follow, Incoming};
 use super::Daemon;
-use crate::config::Output;
+use crate::config::{FileStamp, FileStamps, KnownFile, KnownFiles, Output};
 use crate::control::proto::{ErrorKind, Request, Response};
 use crate::init::PowerAction;
 use crate::log::Level;
@@ -31,12 +31,18 @@ impl Daemon {
     }
 
     pub(super) fn reply(&mut self, client: ClientId, response: Response) {
+        self.log.flush();
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.send(&response);
         }
     }
 
     fn answer(&mut self, client: ClientId, request: Request) {
+        if let Request::Status { usage, .. } = request {
+            if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                c.status_usage = usage;
+            }
+        }
         match request {
             Request::Reload => self.reload(Some(client)),
             Request::Upgrade { path } => self.upgrade(client, path),
@@ -120,9 +126,38 @@ impl Daemon {
             &format!("reload: reading {}", self.opts.config_dir.display()),
         );
         let dir = self.opts.config_dir.clone();
-        if let Some((client, loaded)) = self.loader.request(client, &dir, self.child_nofile) {
+        let known = self.known_files();
+        if let Some((client, loaded)) = self.loader.request(client, &dir, self.child_nofile, known)
+        {
             self.apply_reload(client, loaded);
         }
+    }
+
+    /// Each stamped file with the specs its services run now, for a reload to take instead
+    /// of parsing the file again if its bytes are the same.
+    fn known_files(&self) -> KnownFiles {
+        let specs = |stamp: &FileStamp| -> Option<Vec<_>> {
+            (stamp.names.iter())
+                .map(|name| self.core.loaded_spec(name).cloned())
+                .collect()
+        };
+        (self.file_stamps.iter())
+            .filter_map(|(path, stamp)| {
+                let specs = specs(stamp)?;
+                let stamp = stamp.clone();
+                Some((path.clone(), KnownFile { stamp, specs }))
+            })
+            .collect()
+    }
+
+    /// Keeps the stamps of a load just applied, for the files whose services all took the
+    /// loaded spec (one waiting for its `pre-start` check may yet keep its old one).
+    pub(super) fn keep_file_stamps(&mut self, stamps: FileStamps) {
+        let core = &self.core;
+        self.file_stamps = stamps
+            .into_iter()
+            .filter(|(_, stamp)| stamp.names.iter().all(|n| core.loaded_spec(n).is_some()))
+            .collect();
     }
 
     /// A load the loader thread finished: applied, or rejected whole.
@@ -137,18 +172,22 @@ impl Daemon {
         // The `listen` sockets are bound here, in the loop that owns them: a port in use
         // rejects the load like any other error in it.
         let dir = self.opts.config_dir.clone();
-        let loaded = loaded.and_then(|(config, graph)| match self.sockets.prepare(&config) {
-            Ok(prepared) => {
-                self.sockets.commit(prepared);
-                Ok((config, graph))
-            }
-            Err(problems) => Err(super::sockets::as_config_errors(&dir, problems)),
-        });
+        let loaded =
+            loaded.and_then(
+                |(config, graph, stamps)| match self.sockets.prepare(&config) {
+                    Ok(prepared) => {
+                        self.sockets.commit(prepared);
+                        Ok((config, graph, stamps))
+                    }
+                    Err(problems) => Err(super::sockets::as_config_errors(&dir, problems)),
+                },
+            );
         match loaded {
-            Ok((config, graph)) => {
+            Ok((config, graph, stamps)) => {
                 self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
+                self.keep_file_stamps(stamps);
                 self.update_watches();
                 let core = &self.core;
                 self.outputs.forget_rings(|id| core.has_instance(id));

@@ -5,7 +5,9 @@ use super::error::{RaiseNofileError, StartError};
 use super::handover::Handover;
 use super::output::Outputs;
 use super::{heap, helpers, listener, notify, state_files, upgrade, Daemon, Options};
-use crate::config::{self, Config, ConfigError, Limit, LimitKind, LoadOptions};
+use crate::config::{
+    self, Config, ConfigError, FileStamps, KnownFiles, Limit, LimitKind, LoadOptions,
+};
 use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
 use crate::log::{EventLog, Level};
@@ -28,21 +30,35 @@ pub fn load_config(dir: &std::path::Path) -> Result<(Config, DependencyGraph), V
 
 /// [`load_config`], then every service without its own `nofile` limit gets `nofile`: the
 /// limit the daemon was started with, not the one it raised for itself (programs using
-/// select(2) break past 1024 descriptors).
+/// select(2) break past 1024 descriptors). The files of `known` whose bytes are unchanged
+/// are not parsed (see `config/reuse.rs`); the stamps of this load's clean files come back.
 pub(super) fn load_config_for_services(
     dir: &std::path::Path,
     nofile: Option<Limit>,
-) -> Result<(Config, DependencyGraph), Vec<ConfigError>> {
-    let (mut config, graph) = load_config(dir)?;
+    known: KnownFiles,
+) -> Result<(Config, DependencyGraph, FileStamps), Vec<ConfigError>> {
+    let opts = LoadOptions {
+        strict_permissions: nix::unistd::geteuid().is_root(),
+    };
+    let (mut config, stamps) = config::load_dir_reusing(dir, &opts, known)?;
+    let graph = DependencyGraph::build(&config)?;
     if let Some(limit) = nofile {
         for spec in config.services.values_mut() {
-            let limits = &mut std::sync::Arc::make_mut(&mut spec.process).limits;
-            if !limits.iter().any(|l| l.resource == LimitKind::Nofile) {
-                limits.push(limit);
+            // Known specs have it already: checked first, so that their shared process
+            // spec is not copied.
+            if !spec
+                .process
+                .limits
+                .iter()
+                .any(|l| l.resource == LimitKind::Nofile)
+            {
+                std::sync::Arc::make_mut(&mut spec.process)
+                    .limits
+                    .push(limit);
             }
         }
     }
-    Ok((config, graph))
+    Ok((config, graph, stamps))
 }
 
 /// Raises the daemon's soft limit on open files to the hard one (each captured service
@@ -137,17 +153,13 @@ impl Daemon {
         if let Some((h, _)) = &handover {
             sockets.inherit(upgrade::inherited_sockets(&h.listen));
         }
-        let loaded =
-            load_config_for_services(&opts.config_dir, child_nofile).and_then(|(config, graph)| {
-                match sockets.prepare(&config) {
-                    Ok(prepared) => {
-                        sockets.commit(prepared);
-                        Ok((config, graph))
-                    }
-                    Err(problems) => {
-                        Err(super::sockets::as_config_errors(&opts.config_dir, problems))
-                    }
+        let loaded = load_config_for_services(&opts.config_dir, child_nofile, KnownFiles::new())
+            .and_then(|(config, graph, stamps)| match sockets.prepare(&config) {
+                Ok(prepared) => {
+                    sockets.commit(prepared);
+                    Ok((config, graph, stamps))
                 }
+                Err(problems) => Err(super::sockets::as_config_errors(&opts.config_dir, problems)),
             });
         // As PID 1 the console shows every event while booting (see console_echo.rs); after
         // an upgrade the boot is long over, and an emergency shell has the console.
@@ -156,7 +168,7 @@ impl Daemon {
             false => super::console_echo::ConsolePhase::Booting(std::time::Instant::now()),
         });
         let mut emergency = false;
-        let (config, graph) = match loaded {
+        let (config, graph, stamps) = match loaded {
             Ok(loaded) => loaded,
             Err(errors) => {
                 emergency = true;
@@ -191,7 +203,7 @@ impl Daemon {
                 }
                 let empty = Config::default();
                 let graph = DependencyGraph::build(&empty).map_err(|_| refused)?;
-                (empty, graph)
+                (empty, graph, FileStamps::new())
             }
         };
         // Orphans of our services are re-parented to us, so SIGCHLD reaps them too.
@@ -284,6 +296,7 @@ impl Daemon {
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
             heap_churn,
+            file_stamps: FileStamps::new(),
             loader: Default::default(),
             notify,
             watches: None,
@@ -305,6 +318,7 @@ impl Daemon {
             exit_code: 0,
             done: false,
         };
+        daemon.keep_file_stamps(stamps);
         daemon.update_watches();
         if let Some(e) = handover_error {
             // The new binary was checked before the old one let go, so this is rare; the

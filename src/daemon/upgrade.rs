@@ -252,6 +252,7 @@ impl Daemon {
                     fd: fd.as_raw_fd(),
                 })
                 .collect(),
+            timeline: self.core.timeline_handover(now),
         };
         let memfd = match handover.write(&ring_bytes) {
             Ok(fd) => fd,
@@ -311,6 +312,7 @@ impl Daemon {
         for fd in &fds {
             handover::set_cloexec(*fd, false);
         }
+        self.log.flush();
         let mut saved = SigSet::empty();
         let _ = pthread_sigmask(
             SigmaskHow::SIG_BLOCK,
@@ -357,6 +359,9 @@ impl Daemon {
         let count = handover.instances.len();
         // Scheduled services are armed from the wall clock (their next matching minute).
         self.core.set_wall_clock(now, std::time::SystemTime::now());
+        if let Some(timeline) = handover.timeline {
+            self.core.take_over_timeline(timeline, now);
+        }
         let actions = self.core.take_over(handover.instances, now);
         self.perform_all(actions);
         let line = format!(

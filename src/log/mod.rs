@@ -55,7 +55,16 @@ pub struct EventLog {
     /// errors only on a console someone uses (see `daemon/console_echo.rs`).
     echo: Option<Level>,
     syslog: Option<Syslog>,
+    /// Lines held for the file and for stderr until [`EventLog::flush`] (the loop flushes
+    /// after each turn and before each reply): stopping 1,000 services is 2,000 lines, two
+    /// writes instead of 6,000 system calls. Off until [`EventLog::batch`].
+    batching: bool,
+    held_file: Vec<u8>,
+    held_echo: Vec<u8>,
 }
+
+/// Held lines are written out once this much has piled up, whatever the turn is doing.
+const MAX_HELD_BYTES: usize = 64 * 1024;
 
 struct Syslog {
     sender: Sender,
@@ -73,6 +82,9 @@ impl EventLog {
             file: None,
             echo: echo.then_some(Level::Info),
             syslog: None,
+            batching: false,
+            held_file: Vec::new(),
+            held_echo: Vec::new(),
         };
         log.reopen();
         log
@@ -96,8 +108,50 @@ impl EventLog {
         });
     }
 
+    /// Holds the lines for the file and stderr until [`EventLog::flush`] (`on`), or writes
+    /// each at once from now on (what is held is written first).
+    pub fn batch(&mut self, on: bool) {
+        if !on {
+            self.flush();
+        }
+        self.batching = on;
+    }
+
+    /// Writes the held lines: the file's in one write, stderr's in pieces of at most
+    /// PIPE_BUF, each only if it cannot block (see [`echo`]).
+    pub fn flush(&mut self) {
+        if !self.held_file.is_empty() {
+            if let Some(file) = &mut self.file {
+                // A full disk must not stop the supervisor; the lines are lost, nothing else.
+                let _ = file.write_all(&self.held_file);
+            }
+            self.held_file.clear();
+        }
+        let mut rest = &self.held_echo[..];
+        while !rest.is_empty() {
+            // Whole lines, as many as fit in PIPE_BUF (a longer line alone).
+            let mut end = 0;
+            for (at, _) in rest.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                if at + 1 > libc::PIPE_BUF && end > 0 {
+                    break;
+                }
+                end = at + 1;
+            }
+            if end == 0 {
+                end = rest.len();
+            }
+            // A single line longer than PIPE_BUF is skipped, as it always was.
+            if end <= libc::PIPE_BUF && !echo(&rest[..end]) {
+                break; // not writable now: the rest is dropped, as a line would be
+            }
+            rest = &rest[end..];
+        }
+        self.held_echo.clear();
+    }
+
     /// Reopens the file (after logrotate moved it away).
     pub fn reopen(&mut self) {
+        self.flush();
         self.file = match file::open_event_log(&self.path) {
             Ok(file) => Some(file),
             Err(err) => {
@@ -114,6 +168,7 @@ impl EventLog {
     /// file open for writing would make fail with EBUSY). Lines still go to the console
     /// and syslog.
     pub fn close_file(&mut self) {
+        self.flush();
         self.file = None;
     }
 
@@ -227,20 +282,39 @@ impl EventLog {
     /// The file (and stderr) only.
     fn write_file(&mut self, level: Level, text: &str) {
         let line = format_line(SystemTime::now(), level, text);
+        let echoed = self.echo.is_some_and(|from| level >= from);
+        if self.batching {
+            if self.file.is_some() {
+                self.held_file.extend_from_slice(line.as_bytes());
+            }
+            if echoed {
+                self.held_echo.extend_from_slice(line.as_bytes());
+            }
+            if self.held_file.len() + self.held_echo.len() > MAX_HELD_BYTES {
+                self.flush();
+            }
+            return;
+        }
         if let Some(file) = &mut self.file {
             // A full disk must not stop the supervisor; the line is lost, nothing else.
             let _ = file.write_all(line.as_bytes());
         }
-        if self.echo.is_some_and(|from| level >= from) {
+        if echoed && line.len() <= libc::PIPE_BUF {
             echo(line.as_bytes());
         }
     }
 }
 
-/// Copies a line to stderr only if that cannot block: a terminal held with Ctrl-S, a slow
-/// serial console or a pipe nobody reads must not stall the loop. A line that does not
-/// fit now is dropped (the log file and syslog still have it).
-fn echo(line: &[u8]) {
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Copies lines to stderr only if that cannot block: a terminal held with Ctrl-S, a slow
+/// serial console or a pipe nobody reads must not stall the loop. Lines that do not fit
+/// now are dropped (the log file and syslog still have them); returns whether written.
+fn echo(lines: &[u8]) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let stderr = std::io::stderr();
     let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
@@ -249,7 +323,57 @@ fn echo(line: &[u8]) {
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLOUT));
     // POLLOUT on a pipe promises room for PIPE_BUF bytes, written at once: stay within it.
-    if writable && line.len() <= libc::PIPE_BUF {
-        let _ = stderr.lock().write_all(line);
+    if writable && lines.len() <= libc::PIPE_BUF {
+        let _ = stderr.lock().write_all(lines);
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_lines_reach_the_file_at_flush_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taskmaster.log");
+        let mut log = EventLog::open(&path, false);
+        log.write(Level::Info, "one");
+        log.batch(true);
+        log.write(Level::Info, "two");
+        log.write(Level::Warning, "three");
+        let text = || std::fs::read_to_string(&path).unwrap();
+        assert!(text().ends_with("info one\n"), "{}", text());
+        log.flush();
+        let lines: Vec<String> = text().lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[1].ends_with("info two") && lines[2].ends_with("warning three"));
+        // Turning batching off writes what is held, and each line at once after that.
+        log.write(Level::Info, "four");
+        log.batch(false);
+        log.write(Level::Info, "five");
+        assert!(text().contains("info four\n"));
+        assert!(text().ends_with("info five\n"));
+    }
+
+    #[test]
+    fn held_lines_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taskmaster.log");
+        let mut log = EventLog::open(&path, false);
+        log.batch(true);
+        let line = "x".repeat(1000);
+        for _ in 0..100 {
+            log.write(Level::Info, &line);
+        }
+        assert!(log.held_file.len() <= MAX_HELD_BYTES);
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            100,
+            "dropping the log writes what it held"
+        );
     }
 }

@@ -101,8 +101,8 @@ impl Cgroups {
     }
 
     /// Makes the instance's cgroup with its limits (and resets those no longer asked for),
-    /// and opens its `cgroup.procs` for the child to join before exec. The error says
-    /// which limit could not be applied and why.
+    /// and opens its directory, for the child to be born in it (`CLONE_INTO_CGROUP`) or to
+    /// join it before exec. The error says which limit could not be applied and why.
     pub fn prepare(
         &self,
         service: &str,
@@ -128,12 +128,11 @@ impl Cgroups {
             write(&dir.join(file), &value)
                 .map_err(|e| format!("cgroup {}/{file} {value}: {e}", dir.display()))?;
         }
-        let procs = dir.join("cgroup.procs");
         let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&procs)
-            .map_err(|e| format!("cgroup {}: {e}", procs.display()))?;
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+            .open(&dir)
+            .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
         Ok(OwnedFd::from(file))
     }
 
@@ -203,6 +202,38 @@ impl Cgroups {
             cpu_usec,
             tasks,
         }
+    }
+
+    /// Sends `signal` to every process in the instance's cgroup (SIGKILL: [`Cgroups::kill`]),
+    /// thawed first: a frozen process would not act on it. Returns how many were signalled.
+    pub fn signal_all(&self, service: &str, index: u32, signal: i32) -> std::io::Result<usize> {
+        if signal == libc::SIGKILL {
+            return self.kill(service, index).map(|()| 0);
+        }
+        let dir = self.dir(service, index);
+        let _ = write(&dir.join("cgroup.freeze"), "0");
+        let pids = fs::read_to_string(dir.join("cgroup.procs"))?;
+        let mut sent = 0;
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if super::signal::signal_process(pid, signal).is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The instance's `cgroup.events`, whose change (a modify event) tells that
+    /// `populated` may have changed.
+    pub fn events_file(&self, service: &str, index: u32) -> PathBuf {
+        self.dir(service, index).join("cgroup.events")
+    }
+
+    /// How many processes are in the instance's cgroup (`cgroup.procs`).
+    pub fn processes(&self, service: &str, index: u32) -> usize {
+        fs::read_to_string(self.dir(service, index).join("cgroup.procs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
     }
 
     /// Whether the instance's cgroup still has a process in it.

@@ -105,7 +105,7 @@ impl PidSlot {
 pub(super) struct HeldFds(Vec<OwnedFd>);
 
 impl HeldFds {
-    fn hold(&mut self, fd: OwnedFd) -> RawFd {
+    pub(super) fn hold(&mut self, fd: OwnedFd) -> RawFd {
         let raw = fd.as_raw_fd();
         self.0.push(fd);
         raw

@@ -130,8 +130,10 @@ pub fn start(
     start_in_cgroup(spec, stdout, stderr, ready, None)
 }
 
-/// [`start`], the child joining a cgroup first: `cgroup` is that cgroup's `cgroup.procs`,
-/// open for writing. A failure to join is the step `join cgroup` with its errno.
+/// [`start`], the child in a cgroup from its first instruction: `cgroup` is that cgroup's
+/// directory, open. The child is cloned into it (`CLONE_INTO_CGROUP`) or, where clone3
+/// cannot do that, writes itself into its `cgroup.procs` first; a failure to join is then
+/// the step `join cgroup` with its errno.
 pub fn start_in_cgroup(
     spec: &ProcessSpec,
     stdout: ChildFd,
@@ -158,18 +160,38 @@ pub fn start_with(
     cgroup: Option<OwnedFd>,
     handed: super::HandedFds,
 ) -> Result<(Pid, ExecReport), SpawnError> {
-    let (plan, held) = ExecPlan::new(spec, stdout, stderr, ready, cgroup, handed)?;
-    let plan = Box::new(plan);
+    let (plan, mut held) = ExecPlan::new(spec, stdout, stderr, ready, None, handed)?;
+    let mut plan = Box::new(plan);
     // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
     // is how the parent learns it succeeded.
     let (reader, writer) =
         std::io::pipe().map_err(|e| SpawnError::new(Step::Pipe, "", errno_of(&e)))?;
     set_nonblocking(&reader).map_err(|errno| SpawnError::new(Step::Pipe, "", errno))?;
+    // Joining by a write to cgroup.procs moves a running process, which waits for an RCU
+    // grace period in the kernel (cgroup_threadgroup_rwsem): 10-130 ms measured on a loaded
+    // machine, most of a restart. A child cloned into the cgroup never moves.
+    let mut join_by_write = |plan: &mut ExecPlan| -> Result<(), SpawnError> {
+        if let Some(dir) = &cgroup {
+            plan.cgroup = Some(held.hold(open_procs(dir)?));
+        }
+        Ok(())
+    };
     let (pid, stack) = if SHARED_MEMORY_CHILD {
         let mut stack = ChildStack::new()?;
-        let pid = clone_exec(&plan, writer.as_raw_fd(), &mut stack)?;
+        let cloned = match &cgroup {
+            Some(dir) => clone_into_cgroup(&plan, writer.as_raw_fd(), &mut stack, dir),
+            None => None,
+        };
+        let pid = match cloned {
+            Some(pid) => pid,
+            None => {
+                join_by_write(&mut plan)?;
+                clone_exec(&plan, writer.as_raw_fd(), &mut stack)?
+            }
+        };
         (pid, Some(stack))
     } else {
+        join_by_write(&mut plan)?;
         (fork_exec(&plan, writer.as_raw_fd())?, None)
     };
     // Only the child's copies may keep the pipes open, or EOF never comes.
@@ -355,6 +377,125 @@ fn clone_exec(plan: &ExecPlan, report: RawFd, stack: &mut ChildStack) -> Result<
     };
     restore_signals(saved);
     result
+}
+
+/// The cgroup's `cgroup.procs`, open for the child to write itself into.
+fn open_procs(dir: &OwnedFd) -> Result<OwnedFd, SpawnError> {
+    let name = c"cgroup.procs";
+    // SAFETY: openat takes a live directory fd we own, a NUL-terminated name and flags.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(SpawnError::new(Step::Cgroup, "cgroup.procs", Errno::last()));
+    }
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Set once clone3 has said it cannot clone into a cgroup here (an old kernel, a seccomp
+/// filter that refuses clone3): from then on the child joins by writing.
+static NO_CLONE_INTO_CGROUP: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(CLONE_VM | CLONE_INTO_CGROUP): [`clone_exec`] with the child born in the cgroup
+/// of `dir`. `None` when clone3 refused (then nothing was started): the caller falls back
+/// to [`clone_exec`] and the child's own write, which also reports a real cgroup error
+/// (a full `pids.max`, …) as the step it failed at.
+#[cfg(target_arch = "x86_64")]
+fn clone_into_cgroup(
+    plan: &ExecPlan,
+    report: RawFd,
+    stack: &mut ChildStack,
+    dir: &OwnedFd,
+) -> Option<Pid> {
+    use std::sync::atomic::Ordering;
+    if NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed) {
+        return None;
+    }
+    let start = stack.place(ChildStart { plan, report });
+    let base = stack.base.as_ptr() as u64;
+    let args = CloneArgs {
+        flags: libc::CLONE_VM as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base,
+        // The kernel starts the child at stack + stack_size: just below `start`.
+        stack_size: start as u64 - base,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    let saved = block_signals().ok()?;
+    let entry: extern "C" fn(*mut libc::c_void) -> libc::c_int = child_entry;
+    let ret: i64;
+    // SAFETY: as for `clone_exec`: the child shares our memory and runs `child_entry` on
+    // its own stack (the kernel switches to it), with `start`, which lives on that stack.
+    // The parent only gets the result back in rax; rcx and r11 are clobbered by `syscall`,
+    // every other register is kept, in both. The child never returns into Rust code: it
+    // calls the entry with r12 (syscall keeps it) and exits with what it returned.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, 60", // SYS_exit
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") start,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    restore_signals(saved);
+    if ret > 0 {
+        return i32::try_from(ret).ok().map(Pid::from_raw);
+    }
+    // ENOSYS, EPERM (seccomp), E2BIG, EINVAL (no such flag): never here; anything else
+    // (the cgroup refuses, no memory) is left for the fallback to name.
+    if matches!(
+        -ret as i32,
+        libc::ENOSYS | libc::EPERM | libc::E2BIG | libc::EINVAL
+    ) {
+        NO_CLONE_INTO_CGROUP.store(true, Ordering::Relaxed);
+    }
+    None
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_into_cgroup(_: &ExecPlan, _: RawFd, _: &mut ChildStack, _: &OwnedFd) -> Option<Pid> {
+    None
 }
 
 /// fork, with every signal blocked around it (see [`block_signals`]).
