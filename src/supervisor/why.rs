@@ -209,7 +209,10 @@ impl Supervisor {
         }
         let scheduled = service.spec.policy.schedule.as_ref().and_then(|schedule| {
             let next = self.next_run_text(&service.spec.name)?;
-            Some(format!("it runs on its schedule {:?}: {next}", schedule.text()))
+            Some(format!(
+                "it runs on its schedule {:?}: {next}",
+                schedule.text()
+            ))
         });
         let text = match (i.last_exit, &i.detail) {
             (_, Some(detail)) => format!("stopped: {detail}"),
