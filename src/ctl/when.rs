@@ -13,7 +13,9 @@ pub enum WhenError {
     Delay(String),
     #[error("--at {0:?}: that time has passed")]
     Passed(String),
-    #[error("--at {0:?}: expected HH:MM, HH:MM:SS or an RFC 3339 time such as 2026-12-24T18:00:00Z")]
+    #[error(
+        "--at {0:?}: expected HH:MM, HH:MM:SS or an RFC 3339 time such as 2026-12-24T18:00:00Z"
+    )]
     At(String),
 }
 
