@@ -123,6 +123,12 @@ impl Cgroups {
                 .map_err(|e| format!("cgroup {}: +{controller}: {e}", service_dir.display()))?;
         }
         let dir = self.dir(service, index);
+        // A fresh cgroup for each process when the last one is empty: a child cloned into
+        // a cgroup that was ever killed through `cgroup.kill` (every stop ends with one) is
+        // SIGKILLed at birth by this kernel (6.18: the kill count the clone samples is not
+        // the target cgroup's), so a stopped service started again died at once. Removing
+        // fails harmlessly while processes are left (EBUSY) or when there is none (ENOENT).
+        let _ = fs::remove_dir(&dir);
         make_dir(&dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
         for (file, value) in self.limit_files(limits) {
             write(&dir.join(file), &value)
