@@ -6,9 +6,9 @@ use crate::config::{size_text, Resources};
 use crate::control::proto::InstanceStatus;
 use crate::log::{EventLog, Level};
 use crate::process::cgroup::{Cgroups, Usage};
+use crate::process::CgroupTarget;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 
 #[derive(Default)]
 pub(super) struct ServiceCgroups {
@@ -21,6 +21,9 @@ pub(super) struct ServiceCgroups {
     /// Paused by tmctl: their cgroup is frozen once waitpid has seen them stop (frozen
     /// first, a task would never act on its SIGSTOP, and never show as stopped).
     to_freeze: std::collections::HashSet<i32>,
+    /// Instances whose cgroup got a `cgroup.kill`: made anew (empty) before the next
+    /// spawn, so that its child can be cloned into it (see `CgroupTarget::clone_into`).
+    killed: std::collections::HashSet<(String, u32)>,
 }
 
 struct Member {
@@ -75,7 +78,7 @@ impl ServiceCgroups {
         &mut self,
         id: &InstanceId,
         limits: &Resources,
-    ) -> Result<Option<OwnedFd>, SpawnFailure> {
+    ) -> Result<Option<CgroupTarget>, SpawnFailure> {
         let fatal = |reason: String| SpawnFailure {
             reason,
             transient: false,
@@ -89,10 +92,19 @@ impl ServiceCgroups {
             }
             return Ok(None);
         };
-        cgroups
+        // A killed cgroup, once empty, is removed and made again (prepare makes it).
+        let key = (id.service.clone(), id.index);
+        let clone_into = !self.killed.contains(&key) || {
+            let renewed = cgroups.remove(&id.service, id.index).is_ok();
+            if renewed {
+                self.killed.remove(&key);
+            }
+            renewed
+        };
+        let dir = cgroups
             .prepare(&id.service, id.index, limits)
-            .map(Some)
-            .map_err(fatal)
+            .map_err(fatal)?;
+        Ok(Some(CgroupTarget { dir, clone_into }))
     }
 
     /// A process spawned into the instance's cgroup.
@@ -124,6 +136,7 @@ impl ServiceCgroups {
         match signal {
             libc::SIGKILL => {
                 let _ = cgroups.kill(&service, index);
+                self.killed.insert((service, index));
             }
             libc::SIGSTOP => {
                 self.to_freeze.insert(pid);

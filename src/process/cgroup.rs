@@ -162,6 +162,11 @@ impl Cgroups {
         files
     }
 
+    /// Removes the instance's cgroup, which must be empty (EBUSY if not).
+    pub fn remove(&self, service: &str, index: u32) -> std::io::Result<()> {
+        fs::remove_dir(self.dir(service, index))
+    }
+
     /// SIGKILL to every process in the instance's cgroup, wherever they went (setsid,
     /// double fork): what a process group cannot do.
     pub fn kill(&self, service: &str, index: u32) -> std::io::Result<()> {
