@@ -261,7 +261,10 @@ fn stopping_a_dependency_stops_its_dependents_first_and_start_pulls_it_back() {
     assert_eq!(h.pid("other"), other, "unrelated services are left alone");
 
     // `start web` starts what web requires first, and nothing else.
-    assert_eq!(h.ok(&["start", "web"]), "web: RUNNING\n");
+    assert_eq!(
+        h.ok(&["start", "web"]),
+        "web: RUNNING\ndb: started for web: RUNNING\n"
+    );
     let all = events(&file);
     assert_eq!(all[before + 3..], ["db start", "web start"]);
     assert_eq!(h.state("db"), "RUNNING");
@@ -349,6 +352,86 @@ fn restarting_a_dependency_restarts_its_dependents_after_it() {
             "db start",
             "web start",
             "proxy start"
+        ]
+    );
+}
+
+#[test]
+fn start_stop_and_restart_name_every_dependency_and_dependent_they_touch_and_wait_for_them() {
+    let mut h = Harness::new();
+    h.service(
+        "stack",
+        r#"service "store" {
+    cmd "/bin/sleep" "1000"
+    starttime 0.2
+}
+service "api" {
+    cmd "/bin/sleep" "1000"
+    requires "store"
+    // Slow to come up: an answer before it is RUNNING would be a lie.
+    starttime 1
+}
+service "web" {
+    cmd "/bin/sleep" "1000"
+    starttime 0.2
+}
+service "worker" {
+    cmd "/bin/sleep" "1000"
+    requires "web"
+    numprocs 2
+    starttime 0.2
+}"#,
+    );
+    h.start();
+    h.wait_state("api", "RUNNING");
+    h.wait_state("worker:1", "RUNNING");
+
+    // restart store: api went down and came back with it, and the answer waited for it.
+    let old_api = h.running_pid("api");
+    assert_eq!(
+        h.ok(&["restart", "store"]),
+        "store: restarted: RUNNING\napi: restarted with store: RUNNING\n"
+    );
+    assert_eq!(h.state("api"), "RUNNING");
+    assert_ne!(h.pid("api"), Some(old_api));
+
+    // stop web: the workers that require it stopped first, and are named.
+    assert_eq!(
+        h.ok(&["stop", "web"]),
+        "web: STOPPED\nworker:0: stopped with web: STOPPED\nworker:1: stopped with web: STOPPED\n"
+    );
+    assert_eq!(h.state("worker:0"), "STOPPED");
+
+    // start worker:1: web comes back for it, and is named too.
+    assert_eq!(
+        h.ok(&["start", "worker:1"]),
+        "worker:1: RUNNING\nweb: started for worker: RUNNING\n"
+    );
+    assert_eq!(h.state("web"), "RUNNING");
+    assert_eq!(
+        h.state("worker:0"),
+        "STOPPED",
+        "only what was asked for and needs"
+    );
+    // --json: the same, one result each.
+    let json: serde_json::Value =
+        serde_json::from_str(&h.ok(&["--json", "stop", "web"])).expect("json");
+    let results: Vec<(String, String)> = json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("web".to_string(), String::new()),
+            ("worker:1".to_string(), "stopped with web".to_string())
         ]
     );
 }

@@ -104,13 +104,19 @@ IFACES
 
 # debian_qemu IMAGE SSH_PORT CONSOLE_LOG [KERNEL_PARAMS...]: boots IMAGE in the background
 # (sets DEBIAN_QEMU_PID), ssh forwarded from 127.0.0.1:SSH_PORT, the serial console to
-# CONSOLE_LOG. Run it inside a network namespace of your own: QEMU's user network then
-# reaches nothing but that namespace.
+# CONSOLE_LOG. With DEBIAN_SERIAL_SOCKET set, the console is also a unix socket there that
+# one client may type into (vm/serial-chat); the log still gets everything. Run it inside a
+# network namespace of your own: QEMU's user network then reaches nothing but that namespace.
 debian_qemu() {
-    local image=$1 port=$2 log=$3
+    local image=$1 port=$2 log=$3 serial
     shift 3
+    serial=(-serial "file:$log")
+    if [ -n "${DEBIAN_SERIAL_SOCKET:-}" ]; then
+        serial=(-chardev "socket,id=console,path=$DEBIAN_SERIAL_SOCKET,server=on,wait=off,logfile=$log"
+            -serial chardev:console)
+    fi
     nice -n 19 qemu-system-x86_64 -accel "$VM_ACCEL" -m "$DEBIAN_MEM" -smp 1 \
-        -no-reboot -display none -monitor none -serial "file:$log" \
+        -no-reboot -display none -monitor none "${serial[@]}" \
         -kernel "$DEBIAN_KERNEL" -initrd "$DEBIAN_INITRD" \
         -append "$DEBIAN_CMDLINE $*" \
         -drive "file=$image,format=raw,if=virtio,cache=unsafe" \

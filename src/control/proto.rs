@@ -398,7 +398,8 @@ pub struct PsInstance {
 pub struct InstanceOutcome {
     pub name: String,
     /// What was done to it, for restart and reload: `restarted`, `restart failed`, `added`,
-    /// `changed in place`, `removed`, `restarted with db`, … (absent for start and stop).
+    /// `changed in place`, `removed`, `restarted with db`, `stopped with db`, `started for
+    /// app`, … (absent for the instances a start or stop named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     pub ok: bool,

@@ -103,7 +103,8 @@ pub fn timeline_svg(analysis: &Analysis) -> String {
     let scale = PLOT / end_ms as f64;
     let x = |ms: u64| LABEL + ms as f64 * scale;
     let height = TOP + ROW * entries.len() as f64 + 30.0;
-    let width = LABEL + PLOT + 40.0;
+    // Room right of the plot for the last bar's `+1.234s`.
+    let width = LABEL + PLOT + 80.0;
     let mut svg = String::new();
     let _ = writeln!(
         svg,

@@ -153,6 +153,12 @@ impl Daemon {
                 }
                 None
             }
+            Action::SignalCgroup { id, signal } => {
+                if let Err(e) = self.cgroups.signal_cgroup(&id, signal) {
+                    self.log.write(Level::Warning, &e);
+                }
+                None
+            }
             Action::Log { level, text } => {
                 self.log.write(level.into(), &text);
                 None

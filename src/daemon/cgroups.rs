@@ -24,6 +24,8 @@ pub(super) struct ServiceCgroups {
     /// Instances whose cgroup got a `cgroup.kill`: made anew (empty) before the next
     /// spawn, so that its child can be cloned into it (see `CgroupTarget::clone_into`).
     killed: std::collections::HashSet<(String, u32)>,
+    /// Instances whose end waits for their cgroup to be empty.
+    empty: super::cgroup_empty::EmptyWatch,
 }
 
 struct Member {
@@ -185,6 +187,47 @@ impl ServiceCgroups {
     pub(super) fn forget(&mut self, pid: i32) {
         self.members.remove(&pid);
         self.to_freeze.remove(&pid);
+    }
+
+    /// The main process of `id` was reaped: how many processes its cgroup still has (then
+    /// watched until it is empty), or `None`.
+    pub(super) fn leftovers(&mut self, id: &InstanceId, log: &mut EventLog) -> Option<usize> {
+        let cgroups = self.cgroups.as_ref()?;
+        let mut problem = None;
+        let left = self.empty.watch(cgroups, id, &mut problem);
+        if let Some(problem) = problem {
+            log.write(Level::Warning, &problem);
+        }
+        left
+    }
+
+    /// The inotify fd telling of emptied cgroups, while one is awaited.
+    pub(super) fn empty_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.empty.polled()
+    }
+
+    /// The instances whose awaited cgroup is empty now.
+    pub(super) fn read_empty(&mut self) -> Vec<InstanceId> {
+        match &self.cgroups {
+            Some(cgroups) => self.empty.read(cgroups),
+            None => Vec::new(),
+        }
+    }
+
+    /// A signal to every process left in the instance's cgroup (SIGKILL: `cgroup.kill`).
+    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), String> {
+        let Some(cgroups) = &self.cgroups else {
+            return Ok(());
+        };
+        cgroups
+            .signal_all(&id.service, id.index, signal)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "cgroup {}: {e}",
+                    cgroups.dir(&id.service, id.index).display()
+                )
+            })
     }
 
     /// Adds memory, CPU time and tasks to each status line (null without cgroups).

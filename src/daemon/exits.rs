@@ -29,6 +29,10 @@ impl Daemon {
         }
         self.outputs.reaped(pid);
         if let Some(id) = self.core.instance_of_pid(pid).cloned() {
+            // Its end waits for the rest of its cgroup (the core keeps it STOPPING).
+            if let Some(processes) = self.cgroups.leftovers(&id, &mut self.log) {
+                self.dispatch(Event::Leftovers { pid, processes });
+            }
             for index in (0..self.outputs.pipes.len()).rev() {
                 let pipe = &self.outputs.pipes[index];
                 if pipe.id == id && pipe.stderr {

@@ -39,6 +39,9 @@ pub struct Handover {
     /// The `listen` sockets, each once: connections waiting in their backlogs stay there.
     #[serde(default)]
     pub listen: Vec<ListenHandover>,
+    /// The boot's timeline, for `tmctl analyze` after the upgrade.
+    #[serde(default)]
+    pub timeline: Option<crate::supervisor::TimelineHandover>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

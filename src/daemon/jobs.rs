@@ -2,6 +2,7 @@
 //! code as a service file, so `--user`, `--group`, `--workingdir` mean what the fields mean),
 //! and the output of a job goes to the client that runs it, in order and complete.
 
+use super::job_specs::{Submitted, MAX_PREPARING};
 use super::Daemon;
 use crate::config::{self, ServiceSpec};
 use crate::control::proto::{ErrorKind, Response, RunRequest};
@@ -17,10 +18,33 @@ pub const MAX_JOB_ARGS: usize = 4096;
 pub const MAX_JOB_ENV: usize = 1024;
 
 impl Daemon {
-    /// `tmctl run`: refused with one clear line, or handed to the core as a job.
+    /// `tmctl run`: its spec is read on the job spec worker (`--user` and `--group` are NSS
+    /// lookups, which may take long), then [`Daemon::job_spec_ready`] goes on.
     pub(super) fn run_job(&mut self, client: ClientId, run: RunRequest) {
         let owner = self.peer_uid(client);
-        let job = job_request(&run, owner);
+        match self.job_specs.prepare(client, run, owner) {
+            Submitted::Queued => {}
+            Submitted::Here(job) => self.job_spec_ready(client, *job),
+            Submitted::Busy => {
+                let message = format!(
+                    "run: {MAX_PREPARING} run requests are waiting for their user lookup; try again shortly"
+                );
+                self.reply(client, Response::error(ErrorKind::Busy, message));
+            }
+        }
+    }
+
+    /// The job spec worker has answered: each job goes to the core, or is refused with one
+    /// clear line. A client that went away meanwhile gets no job: nobody would know its name.
+    pub(super) fn job_specs_prepared(&mut self) {
+        for (client, job) in self.job_specs.finished() {
+            if self.clients.iter().any(|c| c.id == client) {
+                self.job_spec_ready(client, job);
+            }
+        }
+    }
+
+    fn job_spec_ready(&mut self, client: ClientId, job: Result<JobRequest, String>) {
         match job {
             Ok(job) => self.dispatch(Event::Run {
                 client,

@@ -311,6 +311,7 @@ impl Daemon {
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
+            job_specs: Default::default(),
             notify,
             watches: None,
             consoles: Default::default(),

@@ -141,6 +141,9 @@ impl Daemon {
         if self.loader.polled().is_some() {
             return busy("a reload is reading the config");
         }
+        if self.job_specs.busy() {
+            return busy("a run request is being read");
+        }
         if self.final_shutdown.is_some() {
             return busy("taskmasterd is shutting down");
         }
@@ -252,6 +255,7 @@ impl Daemon {
                     fd: fd.as_raw_fd(),
                 })
                 .collect(),
+            timeline: self.core.timeline_handover(now),
         };
         let memfd = match handover.write(&ring_bytes) {
             Ok(fd) => fd,
@@ -358,6 +362,9 @@ impl Daemon {
         let count = handover.instances.len();
         // Scheduled services are armed from the wall clock (their next matching minute).
         self.core.set_wall_clock(now, std::time::SystemTime::now());
+        if let Some(timeline) = handover.timeline {
+            self.core.take_over_timeline(timeline, now);
+        }
         let actions = self.core.take_over(handover.instances, now);
         self.perform_all(actions);
         let line = format!(

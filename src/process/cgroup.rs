@@ -209,6 +209,38 @@ impl Cgroups {
         }
     }
 
+    /// Sends `signal` to every process in the instance's cgroup (SIGKILL: [`Cgroups::kill`]),
+    /// thawed first: a frozen process would not act on it. Returns how many were signalled.
+    pub fn signal_all(&self, service: &str, index: u32, signal: i32) -> std::io::Result<usize> {
+        if signal == libc::SIGKILL {
+            return self.kill(service, index).map(|()| 0);
+        }
+        let dir = self.dir(service, index);
+        let _ = write(&dir.join("cgroup.freeze"), "0");
+        let pids = fs::read_to_string(dir.join("cgroup.procs"))?;
+        let mut sent = 0;
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if super::signal::signal_process(pid, signal).is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The instance's `cgroup.events`, whose change (a modify event) tells that
+    /// `populated` may have changed.
+    pub fn events_file(&self, service: &str, index: u32) -> PathBuf {
+        self.dir(service, index).join("cgroup.events")
+    }
+
+    /// How many processes are in the instance's cgroup (`cgroup.procs`).
+    pub fn processes(&self, service: &str, index: u32) -> usize {
+        fs::read_to_string(self.dir(service, index).join("cgroup.procs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
     /// Whether the instance's cgroup still has a process in it.
     pub fn populated(&self, service: &str, index: u32) -> bool {
         fs::read_to_string(self.dir(service, index).join("cgroup.events"))

@@ -5,6 +5,7 @@
 //! when the last instance came up (systemd-analyze's blame and critical-chain).
 
 use super::deps::DepKind;
+use super::handover::{ago, back};
 use super::hooks::StateEvent;
 use super::{Analysis, AnalyzeEntry};
 use super::{InstanceId, Service, State, Supervisor};
@@ -30,6 +31,66 @@ impl Timeline {
     pub(super) fn boot(&mut self, now: Instant) {
         self.boot = Some(now);
         self.marks.clear();
+    }
+}
+
+/// The boot's timeline as `tmctl upgrade` hands it to the new image (times as milliseconds
+/// before the handover): `tmctl analyze` still shows the boot after an upgrade.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TimelineHandover {
+    boot_ago_ms: u64,
+    marks: Vec<MarkHandover>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct MarkHandover {
+    service: String,
+    index: u32,
+    spawned_ago_ms: Option<u64>,
+    ready_ago_ms: Option<u64>,
+    failed: bool,
+}
+
+impl Supervisor {
+    /// The timeline to hand over; `None` before the boot.
+    pub fn timeline_handover(&self, now: Instant) -> Option<TimelineHandover> {
+        let boot = self.timeline.boot?;
+        Some(TimelineHandover {
+            boot_ago_ms: ago(now, Some(boot)).unwrap_or(0),
+            marks: self
+                .timeline
+                .marks
+                .iter()
+                .map(|(id, mark)| MarkHandover {
+                    service: id.service.clone(),
+                    index: id.index,
+                    spawned_ago_ms: ago(now, mark.spawned),
+                    ready_ago_ms: ago(now, mark.ready),
+                    failed: mark.failed,
+                })
+                .collect(),
+        })
+    }
+
+    /// In the new image: the timeline the old one handed over.
+    pub fn take_over_timeline(&mut self, handover: TimelineHandover, now: Instant) {
+        self.timeline.boot = back(now, Some(handover.boot_ago_ms));
+        self.timeline.marks = handover
+            .marks
+            .into_iter()
+            .map(|m| {
+                let id = InstanceId {
+                    service: m.service,
+                    index: m.index,
+                };
+                let mark = Mark {
+                    spawned: back(now, m.spawned_ago_ms),
+                    ready: back(now, m.ready_ago_ms),
+                    failed: m.failed,
+                };
+                (id, mark)
+            })
+            .collect();
     }
 }
 

@@ -177,6 +177,8 @@ impl Supervisor {
         // meant it to stop; the group id stays reserved while members remain.
         let mut fatal = false;
         let mut left_running = false;
+        // Whether the exit came with a SIGKILL to the whole group (its cgroup, with cgroups).
+        let mut killed = forced.is_some();
         if forced.is_some() {
             out.push(Action::Signal {
                 pid,
@@ -186,6 +188,7 @@ impl Supervisor {
         }
 
         if was == State::Stopping || instance.goal == Goal::Down {
+            killed = true;
             out.push(Action::Signal {
                 pid,
                 signal: libc::SIGKILL,
@@ -331,6 +334,7 @@ impl Supervisor {
         if fatal && policy.essential {
             out.push(Action::EssentialFailed { name: name.clone() });
         }
+        self.begin_drain(&id, pid, killed, now, out);
         if left_running {
             self.bounce_dependents(&id.service, now, out);
         }
@@ -423,6 +427,10 @@ impl Supervisor {
             })
             .collect();
         for id in due {
+            if self.instance(&id).is_some_and(|i| i.drain.is_some()) {
+                self.drain_due(&id, now, out);
+                continue;
+            }
             let name = self.instance_name(&id);
             let reported = self
                 .services

@@ -235,6 +235,11 @@ impl Supervisor {
             self.send_stop(id, now, out);
             return;
         }
+        if instance.drain.is_some() {
+            // Its main process is gone; what is left of it in its cgroup goes now.
+            self.kill_drain(id, now, out);
+            return;
+        }
         let Some(pid) = instance.pid else {
             return;
         };

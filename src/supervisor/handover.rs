@@ -49,6 +49,8 @@ pub enum HandoverBusy {
     Waiting,
     #[error("a reload is still stopping or restarting {0}")]
     Reloading(String),
+    #[error("{0} is waiting for the leftover processes of its cgroup to end")]
+    Draining(String),
     #[error("taskmasterd is shutting down")]
     ShuttingDown,
     /// Jobs (`run`, `adopt`) are not part of the handover yet: their processes would be
@@ -60,11 +62,11 @@ pub enum HandoverBusy {
     Scheduled,
 }
 
-fn ago(now: Instant, at: Option<Instant>) -> Option<u64> {
+pub(super) fn ago(now: Instant, at: Option<Instant>) -> Option<u64> {
     at.map(|at| now.saturating_duration_since(at).as_millis() as u64)
 }
 
-fn back(now: Instant, ago_ms: Option<u64>) -> Option<Instant> {
+pub(super) fn back(now: Instant, ago_ms: Option<u64>) -> Option<Instant> {
     ago_ms.map(|ms| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now))
 }
 
@@ -100,6 +102,9 @@ impl Supervisor {
             for (index, i) in &service.instances {
                 if i.retiring || i.restart_pending || i.in_pre_start {
                     return Err(HandoverBusy::Reloading(service.instance_name(*index)));
+                }
+                if i.drain.is_some() {
+                    return Err(HandoverBusy::Draining(service.instance_name(*index)));
                 }
                 out.push(InstanceHandover {
                     service: name.clone(),

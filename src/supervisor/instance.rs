@@ -76,6 +76,10 @@ pub struct Instance {
     /// The last process was killed by the OOM killer (`killed by the OOM killer,
     /// memory-max 512M`); until the next spawn.
     pub oom: Option<String>,
+    /// The loop found processes left in the cgroup of the process whose exit comes next.
+    pub leftovers: Option<usize>,
+    /// Its main process has exited, but its cgroup is not empty yet (see drain.rs).
+    pub drain: Option<super::drain::Drain>,
     /// What this instance runs instead of its service's process: an `on-event` hook's run
     /// carries its own event in its environment (hook_jobs.rs).
     pub process: Option<std::sync::Arc<crate::config::ProcessSpec>>,
@@ -115,6 +119,8 @@ impl Instance {
             forced: None,
             restart_times: VecDeque::new(),
             oom: None,
+            leftovers: None,
+            drain: None,
             process: None,
         }
     }

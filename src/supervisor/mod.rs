@@ -10,6 +10,7 @@ mod checks;
 mod cron;
 mod demand;
 mod deps;
+mod drain;
 mod events;
 mod goals;
 mod handover;
@@ -36,7 +37,7 @@ mod waiters;
 pub mod watch;
 mod why;
 
-pub use analyze::millis_text;
+pub use analyze::{millis_text, TimelineHandover};
 pub use deps::DepKind;
 pub use handover::{HandoverBusy, InstanceHandover};
 pub use instance::{ForcedStop, Goal, Instance};
@@ -111,6 +112,12 @@ pub enum Event {
     /// The OOM killer killed in the cgroup of this (reaped, not yet reported) process:
     /// given just before its [`Event::Exited`], so that its exit is reported as such.
     OomKilled { pid: i32, reason: String },
+    /// Processes are left in the cgroup of this (reaped, not yet reported) main process:
+    /// given just before its [`Event::Exited`]; the instance stays STOPPING until
+    /// [`Event::CgroupEmpty`] (see drain.rs).
+    Leftovers { pid: i32, processes: usize },
+    /// The cgroup of an instance that had [`Event::Leftovers`] has no process any more.
+    CgroupEmpty { id: InstanceId },
     /// waitpid reported a dead child (any child: orphans too).
     Exited { pid: i32, status: ExitStatus },
     /// waitpid reported a child stopped (SIGSTOP, by anyone).
@@ -177,6 +184,12 @@ pub enum Action {
         pid: i32,
         signal: i32,
         group: bool,
+    },
+    /// Send a signal to every process in the instance's cgroup (SIGKILL: `cgroup.kill`), the
+    /// leftovers of its exited main process; the loop answers [`Event::CgroupEmpty`].
+    SignalCgroup {
+        id: InstanceId,
+        signal: i32,
     },
     Log {
         level: Level,
@@ -384,6 +397,8 @@ impl Supervisor {
             Event::Demand { service } => self.on_demand(&service, &mut out),
             Event::LastStderr { pid, line } => self.on_last_stderr(pid, line),
             Event::OomKilled { pid, reason } => self.on_oom_killed(pid, reason, &mut out),
+            Event::Leftovers { pid, processes } => self.on_leftovers(pid, processes),
+            Event::CgroupEmpty { id } => self.on_cgroup_empty(&id, &mut out),
             Event::ExecFailed { id, pid, failure } => {
                 self.on_exec_failed(id, pid, failure, now, &mut out)
             }

@@ -1,11 +1,12 @@
 //! Requests the core answers: status, start/stop/restart (which wait for the outcome),
 //! pause/resume, signal, names, shutdown.
 
+use super::deps::DepKind;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
 use super::{Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 impl Supervisor {
@@ -48,7 +49,12 @@ impl Supervisor {
                 Err(response) => reply(out, response),
                 Ok(_) if self.shutting_down => reply(out, shutting_down()),
                 Ok(ids) => {
+                    // What they require or want is started first, and waited for and named
+                    // too.
+                    let mut pulled = Vec::new();
                     for id in &ids {
+                        let before: HashSet<InstanceId> =
+                            self.instances_going_up().into_iter().collect();
                         if let Some(i) = self.instance_mut(id) {
                             // A user's start gives a FATAL or held-back instance a fresh try,
                             // and pulls in again what a waiting one requires.
@@ -60,8 +66,21 @@ impl Supervisor {
                             }
                         }
                         self.start_instance(id, out);
+                        for other in self.instances_going_up() {
+                            if other != *id && !before.contains(&other) {
+                                pulled.push(Entry {
+                                    name: self.instance_name(&other),
+                                    what: What::StartFor {
+                                        cause: id.service.clone(),
+                                        required: self.requires_chain(&id.service, &other.service),
+                                    },
+                                    id: other,
+                                });
+                            }
+                        }
                     }
-                    let entries = self.entries(ids, || What::Start);
+                    let mut entries = self.entries(ids, || What::Start);
+                    entries.extend(pulled);
                     self.wait(Some(client), false, entries);
                 }
             },
@@ -269,6 +288,24 @@ impl Supervisor {
     }
 
     /// Every instance whose goal is up, in name order.
+    /// Whether `from` requires `to`, directly or through what it requires (a failure of
+    /// `to` then holds `from` back; through a `wants` it does not).
+    fn requires_chain(&self, from: &str, to: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = vec![from];
+        while let Some(service) = todo.pop() {
+            for (dep, kind) in self.deps.waits_for(service) {
+                if *kind == DepKind::Requires && seen.insert(dep.as_str()) {
+                    if dep == to {
+                        return true;
+                    }
+                    todo.push(dep);
+                }
+            }
+        }
+        false
+    }
+
     fn instances_going_up(&self) -> Vec<InstanceId> {
         self.services
             .iter()

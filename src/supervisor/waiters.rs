@@ -39,6 +39,9 @@ pub(super) enum What {
     With(String),
     /// Stopped because `cause` was stopped (it requires it): "stopped with".
     StopWith(String),
+    /// Started because `cause` was asked to start and requires or wants it: "started for".
+    /// Its failure fails the request only when `cause` requires it (else it is news).
+    StartFor { cause: String, required: bool },
     /// Settled from the start: this is all there is to say.
     Said {
         action: String,
@@ -154,7 +157,7 @@ impl Supervisor {
             What::StopWith(_) => self.instance(&entry.id).is_none_or(|i| {
                 (!i.is_active() && !i.is_waiting_to_start()) || self.started_again(&entry.id, i)
             }),
-            What::Start | What::Restart | What::Added | What::With(_) => {
+            What::Start | What::Restart | What::Added | What::With(_) | What::StartFor { .. } => {
                 self.settled_start(&entry.id)
             }
         }
@@ -239,6 +242,14 @@ impl Supervisor {
             What::Start => {
                 let (ok, message) = self.start_result(entry);
                 (None, ok, message)
+            }
+            What::StartFor { cause, required } => {
+                let (ok, message) = self.start_result(entry);
+                (
+                    Some(format!("started for {cause}")),
+                    ok || !required,
+                    message,
+                )
             }
             What::Restart => {
                 let (ok, message) = self.start_result(entry);

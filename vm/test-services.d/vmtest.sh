@@ -146,11 +146,21 @@ esac
 # crasher: a SIGKILL from outside is seen at once (the exit is logged within 2 s, without
 # waiting for the crasher's own crash) and it is started again with a new pid.
 i=0
-while [ "$(field crasher state)" != RUNNING ] && [ $i -lt 120 ]; do
-    sleep 0.5
+# State, pid and uptime from one status: the crasher ends on its own 5 s after each start,
+# so it is killed while it has at least 2 s left.
+old=""
+while [ $i -lt 240 ]; do
+    crasher=$(instance_json crasher)
+    state=$(echo "$crasher" | sed -nE 's/.*"state": *"([^"]*)".*/\1/p')
+    pid=$(echo "$crasher" | sed -nE 's/.*"pid": *([0-9]+).*/\1/p')
+    up=$(echo "$crasher" | sed -nE 's/.*"uptime_secs": *([0-9]+).*/\1/p')
+    if [ "$state" = RUNNING ] && [ -n "$pid" ] && [ "${up:-9}" -le 2 ]; then
+        old=$pid
+        break
+    fi
+    sleep 0.25
     i=$((i + 1))
 done
-old=$(field crasher pid)
 if [ -z "$old" ] || [ "$old" = null ]; then
     fail crasher-killed "crasher has no pid to kill"
     fail crasher-restarted "crasher has no pid"
@@ -239,6 +249,136 @@ case "$said|$page" in
     ;;
 *) fail upgrade "tmctl upgrade said: $said; httpd gave: $(echo "$page" | head -n 1)" ;;
 esac
+
+# ---------------------------------------------------------------------------------------
+# cgroups (vm/test-services.d/cgroups.kdl): as PID 1 taskmasterd mounted cgroup2 with every
+# controller; each instance runs in /sys/fs/cgroup/taskmaster/SERVICE/INSTANCE.
+CG=/sys/fs/cgroup/taskmaster
+now_s() { cut -d. -f1 /proc/uptime; }
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (checked every 0.2 s), at most SECONDS.
+wait_for() {
+    limit=$(($(now_s) + $1))
+    shift
+    until "$@"; do
+        [ "$(now_s)" -ge "$limit" ] && return 1
+        sleep 0.2
+    done
+}
+# A process that is gone, or dead and not yet reaped.
+gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+state_is() { [ "$(field "$1" state)" = "$2" ]; }
+
+# cgroup-escapee: a process that left the process group and the session (setsid, its parent
+# gone) is still in the instance's cgroup, and is dead when `tmctl stop` returns: the stop
+# kills the cgroup and waits until it is empty.
+rm -f /tmp/escapee.pid
+tmctl start escaper >/dev/null 2>&1
+wait_for 60 test -s /tmp/escapee.pid
+escapee=$(cat /tmp/escapee.pid 2>/dev/null)
+main=$(field escaper pid)
+if [ -z "$escapee" ] || gone "$escapee"; then
+    fail cgroup-escapee "no escapee pid in /tmp/escapee.pid ('$escapee'); escaper is $(field escaper state)"
+else
+    # /proc/PID/stat: pid (comm) state ppid pgrp session ...
+    escapee_stat=$(cut -d' ' -f4-6 "/proc/$escapee/stat")
+    escapee_cgroup=$(cat "/proc/$escapee/cgroup")
+    stopped=$(tmctl stop escaper 2>&1)
+    if ! gone "$escapee"; then
+        fail cgroup-escapee "escapee $escapee (ppid pgrp sid: $escapee_stat) still alive when 'tmctl stop' returned ($stopped): $(grep -E '^(State|PPid)' "/proc/$escapee/status" | tr '\n' ' ')"
+    elif [ "$escapee_cgroup" != "0::/taskmaster/escaper/0" ]; then
+        fail cgroup-escapee "escapee was in cgroup '$escapee_cgroup', not /taskmaster/escaper/0"
+    elif [ "${escapee_stat##* }" = "$main" ]; then
+        fail cgroup-escapee "the escapee did not leave the session of $main (ppid pgrp sid: $escapee_stat)"
+    elif ! state_is escaper STOPPED; then
+        fail cgroup-escapee "escaper is $(field escaper state) after tmctl stop: $stopped"
+    else
+        ok cgroup-escapee
+        say "escapee $escapee (ppid pgrp sid: $escapee_stat, main $main) killed by the stop: $stopped"
+    fi
+fi
+
+# oom-kill: a process over memory-max is killed by the OOM killer, and the log and status
+# say so.
+tmctl start hog >/dev/null 2>&1
+oom_line="hog [(]pid [0-9]*[)] killed by the OOM killer, memory-max 16M"
+if wait_for 60 grep -q "$oom_line" "$LOG"; then
+    wait_for 30 state_is hog EXITED
+    hog_status=$(tmctl status hog 2>&1)
+    oom_kills=$(awk '$1 == "oom_kill" { print $2 }' "$CG/hog/0/memory.events" 2>/dev/null)
+    case $hog_status in
+    *"killed by the OOM killer, memory-max 16M"*)
+        if [ "${oom_kills:-0}" -ge 1 ]; then
+            ok oom-kill
+            say "$(grep -m1 "$oom_line" "$LOG"); status: $hog_status"
+        else
+            fail oom-kill "memory.events has oom_kill '${oom_kills}'"
+        fi
+        ;;
+    *) fail oom-kill "tmctl status hog does not say so: $hog_status" ;;
+    esac
+else
+    fail oom-kill "no '$oom_line' in $LOG; hog is $(field hog state): $(grep ' hog ' "$LOG" | tail -n 3 | tr '\n' ' ')"
+fi
+
+# pids-max: with pids-max 5, the service's shell gets three sleepers (5 tasks with the two
+# shells), then fork fails.
+tmctl start forker >/dev/null 2>&1
+forker_done() { tmctl tail forker 2>/dev/null | grep -q "forking stopped"; }
+if wait_for 60 forker_done; then
+    forker_out=$(tmctl tail forker 2>&1 | tr '\n' ' ')
+    pids_max=$(cat "$CG/forker/0/pids.max" 2>/dev/null)
+    refused=$(awk '$1 == "max" { print $2 }' "$CG/forker/0/pids.events" 2>/dev/null)
+    tasks=$(field forker tasks)
+    case $forker_out in
+    *"started 4"*) fail pids-max "more than pids-max allowed: $forker_out" ;;
+    *"started 3"*"forking stopped"*)
+        if [ "$pids_max" = 5 ] && [ "${refused:-0}" -ge 1 ] && [ "$tasks" = 4 ]; then
+            ok pids-max
+            say "forker: pids.max $pids_max, forks refused $refused, tasks $tasks: $forker_out"
+        else
+            fail pids-max "pids.max '$pids_max', pids.events max '$refused', tasks '$tasks' (want 5, >= 1, 4): $forker_out"
+        fi
+        ;;
+    *) fail pids-max "unexpected output: $forker_out" ;;
+    esac
+else
+    fail pids-max "forker never said 'forking stopped': $(tmctl tail forker 2>&1 | tail -n 3 | tr '\n' ' ')"
+fi
+tmctl stop forker >/dev/null 2>&1
+
+# accounting: a service holding 50 MiB shows at least that (memory.current), its three
+# processes as tasks, and some CPU time, in status --json and status -l.
+tmctl start eater >/dev/null 2>&1
+eater_holds() { [ "$(field eater memory_bytes)" -ge 52428800 ] 2>/dev/null; }
+if wait_for 60 eater_holds; then
+    tasks=$(field eater tasks)
+    cpu=$(field eater cpu_usec)
+    long=$(tmctl status -l eater 2>&1)
+    mem_column=$(echo "$long" | awk '$1 == "eater" { print $4 }')
+    case $mem_column in
+    [5-9][0-9].*M | [1-9][0-9][0-9].*M | *G) mem_ok=1 ;;
+    *) mem_ok=0 ;;
+    esac
+    if [ "$tasks" = 3 ] && [ "${cpu:-0}" -gt 0 ] 2>/dev/null && [ "$mem_ok" = 1 ]; then
+        ok accounting
+        say "eater: memory_bytes $(field eater memory_bytes), cpu_usec $cpu, tasks $tasks; status -l: $(echo "$long" | tail -n 1)"
+    else
+        fail accounting "tasks '$tasks' (want 3), cpu_usec '$cpu', status -l MEM '$mem_column': $long"
+    fi
+else
+    fail accounting "memory_bytes of eater is '$(field eater memory_bytes)' (want >= 52428800); state $(field eater state)"
+fi
+tmctl stop eater >/dev/null 2>&1
+
+# The boot as a picture (`tmctl analyze --svg`) of the services vm/boot has, for the host to
+# save (vm/cache/boot.svg) and render; README.md shows it.
+if tmctl analyze --svg /tmp/boot.svg journald devlog hostname httpd worker crasher console >/dev/null 2>&1; then
+    echo "VMTEST svg begin"
+    cat /tmp/boot.svg
+    echo "VMTEST svg end"
+else
+    say "tmctl analyze --svg failed: $(tmctl analyze --svg /tmp/boot.svg 2>&1)"
+fi
 
 say "done, $failures failed check(s), at uptime $(cut -d' ' -f1 /proc/uptime)"
 # The host checks what follows on the console: services stopped in reverse order, the

@@ -74,3 +74,21 @@ fn only_the_named_instances_and_an_unknown_name_fails() {
         Some(error(Refusal::UnknownName, "no such service: nope"))
     );
 }
+
+#[test]
+fn the_timeline_survives_an_upgrade() {
+    let services = || config([svc("db"), svc("web").requires(&["db"])]);
+    let mut h = Harness::boot(services());
+    h.advance(secs(3));
+    let before = h.sup.analyze(&[], h.now);
+    // The new image: the same config, the instances and the timeline handed over.
+    let instances = h.sup.handover(h.now).expect("settled");
+    let timeline = h.sup.timeline_handover(h.now).expect("booted");
+    let mut new = Supervisor::new(services());
+    new.take_over(instances, h.now);
+    new.take_over_timeline(timeline, h.now);
+    let after = new.analyze(&[], h.now);
+    assert_eq!(after.entries, before.entries);
+    assert_eq!(after.chain, ["web", "db"]);
+    assert_eq!(after.elapsed_ms, before.elapsed_ms);
+}

@@ -100,13 +100,22 @@ fn failed_required_dependency_holds_the_dependent_pending_and_start_replies() {
     assert_eq!(h.reply(c), None);
     h.advance(ms(100));
     h.kill(101, Code(1));
-    assert_eq!(
-        h.reply(c),
-        Some(outcome(
-            false,
-            &[("web", false, "PENDING: dependency db is FATAL")]
-        ))
+    // Both are named: what was asked for, and the requirement started for it.
+    let mut said = outcome(
+        false,
+        &[
+            ("web", false, "PENDING: dependency db is FATAL"),
+            (
+                "db",
+                false,
+                "FATAL: exited with exit code 1 before starttime, 1 attempt(s), giving up",
+            ),
+        ],
     );
+    if let Reply::Outcome { results, .. } = &mut said {
+        results[1].action = Some("started for web".to_string());
+    }
+    assert_eq!(h.reply(c), Some(said));
     // Once db runs, web follows by itself.
     let c = h.request(Command::Start {
         names: names(&["db"]),
@@ -719,20 +728,71 @@ fn start_of_a_dependent_answers_when_its_requirement_finishes_without_running() 
     h.advance(ms(300));
     h.kill(100, Code(0));
     assert_eq!(h.state_of("db"), State::Exited);
-    assert_eq!(
-        h.reply(c),
-        Some(outcome(
-            false,
-            &[(
+    let mut said = outcome(
+        false,
+        &[
+            (
                 "web",
                 false,
-                "PENDING: waiting for db, which is not running"
-            )]
-        ))
+                "PENDING: waiting for db, which is not running",
+            ),
+            ("db", false, "EXITED (exit code 0)"),
+        ],
     );
+    if let Reply::Outcome { results, .. } = &mut said {
+        results[1].action = Some("started for web".to_string());
+    }
+    assert_eq!(h.reply(c), Some(said));
     let again = h.request(Command::Start {
         names: names(&["web"]),
     });
     h.expect_ops(&["spawn db 101"]);
     assert_eq!(h.reply(again), None);
+}
+
+#[test]
+fn start_names_what_it_pulled_in_and_waits_for_it_a_wanted_failure_is_only_news() {
+    let mut h = Harness::boot(config([
+        svc("db").manual(),
+        svc("cache").manual().startretries(0),
+        svc("web").requires(&["db"]).wants(&["cache"]).manual(),
+    ]));
+    let c = h.request(Command::Start {
+        names: names(&["web"]),
+    });
+    h.expect_ops(&["spawn cache 100", "spawn db 101"]);
+    // The wanted cache fails; the required db comes up, then web: the start succeeds and
+    // says what it started for web and how each ended.
+    h.kill(100, Code(1));
+    h.advance(secs(1));
+    h.expect_ops(&["spawn web 102"]);
+    assert_eq!(h.reply(c), None, "web is still starting");
+    h.advance(secs(1));
+    assert_eq!(
+        h.reply(c),
+        Some(reported(
+            true,
+            &[
+                ("web", "", true, "RUNNING"),
+                (
+                    "cache",
+                    "started for web",
+                    true,
+                    "FATAL: exited with exit code 1 before starttime, 1 attempt(s), giving up"
+                ),
+                ("db", "started for web", true, "RUNNING"),
+            ]
+        ))
+        .map(|mut r| {
+            if let Reply::Outcome { results, .. } = &mut r {
+                results[0].action = None;
+            }
+            r
+        })
+    );
+    // Already running: nothing else to name.
+    let c = h.request(Command::Start {
+        names: names(&["web"]),
+    });
+    assert_eq!(h.reply(c), Some(outcome(true, &[("web", true, "RUNNING")])));
 }

@@ -48,6 +48,7 @@ fn id(name: &str) -> InstanceId {
 mod analyze;
 mod cron;
 mod dependencies;
+mod drain;
 mod events;
 mod handover;
 mod jobs;
@@ -345,6 +346,11 @@ impl Harness {
                         let to = if group { "group" } else { "pid" };
                         let signal = crate::signals::name(signal);
                         self.ops.push(format!("signal {pid} {signal} {to}"));
+                    }
+                    Action::SignalCgroup { id, signal } => {
+                        let signal = crate::signals::name(signal);
+                        self.ops
+                            .push(format!("signal {} {signal} cgroup", id.service));
                     }
                     Action::Log { level, text } => {
                         self.logs.push(format!("{}: {text}", level.word()))

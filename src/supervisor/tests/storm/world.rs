@@ -163,8 +163,9 @@ impl World {
                 });
             }
             Action::Signal { pid, signal, .. } => self.signal(*pid, *signal),
-            // Jobs are not part of the storm (no run or adopt events are made).
-            Action::Attach { .. } | Action::Forget { .. } => {}
+            // Jobs are not part of the storm (no run or adopt events are made), nor are
+            // cgroups (no leftovers are reported, so no cgroup is signalled).
+            Action::Attach { .. } | Action::Forget { .. } | Action::SignalCgroup { .. } => {}
             Action::Reply { client, .. } => {
                 *self.replies.entry(*client).or_default() += 1;
                 if self.replies[client] > 1 {
