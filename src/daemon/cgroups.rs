@@ -5,7 +5,7 @@
 use crate::config::{size_text, Resources};
 use crate::control::proto::InstanceStatus;
 use crate::log::{EventLog, Level};
-use crate::process::cgroup::{Cgroups, Usage};
+use crate::process::cgroup::{CgroupError, Cgroups, Usage};
 use crate::process::CgroupTarget;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ impl ServiceCgroups {
                     ),
                 );
                 ServiceCgroups {
-                    unavailable: reason,
+                    unavailable: reason.to_string(),
                     ..Default::default()
                 }
             }
@@ -105,7 +105,7 @@ impl ServiceCgroups {
         };
         let dir = cgroups
             .prepare(&id.service, id.index, limits)
-            .map_err(fatal)?;
+            .map_err(|e| fatal(e.to_string()))?;
         Ok(Some(CgroupTarget { dir, clone_into }))
     }
 
@@ -215,18 +215,16 @@ impl ServiceCgroups {
     }
 
     /// A signal to every process left in the instance's cgroup (SIGKILL: `cgroup.kill`).
-    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), String> {
+    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), CgroupError> {
         let Some(cgroups) = &self.cgroups else {
             return Ok(());
         };
         cgroups
             .signal_all(&id.service, id.index, signal)
             .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "cgroup {}: {e}",
-                    cgroups.dir(&id.service, id.index).display()
-                )
+            .map_err(|error| CgroupError::Dir {
+                path: cgroups.dir(&id.service, id.index),
+                error,
             })
     }
 
