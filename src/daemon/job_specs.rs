@@ -8,7 +8,7 @@
 //! back over a channel and a byte on a socket pair wakes the loop's poll. The worker only
 //! reads the passwd and group databases; it never forks and touches no state of the loop.
 
-use super::jobs::job_request;
+use super::jobs::{job_request, RunRefused};
 use crate::control::proto::RunRequest;
 use crate::supervisor::{ClientId, JobRequest};
 use std::collections::VecDeque;
@@ -22,7 +22,7 @@ use std::sync::mpsc;
 pub const MAX_PREPARING: usize = 64;
 
 /// A request's spec, or why the request is refused (one line for the client).
-pub type Prepared = (ClientId, Result<JobRequest, String>);
+pub type Prepared = (ClientId, Result<JobRequest, RunRefused>);
 
 struct Order {
     client: ClientId,
@@ -51,7 +51,7 @@ pub enum Submitted {
     Busy,
     /// No thread could be had (out of processes or memory): prepared right here, slow but
     /// correct.
-    Here(Box<Result<JobRequest, String>>),
+    Here(Box<Result<JobRequest, RunRefused>>),
 }
 
 impl JobSpecs {
@@ -114,8 +114,11 @@ impl JobSpecs {
                 // told, and the next `run` starts a new worker.
                 Err(mpsc::TryRecvError::Disconnected) => {
                     self.worker = None;
-                    let failed = "run: internal error while reading the job's spec".to_string();
-                    done.extend(self.preparing.drain(..).map(|c| (c, Err(failed.clone()))));
+                    done.extend(
+                        self.preparing
+                            .drain(..)
+                            .map(|c| (c, Err(RunRefused::Internal))),
+                    );
                     break;
                 }
             }
@@ -136,9 +139,7 @@ fn start() -> std::io::Result<Worker> {
             for Order { client, run, owner } in inbox {
                 // A panic is an answer too: the worker goes on with the next request.
                 let prepared = std::panic::catch_unwind(|| job_request(&run, owner))
-                    .unwrap_or_else(|_| {
-                        Err("run: internal error while reading the job's spec".to_string())
-                    });
+                    .unwrap_or(Err(RunRefused::Internal));
                 if send.send((client, prepared)).is_err() {
                     return;
                 }
