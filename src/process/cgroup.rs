@@ -256,6 +256,13 @@ impl Cgroups {
             .then_some((service, index))
     }
 
+    /// Removes one instance's cgroup, and its service's when that is left empty (rmdir on
+    /// cgroupfs: it fails at once, without waiting, while a process is in it).
+    pub fn remove(&self, service: &str, index: u32) {
+        let _ = fs::remove_dir(self.dir(service, index));
+        let _ = fs::remove_dir(self.root.join(service));
+    }
+
     /// Removes the empty cgroups of instances that are gone (best effort: a busy one stays
     /// and is reused).
     pub fn remove_empty(&self) {
