@@ -155,7 +155,7 @@ impl Daemon {
             }
             Action::SignalCgroup { id, signal } => {
                 if let Err(e) = self.cgroups.signal_cgroup(&id, signal) {
-                    self.log.write(Level::Warning, &e);
+                    self.log.write(Level::Warning, &e.to_string());
                 }
                 None
             }

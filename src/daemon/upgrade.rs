@@ -141,6 +141,9 @@ impl Daemon {
         if self.loader.polled().is_some() {
             return busy("a reload is reading the config");
         }
+        if self.job_specs.busy() {
+            return busy("a run request is being read");
+        }
         if self.final_shutdown.is_some() {
             return busy("taskmasterd is shutting down");
         }
