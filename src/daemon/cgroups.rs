@@ -264,7 +264,7 @@ impl ServiceCgroups {
     /// costs kernel memory). Best effort: one still populated stays until exit.
     pub(super) fn forget_instance(&self, id: &InstanceId) {
         if let Some(cgroups) = &self.cgroups {
-            cgroups.remove(&id.service, id.index);
+            cgroups.remove_gone(&id.service, id.index);
         }
     }
 

@@ -331,10 +331,10 @@ impl Cgroups {
             .then_some((service, index))
     }
 
-    /// Removes one instance's cgroup, and its service's when that is left empty (rmdir on
-    /// cgroupfs: it fails at once, without waiting, while a process is in it).
-    pub fn remove(&self, service: &str, index: u32) {
-        let _ = fs::remove_dir(self.dir(service, index));
+    /// Removes an instance that is gone for good: its cgroup, and its service's when that is
+    /// left empty (rmdir on cgroupfs fails at once, without waiting, while a process is in it).
+    pub fn remove_gone(&self, service: &str, index: u32) {
+        let _ = self.remove(service, index);
         let _ = fs::remove_dir(self.root.join(service));
     }
 
