@@ -232,6 +232,11 @@ impl Cgroups {
         files
     }
 
+    /// Removes the instance's cgroup, which must be empty (EBUSY if not).
+    pub fn remove(&self, service: &str, index: u32) -> std::io::Result<()> {
+        fs::remove_dir(self.dir(service, index))
+    }
+
     /// SIGKILL to every process in the instance's cgroup, wherever they went (setsid,
     /// double fork): what a process group cannot do.
     pub fn kill(&self, service: &str, index: u32) -> std::io::Result<()> {
@@ -324,6 +329,13 @@ impl Cgroups {
         let service = parts.next()?.to_string();
         (parts.next()? == "taskmaster" && self.root.join(&service).exists())
             .then_some((service, index))
+    }
+
+    /// Removes an instance that is gone for good: its cgroup, and its service's when that is
+    /// left empty (rmdir on cgroupfs fails at once, without waiting, while a process is in it).
+    pub fn remove_gone(&self, service: &str, index: u32) {
+        let _ = self.remove(service, index);
+        let _ = fs::remove_dir(self.root.join(service));
     }
 
     /// Removes the empty cgroups of instances that are gone (best effort: a busy one stays
