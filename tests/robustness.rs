@@ -349,3 +349,113 @@ fn a_pre_start_that_cannot_execute_fails_its_service_with_the_reason() {
     );
     h.ok(&["status"]);
 }
+
+/// A mount namespace where /etc/passwd is a FIFO: every NSS lookup of a user by name opens
+/// it and waits there until someone writes the file, as a lookup waits on a hung LDAP or
+/// sssd. Served with the real file on demand.
+struct HungPasswd {
+    holder: std::process::Child,
+    fifo: std::path::PathBuf,
+}
+
+impl HungPasswd {
+    fn new(h: &Harness) -> HungPasswd {
+        use std::io::BufRead;
+        let fifo = h.path("passwd.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        let mut holder = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" /etc/passwd && echo ready && exec sleep 1000000"#)
+            .arg(&fifo)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let mut line = String::new();
+        if let Some(out) = holder.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        assert_eq!(line.trim(), "ready", "bind-mounting a FIFO on /etc/passwd");
+        HungPasswd { holder, fifo }
+    }
+
+    fn mount_ns(&self) -> std::path::PathBuf {
+        format!("/proc/{}/ns/mnt", self.holder.id()).into()
+    }
+
+    /// Hands the real passwd file to every reader waiting on the FIFO now; how many.
+    fn serve(&self) -> usize {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let passwd = std::fs::read("/etc/passwd").expect("read /etc/passwd");
+        let mut served = 0;
+        // Opening for writing without blocking works only while a reader waits.
+        while let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.fifo)
+        {
+            let _ = fifo.write_all(&passwd);
+            served += 1;
+        }
+        served
+    }
+}
+
+impl Drop for HungPasswd {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Whether a thread of `pid` is inside openat(2) now (blocked on the FIFO).
+fn in_openat(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("syscall"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+            == Some(libc::SYS_openat)
+    })
+}
+
+#[test]
+fn a_user_lookup_that_hangs_holds_up_its_run_not_the_loop() {
+    let mut h = Harness::new();
+    let passwd = HungPasswd::new(&h);
+    h.mount_ns = Some(passwd.mount_ns());
+    h.open_to_others();
+    h.service(
+        "a",
+        "service \"a\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n}\n",
+    );
+    h.start();
+    h.wait_state("a", "RUNNING");
+    let run = h
+        .ctl_command(&["run", "--user", "nobody", "--", "/bin/sh", "-c", "id -u"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tmctl run");
+    let daemon = h.daemon_pid();
+    wait_until("the lookup of nobody waits on /etc/passwd", || {
+        in_openat(daemon)
+    });
+    // Meanwhile the loop answers, starts and stops as ever.
+    h.ok(&["stop", "a"]);
+    h.ok(&["start", "a"]);
+    assert_eq!(h.state("a"), "RUNNING");
+    // Once the lookup gets its answer, the run goes on as if nothing had happened.
+    let mut served = 0;
+    wait_until("the lookup has read /etc/passwd", || {
+        served += passwd.serve();
+        served > 0 && !in_openat(daemon)
+    });
+    let out = wait_output(run, "tmctl run --user nobody");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "65534\n");
+}

@@ -192,7 +192,7 @@ impl Client {
         let Some(line) = self.next_line()? else {
             return Ok(None);
         };
-        let response: Response = serde_json::from_slice(&line).map_err(ClientError::BadReply)?;
+        let response = super::proto::decode_response(&line).map_err(ClientError::BadReply)?;
         match response {
             Response::Error {
                 kind: ErrorKind::PermissionDenied,

@@ -8,14 +8,19 @@ use serde::{Deserialize, Serialize};
 /// A request line longer than this is refused and the connection closed.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
+/// A request line that is no request (said to the client as it is).
+#[derive(Debug, thiserror::Error)]
+#[error("bad request: {0}")]
+pub struct BadRequest(#[from] serde_json::Error);
+
 /// One request line as the daemon reads it, without its newline: `None` for a blank
-/// line (skipped), else the request or why it is not one (said to the client). The caller
-/// has already refused a line over [`MAX_REQUEST_BYTES`].
-pub fn decode_line(line: &[u8]) -> Option<Result<Request, String>> {
+/// line (skipped), else the request or why it is not one. The caller has already refused a
+/// line over [`MAX_REQUEST_BYTES`].
+pub fn decode_line(line: &[u8]) -> Option<Result<Request, BadRequest>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    Some(serde_json::from_slice::<Request>(line).map_err(|err| format!("bad request: {err}")))
+    Some(serde_json::from_slice::<Request>(line).map_err(BadRequest))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +193,23 @@ pub struct RunRequest {
     /// Answer with the name at once; no output on this connection.
     #[serde(default)]
     pub detach: bool,
+}
+
+/// Reads one reply line. The largest reply, `status` of every instance, is read straight
+/// into its list: through the tagged enum, serde first copies the whole document into a
+/// generic tree (half of `tmctl status`'s instructions with 1,000 instances).
+pub fn decode_response(line: &[u8]) -> serde_json::Result<Response> {
+    #[derive(Deserialize)]
+    struct StatusReply {
+        instances: Vec<InstanceStatus>,
+    }
+    if line.starts_with(br#"{"result":"status","#) {
+        if let Ok(reply) = serde_json::from_slice::<StatusReply>(line) {
+            let instances = reply.instances;
+            return Ok(Response::Status { instances });
+        }
+    }
+    serde_json::from_slice(line)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,7 +155,7 @@ impl Daemon {
             }
             Action::SignalCgroup { id, signal } => {
                 if let Err(e) = self.cgroups.signal_cgroup(&id, signal) {
-                    self.log.write(Level::Warning, &e);
+                    self.log.write(Level::Warning, &e.to_string());
                 }
                 None
             }
@@ -169,6 +169,7 @@ impl Daemon {
             }
             Action::Forget { id } => {
                 self.outputs.forget_instance(&id);
+                self.cgroups.forget_instance(&id);
                 None
             }
             Action::Reply { client, response } => {

@@ -5,10 +5,10 @@
 use crate::config::{size_text, Resources};
 use crate::control::proto::InstanceStatus;
 use crate::log::{EventLog, Level};
-use crate::process::cgroup::{Cgroups, Usage};
+use crate::process::cgroup::{CgroupError, Cgroups, Usage};
+use crate::process::CgroupTarget;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 
 #[derive(Default)]
 pub(super) struct ServiceCgroups {
@@ -21,6 +21,9 @@ pub(super) struct ServiceCgroups {
     /// Paused by tmctl: their cgroup is frozen once waitpid has seen them stop (frozen
     /// first, a task would never act on its SIGSTOP, and never show as stopped).
     to_freeze: std::collections::HashSet<i32>,
+    /// Instances whose cgroup got a `cgroup.kill`: made anew (empty) before the next
+    /// spawn, so that its child can be cloned into it (see `CgroupTarget::clone_into`).
+    killed: std::collections::HashSet<(String, u32)>,
     /// Instances whose end waits for their cgroup to be empty.
     empty: super::cgroup_empty::EmptyWatch,
 }
@@ -64,7 +67,7 @@ impl ServiceCgroups {
                     ),
                 );
                 ServiceCgroups {
-                    unavailable: reason,
+                    unavailable: reason.to_string(),
                     ..Default::default()
                 }
             }
@@ -77,7 +80,7 @@ impl ServiceCgroups {
         &mut self,
         id: &InstanceId,
         limits: &Resources,
-    ) -> Result<Option<OwnedFd>, SpawnFailure> {
+    ) -> Result<Option<CgroupTarget>, SpawnFailure> {
         let fatal = |reason: String| SpawnFailure {
             reason,
             transient: false,
@@ -91,10 +94,19 @@ impl ServiceCgroups {
             }
             return Ok(None);
         };
-        cgroups
+        // A killed cgroup, once empty, is removed and made again (prepare makes it).
+        let key = (id.service.clone(), id.index);
+        let clone_into = !self.killed.contains(&key) || {
+            let renewed = cgroups.remove(&id.service, id.index).is_ok();
+            if renewed {
+                self.killed.remove(&key);
+            }
+            renewed
+        };
+        let dir = cgroups
             .prepare(&id.service, id.index, limits)
-            .map(Some)
-            .map_err(fatal)
+            .map_err(|e| fatal(e.to_string()))?;
+        Ok(Some(CgroupTarget { dir, clone_into }))
     }
 
     /// A process spawned into the instance's cgroup.
@@ -126,6 +138,7 @@ impl ServiceCgroups {
         match signal {
             libc::SIGKILL => {
                 let _ = cgroups.kill(&service, index);
+                self.killed.insert((service, index));
             }
             libc::SIGSTOP => {
                 self.to_freeze.insert(pid);
@@ -202,18 +215,16 @@ impl ServiceCgroups {
     }
 
     /// A signal to every process left in the instance's cgroup (SIGKILL: `cgroup.kill`).
-    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), String> {
+    pub(super) fn signal_cgroup(&self, id: &InstanceId, signal: i32) -> Result<(), CgroupError> {
         let Some(cgroups) = &self.cgroups else {
             return Ok(());
         };
         cgroups
             .signal_all(&id.service, id.index, signal)
             .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "cgroup {}: {e}",
-                    cgroups.dir(&id.service, id.index).display()
-                )
+            .map_err(|error| CgroupError::Dir {
+                path: cgroups.dir(&id.service, id.index),
+                error,
             })
     }
 
@@ -245,6 +256,15 @@ impl ServiceCgroups {
             if dir.is_dir() {
                 instance.cgroup = Some(dir.to_string_lossy().into_owned());
             }
+        }
+    }
+
+    /// An instance gone for good (an ended job forgotten): its cgroup is removed now, not at
+    /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
+    /// costs kernel memory). Best effort: one still populated stays until exit.
+    pub(super) fn forget_instance(&self, id: &InstanceId) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_gone(&id.service, id.index);
         }
     }
 

@@ -162,7 +162,7 @@ impl Client {
             requests.push(match decode_line(line) {
                 None => continue,
                 Some(Ok(request)) => Incoming::Request(request),
-                Some(Err(message)) => Incoming::Invalid(message),
+                Some(Err(bad)) => Incoming::Invalid(bad.to_string()),
             });
         }
         if self.inbox.len() > MAX_REQUEST_BYTES && !self.inbox.contains(&b'\n') {

@@ -16,12 +16,17 @@ pub enum Extra {
     CgroupEmpty,
     /// A console's terminal, with keystrokes waiting for room.
     ConsoleInput(crate::supervisor::InstanceId),
+    /// The job spec worker has results back.
+    JobSpecs,
 }
 
 impl Daemon {
     /// Every extra fd to poll now, with the events wanted.
     pub(super) fn extra_fds(&self) -> Vec<(Extra, BorrowedFd<'_>, PollFlags)> {
         let mut fds = Vec::new();
+        if let Some(fd) = self.job_specs.polled() {
+            fds.push((Extra::JobSpecs, fd, PollFlags::POLLIN));
+        }
         if let Some(fd) = self.watches.as_ref().and_then(|w| w.polled()) {
             fds.push((Extra::Watches, fd, PollFlags::POLLIN));
         }
@@ -44,6 +49,7 @@ impl Daemon {
         for what in ready {
             match what {
                 Extra::Watches => self.read_watches(),
+                Extra::JobSpecs => self.job_specs_prepared(),
                 Extra::CgroupEmpty => {
                     for id in self.cgroups.read_empty() {
                         self.dispatch(crate::supervisor::Event::CgroupEmpty { id });

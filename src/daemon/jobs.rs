@@ -2,6 +2,7 @@
 //! code as a service file, so `--user`, `--group`, `--workingdir` mean what the fields mean),
 //! and the output of a job goes to the client that runs it, in order and complete.
 
+use super::job_specs::{Submitted, MAX_PREPARING};
 use super::Daemon;
 use crate::config::{self, ServiceSpec};
 use crate::control::proto::{ErrorKind, Response, RunRequest};
@@ -11,22 +12,101 @@ use kdl::{KdlDocument, KdlEntry, KdlNode};
 use std::path::Path;
 use std::time::Duration;
 
+/// Why a `run` request is refused (one line for the client).
+#[derive(Debug, thiserror::Error)]
+pub enum RunRefused {
+    #[error("run: no command given (tmctl run -- CMD ARGS...)")]
+    NoCommand,
+    #[error("run: {0} arguments, at most {MAX_JOB_ARGS} are accepted")]
+    TooManyArguments(usize),
+    #[error("run: argument {0:?} contains a NUL character")]
+    NulInArgument(String),
+    #[error("run: {0} --env, at most {MAX_JOB_ENV} are accepted")]
+    TooManyEnv(usize),
+    #[error("run: --timeout must be more than 0 seconds")]
+    ZeroTimeout,
+    #[error("run: --name {0:?}: a name is letters, digits, '_', '.' and '-'")]
+    BadName(String),
+    #[error("run: --env wants KEY=VALUE, got {0:?}")]
+    EnvWithoutValue(String),
+    #[error("run: --env {0:?}: KEY is letters, digits and '_', not starting with a digit")]
+    BadEnvName(String),
+    /// An option the service-file reader refused (`--user`, `--workingdir`, …).
+    #[error("run: {0}")]
+    Spec(#[from] SpecRefused),
+    /// The worker that reads specs failed (it never does on purpose).
+    #[error("run: internal error while reading the job's spec")]
+    Internal,
+}
+
+/// Why `adopt` is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptRefused {
+    #[error("{0} is not a process id")]
+    NotAProcessId(i32),
+    #[error("pid {0} is taskmasterd itself")]
+    Itself(i32),
+    #[error("pid 1 is init; it cannot be supervised")]
+    Init,
+    #[error("--name {0:?}: a name is letters, digits, '_', '.' and '-'")]
+    BadName(String),
+    #[error(transparent)]
+    Process(#[from] pidfd::NotAdoptable),
+    #[error(transparent)]
+    Spec(#[from] SpecRefused),
+}
+
+/// What the service-file reader said of a job's spec: each error's message, as a field of
+/// a file would get it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct SpecRefused(Vec<String>);
+
 /// Arguments of one `run` command line, at most.
 pub const MAX_JOB_ARGS: usize = 4096;
 /// `--env` assignments of one `run`, at most.
 pub const MAX_JOB_ENV: usize = 1024;
 
 impl Daemon {
-    /// `tmctl run`: refused with one clear line, or handed to the core as a job.
+    /// `tmctl run`: its spec is read on the job spec worker (`--user` and `--group` are NSS
+    /// lookups, which may take long), then [`Daemon::job_spec_ready`] goes on.
     pub(super) fn run_job(&mut self, client: ClientId, run: RunRequest) {
         let owner = self.peer_uid(client);
-        let job = job_request(&run, owner);
+        match self.job_specs.prepare(client, run, owner) {
+            Submitted::Queued => {}
+            Submitted::Here(job) => self.job_spec_ready(client, *job),
+            Submitted::Busy => {
+                let message = format!(
+                    "run: {MAX_PREPARING} run requests are waiting for their user lookup; try again shortly"
+                );
+                self.reply(client, Response::error(ErrorKind::Busy, message));
+            }
+        }
+    }
+
+    /// The job spec worker has answered: each job goes to the core, or is refused with one
+    /// clear line. A client that went away meanwhile gets no job: nobody would know its name.
+    pub(super) fn job_specs_prepared(&mut self) {
+        for (client, job) in self.job_specs.finished() {
+            if self.clients.iter().any(|c| c.id == client) {
+                self.job_spec_ready(client, job);
+            }
+        }
+    }
+
+    fn job_spec_ready(&mut self, client: ClientId, job: Result<JobRequest, RunRefused>) {
         match job {
             Ok(job) => self.dispatch(Event::Run {
                 client,
                 job: Box::new(job),
             }),
-            Err(message) => self.reply(client, Response::error(ErrorKind::BadRequest, message)),
+            Err(refused) => {
+                let kind = match refused {
+                    RunRefused::Internal => ErrorKind::Failed,
+                    _ => ErrorKind::BadRequest,
+                };
+                self.reply(client, Response::error(kind, refused.to_string()))
+            }
         }
     }
 
@@ -59,27 +139,25 @@ impl Daemon {
         }
     }
 
-    fn adoption_spec(&self, pid: i32, name: Option<&str>) -> Result<ServiceSpec, String> {
+    fn adoption_spec(&self, pid: i32, name: Option<&str>) -> Result<ServiceSpec, AdoptRefused> {
         if pid <= 0 {
-            return Err(format!("{pid} is not a process id"));
+            return Err(AdoptRefused::NotAProcessId(pid));
         }
         if pid == std::process::id() as i32 {
-            return Err(format!("pid {pid} is taskmasterd itself"));
+            return Err(AdoptRefused::Itself(pid));
         }
         if pid == 1 {
-            return Err("pid 1 is init; it cannot be supervised".to_string());
+            return Err(AdoptRefused::Init);
         }
         if let Some(name) = name.filter(|n| !config::is_service_name(n)) {
-            return Err(format!(
-                "--name {name:?}: a name is letters, digits, '_', '.' and '-'"
-            ));
+            return Err(AdoptRefused::BadName(name.to_string()));
         }
         let info = pidfd::inspect(pid)?;
-        job_spec(
+        Ok(job_spec(
             name.unwrap_or("pid"),
             &info.cmdline,
             &[("autorestart", Some("never"))],
-        )
+        )?)
     }
 
     /// Adopted processes whose pidfd turned readable: they ended. The status goes to the
@@ -153,35 +231,27 @@ impl Daemon {
 
 /// Validates a `run` request into a job: the spec is read from a service node built from
 /// the options, so every option is checked as the matching field of a file is.
-pub fn job_request(run: &RunRequest, owner: u32) -> Result<JobRequest, String> {
+pub fn job_request(run: &RunRequest, owner: u32) -> Result<JobRequest, RunRefused> {
     if run.cmd.is_empty() || run.cmd[0].is_empty() {
-        return Err("run: no command given (tmctl run -- CMD ARGS...)".to_string());
+        return Err(RunRefused::NoCommand);
     }
     if run.cmd.len() > MAX_JOB_ARGS {
-        return Err(format!(
-            "run: {} arguments, at most {MAX_JOB_ARGS} are accepted",
-            run.cmd.len()
-        ));
+        return Err(RunRefused::TooManyArguments(run.cmd.len()));
     }
     if let Some(arg) = run.cmd.iter().find(|a| a.contains('\0')) {
-        return Err(format!("run: argument {arg:?} contains a NUL character"));
+        return Err(RunRefused::NulInArgument(arg.clone()));
     }
     if run.env.len() > MAX_JOB_ENV {
-        return Err(format!(
-            "run: {} --env, at most {MAX_JOB_ENV} are accepted",
-            run.env.len()
-        ));
+        return Err(RunRefused::TooManyEnv(run.env.len()));
     }
     let timeout = match run.timeout_ms {
-        Some(0) => return Err("run: --timeout must be more than 0 seconds".to_string()),
+        Some(0) => return Err(RunRefused::ZeroTimeout),
         Some(ms) => Some(Duration::from_millis(ms)),
         None => None,
     };
     if let Some(name) = &run.name {
         if !config::is_service_name(name) {
-            return Err(format!(
-                "run: --name {name:?}: a name is letters, digits, '_', '.' and '-'"
-            ));
+            return Err(RunRefused::BadName(name.clone()));
         }
     }
     let mut spec = job_spec(
@@ -196,16 +266,13 @@ pub fn job_request(run: &RunRequest, owner: u32) -> Result<JobRequest, String> {
                 Some(run.restart.as_deref().unwrap_or("never")),
             ),
         ],
-    )
-    .map_err(|e| format!("run: {e}"))?;
+    )?;
     for assignment in &run.env {
         let Some((key, value)) = assignment.split_once('=') else {
-            return Err(format!("run: --env wants KEY=VALUE, got {assignment:?}"));
+            return Err(RunRefused::EnvWithoutValue(assignment.clone()));
         };
         if !config::is_env_name(key) || value.contains('\0') {
-            return Err(format!(
-                "run: --env {assignment:?}: KEY is letters, digits and '_', not starting with a digit"
-            ));
+            return Err(RunRefused::BadEnvName(assignment.clone()));
         }
         std::sync::Arc::make_mut(&mut spec.process)
             .env
@@ -226,7 +293,7 @@ pub fn job_spec(
     name: &str,
     cmd: &[String],
     fields: &[(&str, Option<&str>)],
-) -> Result<ServiceSpec, String> {
+) -> Result<ServiceSpec, SpecRefused> {
     let mut body = KdlDocument::new();
     let mut node = |field: &str, value: KdlEntry| {
         let mut n = KdlNode::new(field);
@@ -249,14 +316,11 @@ pub fn job_spec(
     let mut doc = KdlDocument::new();
     doc.nodes_mut().push(service);
     let text = doc.to_string();
-    let mut specs = config::parse_str(Path::new("job"), &text).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.message.clone())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    let mut spec = specs.pop().ok_or("no service read")?;
+    let mut specs = config::parse_str(Path::new("job"), &text)
+        .map_err(|errors| SpecRefused(errors.into_iter().map(|e| e.message).collect()))?;
+    let mut spec = specs
+        .pop()
+        .ok_or_else(|| SpecRefused(vec!["no service read".to_string()]))?;
     // Taken literally: `$` is doubled because a start replaces `${VAR}` and `$$` in `cmd`
     // (a file's feature), and a job's argv must reach the program as it was given.
     std::sync::Arc::make_mut(&mut spec.process).cmd =

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 /// What a load produced.
-pub type Loaded = Result<(crate::config::Config, DependencyGraph, FileStamps), Vec<ConfigError>>;
+pub type Loaded = Result<LoadedParts, Vec<ConfigError>>;
+
+/// A good load: the config, its dependency graph, the stamps of its clean files.
+pub type LoadedParts = (crate::config::Config, DependencyGraph, FileStamps);
 
 /// The loader thread's stack. Nesting is bounded before parsing, so this is a margin, not a
 /// requirement.

@@ -22,6 +22,7 @@ mod heap;
 mod helpers;
 mod jobs;
 // Public for the fuzz target of the syslog line splitter (fuzz/targets/syslog_lines.rs).
+mod job_specs;
 pub mod lines;
 mod listener;
 mod loader;
@@ -128,6 +129,8 @@ struct Daemon {
     file_stamps: crate::config::FileStamps,
     /// Reloads read the config directory on a thread of their own.
     loader: loader::ConfigLoader,
+    /// `tmctl run` requests are read into specs (NSS lookups) on a thread of their own.
+    job_specs: job_specs::JobSpecs,
     /// `NOTIFY_SOCKET` of `ready "notify"` services; `None` if it could not be bound.
     notify: Option<notify::NotifySocket>,
     /// The `listen` sockets of every service, bound at load and kept across restarts.

@@ -183,7 +183,11 @@ impl Daemon {
                 },
             );
         match loaded {
-            Ok((config, graph, stamps)) => {
+            Ok(parts) => {
+                let core = &self.core;
+                let (config, graph, stamps) = super::heap::load_owned_here(parts, |name| {
+                    core.loaded_spec(name).map(|spec| spec.process.clone())
+                });
                 self.heap_churn.add(config.services.len());
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });

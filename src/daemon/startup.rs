@@ -153,7 +153,20 @@ impl Daemon {
         if let Some((h, _)) = &handover {
             sockets.inherit(upgrade::inherited_sockets(&h.listen));
         }
-        let loaded = load_config_for_services(&opts.config_dir, child_nofile, KnownFiles::new())
+        heap::fix_thresholds();
+        // Parsed on a thread of its own, so that the parse's garbage is in another arena
+        // than what lives on (see heap::owned_here).
+        let dir = opts.config_dir.clone();
+        let parsed = std::thread::Builder::new()
+            .name("config-loader".into())
+            .spawn(move || load_config_for_services(&dir, child_nofile, KnownFiles::new()))
+            .ok()
+            .and_then(|thread| thread.join().ok());
+        let loaded = parsed
+            .unwrap_or_else(|| {
+                load_config_for_services(&opts.config_dir, child_nofile, KnownFiles::new())
+            })
+            .map(|parts| heap::load_owned_here(parts, |_| None))
             .and_then(|(config, graph, stamps)| match sockets.prepare(&config) {
                 Ok(prepared) => {
                     sockets.commit(prepared);
@@ -298,6 +311,7 @@ impl Daemon {
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
+            job_specs: Default::default(),
             notify,
             watches: None,
             consoles: Default::default(),

@@ -271,6 +271,9 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
     while let Ok(first) = receiver.recv() {
         let mut newest: Vec<Job> = first;
         newest.extend(receiver.try_iter().flatten());
+        // A big batch (a boot, a reload, a shutdown) leaves this thread's arena full of freed
+        // pages that the loop's trims may have run too early to give back.
+        let big = newest.len() >= 64;
         let mut last_of: HashMap<String, usize> = HashMap::new();
         for (at, job) in newest.iter().enumerate() {
             let (Job::Write { file, .. } | Job::Remove { file }) = job;
@@ -305,6 +308,9 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
                     let _ = std::fs::remove_file(dir.join(file));
                 }
             }
+        }
+        if big {
+            super::heap::release_free_heap();
         }
     }
 }

@@ -237,6 +237,10 @@ impl Mapping<'_, '_> {
                 }
             }
             "stdout_logfile" | "stderr_logfile" => self.logfile(key, value),
+            // redirect_stderr=true wins, as in supervisord: there is no stderr file.
+            "stderr_logfile_maxbytes" | "stderr_logfile_backups" if self.stderr_redirected() => {
+                self.warn(key, "ignored: redirect_stderr sends stderr to stdout")
+            }
             "stdout_logfile_maxbytes" | "stderr_logfile_maxbytes" => {
                 let field = format!("{}-maxbytes", stream(&key.name));
                 self.draft.set_str(&field, value);
@@ -283,11 +287,7 @@ impl Mapping<'_, '_> {
     /// AUTO: taskmaster captures the output for `tmctl tail`; NONE: discarded.
     fn logfile(&mut self, key: &Key, value: &str) {
         let field = stream(&key.name);
-        let redirected = self
-            .section
-            .get("redirect_stderr")
-            .is_some_and(|k| is_true(&k.value));
-        if field == "stderr" && redirected {
+        if field == "stderr" && self.stderr_redirected() {
             // redirect_stderr=true wins, as in supervisord.
             return self.warn(key, "ignored: redirect_stderr sends stderr to stdout");
         }
@@ -298,6 +298,12 @@ impl Mapping<'_, '_> {
             path => self.draft.set_str(field, path),
         }
         self.ok();
+    }
+
+    fn stderr_redirected(&self) -> bool {
+        self.section
+            .get("redirect_stderr")
+            .is_some_and(|k| is_true(&k.value))
     }
 
     /// supervisord rotates log files at 50MB by default; taskmaster never does unless told.

@@ -459,6 +459,8 @@ impl<'w> UnitMapping<'w> {
             return;
         }
         match field {
+            // No limit: what a service has without the field.
+            "pids-max" if value == "infinity" => self.ok(),
             "cpu-weight" | "pids-max" => match value.parse::<i128>() {
                 Ok(number) => {
                     self.draft.set_int(field, number);

@@ -101,6 +101,21 @@ fn systemd_defaults_become_explicit_fields() {
 }
 
 #[test]
+fn no_task_limit_is_the_default_not_a_warning() {
+    let (text, warnings) = systemd(
+        "e.service",
+        "[Service]\nExecStart=/bin/sleep 1\nTasksMax=infinity\n",
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(!text.contains("pids-max"), "{text}");
+    let (text, _) = systemd(
+        "f.service",
+        "[Service]\nExecStart=/bin/sleep 1\nTasksMax=64\n",
+    );
+    assert!(text.contains("pids-max 64"), "{text}");
+}
+
+#[test]
 fn several_exec_lines_of_a_oneshot_run_in_order() {
     let (text, _) = systemd(
         "c.service",

@@ -44,18 +44,78 @@ pub struct Usage {
     pub tasks: Option<u64>,
 }
 
+/// Why there are no cgroups for the services, or why one instance's cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("not running as root")]
+    NotRoot,
+    #[error("{}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cgroup2 is not mounted")]
+    NotMounted,
+    #[error("no cgroup v2 entry in /proc/self/cgroup")]
+    NoEntry,
+    #[error("{} is used by another taskmasterd in the same cgroup", .0.display())]
+    InUse(PathBuf),
+    #[error("{}: lock: {errno}", path.display())]
+    Lock {
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
+    #[error("the kernel has no cgroup.kill (Linux 5.14 or later needed)")]
+    NoKill,
+    #[error("{field} needs the cgroup v2 {controller} controller, which is not available here")]
+    MissingController {
+        field: String,
+        controller: &'static str,
+    },
+    #[error("cgroup {}: {error}", path.display())]
+    Dir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cgroup {}: +{controller}: {error}", path.display())]
+    Enable {
+        path: PathBuf,
+        controller: &'static str,
+        error: std::io::Error,
+    },
+    #[error("cgroup {}/{file} {value}: {error}", dir.display())]
+    Limit {
+        dir: PathBuf,
+        file: &'static str,
+        value: String,
+        error: std::io::Error,
+    },
+}
+
+fn read(path: &str) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|error| CgroupError::Read {
+        path: path.into(),
+        error,
+    })
+}
+
+fn dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
+    move |error| CgroupError::Dir {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 impl Cgroups {
     /// Sets up the daemon's subtree, or says why there is none.
-    pub fn detect() -> Result<Cgroups, String> {
+    pub fn detect() -> Result<Cgroups, CgroupError> {
         if !nix::unistd::geteuid().is_root() {
-            return Err("not running as root".into());
+            return Err(CgroupError::NotRoot);
         }
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
-        let (mount, mount_root) = cgroup2_mount(&mountinfo).ok_or("cgroup2 is not mounted")?;
-        let own = fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| format!("/proc/self/cgroup: {e}"))?;
-        let own = own_cgroup(&own).ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
+        let mountinfo = read("/proc/self/mountinfo")?;
+        let (mount, mount_root) = cgroup2_mount(&mountinfo).ok_or(CgroupError::NotMounted)?;
+        let own = read("/proc/self/cgroup")?;
+        let own = own_cgroup(&own).ok_or(CgroupError::NoEntry)?;
         let relative = own
             .strip_prefix(&mount_root)
             .unwrap_or(&own)
@@ -63,10 +123,13 @@ impl Cgroups {
             .to_string();
         let base = mount.join(&relative);
         let root = base.join("taskmaster");
-        make_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        make_dir(&root).map_err(|error| CgroupError::Read {
+            path: root.clone(),
+            error,
+        })?;
         let lock = lock(&root)?;
         if !root.join("cgroup.kill").exists() {
-            return Err("the kernel has no cgroup.kill (Linux 5.14 or later needed)".into());
+            return Err(CgroupError::NoKill);
         }
         let available = read_words(&base.join("cgroup.controllers"));
         let mut controllers = Vec::new();
@@ -108,31 +171,38 @@ impl Cgroups {
         service: &str,
         index: u32,
         limits: &Resources,
-    ) -> Result<OwnedFd, String> {
+    ) -> Result<OwnedFd, CgroupError> {
         for (controller, field) in needed(limits) {
             if !self.controllers.contains(&controller) {
-                return Err(format!(
-                    "{field} needs the cgroup v2 {controller} controller, which is not available here"
-                ));
+                return Err(CgroupError::MissingController { field, controller });
             }
         }
         let service_dir = self.root.join(service);
-        make_dir(&service_dir).map_err(|e| format!("cgroup {}: {e}", service_dir.display()))?;
+        make_dir(&service_dir).map_err(dir_error(&service_dir))?;
         for controller in &self.controllers {
-            enable(&service_dir, controller)
-                .map_err(|e| format!("cgroup {}: +{controller}: {e}", service_dir.display()))?;
+            enable(&service_dir, controller).map_err(|error| CgroupError::Enable {
+                path: service_dir.clone(),
+                controller,
+                error,
+            })?;
         }
         let dir = self.dir(service, index);
-        make_dir(&dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+        make_dir(&dir).map_err(dir_error(&dir))?;
         for (file, value) in self.limit_files(limits) {
-            write(&dir.join(file), &value)
-                .map_err(|e| format!("cgroup {}/{file} {value}: {e}", dir.display()))?;
+            if let Err(error) = write(&dir.join(file), &value) {
+                return Err(CgroupError::Limit {
+                    dir,
+                    file,
+                    value,
+                    error,
+                });
+            }
         }
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
             .open(&dir)
-            .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+            .map_err(dir_error(&dir))?;
         Ok(OwnedFd::from(file))
     }
 
@@ -160,6 +230,11 @@ impl Cgroups {
             files.push(("pids.max", bytes(limits.pids_max)));
         }
         files
+    }
+
+    /// Removes the instance's cgroup, which must be empty (EBUSY if not).
+    pub fn remove(&self, service: &str, index: u32) -> std::io::Result<()> {
+        fs::remove_dir(self.dir(service, index))
     }
 
     /// SIGKILL to every process in the instance's cgroup, wherever they went (setsid,
@@ -254,6 +329,13 @@ impl Cgroups {
         let service = parts.next()?.to_string();
         (parts.next()? == "taskmaster" && self.root.join(&service).exists())
             .then_some((service, index))
+    }
+
+    /// Removes an instance that is gone for good: its cgroup, and its service's when that is
+    /// left empty (rmdir on cgroupfs fails at once, without waiting, while a process is in it).
+    pub fn remove_gone(&self, service: &str, index: u32) {
+        let _ = self.remove(service, index);
+        let _ = fs::remove_dir(self.root.join(service));
     }
 
     /// Removes the empty cgroups of instances that are gone (best effort: a busy one stays
@@ -386,14 +468,17 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
 
 /// An exclusive lock on the subtree, without waiting; held as long as the value lives
 /// (the descriptor is close-on-exec: no service holds it).
-fn lock(root: &Path) -> Result<Flock<File>, String> {
-    let dir = File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
+fn lock(root: &Path) -> Result<Flock<File>, CgroupError> {
+    let dir = File::open(root).map_err(|error| CgroupError::Read {
+        path: root.to_path_buf(),
+        error,
+    })?;
     Flock::lock(dir, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
-        nix::errno::Errno::EWOULDBLOCK => format!(
-            "{} is used by another taskmasterd in the same cgroup",
-            root.display()
-        ),
-        e => format!("{}: lock: {e}", root.display()),
+        nix::errno::Errno::EWOULDBLOCK => CgroupError::InUse(root.to_path_buf()),
+        errno => CgroupError::Lock {
+            path: root.to_path_buf(),
+            errno,
+        },
     })
 }
 

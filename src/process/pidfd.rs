@@ -95,28 +95,39 @@ pub struct ProcInfo {
     pub cmdline: Vec<String>,
 }
 
+/// Why a process cannot be adopted.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAdoptable {
+    #[error("no process with pid {0}")]
+    NoSuchProcess(i32),
+    #[error("pid {0} is a zombie: it has exited and waits for its parent to reap it")]
+    Zombie(i32),
+    #[error("cannot read /proc/{pid}/cmdline: {error}")]
+    Cmdline { pid: i32, error: std::io::Error },
+    #[error("pid {0} is a kernel thread")]
+    KernelThread(i32),
+}
+
 /// Reads /proc/PID: refused when it does not exist, is a zombie or a kernel thread.
-pub fn inspect(pid: i32) -> Result<ProcInfo, String> {
+pub fn inspect(pid: i32) -> Result<ProcInfo, NotAdoptable> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|_| format!("no process with pid {pid}"))?;
+        .map_err(|_| NotAdoptable::NoSuchProcess(pid))?;
     // The state follows the command name in parentheses, which may itself hold ") ".
     let state = stat
         .rsplit_once(") ")
         .and_then(|(_, rest)| rest.chars().next());
     if state == Some('Z') {
-        return Err(format!(
-            "pid {pid} is a zombie: it has exited and waits for its parent to reap it"
-        ));
+        return Err(NotAdoptable::Zombie(pid));
     }
     let raw = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map_err(|e| format!("cannot read /proc/{pid}/cmdline: {e}"))?;
+        .map_err(|error| NotAdoptable::Cmdline { pid, error })?;
     let cmdline: Vec<String> = raw
         .split(|&b| b == 0)
         .filter(|part| !part.is_empty())
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect();
     if cmdline.is_empty() {
-        return Err(format!("pid {pid} is a kernel thread"));
+        return Err(NotAdoptable::KernelThread(pid));
     }
     Ok(ProcInfo { cmdline })
 }

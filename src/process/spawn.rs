@@ -130,16 +130,26 @@ pub fn start(
     start_in_cgroup(spec, stdout, stderr, ready, None)
 }
 
-/// [`start`], the child in a cgroup from its first instruction: `cgroup` is that cgroup's
-/// directory, open. The child is cloned into it (`CLONE_INTO_CGROUP`) or, where clone3
-/// cannot do that, writes itself into its `cgroup.procs` first; a failure to join is then
-/// the step `join cgroup` with its errno.
+/// The cgroup a child starts in: its directory, open, and whether the child may be cloned
+/// straight into it (`CLONE_INTO_CGROUP`); else the child writes itself into its
+/// `cgroup.procs` first.
+pub struct CgroupTarget {
+    pub dir: OwnedFd,
+    /// False after a `cgroup.kill` of this cgroup: this kernel (6.18) kills every child
+    /// cloned into a cgroup once killed (its kill sequence number differs from the
+    /// parent's), while one that joins by writing lives.
+    pub clone_into: bool,
+}
+
+/// [`start`], the child in a cgroup from its first instruction. It is cloned into it or,
+/// where clone3 cannot do that, writes itself into its `cgroup.procs` first; a failure to
+/// join is then the step `join cgroup` with its errno.
 pub fn start_in_cgroup(
     spec: &ProcessSpec,
     stdout: ChildFd,
     stderr: ChildFd,
     ready: Option<OwnedFd>,
-    cgroup: Option<OwnedFd>,
+    cgroup: Option<CgroupTarget>,
 ) -> Result<(Pid, ExecReport), SpawnError> {
     start_with(
         spec,
@@ -157,7 +167,7 @@ pub fn start_with(
     stdout: ChildFd,
     stderr: ChildFd,
     ready: Option<OwnedFd>,
-    cgroup: Option<OwnedFd>,
+    cgroup: Option<CgroupTarget>,
     handed: super::HandedFds,
 ) -> Result<(Pid, ExecReport), SpawnError> {
     let (plan, mut held) = ExecPlan::new(spec, stdout, stderr, ready, None, handed)?;
@@ -171,16 +181,18 @@ pub fn start_with(
     // grace period in the kernel (cgroup_threadgroup_rwsem): 10-130 ms measured on a loaded
     // machine, most of a restart. A child cloned into the cgroup never moves.
     let mut join_by_write = |plan: &mut ExecPlan| -> Result<(), SpawnError> {
-        if let Some(dir) = &cgroup {
-            plan.cgroup = Some(held.hold(open_procs(dir)?));
+        if let Some(target) = &cgroup {
+            plan.cgroup = Some(held.hold(open_procs(&target.dir)?));
         }
         Ok(())
     };
     let (pid, stack) = if SHARED_MEMORY_CHILD {
         let mut stack = ChildStack::new()?;
         let cloned = match &cgroup {
-            Some(dir) => clone_into_cgroup(&plan, writer.as_raw_fd(), &mut stack, dir),
-            None => None,
+            Some(target) if target.clone_into => {
+                clone_into_cgroup(&plan, writer.as_raw_fd(), &mut stack, &target.dir)
+            }
+            _ => None,
         };
         let pid = match cloned {
             Some(pid) => pid,

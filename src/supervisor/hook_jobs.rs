@@ -119,6 +119,7 @@ impl Supervisor {
         let process = Arc::new(process);
         let name = key.job_name();
         let spec = hook_job_spec(&name, &owner.spec, Arc::clone(&process));
+        let numprocs = spec.numprocs;
         match self.services.get(&name) {
             None => {
                 let mut service = Service::new(spec);
@@ -141,6 +142,8 @@ impl Supervisor {
         let Some(service) = self.services.get_mut(&name) else {
             return Err("its job could not be made".into());
         };
+        // A reload may have given the service more instances since the job was made.
+        service.spec.numprocs = service.spec.numprocs.max(numprocs);
         if service
             .instances
             .get(&key.index)

@@ -120,7 +120,13 @@ impl Supervisor {
                 };
                 (text, None)
             }
-            State::Exited => (why_exited(service, i), None),
+            State::Exited => {
+                let mut text = why_exited(service, i);
+                if let Some(next) = self.next_run_text(&service.spec.name) {
+                    text.push_str(&format!("; next run on its schedule: {next}"));
+                }
+                (text, None)
+            }
             State::Fatal => {
                 let what = i.detail.clone().unwrap_or_else(|| "it failed".into());
                 let last = match i.last_exit {
@@ -201,8 +207,16 @@ impl Supervisor {
         if self.shutting_down {
             return ("taskmasterd is shutting down".to_string(), None);
         }
+        let scheduled = service.spec.policy.schedule.as_ref().and_then(|schedule| {
+            let next = self.next_run_text(&service.spec.name)?;
+            Some(format!(
+                "it runs on its schedule {:?}: {next}",
+                schedule.text()
+            ))
+        });
         let text = match (i.last_exit, &i.detail) {
             (_, Some(detail)) => format!("stopped: {detail}"),
+            (None, None) if scheduled.is_some() => scheduled.unwrap_or_default(),
             (Some(exit), None) => {
                 format!("stopped by request (tmctl stop or a reload); last exit: {exit}")
             }

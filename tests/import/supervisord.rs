@@ -105,6 +105,16 @@ fn supervisord_sample_config_imports_into_files_that_check_accepts() {
     );
     assert!(stderr.contains(&expected), "{expected:?} in:\n{stderr}");
     assert!(stderr.contains("[supervisord] nodaemon"), "{stderr}");
+    // redirect_stderr=true: the sample's stderr file settings have nothing to apply to.
+    for key in ["stderr_logfile_maxbytes", "stderr_logfile_backups"] {
+        let expected = format!(
+            "supervisord.conf:{}: {key}: ignored: redirect_stderr",
+            line_of(key)
+        );
+        assert!(stderr.contains(&expected), "{expected:?} in:\n{stderr}");
+    }
+    assert!(!program.contains("stderr-maxbytes"), "{program}");
+    assert!(!program.contains("stderr-backups"), "{program}");
 }
 
 #[test]

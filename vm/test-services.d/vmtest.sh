@@ -146,11 +146,21 @@ esac
 # crasher: a SIGKILL from outside is seen at once (the exit is logged within 2 s, without
 # waiting for the crasher's own crash) and it is started again with a new pid.
 i=0
-while [ "$(field crasher state)" != RUNNING ] && [ $i -lt 120 ]; do
-    sleep 0.5
+# State, pid and uptime from one status: the crasher ends on its own 5 s after each start,
+# so it is killed while it has at least 2 s left.
+old=""
+while [ $i -lt 240 ]; do
+    crasher=$(instance_json crasher)
+    state=$(echo "$crasher" | sed -nE 's/.*"state": *"([^"]*)".*/\1/p')
+    pid=$(echo "$crasher" | sed -nE 's/.*"pid": *([0-9]+).*/\1/p')
+    up=$(echo "$crasher" | sed -nE 's/.*"uptime_secs": *([0-9]+).*/\1/p')
+    if [ "$state" = RUNNING ] && [ -n "$pid" ] && [ "${up:-9}" -le 2 ]; then
+        old=$pid
+        break
+    fi
+    sleep 0.25
     i=$((i + 1))
 done
-old=$(field crasher pid)
 if [ -z "$old" ] || [ "$old" = null ]; then
     fail crasher-killed "crasher has no pid to kill"
     fail crasher-restarted "crasher has no pid"

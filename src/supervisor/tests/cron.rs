@@ -119,3 +119,29 @@ fn shutdown_leaves_no_schedule_timer() {
     h.feed(Event::Shutdown);
     assert_eq!(h.deadline_in(), None);
 }
+
+#[test]
+fn why_names_the_schedule_and_the_next_run() {
+    let mut h = booted_at(secs(0), config([svc("job").schedule("*/5 * * * *")]));
+    let why = |h: &Harness| {
+        h.sup
+            .why("job", h.now)
+            .expect("why job")
+            .into_iter()
+            .map(|s| s.reason)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let before = why(&h);
+    assert!(
+        before.starts_with("it runs on its schedule \"*/5 * * * *\": start at "),
+        "{before}"
+    );
+    h.advance(secs(300));
+    h.kill(100, Code(0));
+    let after = why(&h);
+    assert!(
+        after.contains("success); next run on its schedule: start at "),
+        "{after}"
+    );
+}

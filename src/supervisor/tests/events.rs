@@ -203,3 +203,29 @@ fn watch_signal_sends_the_signal_instead_and_a_stopped_service_stays_stopped() {
     h.expect_ops(&["signal 100 HUP pid"]);
     assert_eq!(h.state_of("off"), State::Stopped);
 }
+
+#[test]
+fn a_reload_that_removes_a_hook_lets_its_run_finish_and_drops_what_waited() {
+    let looping = |s: Svc| s.starttime(Duration::ZERO).autorestart(Always);
+    let mut h = Harness::boot(config([looping(hooked("web", &["exit"]))]));
+    h.expect_ops(&["spawn web 100"]);
+    h.kill(100, Code(1));
+    h.expect_ops(&["spawn web 101", "hook web.on-event-0 web exit 102"]);
+    // An event waits for the run going on.
+    h.kill(101, Code(1));
+    while h.ops.is_empty() {
+        h.advance(ms(100));
+    }
+    h.expect_ops(&["spawn web 103"]);
+    h.reload(config([looping(svc("web"))]));
+    h.take_ops();
+    // The run finishes and is forgotten; the event that waited runs nothing.
+    h.kill(102, Code(0));
+    assert_eq!(h.take_ops(), ["forget web.on-event-0"]);
+    h.kill(103, Code(1));
+    while h.ops.is_empty() {
+        h.advance(ms(100));
+    }
+    let ops = h.take_ops();
+    assert!(ops.iter().all(|o| !o.starts_with("hook")), "{ops:?}");
+}
