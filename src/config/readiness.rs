@@ -74,7 +74,7 @@ pub(crate) fn restart_limit(field: &Field<'_>) -> Result<RestartLimit, ConfigErr
     let window = match window.value() {
         KdlValue::Integer(number) => values::seconds_from_integer(*number),
         KdlValue::Float(number) => values::seconds_from_decimal(*number),
-        _ => Err(EXPECTED.into()),
+        _ => Err(values::Expected::Seconds),
     }
     .ok()
     .filter(|window| !window.is_zero())
