@@ -106,10 +106,65 @@ fn each_instance_runs_in_its_own_cgroup_and_stop_kills_what_escaped() {
         proc_status_field(escapee, 5),
         proc_status_field(h.running_pid("esc"), 5)
     );
+    // The stop is answered once the cgroup is empty: the escapee is dead by then.
     h.ok(&["stop", "esc"]);
-    wait_until("the escapee to be killed with its cgroup", || {
-        !alive(escapee)
+    assert!(!alive(escapee), "escapee {escapee} alive after the stop");
+    h.wait_log(&["esc: its cgroup is empty", "STOPPED"]);
+}
+
+#[test]
+fn a_crash_is_restarted_only_once_its_leftovers_are_gone() {
+    let mut h = Harness::new();
+    if !cgroups_here(&h) {
+        eprintln!("skipped: no cgroup v2 here");
+        return;
+    }
+    // The main process crashes at once, leaving an escapee that ignores SIGTERM: it goes
+    // at SIGKILL after stoptime, and only then is the crash restarted.
+    let file = h.p("escapee");
+    h.service(
+        "crashy",
+        &format!(
+            r##"service "crashy" {{
+    cmd "/bin/sh" "-c" #"setsid sh -c 'trap "" TERM; echo $$$$ >> "$0"; exec sleep 1000' "$0" & sleep 0.3; exit 1"# "{file}"
+    autorestart "always"
+    starttime 0
+    stoptime 1
+}}
+"##
+        ),
+    );
+    h.start();
+    h.wait_log(&[
+        "crashy: 1 process(es) left in its cgroup after pid",
+        "SIGTERM sent, SIGKILL after stoptime",
+    ]);
+    h.wait_log(&["crashy: leftover processes did not end within stoptime: SIGKILL"]);
+    h.wait_log(&["crashy: its cgroup is empty"]);
+    let first: i32 = wait_file(&h.path("escapee"))
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a pid");
+    assert!(
+        !alive(first),
+        "the first escapee {first} outlived its drain"
+    );
+    // The next spawn comes after the cgroup was empty, not at the crash.
+    wait_until("crashy to be spawned again", || {
+        h.log_text().matches("crashy spawned with pid").count() >= 2
     });
+    let log = h.log_text();
+    let empty_at = log.find("crashy: its cgroup is empty").expect("logged");
+    let spawns: Vec<usize> = log
+        .match_indices("crashy spawned with pid")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        spawns[1] > empty_at,
+        "respawned before the cgroup was empty:\n{log}"
+    );
+    h.ok(&["stop", "crashy"]);
 }
 
 /// Field N (1-based after the command) of /proc/PID/stat: 5 is the session.

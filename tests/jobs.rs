@@ -248,6 +248,17 @@ fn ended_jobs_beyond_the_cap_are_forgotten() {
     assert!(err.contains("no such job"), "{err}");
     let last = format!("run-{}", kept + 20);
     assert_eq!(code(&h.ctl(&["wait", &last])), 0);
+    // With cgroups, a forgotten job's cgroup is removed then, not when the daemon exits.
+    let taskmaster = crate::common::cgroup::test_cgroup_path(h.dir.path())
+        .map(|dir| dir.join("taskmaster"))
+        .filter(|dir| dir.is_dir());
+    if let Some(dir) = taskmaster {
+        assert!(!dir.join("run-1").exists(), "run-1's cgroup is left");
+        assert!(
+            dir.join(&last).exists(),
+            "{last} is kept, and so is its cgroup"
+        );
+    }
 }
 
 #[test]

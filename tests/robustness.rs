@@ -85,7 +85,13 @@ fn as_pid1_words_the_kernel_passes_for_another_init_are_ignored() {
         "service \"web\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0\n}\n",
     );
     let mut child = h
-        .pid1_command(&[&"--no-syslog", &"splash", &"single"])
+        // Words of other inits' (`single` is taskmaster's own rescue word: tests/pid1.rs).
+        .pid1_command(&[
+            &"--no-syslog",
+            &"splash",
+            &"emergency",
+            &"systemd.unit=rescue.target",
+        ])
         .spawn()
         .expect("unshare taskmasterd");
     let socket = h.socket.clone();

@@ -136,7 +136,7 @@ fn limit_values(name: &str, entries: &[KdlEntry], has_block: bool) -> Result<(u6
         let parsed = match entry.value() {
             KdlValue::Integer(number) => values::limit_from_integer(*number),
             KdlValue::String(word) => values::limit_from_word(word),
-            _ => Err(values::LIMIT_EXPECTED.into()),
+            _ => Err(values::Expected::Limit),
         };
         parsed.map_err(|expected| format!("`{name}`: {expected}, got {}", describe(entry)))
     };

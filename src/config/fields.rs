@@ -33,7 +33,11 @@ impl<'a> Field<'a> {
     }
 
     /// "field `numprocs`: expected an integer ≥ 1, got "two"".
-    pub(crate) fn invalid(&self, expected: &str, entry: &KdlEntry) -> ConfigError {
+    pub(crate) fn invalid(
+        &self,
+        expected: impl std::fmt::Display,
+        entry: &KdlEntry,
+    ) -> ConfigError {
         self.error(format!("{expected}, got {}", describe(entry)))
     }
 
@@ -77,14 +81,14 @@ impl<'a> Field<'a> {
     }
 
     /// One string, turned into a value by `parse`; `expected` is what `parse` accepts.
-    pub(crate) fn word<T>(
+    pub(crate) fn word<T, E: std::fmt::Display>(
         &self,
         expected: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, ConfigError> {
         let entry = self.single(expected)?;
         match entry.value() {
-            KdlValue::String(text) => parse(text).map_err(|message| self.invalid(&message, entry)),
+            KdlValue::String(text) => parse(text).map_err(|expected| self.invalid(expected, entry)),
             _ => Err(self.invalid(expected, entry)),
         }
     }
@@ -136,7 +140,7 @@ impl<'a> Field<'a> {
                         names.push(name.clone());
                     }
                 }
-                _ => return Err(self.invalid(&format!("{EXPECTED} ([A-Za-z0-9_.-]+)"), entry)),
+                _ => return Err(self.invalid(format!("{EXPECTED} ([A-Za-z0-9_.-]+)"), entry)),
             }
         }
         Ok(names)

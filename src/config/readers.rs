@@ -53,7 +53,7 @@ pub(crate) fn umask(field: &Field<'_>) -> Result<u32, ConfigError> {
             let written = entry.format().map(|format| format.value_repr.trim());
             values::umask_from_integer(*number, written)
         }
-        _ => Err(values::UMASK_EXPECTED.into()),
+        _ => Err(values::Expected::Umask),
     };
     parsed.map_err(|expected| field.invalid(&expected, entry))
 }
@@ -88,7 +88,7 @@ pub(crate) fn seconds(field: &Field<'_>) -> Result<Duration, ConfigError> {
     let parsed = match entry.value() {
         KdlValue::Integer(number) => values::seconds_from_integer(*number),
         KdlValue::Float(number) => values::seconds_from_decimal(*number),
-        _ => Err(values::SECONDS_EXPECTED.into()),
+        _ => Err(values::Expected::Seconds),
     };
     parsed.map_err(|expected| field.invalid(&expected, entry))
 }
@@ -98,7 +98,7 @@ pub(crate) fn signal(field: &Field<'_>) -> Result<i32, ConfigError> {
     let parsed = match entry.value() {
         KdlValue::String(name) => values::signal_by_name(name),
         KdlValue::Integer(number) => values::signal_by_number(*number),
-        _ => Err(values::SIGNAL_EXPECTED.into()),
+        _ => Err(values::Expected::Signal),
     };
     parsed.map_err(|expected| field.invalid(&expected, entry))
 }
@@ -109,7 +109,7 @@ pub(crate) fn capabilities(field: &Field<'_>) -> Result<Vec<caps::Capability>, C
     for entry in field.arguments()? {
         let capability = match entry.value() {
             KdlValue::String(name) => values::capability(name),
-            _ => Err(values::CAPABILITY_EXPECTED.into()),
+            _ => Err(values::Expected::Capability),
         }
         .map_err(|expected| field.invalid(&expected, entry))?;
         if !found.contains(&capability) {
@@ -124,7 +124,7 @@ pub(crate) fn size(field: &Field<'_>) -> Result<u64, ConfigError> {
     let parsed = match entry.value() {
         KdlValue::String(text) => values::size(text),
         KdlValue::Integer(number) => values::size_from_integer(*number),
-        _ => Err(values::SIZE_EXPECTED.into()),
+        _ => Err(values::Expected::Size),
     };
     parsed.map_err(|expected| field.invalid(&expected, entry))
 }

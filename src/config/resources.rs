@@ -35,7 +35,7 @@ fn memory(field: &Field<'_>) -> Result<u64, ConfigError> {
     let parsed = match entry.value() {
         KdlValue::String(text) => values::size(text),
         KdlValue::Integer(number) => values::size_from_integer(*number),
-        _ => Err(EXPECTED.into()),
+        _ => Err(values::Expected::Size),
     };
     match parsed {
         Ok(bytes) if bytes > 0 => Ok(bytes),

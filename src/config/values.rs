@@ -10,6 +10,37 @@ use std::time::Duration;
 
 use super::{LimitKind, Output, RestartPolicy, ServiceType};
 
+/// What a value should have been, when it was not: the message says it ("expected a size
+/// such as …"); the field's reader adds the field and the value it got.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Expected {
+    #[error("{TYPE_EXPECTED}")]
+    ServiceType,
+    #[error("{RESTART_EXPECTED}")]
+    RestartPolicy,
+    #[error("{SIGNAL_EXPECTED}")]
+    Signal,
+    #[error("{SIGNAL_EXPECTED} (a valid signal number)")]
+    SignalNumber,
+    #[error("{SIZE_EXPECTED}")]
+    Size,
+    #[error("{SIZE_EXPECTED} (this one is too large)")]
+    SizeTooLarge,
+    #[error("{SECONDS_EXPECTED}")]
+    Seconds,
+    #[error("{UMASK_EXPECTED}")]
+    Umask,
+    /// `umask 22`: decimal in KDL, most likely meant as octal.
+    #[error("{UMASK_EXPECTED}; a bare integer is decimal in KDL, write \"{0}\" or 0o{0} if you mean octal")]
+    UmaskInDecimal(String),
+    #[error("{OUTPUT_EXPECTED}")]
+    Output,
+    #[error("{CAPABILITY_EXPECTED}")]
+    Capability,
+    #[error("{LIMIT_EXPECTED}")]
+    Limit,
+}
+
 /// Longest accepted `starttime`/`stoptime`. Far beyond any sane wait, and small enough that
 /// `Instant + duration` can never overflow in the supervisor.
 pub(crate) const MAX_SECONDS: u64 = 86_400;
@@ -22,22 +53,22 @@ pub(crate) const UNLIMITED: u64 = libc::RLIM_INFINITY;
 
 pub(crate) const TYPE_EXPECTED: &str = r#"expected "simple" or "oneshot""#;
 
-pub(crate) fn service_type(word: &str) -> Result<ServiceType, String> {
+pub(crate) fn service_type(word: &str) -> Result<ServiceType, Expected> {
     match word {
         "simple" => Ok(ServiceType::Simple),
         "oneshot" => Ok(ServiceType::Oneshot),
-        _ => Err(TYPE_EXPECTED.into()),
+        _ => Err(Expected::ServiceType),
     }
 }
 
 pub(crate) const RESTART_EXPECTED: &str = r#"expected one of "always", "never", "unexpected""#;
 
-pub(crate) fn restart_policy(word: &str) -> Result<RestartPolicy, String> {
+pub(crate) fn restart_policy(word: &str) -> Result<RestartPolicy, Expected> {
     match word {
         "always" => Ok(RestartPolicy::Always),
         "never" => Ok(RestartPolicy::Never),
         "unexpected" => Ok(RestartPolicy::Unexpected),
-        _ => Err(RESTART_EXPECTED.into()),
+        _ => Err(Expected::RestartPolicy),
     }
 }
 
@@ -45,15 +76,15 @@ pub(crate) const SIGNAL_EXPECTED: &str =
     r#"expected a signal name such as "TERM" or "SIGTERM", or a number"#;
 
 /// `"TERM"`, `"SIGTERM"` or `"term"` → the signal's number on this platform.
-pub(crate) fn signal_by_name(name: &str) -> Result<i32, String> {
-    crate::signals::parse(name).ok_or_else(|| SIGNAL_EXPECTED.into())
+pub(crate) fn signal_by_name(name: &str) -> Result<i32, Expected> {
+    crate::signals::parse(name).ok_or(Expected::Signal)
 }
 
-pub(crate) fn signal_by_number(number: i128) -> Result<i32, String> {
+pub(crate) fn signal_by_number(number: i128) -> Result<i32, Expected> {
     i32::try_from(number)
         .ok()
         .and_then(|number| crate::signals::parse(&number.to_string()))
-        .ok_or_else(|| format!("{SIGNAL_EXPECTED} (a valid signal number)"))
+        .ok_or(Expected::SignalNumber)
 }
 
 pub(crate) const SIZE_EXPECTED: &str =
@@ -61,46 +92,44 @@ pub(crate) const SIZE_EXPECTED: &str =
 
 /// `"50MB"`, `"10KB"`, `"1GB"`, `"512B"`, `"4096"`: bytes, with binary units as supervisord
 /// uses them (1KB = 1024 bytes). Also accepts `K`/`KiB`, any case.
-pub(crate) fn size(text: &str) -> Result<u64, String> {
+pub(crate) fn size(text: &str) -> Result<u64, Expected> {
     let text = text.trim();
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
-    let number: u64 = digits.parse().map_err(|_| SIZE_EXPECTED.to_string())?;
+    let number: u64 = digits.parse().map_err(|_| Expected::Size)?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(SIZE_EXPECTED.into()),
+        _ => return Err(Expected::Size),
     };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("{SIZE_EXPECTED} (this one is too large)"))
+    number.checked_mul(multiplier).ok_or(Expected::SizeTooLarge)
 }
 
-pub(crate) fn size_from_integer(bytes: i128) -> Result<u64, String> {
-    u64::try_from(bytes).map_err(|_| SIZE_EXPECTED.into())
+pub(crate) fn size_from_integer(bytes: i128) -> Result<u64, Expected> {
+    u64::try_from(bytes).map_err(|_| Expected::Size)
 }
 
 pub(crate) const SECONDS_EXPECTED: &str =
     "expected seconds (an integer or decimal number from 0 to 86400)";
 
-pub(crate) fn seconds_from_integer(number: i128) -> Result<Duration, String> {
+pub(crate) fn seconds_from_integer(number: i128) -> Result<Duration, Expected> {
     u64::try_from(number)
         .ok()
         .filter(|seconds| *seconds <= MAX_SECONDS)
         .map(Duration::from_secs)
-        .ok_or_else(|| SECONDS_EXPECTED.into())
+        .ok_or(Expected::Seconds)
 }
 
-pub(crate) fn seconds_from_decimal(number: f64) -> Result<Duration, String> {
+pub(crate) fn seconds_from_decimal(number: f64) -> Result<Duration, Expected> {
     // `contains` is false for NaN, so NaN and the infinities are refused too.
     if (0.0..=MAX_SECONDS as f64).contains(&number) {
-        Duration::try_from_secs_f64(number).map_err(|_| SECONDS_EXPECTED.into())
+        Duration::try_from_secs_f64(number).map_err(|_| Expected::Seconds)
     } else {
-        Err(SECONDS_EXPECTED.into())
+        Err(Expected::Seconds)
     }
 }
 
@@ -108,7 +137,7 @@ pub(crate) const UMASK_EXPECTED: &str =
     r#"expected an octal umask from "000" to "777", such as "022" (or 0o022)"#;
 
 /// `"022"` (octal digits, as `umask` and supervisord write it).
-pub(crate) fn umask_from_octal(text: &str) -> Result<u32, String> {
+pub(crate) fn umask_from_octal(text: &str) -> Result<u32, Expected> {
     let valid =
         !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
     let value = if valid {
@@ -116,40 +145,36 @@ pub(crate) fn umask_from_octal(text: &str) -> Result<u32, String> {
     } else {
         None
     };
-    value
-        .filter(|mask| *mask <= 0o777)
-        .ok_or_else(|| UMASK_EXPECTED.into())
+    value.filter(|mask| *mask <= 0o777).ok_or(Expected::Umask)
 }
 
 /// A KDL integer umask. Only `0o…` (or plain `0`) is accepted: `umask 022` in KDL is the
 /// decimal number 22 (octal 026), a silent surprise we would rather refuse.
-pub(crate) fn umask_from_integer(value: i128, written: Option<&str>) -> Result<u32, String> {
+pub(crate) fn umask_from_integer(value: i128, written: Option<&str>) -> Result<u32, Expected> {
     let written_in_decimal = value > 0 && written.is_some_and(|repr| !repr.starts_with("0o"));
     if written_in_decimal {
-        return Err(format!(
-            "{UMASK_EXPECTED}; a bare integer is decimal in KDL, write \"{}\" or 0o{} if you mean octal",
-            written.unwrap_or_default(),
-            written.unwrap_or_default()
+        return Err(Expected::UmaskInDecimal(
+            written.unwrap_or_default().to_string(),
         ));
     }
     u32::try_from(value)
         .ok()
         .filter(|mask| *mask <= 0o777)
-        .ok_or_else(|| UMASK_EXPECTED.into())
+        .ok_or(Expected::Umask)
 }
 
 pub(crate) const OUTPUT_EXPECTED: &str =
     r#"expected an absolute path, "discard", "syslog" or "inherit""#;
 
 /// `"discard"`, `"syslog"`, `"inherit"`, or an absolute path to append to.
-pub(crate) fn output(text: &str) -> Result<Output, String> {
+pub(crate) fn output(text: &str) -> Result<Output, Expected> {
     match text {
         "discard" => Ok(Output::Discard),
         "syslog" => Ok(Output::Syslog),
         "inherit" => Ok(Output::Inherit),
         "stdout" => Ok(Output::Stdout),
         path if path.starts_with('/') => Ok(Output::File(PathBuf::from(path))),
-        _ => Err(OUTPUT_EXPECTED.into()),
+        _ => Err(Expected::Output),
     }
 }
 
@@ -157,19 +182,19 @@ pub(crate) const CAPABILITY_EXPECTED: &str =
     r#"expected a capability name such as "CAP_NET_BIND_SERVICE" or "net_bind_service""#;
 
 /// `"CAP_NET_BIND_SERVICE"`, `"net_bind_service"` or `"NET_BIND_SERVICE"`.
-pub(crate) fn capability(name: &str) -> Result<caps::Capability, String> {
-    caps::Capability::from_str(&caps::to_canonical(name)).map_err(|_| CAPABILITY_EXPECTED.into())
+pub(crate) fn capability(name: &str) -> Result<caps::Capability, Expected> {
+    caps::Capability::from_str(&caps::to_canonical(name)).map_err(|_| Expected::Capability)
 }
 
 /// One `limits` value: a count, or `"unlimited"`.
-pub(crate) fn limit_from_integer(value: i128) -> Result<u64, String> {
-    u64::try_from(value).map_err(|_| LIMIT_EXPECTED.into())
+pub(crate) fn limit_from_integer(value: i128) -> Result<u64, Expected> {
+    u64::try_from(value).map_err(|_| Expected::Limit)
 }
 
-pub(crate) fn limit_from_word(word: &str) -> Result<u64, String> {
+pub(crate) fn limit_from_word(word: &str) -> Result<u64, Expected> {
     match word {
         "unlimited" | "infinity" => Ok(UNLIMITED),
-        _ => Err(LIMIT_EXPECTED.into()),
+        _ => Err(Expected::Limit),
     }
 }
 

@@ -12,6 +12,9 @@ pub enum CtlError {
     /// The daemon said no: its `Error` message, or which instances failed to start/stop.
     #[error("{0}")]
     Failed(String),
+    /// A time or duration on the command line that cannot be read.
+    #[error(transparent)]
+    When(#[from] super::when::WhenError),
     /// From the library API (`run`, `wait`).
     #[error(transparent)]
     Api(#[from] crate::client::Error),

@@ -22,14 +22,14 @@ pub fn request_of(command: &Command) -> Result<Request, CtlError> {
     match (command, &mut request) {
         (Command::Run(args), Request::Run(run)) => {
             if let Some(text) = &args.timeout {
-                let timeout = when::timeout(text).map_err(CtlError::Failed)?;
+                let timeout = when::timeout(text)?;
                 run.timeout_ms = Some(timeout.as_millis().try_into().unwrap_or(u64::MAX));
             }
         }
         (Command::Start { after, at, names }, _) => {
             let delay = match (after, at) {
-                (Some(text), _) => Some(when::delay(text).map_err(CtlError::Failed)?),
-                (None, Some(text)) => Some(when::until_local(text).map_err(CtlError::Failed)?),
+                (Some(text), _) => Some(when::delay(text)?),
+                (None, Some(text)) => Some(when::until_local(text)?),
                 (None, None) => None,
             };
             if let Some(delay) = delay {

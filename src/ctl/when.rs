@@ -4,9 +4,24 @@
 use chrono::{DateTime, Duration as ChronoDuration, Local, NaiveTime, TimeZone};
 use std::time::Duration;
 
+/// A time or duration tmctl could not read; the option and the text as given come first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhenError {
+    #[error("--timeout {0:?}: expected a number of seconds more than 0, such as 30 or 2.5")]
+    Timeout(String),
+    #[error("--in {0:?}: expected a duration such as 30s, 5m or 2h")]
+    Delay(String),
+    #[error("--at {0:?}: that time has passed")]
+    Passed(String),
+    #[error(
+        "--at {0:?}: expected HH:MM, HH:MM:SS or an RFC 3339 time such as 2026-12-24T18:00:00Z"
+    )]
+    At(String),
+}
+
 /// `--timeout SECONDS`: a number of seconds (`2`, `0.5`) or a duration (`30s`, `5m`);
 /// more than zero.
-pub fn timeout(text: &str) -> Result<Duration, String> {
+pub fn timeout(text: &str) -> Result<Duration, WhenError> {
     let parsed = match text.trim().parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 => {
             Some(Duration::from_secs_f64(seconds))
@@ -16,40 +31,37 @@ pub fn timeout(text: &str) -> Result<Duration, String> {
     };
     match parsed {
         Some(d) if d.as_millis() >= 1 => Ok(d),
-        _ => Err(format!(
-            "--timeout {text:?}: expected a number of seconds more than 0, such as 30 or 2.5"
-        )),
+        _ => Err(WhenError::Timeout(text.to_string())),
     }
 }
 
 /// `--in DURATION`: `30s`, `5m`, `2h`, `1h30m` (a bare number is seconds).
-pub fn delay(text: &str) -> Result<Duration, String> {
+pub fn delay(text: &str) -> Result<Duration, WhenError> {
     let trimmed = text.trim();
     let parsed = match trimmed.parse::<u64>() {
         Ok(seconds) => Some(Duration::from_secs(seconds)),
         Err(_) => humantime::parse_duration(trimmed).ok(),
     };
-    parsed.ok_or_else(|| format!("--in {text:?}: expected a duration such as 30s, 5m or 2h"))
+    parsed.ok_or_else(|| WhenError::Delay(text.to_string()))
 }
 
 /// `--at TIME`: `HH:MM[:SS]` (local time, today, or tomorrow if that has passed) or an
 /// RFC 3339 time (`2026-12-24T18:00:00+01:00`), which must be in the future. The delay
 /// from `now` until then.
-pub fn until<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Result<Duration, String> {
+pub fn until<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Result<Duration, WhenError> {
     let trimmed = text.trim();
-    let expected = "expected HH:MM, HH:MM:SS or an RFC 3339 time such as 2026-12-24T18:00:00Z";
     if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
         let now = now.fixed_offset();
         if at <= now {
-            return Err(format!("--at {text:?}: that time has passed"));
+            return Err(WhenError::Passed(text.to_string()));
         }
         return (at - now)
             .to_std()
-            .map_err(|_| format!("--at {text:?}: that time has passed"));
+            .map_err(|_| WhenError::Passed(text.to_string()));
     }
     let time = NaiveTime::parse_from_str(trimmed, "%H:%M:%S")
         .or_else(|_| NaiveTime::parse_from_str(trimmed, "%H:%M"))
-        .map_err(|_| format!("--at {text:?}: {expected}"))?;
+        .map_err(|_| WhenError::At(text.to_string()))?;
     let tz = now.timezone();
     for days in 0..=2 {
         let date = now.date_naive() + ChronoDuration::days(days);
@@ -60,14 +72,14 @@ pub fn until<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Result<Duration, St
         if at > now {
             return (at - now.clone())
                 .to_std()
-                .map_err(|_| format!("--at {text:?}: {expected}"));
+                .map_err(|_| WhenError::At(text.to_string()));
         }
     }
-    Err(format!("--at {text:?}: {expected}"))
+    Err(WhenError::At(text.to_string()))
 }
 
 /// [`until`] from the local time now.
-pub fn until_local(text: &str) -> Result<Duration, String> {
+pub fn until_local(text: &str) -> Result<Duration, WhenError> {
     until(text, Local::now())
 }
 
@@ -87,7 +99,7 @@ mod tests {
         assert_eq!(timeout("5m"), Ok(Duration::from_secs(300)));
         for bad in ["0", "-1", "nan", "soon", "", "0s"] {
             let error = timeout(bad).expect_err(bad);
-            assert!(error.contains("more than 0"), "{error}");
+            assert!(error.to_string().contains("more than 0"), "{error}");
         }
     }
 
@@ -116,13 +128,16 @@ mod tests {
         let now = at("2026-12-06T14:00:00+00:00");
         assert_eq!(
             until("2026-12-06T15:00:00+01:00", now),
-            Err("--at \"2026-12-06T15:00:00+01:00\": that time has passed".to_string())
+            Err(WhenError::Passed("2026-12-06T15:00:00+01:00".to_string()))
         );
         assert_eq!(
             until("2026-12-06T16:00:00+01:00", now),
             Ok(Duration::from_secs(3600))
         );
-        assert!(until("25:00", now).unwrap_err().contains("expected HH:MM"));
+        assert!(until("25:00", now)
+            .unwrap_err()
+            .to_string()
+            .contains("expected HH:MM"));
         assert!(until("tomorrow", Utc::now()).is_err());
     }
 }

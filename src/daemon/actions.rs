@@ -169,6 +169,7 @@ impl Daemon {
             }
             Action::Forget { id } => {
                 self.outputs.forget_instance(&id);
+                self.cgroups.forget_instance(&id);
                 None
             }
             Action::Reply { client, response } => {

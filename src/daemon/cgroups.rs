@@ -259,6 +259,15 @@ impl ServiceCgroups {
         }
     }
 
+    /// An instance gone for good (an ended job forgotten): its cgroup is removed now, not at
+    /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
+    /// costs kernel memory). Best effort: one still populated stays until exit.
+    pub(super) fn forget_instance(&self, id: &InstanceId) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_gone(&id.service, id.index);
+        }
+    }
+
     /// At exit: the cgroups left empty are removed.
     pub(super) fn clean_up(&self) {
         if let Some(cgroups) = &self.cgroups {

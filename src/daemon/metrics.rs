@@ -40,29 +40,40 @@ impl Metrics {
 }
 
 /// Why `--metrics-file PATH` cannot be used: its directory is missing or not a directory.
-pub fn check_metrics_file(path: &Path) -> Result<(), String> {
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsFileError {
+    #[error("--metrics-file {}: not a file name", .0.display())]
+    NotAFileName(PathBuf),
+    #[error("--metrics-file {}: {} is not a directory", path.display(), dir.display())]
+    NotADirectory { path: PathBuf, dir: PathBuf },
+    #[error("--metrics-file {}: directory {}: {error}", path.display(), dir.display())]
+    Directory {
+        path: PathBuf,
+        dir: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Checks `--metrics-file PATH` before the daemon starts.
+pub fn check_metrics_file(path: &Path) -> Result<(), MetricsFileError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     if path.file_name().is_none() {
-        return Err(format!(
-            "--metrics-file {}: not a file name",
-            path.display()
-        ));
+        return Err(MetricsFileError::NotAFileName(path.to_path_buf()));
     }
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(format!(
-            "--metrics-file {}: {} is not a directory",
-            path.display(),
-            dir.display()
-        )),
-        Err(e) => Err(format!(
-            "--metrics-file {}: directory {}: {e}",
-            path.display(),
-            dir.display()
-        )),
+        Ok(_) => Err(MetricsFileError::NotADirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        }),
+        Err(error) => Err(MetricsFileError::Directory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            error,
+        }),
     }
 }
 

@@ -36,25 +36,36 @@ pub fn path_beside(control: &Path) -> PathBuf {
     control.with_extension("notify")
 }
 
+/// Why the notify socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyBindError {
+    #[error("notify socket {}: exists and is not a socket; refusing to replace it", .0.display())]
+    NotASocket(PathBuf),
+    #[error("notify socket {}: path longer than a socket address allows (107 bytes)", .0.display())]
+    TooLong(PathBuf),
+    #[error("notify socket {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
 impl NotifySocket {
     /// Binds it, replacing a socket file a dead daemon left (our control socket is bound,
     /// so no live daemon uses this path).
-    pub fn bind(path: PathBuf) -> Result<NotifySocket, String> {
-        let fail = |e: std::io::Error| format!("notify socket {}: {e}", path.display());
+    pub fn bind(path: PathBuf) -> Result<NotifySocket, NotifyBindError> {
+        let fail = |error: std::io::Error| NotifyBindError::Io {
+            path: path.clone(),
+            error,
+        };
         if let Ok(existing) = path.symlink_metadata() {
             if !existing.file_type().is_socket() {
-                return Err(format!(
-                    "notify socket {}: exists and is not a socket; refusing to replace it",
-                    path.display()
-                ));
+                return Err(NotifyBindError::NotASocket(path));
             }
             std::fs::remove_file(&path).map_err(fail)?;
         }
         if path.as_os_str().len() >= 108 {
-            return Err(format!(
-                "notify socket {}: path longer than a socket address allows (107 bytes)",
-                path.display()
-            ));
+            return Err(NotifyBindError::TooLong(path));
         }
         let socket = UnixDatagram::bind(&path).map_err(fail)?;
         socket.set_nonblocking(true).map_err(fail)?;

@@ -68,9 +68,8 @@ pub fn unblock_loop_signals() {
 
 /// The binary running now, as it is on disk now (after a package upgrade replaced it,
 /// /proc/self/exe says "PATH (deleted)": PATH is the new one).
-fn running_binary() -> Result<PathBuf, String> {
-    let exe = std::fs::read_link("/proc/self/exe")
-        .map_err(|e| format!("cannot find the running binary: {e}"))?;
+fn running_binary() -> Result<PathBuf, UpgradeRefused> {
+    let exe = std::fs::read_link("/proc/self/exe").map_err(UpgradeRefused::NoBinary)?;
     let bytes = exe.as_os_str().as_bytes();
     Ok(match bytes.strip_suffix(b" (deleted)") {
         Some(path) => PathBuf::from(std::ffi::OsStr::from_bytes(path)),
@@ -78,21 +77,73 @@ fn running_binary() -> Result<PathBuf, String> {
     })
 }
 
-fn check_executable(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn check_executable(path: &Path) -> Result<(), UpgradeRefused> {
+    let meta = std::fs::metadata(path).map_err(|error| UpgradeRefused::NoSuchFile {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+        return Err(UpgradeRefused::NotAFile(path.to_path_buf()));
     }
-    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
-        .map_err(|e| format!("{}: not executable ({e})", path.display()))
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).map_err(|errno| {
+        UpgradeRefused::NotExecutable {
+            path: path.to_path_buf(),
+            errno,
+        }
+    })
+}
+
+/// Why `tmctl upgrade` is refused; the old daemon goes on.
+#[derive(Debug, thiserror::Error)]
+enum UpgradeRefused {
+    #[error("an upgrade is already under way")]
+    UnderWay,
+    #[error("cannot find the running binary: {0}")]
+    NoBinary(std::io::Error),
+    /// The path given is no file that can be looked at.
+    #[error("{}: {error}", path.display())]
+    NoSuchFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Its check (`PATH --upgrade-check`) cannot be started.
+    #[error("{}: {error}", path.display())]
+    Unusable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: not a regular file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("{}: not executable ({errno})", path.display())]
+    NotExecutable {
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
+    /// Something is under way that cannot be handed over (a start, a reload, …).
+    #[error("cannot upgrade now: {0}; try again shortly")]
+    Busy(String),
+}
+
+impl UpgradeRefused {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            UpgradeRefused::UnderWay | UpgradeRefused::Busy(_) => ErrorKind::Busy,
+            UpgradeRefused::NoSuchFile { .. }
+            | UpgradeRefused::NotAFile(_)
+            | UpgradeRefused::NotExecutable { .. } => ErrorKind::BadRequest,
+            UpgradeRefused::Unusable { .. } | UpgradeRefused::NoBinary(_) => ErrorKind::Failed,
+        }
+    }
+
+    fn reply(&self) -> Response {
+        Response::error(self.kind(), self.to_string())
+    }
 }
 
 impl Daemon {
     pub(super) fn upgrade(&mut self, client: ClientId, path: Option<String>) {
-        let refuse = |kind, message: String| Response::error(kind, message);
         if self.upgrade.is_some() {
-            let message = "an upgrade is already under way".to_string();
-            return self.reply(client, refuse(ErrorKind::Busy, message));
+            return self.reply(client, UpgradeRefused::UnderWay.reply());
         }
         let path = match path
             .map(PathBuf::from)
@@ -100,13 +151,13 @@ impl Daemon {
             .unwrap_or_else(running_binary)
         {
             Ok(path) => path,
-            Err(message) => return self.reply(client, refuse(ErrorKind::Failed, message)),
+            Err(refused) => return self.reply(client, refused.reply()),
         };
-        if let Err(message) = check_executable(&path) {
-            return self.reply(client, refuse(ErrorKind::BadRequest, message));
+        if let Err(refused) = check_executable(&path) {
+            return self.reply(client, refused.reply());
         }
-        if let Err(message) = self.handover_busy() {
-            return self.reply(client, refuse(ErrorKind::Busy, message));
+        if let Err(refused) = self.handover_busy() {
+            return self.reply(client, refused.reply());
         }
         match self.spawn_check(&path) {
             Ok((pid, output)) => {
@@ -122,16 +173,16 @@ impl Daemon {
                     deadline: Instant::now() + CHECK_TIMEOUT,
                 });
             }
-            Err(e) => {
-                let message = format!("{}: {e}", path.display());
-                self.reply(client, refuse(ErrorKind::Failed, message));
+            Err(error) => {
+                let refused = UpgradeRefused::Unusable { path, error };
+                self.reply(client, refused.reply());
             }
         }
     }
 
     /// Why the state cannot be handed over right now, if it cannot.
-    fn handover_busy(&self) -> Result<(), String> {
-        let busy = |what: &str| Err(format!("cannot upgrade now: {what}; try again shortly"));
+    fn handover_busy(&self) -> Result<(), UpgradeRefused> {
+        let busy = |what: &str| Err(UpgradeRefused::Busy(what.to_string()));
         if let Err(e) = self.core.handover(Instant::now()) {
             return busy(&e.to_string());
         }
@@ -208,8 +259,8 @@ impl Daemon {
 
     fn exec_upgrade(&mut self, client: ClientId, path: &Path) {
         let now = Instant::now();
-        if let Err(message) = self.handover_busy() {
-            return self.reply(client, Response::error(ErrorKind::Busy, message));
+        if let Err(refused) = self.handover_busy() {
+            return self.reply(client, refused.reply());
         }
         let instances = match self.core.handover(now) {
             Ok(instances) => instances,

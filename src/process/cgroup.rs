@@ -331,6 +331,13 @@ impl Cgroups {
             .then_some((service, index))
     }
 
+    /// Removes an instance that is gone for good: its cgroup, and its service's when that is
+    /// left empty (rmdir on cgroupfs fails at once, without waiting, while a process is in it).
+    pub fn remove_gone(&self, service: &str, index: u32) {
+        let _ = self.remove(service, index);
+        let _ = fs::remove_dir(self.root.join(service));
+    }
+
     /// Removes the empty cgroups of instances that are gone (best effort: a busy one stays
     /// and is reused).
     pub fn remove_empty(&self) {

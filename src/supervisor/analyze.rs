@@ -28,6 +28,18 @@ struct Mark {
 }
 
 impl Timeline {
+    /// An instance gone for good (an ended job forgotten): its marks go too, so that jobs
+    /// coming and going cannot grow the timeline.
+    pub(super) fn forget(&mut self, id: &InstanceId) {
+        self.marks.remove(id);
+    }
+
+    /// How many instances it has marks of.
+    #[cfg(test)]
+    pub(super) fn marked(&self) -> usize {
+        self.marks.len()
+    }
+
     pub(super) fn boot(&mut self, now: Instant) {
         self.boot = Some(now);
         self.marks.clear();

@@ -451,12 +451,12 @@ impl Supervisor {
             self.jobs.ended.retain(|n| n != &name);
             if let Some(service) = self.services.remove(&name) {
                 for index in service.instances.keys() {
-                    out.push(Action::Forget {
-                        id: InstanceId {
-                            service: name.clone(),
-                            index: *index,
-                        },
-                    });
+                    let id = InstanceId {
+                        service: name.clone(),
+                        index: *index,
+                    };
+                    self.timeline.forget(&id);
+                    out.push(Action::Forget { id });
                 }
             }
         }

@@ -154,6 +154,11 @@ fn ended_jobs_beyond_the_cap_are_forgotten_oldest_first() {
     assert!(!h.exists("run-1") && !h.exists("run-2"));
     assert!(h.exists("run-3"));
     assert_eq!(h.listed().len(), MAX_ENDED_JOBS);
+    assert_eq!(
+        h.sup.timeline.marked(),
+        MAX_ENDED_JOBS,
+        "the boot timeline forgets them too"
+    );
     let ops = h.take_ops();
     assert!(ops.contains(&"forget run-1".to_string()), "{ops:?}");
     let w = h.request(Command::Wait {
