@@ -20,18 +20,25 @@ pub(crate) const MAX_READY_FD: i32 = 1023;
 pub(crate) const READY_EXPECTED: &str =
     "expected \"started\", \"notify\" or \"fd:N\" (N from 3 to 1023)";
 
-pub(crate) fn ready(word: &str) -> Result<Readiness, String> {
+/// What `ready` should have been.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ReadyExpected {
+    #[error("{READY_EXPECTED}")]
+    Word,
+    #[error("{READY_EXPECTED}; fds 0, 1 and 2 are stdin, stdout and stderr")]
+    StandardFd,
+}
+
+pub(crate) fn ready(word: &str) -> Result<Readiness, ReadyExpected> {
     match word {
         "started" => Ok(Readiness::Started),
         "notify" => Ok(Readiness::Notify),
         _ => {
-            let number = word.strip_prefix("fd:").ok_or(READY_EXPECTED)?;
+            let number = word.strip_prefix("fd:").ok_or(ReadyExpected::Word)?;
             match number.parse::<i32>() {
                 Ok(fd) if (3..=MAX_READY_FD).contains(&fd) => Ok(Readiness::Fd(fd)),
-                Ok(0..=2) => Err(format!(
-                    "{READY_EXPECTED}; fds 0, 1 and 2 are stdin, stdout and stderr"
-                )),
-                _ => Err(READY_EXPECTED.into()),
+                Ok(0..=2) => Err(ReadyExpected::StandardFd),
+                _ => Err(ReadyExpected::Word),
             }
         }
     }
@@ -142,6 +149,7 @@ mod tests {
         assert_eq!(ready("fd:3"), Ok(Readiness::Fd(3)));
         assert!(ready("fd:2")
             .unwrap_err()
+            .to_string()
             .contains("stdin, stdout and stderr"));
         assert!(ready("fd:-1").is_err());
         assert!(ready("fd:").is_err());

@@ -30,31 +30,56 @@ impl PartialEq for CronSchedule {
     }
 }
 
+/// Why a `schedule` string is not one: the field that is wrong and why, when it is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "{EXPECTED}; got {count} field{}{}",
+        if *count == 1 { "" } else { "s" },
+        if *count == 6 {
+            " (a seconds field is not supported: the finest step is a minute)"
+        } else {
+            ""
+        }
+    )]
+    FieldCount { count: usize },
+    #[error("{nickname:?}: {reason}")]
+    Nickname { nickname: String, reason: String },
+    #[error("field {number} ({name}) {value:?}: {reason}")]
+    Field {
+        number: usize,
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// The parser refused the whole string, and no single field alone.
+    #[error("{0}")]
+    Pattern(String),
+}
+
 impl CronSchedule {
     /// Parses a 5-field cron string; the error names the field that is wrong and why.
-    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+    pub fn parse(text: &str) -> Result<CronSchedule, ScheduleError> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         // `@daily` and the other nicknames stand for five fields.
         let nickname = fields.len() == 1 && fields[0].starts_with('@');
         if !nickname && fields.len() != 5 {
-            let hint = if fields.len() == 6 {
-                " (a seconds field is not supported: the finest step is a minute)"
-            } else {
-                ""
-            };
-            return Err(format!(
-                "{EXPECTED}; got {} field{}{hint}",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" }
-            ));
+            return Err(ScheduleError::FieldCount {
+                count: fields.len(),
+            });
         }
         match parser().parse(text) {
             Ok(cron) => Ok(CronSchedule {
                 text: text.to_string(),
                 cron,
             }),
-            Err(error) if nickname => Err(format!("{:?}: {error}", fields[0])),
-            Err(error) => Err(culprit(&fields).unwrap_or_else(|| error.to_string())),
+            Err(error) if nickname => Err(ScheduleError::Nickname {
+                nickname: fields[0].to_string(),
+                reason: error.to_string(),
+            }),
+            Err(error) => {
+                Err(culprit(&fields).unwrap_or(ScheduleError::Pattern(error.to_string())))
+            }
         }
     }
 
@@ -84,19 +109,18 @@ fn parser() -> CronParser {
 
 /// Which field makes the whole string fail, found by parsing each alone (the others `*`):
 /// "field 2 (hour) \"25\": …".
-fn culprit(fields: &[&str]) -> Option<String> {
+fn culprit(fields: &[&str]) -> Option<ScheduleError> {
     (0..fields.len()).find_map(|n| {
         let alone: Vec<&str> = (0..fields.len())
             .map(|i| if i == n { fields[i] } else { "*" })
             .collect();
         let error = parser().parse(&alone.join(" ")).err()?;
-        Some(format!(
-            "field {} ({}) {:?}: {}",
-            n + 1,
-            FIELD_NAMES[n],
-            fields[n],
-            reason(&error)
-        ))
+        Some(ScheduleError::Field {
+            number: n + 1,
+            name: FIELD_NAMES[n],
+            value: fields[n].to_string(),
+            reason: reason(&error),
+        })
     })
 }
 
@@ -135,19 +159,18 @@ mod tests {
 
     #[test]
     fn a_bad_string_names_the_field_and_why() {
-        let six = CronSchedule::parse("0 */5 * * * *").unwrap_err();
+        let error = |text: &str| CronSchedule::parse(text).unwrap_err().to_string();
+        let six = error("0 */5 * * * *");
         assert!(
             six.contains("got 6 fields") && six.contains("seconds"),
             "{six}"
         );
-        let hour = CronSchedule::parse("0 25 * * *").unwrap_err();
+        let hour = error("0 25 * * *");
         assert!(hour.starts_with("field 2 (hour) \"25\": "), "{hour}");
-        let month = CronSchedule::parse("0 0 1 13 *").unwrap_err();
+        let month = error("0 0 1 13 *");
         assert!(month.starts_with("field 4 (month) \"13\": "), "{month}");
-        let letters = CronSchedule::parse("x * * * *").unwrap_err();
+        let letters = error("x * * * *");
         assert!(letters.starts_with("field 1 (minute) \"x\": "), "{letters}");
-        assert!(CronSchedule::parse("")
-            .unwrap_err()
-            .contains("got 0 fields"));
+        assert!(error("").contains("got 0 fields"));
     }
 }

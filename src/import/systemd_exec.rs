@@ -16,7 +16,12 @@ pub struct ExecLine {
     pub argv: Vec<String>,
 }
 
-pub fn parse_exec(value: &str) -> Result<ExecLine, String> {
+/// An `Exec*=` line that holds no command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("empty command")]
+pub struct EmptyCommand;
+
+pub fn parse_exec(value: &str) -> Result<ExecLine, EmptyCommand> {
     let value = value.trim();
     let prefix_len = value
         .find(|c: char| !matches!(c, '-' | '@' | ':' | '+' | '!' | '|'))
@@ -24,7 +29,7 @@ pub fn parse_exec(value: &str) -> Result<ExecLine, String> {
     let (prefix, command) = value.split_at(prefix_len);
     let mut words = words(command);
     if words.is_empty() {
-        return Err("empty command".into());
+        return Err(EmptyCommand);
     }
     let expand = !prefix.contains(':');
     let argv0_dropped = if prefix.contains('@') && words.len() >= 2 {

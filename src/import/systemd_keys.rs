@@ -305,7 +305,7 @@ impl<'w> UnitMapping<'w> {
         }
         match parse_exec(&d.value) {
             Ok(line) => list.push((line, d.clone())),
-            Err(why) => self.warn(d, &why),
+            Err(why) => self.warn(d, &why.to_string()),
         }
     }
 

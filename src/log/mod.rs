@@ -1,7 +1,7 @@
 //! The event log: one line per event, RFC 3339 timestamp first. Every sink receives the
 //! same text through [`EventLog::write`]: the log file, syslog (tag `taskmaster`, at the
 //! event's [`Level`]), stderr when in the foreground, and `/dev/kmsg` as PID 1 while syslog
-//! is unavailable.
+//! is unavailable (only the lines the console shows: the kernel prints them there too).
 //!
 //! The syslog [`Sender`] also carries the services' own output sent to syslog
 //! (`stdout "syslog"`), so both share one socket, one backlog and one order.
@@ -174,12 +174,15 @@ impl EventLog {
 
     pub fn write(&mut self, level: Level, text: &str) {
         self.write_file(level, text);
+        // The kernel prints what it is given on its console too: a line the console is not
+        // to show (see `echo_from`) does not go to the kernel log either.
+        let shown = self.echo.is_some_and(|from| level >= from);
         if let Some(syslog) = &mut self.syslog {
             let text = one_line(text);
             let delivered = syslog
                 .sender
                 .send(syslog.tag.datagram(level, text.as_bytes()), Instant::now());
-            if !delivered {
+            if !delivered && shown {
                 if let Some(kmsg) = &mut syslog.kmsg {
                     kmsg.write(level, &text);
                 }

@@ -141,11 +141,17 @@ impl Cgroups {
                 controllers.push(controller);
             }
         }
-        Ok(Cgroups {
+        let cgroups = Cgroups {
             root,
             controllers,
             _lock: lock,
-        })
+        };
+        // What an earlier daemon left here (it may have ended without cleaning up: PID 1 of
+        // a namespace ends at reboot(2)) is removed when empty: a cgroup it killed through
+        // `cgroup.kill` would kill at birth every child cloned into it (see the daemon's
+        // `killed`, which only knows this daemon's kills). Busy ones (survivors) stay.
+        cgroups.remove_empty();
+        Ok(cgroups)
     }
 
     /// Where the subtree is, for the log.

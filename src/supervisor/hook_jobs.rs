@@ -27,6 +27,23 @@ use crate::config::{EventHook, RestartPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Why a hook run could not be started (logged; the run is dropped).
+#[derive(Debug, thiserror::Error)]
+enum HookRefused {
+    #[error("its service was removed")]
+    ServiceRemoved,
+    #[error("the hook was removed by a reload")]
+    HookRemoved,
+    #[error("the name {0} is taken by a job")]
+    NameTakenByJob(String),
+    #[error("the name {name} is taken by the service from {origin}")]
+    NameTakenByService { name: String, origin: String },
+    #[error("its job could not be made")]
+    NoJob,
+    #[error("{0} is still running")]
+    StillRunning(String),
+}
+
 impl Supervisor {
     /// Offers a state change to the hooks of its service that asked for it.
     pub(super) fn trigger_hooks(&mut self, event: &StateEvent, now: Instant, out: &mut Actions) {
@@ -102,18 +119,18 @@ impl Supervisor {
         event: &StateEvent,
         coalesced: u32,
         out: &mut Actions,
-    ) -> Result<(), String> {
+    ) -> Result<(), HookRefused> {
         let owner = self
             .services
             .get(&key.service)
             .filter(|s| !s.removed)
-            .ok_or("its service was removed")?;
+            .ok_or(HookRefused::ServiceRemoved)?;
         let hook = owner
             .spec
             .triggers
             .hooks
             .get(key.hook)
-            .ok_or("the hook was removed by a reload")?;
+            .ok_or(HookRefused::HookRemoved)?;
         let mut process = hook_process(&owner.spec.process, hook);
         process.env.extend(event.environment());
         let process = Arc::new(process);
@@ -129,18 +146,18 @@ impl Supervisor {
             }
             Some(s) if s.job.as_ref().is_some_and(|j| j.hook) && !s.removed => {}
             Some(s) if s.job.is_some() => {
-                return Err(format!("the name {name} is taken by a job"));
+                return Err(HookRefused::NameTakenByJob(name));
             }
             Some(s) => {
-                return Err(format!(
-                    "the name {name} is taken by the service from {}",
-                    s.spec.origin
-                ))
+                return Err(HookRefused::NameTakenByService {
+                    name,
+                    origin: s.spec.origin.to_string(),
+                })
             }
         }
         let id = hook_run_id(key);
         let Some(service) = self.services.get_mut(&name) else {
-            return Err("its job could not be made".into());
+            return Err(HookRefused::NoJob);
         };
         // A reload may have given the service more instances since the job was made.
         service.spec.numprocs = service.spec.numprocs.max(numprocs);
@@ -149,7 +166,7 @@ impl Supervisor {
             .get(&key.index)
             .is_some_and(|i| i.is_active())
         {
-            return Err(format!("{} is still running", self.instance_name(&id)));
+            return Err(HookRefused::StillRunning(self.instance_name(&id)));
         }
         let mut instance = Instance::new();
         instance.process = Some(process);

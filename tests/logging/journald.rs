@@ -190,13 +190,11 @@ fn lines_of_a_reaped_process_go_out_as_the_daemons_with_the_services_pid_in_the_
     journal.start_journald();
     let mut h = harness_in(&journal);
     let go = h.path("go");
-    // The main process says one line and exits; a child it leaves behind keeps the pipe and
-    // writes once the main process was reaped (its pid no longer exists).
     h.service(
         "oneshot",
         &format!(
             r#"service "oneshot" {{
-    cmd "/bin/sh" "-c" "echo from the main process; (while [ ! -e {} ]; do sleep 0.05; done; echo from its orphan) & exit 0"
+    cmd "/bin/sh" "-c" "echo from the main process; while [ ! -e {} ]; do sleep 0.05; done; echo its last words; exit 0"
     starttime 0
     autorestart "never"
     stdout "syslog"
@@ -206,21 +204,38 @@ fn lines_of_a_reaped_process_go_out_as_the_daemons_with_the_services_pid_in_the_
     );
     h.start();
     let daemon = h.daemon_pid();
-    h.wait_log(&["oneshot", "EXITED"]);
-    let main = journal.wait_entry("oneshot", &["from the main process"]);
-    let main_pid = main.pid.expect("SYSLOG_PID");
+    let first = journal.wait_entry("oneshot", &["from the main process"]);
+    let service = first.pid.expect("SYSLOG_PID");
+    assert_eq!(first.sender_pid, Some(service), "{first:?}");
+    // The daemon is held while the service writes its last line and exits: once let go, it
+    // reaps the process before it reads the pipe, as when a line comes late.
+    kill(daemon, libc::SIGSTOP);
     touch(&go);
-    let late = journal.wait_entry("oneshot", &["from its orphan"]);
+    wait_until("the service to have exited", || {
+        proc_state(service).is_none_or(|state| state == 'Z')
+    });
+    kill(daemon, libc::SIGCONT);
+    let late = journal.wait_entry("oneshot", &["its last words"]);
     assert_eq!(
         late.pid,
-        Some(main_pid),
+        Some(service),
         "the text still names the service's process"
     );
     assert_eq!(late.sender_pid, Some(daemon), "{late:?}");
     // What journalctl shows in brackets is the sender's pid (_PID), not the text's.
     let short = journal.short("oneshot");
     assert!(
-        short.contains(&format!("oneshot[{daemon}]: from its orphan")),
+        short.contains(&format!("oneshot[{daemon}]: its last words")),
         "{short}"
     );
+    assert!(
+        short.contains(&format!("oneshot[{service}]: from the main process")),
+        "{short}"
+    );
+}
+
+/// The state letter of a process (`R`, `S`, `Z`…), `None` once it is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
