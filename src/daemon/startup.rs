@@ -154,13 +154,21 @@ impl Daemon {
             sockets.inherit(upgrade::inherited_sockets(&h.listen));
         }
         heap::fix_thresholds();
+        if pid1 {
+            crate::process::never_clone_into_cgroup();
+        }
         // Parsed on a thread of its own, so that the parse's garbage is in another arena
-        // than what lives on (see heap::owned_here).
+        // than what lives on (see heap::owned_here). Not as PID 1: there the first service
+        // is pid 2 of its namespace, and a thread would take that number.
         let dir = opts.config_dir.clone();
-        let parsed = std::thread::Builder::new()
-            .name("config-loader".into())
-            .spawn(move || load_config_for_services(&dir, child_nofile, KnownFiles::new()))
-            .ok()
+        let parsed = (!pid1)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("config-loader".into())
+                    .spawn(move || load_config_for_services(&dir, child_nofile, KnownFiles::new()))
+                    .ok()
+            })
+            .flatten()
             .and_then(|thread| thread.join().ok());
         let loaded = parsed
             .unwrap_or_else(|| {

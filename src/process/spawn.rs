@@ -414,6 +414,13 @@ fn open_procs(dir: &OwnedFd) -> Result<OwnedFd, SpawnError> {
 static NO_CLONE_INTO_CGROUP: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// Children join their cgroup by writing from now on. As PID 1 the daemon's own cgroup may
+/// have been killed before it came in (a container's, a test's): this kernel then kills every
+/// child cloned into a cgroup whose kill count differs from the parent's, at birth.
+pub fn never_clone_into_cgroup() {
+    NO_CLONE_INTO_CGROUP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
 #[repr(C)]
 #[derive(Default)]
