@@ -27,13 +27,17 @@ impl Supervisor {
                     .map_err(|message| Reply::refused(Refusal::UnknownName, message))
             }
         };
+        // Status and ps: no name means every instance.
+        let named_or_all = |me: &Supervisor, names: &[String]| {
+            if names.is_empty() {
+                Ok(me.all_ids())
+            } else {
+                me.resolve(names)
+            }
+        };
         match request {
             Command::Status { names } => {
-                let ids = if names.is_empty() {
-                    Ok(self.all_ids())
-                } else {
-                    self.resolve(&names)
-                };
+                let ids = named_or_all(self, &names);
                 match ids {
                     Ok(ids) => {
                         let instances = ids
@@ -196,11 +200,7 @@ impl Supervisor {
                 }
             }
             Command::Ps { names } => {
-                let ids = if names.is_empty() {
-                    Ok(self.all_ids())
-                } else {
-                    self.resolve(&names)
-                };
+                let ids = named_or_all(self, &names);
                 match ids {
                     Ok(ids) => {
                         let instances = ids
