@@ -197,6 +197,10 @@ fn a_flood_of_connections_is_survived() {
         }
     }
     drop(held);
+    // Served again once the daemon has seen those connections close.
+    wait_until("status to be served after the flood", || {
+        h.ctl(&["status", "a"]).status.success()
+    });
     let out = h.ok(&["status", "a"]);
     assert!(out.contains("RUNNING"), "{out}");
     // A connection is a real client once the others left.
