@@ -9,19 +9,10 @@ use crate::supervisor::ClientId;
 
 impl Daemon {
     pub(super) fn attach(&mut self, client: ClientId, name: &str, read_only: bool) {
-        let ids = match self.core.resolve(&[name.to_string()]) {
-            Ok(ids) => ids,
-            Err(message) => {
-                return self.reply(client, Response::error(ErrorKind::UnknownName, message))
-            }
+        let Some(id) = self.one_instance(client, name) else {
+            return;
         };
-        let [id] = ids.as_slice() else {
-            let message = format!(
-                "{name} has {} instances: name one, e.g. {name}:0",
-                ids.len()
-            );
-            return self.reply(client, Response::error(ErrorKind::BadRequest, message));
-        };
+        let id = &id;
         let console = self
             .core
             .process_spec(&id.service)

@@ -30,6 +30,31 @@ impl Daemon {
         }
     }
 
+    /// The one instance `name` names (for tail and attach); `None` once the client has been
+    /// told why not (no such name, or a service with several instances).
+    pub(super) fn one_instance(
+        &mut self,
+        client: ClientId,
+        name: &str,
+    ) -> Option<crate::supervisor::InstanceId> {
+        let ids = match self.core.resolve(&[name.to_string()]) {
+            Ok(ids) => ids,
+            Err(message) => {
+                self.reply(client, Response::error(ErrorKind::UnknownName, message));
+                return None;
+            }
+        };
+        if let [id] = ids.as_slice() {
+            return Some(id.clone());
+        }
+        let message = format!(
+            "{name} has {} instances: name one, e.g. {name}:0",
+            ids.len()
+        );
+        self.reply(client, Response::error(ErrorKind::BadRequest, message));
+        None
+    }
+
     pub(super) fn reply(&mut self, client: ClientId, response: Response) {
         self.log.flush();
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
@@ -217,19 +242,10 @@ impl Daemon {
     }
 
     fn tail(&mut self, client: ClientId, name: &str, stderr: bool, follow: bool) {
-        let ids = match self.core.resolve(&[name.to_string()]) {
-            Ok(ids) => ids,
-            Err(message) => {
-                return self.reply(client, Response::error(ErrorKind::UnknownName, message))
-            }
+        let Some(id) = self.one_instance(client, name) else {
+            return;
         };
-        let [id] = ids.as_slice() else {
-            let message = format!(
-                "{name} has {} instances: name one, e.g. {name}:0",
-                ids.len()
-            );
-            return self.reply(client, Response::error(ErrorKind::BadRequest, message));
-        };
+        let id = &id;
         let stream = if stderr { "stderr" } else { "stdout" };
         let instance = self.core.instance_name(id);
         let output = match self.core.process_spec(&id.service) {
