@@ -286,16 +286,14 @@ fn a_bound_dependency_that_dies_takes_its_dependents_down_and_up_with_it() {
     });
     assert!(!alive(web));
     let all = events(&file);
-    assert_eq!(
-        all,
-        [
-            "db start",
-            "web start",
-            "web stop TERM",
-            "db start",
-            "web start"
-        ]
-    );
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all[..2], ["db start", "web start"], "{all:?}");
+    // db is restarted at once, while web is still stopping: which of the two lines is
+    // written first is up to the scheduler. web comes back only after db is up again.
+    let mut middle = all[2..4].to_vec();
+    middle.sort();
+    assert_eq!(middle, ["db start", "web stop TERM"], "{all:?}");
+    assert_eq!(all[4], "web start", "{all:?}");
 }
 
 #[test]
