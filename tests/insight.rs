@@ -120,13 +120,15 @@ fn a_crash_is_restarted_only_once_its_leftovers_are_gone() {
         return;
     }
     // The main process crashes at once, leaving an escapee that ignores SIGTERM: it goes
-    // at SIGKILL after stoptime, and only then is the crash restarted.
+    // at SIGKILL after stoptime, and only then is the crash restarted. The crash waits for
+    // the escapee's line (written once it ignores SIGTERM): a fixed pause could end before
+    // a slow escapee's trap is set, and the SIGTERM would end it.
     let file = h.p("escapee");
     h.service(
         "crashy",
         &format!(
             r##"service "crashy" {{
-    cmd "/bin/sh" "-c" #"setsid sh -c 'trap "" TERM; echo $$$$ >> "$0"; exec sleep 1000' "$0" & sleep 0.3; exit 1"# "{file}"
+    cmd "/bin/sh" "-c" #"n=$(cat "$0" 2>/dev/null | wc -l); setsid sh -c 'trap "" TERM; echo $$$$ >> "$0"; exec sleep 1000' "$0" & while [ "$(cat "$0" 2>/dev/null | wc -l)" -le "$n" ]; do sleep 0.01; done; exit 1"# "{file}"
     autorestart "always"
     starttime 0
     stoptime 1

@@ -484,11 +484,15 @@ fn catches_sigint(pid: u32) -> bool {
 
 #[test]
 fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
+    use chrono::Timelike;
     let mut h = Harness::new();
-    h.service(
-        "tick",
-        "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"*/5 * * * *\"\n}\n",
+    // Once an hour, half an hour from now: the minute cannot come (and move the next run
+    // on) while the test compares it across the reload.
+    let minute = (chrono::Local::now().minute() + 30) % 60;
+    let hourly = format!(
+        "service \"tick\" {{\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"{minute} * * * *\"\n"
     );
+    h.service("tick", &format!("{hourly}}}\n"));
     h.start();
     // Not started at boot: it waits for its minute.
     let tick = h.instance("tick");
@@ -504,10 +508,7 @@ fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
     let human = h.ok(&["status", "tick"]);
     assert!(human.contains("start at "), "{human}");
     // An unchanged schedule keeps its minute across a reload (the file is touched anyway).
-    h.service(
-        "tick",
-        "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"*/5 * * * *\"\n    stoptime 3\n}\n",
-    );
+    h.service("tick", &format!("{hourly}    stoptime 3\n}}\n"));
     h.ok(&["reload"]);
     assert_eq!(h.instance("tick")["next_run"], next.as_str());
     // A schedule of every minute is due within a minute.
@@ -515,16 +516,22 @@ fn a_cron_schedule_shows_its_next_run_and_a_reload_keeps_it() {
         "tick",
         "service \"tick\" {\n    cmd \"/bin/true\"\n    type \"oneshot\"\n    schedule \"* * * * *\"\n}\n",
     );
+    let asked = chrono::Utc::now().timestamp();
     h.ok(&["reload"]);
     let every_minute = h.instance("tick")["next_run"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    let due = chrono::DateTime::parse_from_rfc3339(&every_minute).expect("RFC 3339");
-    let ahead = due.timestamp() - chrono::Utc::now().timestamp();
+    let answered = chrono::Utc::now().timestamp();
+    // Due after the reload was asked for, within a minute of the answer (a minute that
+    // passed meanwhile may have run it and moved it on, never back).
+    let due = chrono::DateTime::parse_from_rfc3339(&every_minute)
+        .expect("RFC 3339")
+        .timestamp();
     assert!(
-        (0..=60).contains(&ahead),
-        "{every_minute} is {ahead} s ahead"
+        (asked..=answered + 60).contains(&due),
+        "{every_minute} is {} s ahead",
+        due - answered
     );
     assert_eq!(every_minute.get(16..19), Some(":00"), "{every_minute}");
 }
@@ -723,18 +730,29 @@ fn ps_finds_an_orphan_that_left_group_and_session_through_the_cgroup() {
     h.start();
     h.running_pid("orphans");
     wait_file(&h.path("ready"));
-    let out = h.ctl(&["--json", "ps", "orphans"]);
-    let trees: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let tree = &trees[0];
-    let commands: Vec<String> = tree["processes"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .map(|p| p["command"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(commands.iter().any(|c| c == "/bin/sleep 1004"), "{tree}");
+    // `ready` is written before the shell execs sleep 1004, and the inner shell may exit
+    // before setsid has exec'd sleep 1003: wait until both run their program (the orphan
+    // only where the cgroup finds it).
+    let mut tree = serde_json::Value::Null;
+    let mut commands: Vec<String> = Vec::new();
+    wait_until_with("ps to show the sleeps", || {
+        let out = h.ctl(&["--json", "ps", "orphans"]);
+        let trees: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        tree = trees[0].clone();
+        commands = tree["processes"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| p["command"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let has = |c: &str| commands.iter().any(|seen| seen == c);
+        match has("/bin/sleep 1004") && (!tree["cgroup"].is_string() || has("/bin/sleep 1003")) {
+            true => Ok(()),
+            false => Err(tree.to_string()),
+        }
+    });
     if tree["cgroup"].is_string() {
         let orphan = tree["processes"]
             .as_array()

@@ -126,8 +126,15 @@ fn a_reload_of_a_deeply_nested_file_is_rejected_and_the_daemon_goes_on() {
 
 #[test]
 fn the_loop_answers_while_a_reload_parses_a_large_config() {
-    let h = Harness::running_sleeper();
-    // Parsing 2 x 200 KiB takes seconds in a debug build.
+    // The load is held until the test lets it go: besides 2 x 200 KiB to parse (seconds in
+    // a debug build, but how long depends on the machine), the new config names a user, and
+    // looking it up waits on an /etc/passwd that is a FIFO (as on a hung LDAP server).
+    let mut h = Harness::new();
+    let passwd = crate::robustness::HungPasswd::new(&h);
+    h.mount_ns = Some(passwd.mount_ns());
+    h.sleeper("a");
+    h.start();
+    h.wait_state("a", "RUNNING");
     let big = "y".repeat(200 * 1024);
     for i in 0..2 {
         h.service(
@@ -137,17 +144,24 @@ fn the_loop_answers_while_a_reload_parses_a_large_config() {
             ),
         );
     }
-    let reload = h
+    h.service(
+        "held",
+        "service \"held\" {\n    cmd \"/bin/true\"\n    autostart #false\n    user \"nobody\"\n}\n",
+    );
+    let mut reload = h
         .ctl_command(&["reload"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("tmctl reload");
     h.wait_log(&["reload: reading"]);
-    // The loop is not busy parsing: status answers while the reload is still going.
+    // The loop is not busy loading: status answers while the reload cannot have finished.
     h.ok(&["status", "a"]);
-    let mut reload = reload;
     let still_loading = reload.try_wait().expect("try_wait").is_none();
+    wait_until("the reload to finish once the lookup is answered", || {
+        passwd.serve();
+        reload.try_wait().expect("try_wait").is_some()
+    });
     let out = wait_output(reload, "tmctl reload");
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -156,6 +170,7 @@ fn the_loop_answers_while_a_reload_parses_a_large_config() {
         text(&out)
     );
     assert_eq!(h.state("big1"), "STOPPED");
+    assert_eq!(h.state("held"), "STOPPED");
 }
 
 /// The daemon's peak resident memory (VmHWM), in KiB.

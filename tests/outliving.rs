@@ -300,7 +300,11 @@ fn a_restarted_daemon_adopts_what_still_runs_and_starts_only_what_died() {
     h.start();
     let pids: Vec<i32> = (0..50).map(|i| h.running_pid(&format!("s{i}"))).collect();
     let dir = h.state_dir();
-    wait_state_file(&dir, "s49", "RUNNING");
+    // The files are written by a thread of their own, each in its own time: every one must
+    // say RUNNING before the daemon dies, or the next one has nothing to adopt it from.
+    for i in 0..50 {
+        wait_state_file(&dir, &format!("s{i}"), "RUNNING");
+    }
 
     // The daemon dies hard; one service dies while nobody watches; another's pid is
     // "reused" (its state file names another start time).

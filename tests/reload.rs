@@ -82,7 +82,7 @@ fn reload_adds_removes_restarts_and_changes_only_what_changed() {
         assert!(!alive(pids[name]));
     }
     let cmdline =
-        std::fs::read(format!("/proc/{}/cmdline", h.pid("cmd").expect("pid"))).expect("cmdline");
+        std::fs::read(format!("/proc/{}/cmdline", h.running_pid("cmd"))).expect("cmdline");
     assert_eq!(cmdline, b"/bin/sleep\x001001\x00");
     for name in ["keep", "monitor", "nums:0", "nums:1"] {
         assert_eq!(h.pid(name), Some(pids[name]), "{name} kept its process");

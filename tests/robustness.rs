@@ -359,13 +359,13 @@ fn a_pre_start_that_cannot_execute_fails_its_service_with_the_reason() {
 /// A mount namespace where /etc/passwd is a FIFO: every NSS lookup of a user by name opens
 /// it and waits there until someone writes the file, as a lookup waits on a hung LDAP or
 /// sssd. Served with the real file on demand.
-struct HungPasswd {
+pub struct HungPasswd {
     holder: std::process::Child,
     fifo: std::path::PathBuf,
 }
 
 impl HungPasswd {
-    fn new(h: &Harness) -> HungPasswd {
+    pub fn new(h: &Harness) -> HungPasswd {
         use std::io::BufRead;
         let fifo = h.path("passwd.fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
@@ -386,12 +386,12 @@ impl HungPasswd {
         HungPasswd { holder, fifo }
     }
 
-    fn mount_ns(&self) -> std::path::PathBuf {
+    pub fn mount_ns(&self) -> std::path::PathBuf {
         format!("/proc/{}/ns/mnt", self.holder.id()).into()
     }
 
     /// Hands the real passwd file to every reader waiting on the FIFO now; how many.
-    fn serve(&self) -> usize {
+    pub fn serve(&self) -> usize {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let passwd = std::fs::read("/etc/passwd").expect("read /etc/passwd");

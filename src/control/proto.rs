@@ -220,6 +220,8 @@ pub enum Response {
         lines: Vec<String>,
     },
     Status {
+        /// Only the fields each instance has (see `wire_status`).
+        #[serde(serialize_with = "super::wire_status::instances")]
         instances: Vec<InstanceStatus>,
     },
     /// Start/stop/restart outcome per instance; `ok` is false if any failed.

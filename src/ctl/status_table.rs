@@ -5,6 +5,9 @@
 //! bad    FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
 //! ```
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 use crate::control::proto::InstanceStatus;
 
 /// Columns are separated by two spaces; the last one is free text.
@@ -17,9 +20,18 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 /// [`status_table`], with the state words in colour when `colour` (a terminal, and no
 /// `NO_COLOR`): green up, red failed, yellow on the way.
 pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
-    let rows: Vec<Vec<String>> = instances
+    // Name and state are borrowed: with 1,000 instances, a copy of every cell was a
+    // fifth of tmctl's allocations.
+    let rows: Vec<[Cow<str>; 4]> = instances
         .iter()
-        .map(|i| vec![i.name.clone(), i.state.clone(), pid_text(i.pid), info(i)])
+        .map(|i| {
+            [
+                Cow::Borrowed(i.name.as_str()),
+                Cow::Borrowed(i.state.as_str()),
+                Cow::Owned(pid_text(i.pid)),
+                Cow::Owned(info(i)),
+            ]
+        })
         .collect();
     aligned_coloured(&rows, colour.then_some(1))
 }
@@ -67,42 +79,50 @@ pub fn status_table_long(instances: &[InstanceStatus]) -> String {
 }
 
 /// Rows as columns padded to their widest cell; the last column is free text.
-fn aligned(rows: &[Vec<String>]) -> String {
+fn aligned<C: AsRef<str>, R: AsRef<[C]>>(rows: &[R]) -> String {
     aligned_coloured(rows, None)
 }
 
 /// [`aligned`], with the cells of `coloured` wrapped in their state's colour (the padding
-/// stays outside, so columns still line up).
-fn aligned_coloured(rows: &[Vec<String>], coloured: Option<usize>) -> String {
-    let columns = rows.first().map_or(0, Vec::len);
+/// stays outside, so columns still line up). Written into one string: no string per line
+/// or cell.
+fn aligned_coloured<C: AsRef<str>, R: AsRef<[C]>>(rows: &[R], coloured: Option<usize>) -> String {
+    let columns = rows.first().map_or(0, |row| row.as_ref().len());
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
             rows.iter()
-                .map(|row| row[c].chars().count())
+                .map(|row| row.as_ref()[c].as_ref().chars().count())
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let mut table = String::new();
+    let mut table = String::with_capacity(rows.len() * (widths.iter().sum::<usize>() + 16));
     for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
+        let start = table.len();
+        for (c, cell) in row.as_ref().iter().enumerate() {
+            let cell = cell.as_ref();
             if c + 1 == columns {
-                line.push_str(cell);
+                table.push_str(cell);
             } else {
                 let pad = widths[c].saturating_sub(cell.chars().count());
                 match coloured
                     .filter(|col| *col == c)
                     .and_then(|_| state_colour(cell))
                 {
-                    Some(code) => line.push_str(&format!("{code}{cell}\x1b[0m")),
-                    None => line.push_str(cell),
+                    Some(code) => {
+                        table.push_str(code);
+                        table.push_str(cell);
+                        table.push_str("\x1b[0m");
+                    }
+                    None => table.push_str(cell),
                 }
-                line.push_str(&" ".repeat(pad));
-                line.push_str(GAP);
+                table.extend(std::iter::repeat_n(' ', pad));
+                table.push_str(GAP);
             }
         }
-        table.push_str(line.trim_end());
+        // No trailing blanks when the last cells are empty.
+        let line = table[start..].trim_end().len();
+        table.truncate(start + line);
         table.push('\n');
     }
     table
@@ -135,24 +155,35 @@ fn pid_text(pid: Option<i32>) -> String {
 
 /// Uptime while it runs, else the last exit; then restarts and the daemon's detail.
 fn info(instance: &InstanceStatus) -> String {
-    let mut parts = Vec::new();
+    let mut text = String::new();
+    // Each part after the first is set off by a comma.
+    let part = |text: &mut String| {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+    };
     if let Some(secs) = instance.uptime_secs {
-        parts.push(format!("uptime {}", format_uptime(secs)));
+        text.push_str("uptime ");
+        text.push_str(&format_uptime(secs));
     } else if let Some(exit) = last_exit(instance) {
-        parts.push(exit);
+        text.push_str(&exit);
     }
     if instance.restarts > 0 {
-        parts.push(format!("restarts {}", instance.restarts));
+        part(&mut text);
+        let _ = write!(text, "restarts {}", instance.restarts);
     }
     if let Some(detail) = instance.detail.as_deref().filter(|d| !d.is_empty()) {
-        parts.push(detail.to_string());
+        part(&mut text);
+        text.push_str(detail);
     }
     // A failed pre-start's reason already quotes its last line.
     let quoted = |line: &str| instance.detail.as_deref().is_some_and(|d| d.contains(line));
     if let Some(line) = instance.last_stderr.as_deref().filter(|l| !quoted(l)) {
-        parts.push(format!("stderr: {line}"));
+        part(&mut text);
+        text.push_str("stderr: ");
+        text.push_str(line);
     }
-    parts.join(", ")
+    text
 }
 
 /// "signal KILL" or "exit 1"; a signal wins, since the exit code then means nothing.

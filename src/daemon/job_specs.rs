@@ -132,20 +132,19 @@ fn start() -> std::io::Result<Worker> {
     wake.set_nonblocking(true)?;
     let (orders, inbox) = mpsc::channel::<Order>();
     let (send, results) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("job-specs".into())
-        .spawn(move || {
-            // Ends when the loop drops its sender (at exit).
-            for Order { client, run, owner } in inbox {
-                // A panic is an answer too: the worker goes on with the next request.
-                let prepared = std::panic::catch_unwind(|| job_request(&run, owner))
-                    .unwrap_or(Err(RunRefused::Internal));
-                if send.send((client, prepared)).is_err() {
-                    return;
-                }
-                let _ = signal.write_all(&[1]);
+    let builder = std::thread::Builder::new().name("job-specs".into());
+    super::threads::spawn(builder, move || {
+        // Ends when the loop drops its sender (at exit).
+        for Order { client, run, owner } in inbox {
+            // A panic is an answer too: the worker goes on with the next request.
+            let prepared = std::panic::catch_unwind(|| job_request(&run, owner))
+                .unwrap_or(Err(RunRefused::Internal));
+            if send.send((client, prepared)).is_err() {
+                return;
             }
-        })?;
+            let _ = signal.write_all(&[1]);
+        }
+    })?;
     Ok(Worker {
         orders,
         results,

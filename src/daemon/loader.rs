@@ -120,14 +120,14 @@ fn start(
     let (wake, mut signal) = UnixStream::pair()?;
     wake.set_nonblocking(true)?;
     let (send, result) = mpsc::channel();
-    std::thread::Builder::new()
+    let builder = std::thread::Builder::new()
         .name("config-loader".into())
-        .stack_size(STACK_BYTES)
-        .spawn(move || {
-            let loaded = super::startup::load_config_for_services(&dir, nofile, known);
-            let _ = send.send(loaded);
-            let _ = signal.write_all(&[1]);
-        })?;
+        .stack_size(STACK_BYTES);
+    super::threads::spawn(builder, move || {
+        let loaded = super::startup::load_config_for_services(&dir, nofile, known);
+        let _ = send.send(loaded);
+        let _ = signal.write_all(&[1]);
+    })?;
     Ok(Running {
         client,
         wake,

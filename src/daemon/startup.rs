@@ -163,10 +163,11 @@ impl Daemon {
         let dir = opts.config_dir.clone();
         let parsed = (!pid1)
             .then(|| {
-                std::thread::Builder::new()
-                    .name("config-loader".into())
-                    .spawn(move || load_config_for_services(&dir, child_nofile, KnownFiles::new()))
-                    .ok()
+                super::threads::spawn(
+                    std::thread::Builder::new().name("config-loader".into()),
+                    move || load_config_for_services(&dir, child_nofile, KnownFiles::new()),
+                )
+                .ok()
             })
             .flatten()
             .and_then(|thread| thread.join().ok());

@@ -230,9 +230,10 @@ impl StateFiles {
         if self.jobs.is_none() {
             let (sender, receiver) = mpsc::channel();
             let dir = self.dir.clone();
-            let started = std::thread::Builder::new()
-                .name("state-files".into())
-                .spawn(move || write_jobs(&dir, receiver));
+            let started = super::threads::spawn(
+                std::thread::Builder::new().name("state-files".into()),
+                move || write_jobs(&dir, receiver),
+            );
             match started {
                 Ok(_) => self.jobs = Some(sender),
                 Err(e) => {

@@ -45,8 +45,9 @@ pub fn check_line() -> String {
 }
 
 /// The signals the loop handles: blocked across execve so that none is lost or acted on
-/// by default while no handler is installed; the new image unblocks them.
-fn loop_signals() -> SigSet {
+/// by default while no handler is installed; the new image unblocks them. Helper threads
+/// block them for good (see `threads.rs`).
+pub(super) fn loop_signals() -> SigSet {
     let mut set = SigSet::empty();
     for signal in [
         Signal::SIGCHLD,

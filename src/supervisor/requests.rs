@@ -36,6 +36,12 @@ impl Supervisor {
             }
         };
         match request {
+            // Every instance: walked in place, not looked up by name one by one (three
+            // map lookups each were a fifth of the daemon's work for 1,000 instances).
+            Command::Status { names } if names.is_empty() => {
+                let instances = self.statuses(now);
+                reply(out, Reply::Status { instances });
+            }
             Command::Status { names } => {
                 let ids = named_or_all(self, &names);
                 match ids {
@@ -456,14 +462,39 @@ impl Supervisor {
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
         let service = self.services.get(&id.service)?;
         let i = service.instances.get(&id.index)?;
+        Some(self.status_in(service, id.index, i, now))
+    }
+
+    /// The status of every instance, in the order of [`Supervisor::all_ids`].
+    fn statuses(&self, now: Instant) -> Vec<InstanceStatus> {
+        self.services
+            .values()
+            .filter(|s| !s.removed)
+            .flat_map(|s| {
+                s.instances
+                    .iter()
+                    .filter(|(_, i)| !i.retiring)
+                    .map(move |(index, i)| self.status_in(s, *index, i, now))
+            })
+            .collect()
+    }
+
+    fn status_in(
+        &self,
+        service: &super::Service,
+        index: u32,
+        i: &super::instance::Instance,
+        now: Instant,
+    ) -> InstanceStatus {
+        let name = &service.spec.name;
         let (exit_code, exit_signal) = match i.last_exit {
             Some(super::ExitStatus::Code(code)) => (Some(code), None),
             Some(super::ExitStatus::Signal(sig)) => (None, Some(crate::signals::name(sig))),
             None => (None, None),
         };
-        Some(InstanceStatus {
-            name: self.instance_name(id),
-            service: id.service.clone(),
+        InstanceStatus {
+            name: service.instance_name(index),
+            service: name.clone(),
             state: i.state.word().to_string(),
             pid: i.pid,
             uptime_secs: i
@@ -482,7 +513,7 @@ impl Supervisor {
                     (Some(oom), None) => Some(oom.clone()),
                     (None, detail) => detail,
                 };
-                match (detail, self.next_run_text(&id.service)) {
+                match (detail, self.next_run_text(name)) {
                     (Some(detail), Some(next)) => Some(format!("{detail}; {next}")),
                     (detail, next) => detail.or(next),
                 }
@@ -491,11 +522,11 @@ impl Supervisor {
             transient: service.job.is_some(),
             // A hook's run was asked for by nobody: no owner.
             owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),
-            next_run: self.crons.next_run(&id.service).map(|wall| {
+            next_run: self.crons.next_run(name).map(|wall| {
                 chrono::DateTime::<chrono::Local>::from(wall)
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
             }),
-        })
+        }
     }
 }
 

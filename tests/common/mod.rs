@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Generous: CI machines are slow and shared. Tests wait for conditions, never sleep.
-pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// Generous: CI machines are slow and shared (the packages tests make a release build
+/// beside the others). Tests wait for conditions, never sleep, so only a failing test
+/// waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn taskmasterd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_taskmasterd")
@@ -357,11 +359,15 @@ impl Harness {
         self.instance(name)["pid"].as_i64().map(|p| p as i32)
     }
 
-    /// The pid of a running instance; panics when it has none.
+    /// The pid of a running instance, once that process runs its own program; panics when
+    /// it has none.
     pub fn running_pid(&self, name: &str) -> i32 {
         self.wait_state(name, "RUNNING");
-        self.pid(name)
-            .unwrap_or_else(|| panic!("{name} is RUNNING without a pid"))
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("{name} is RUNNING without a pid"));
+        wait_for_exec(pid);
+        pid
     }
 
     pub fn detail(&self, name: &str) -> String {
@@ -562,6 +568,34 @@ pub fn alive(pid: i32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// Waits until `pid` is past execve: the daemon spawns without waiting for the exec (its
+/// report comes later), and RUNNING is only `starttime` after the clone, so on a loaded
+/// machine a RUNNING process may still be the daemon's image, without its program's
+/// command line, user, capabilities or limits. Returns at once for a process that is gone
+/// (or one of another pid namespace, which this host's /proc does not show as ours).
+pub fn wait_for_exec(pid: i32) {
+    let daemon = std::fs::canonicalize(taskmasterd_bin()).unwrap_or_default();
+    wait_until_with(
+        &format!("pid {pid} to exec its program"),
+        || match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(exe) if exe == daemon => Err(format!("it is still {}", exe.display())),
+            _ => Ok(()),
+        },
+    );
+}
+
+/// Whether `pid` has a handler for `signal` (its bit in SigCgt of /proc/PID/status): a
+/// shell's `trap` is set, so the signal will not end it.
+pub fn catches(pid: i32, signal: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("SigCgt:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 /// Sends `signal` to `pid`.

@@ -208,8 +208,14 @@ fn lines_of_a_reaped_process_go_out_as_the_daemons_with_the_services_pid_in_the_
     let service = first.pid.expect("SYSLOG_PID");
     assert_eq!(first.sender_pid, Some(service), "{first:?}");
     // The daemon is held while the service writes its last line and exits: once let go, it
-    // reaps the process before it reads the pipe, as when a line comes late.
+    // reaps the process before it reads the pipe, as when a line comes late. Held means
+    // stopped, not just sent SIGSTOP: a daemon waiting for a CPU stops only when it gets
+    // one, and if the service has exited by then, SIGCHLD (a lower number) is taken first
+    // and the poll it was in returns with the pipe ready and the signal pipe not yet.
     kill(daemon, libc::SIGSTOP);
+    wait_until("the daemon to be stopped", || {
+        proc_state(daemon) == Some('T')
+    });
     touch(&go);
     wait_until("the service to have exited", || {
         proc_state(service).is_none_or(|state| state == 'Z')
