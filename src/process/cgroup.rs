@@ -319,8 +319,7 @@ impl Cgroups {
 
     /// Whether the instance's cgroup still has a process in it.
     pub fn populated(&self, service: &str, index: u32) -> bool {
-        fs::read_to_string(self.dir(service, index).join("cgroup.events"))
-            .ok()
+        read_short(&self.dir(service, index).join("cgroup.events"))
             .and_then(|t| keyed(&t, "populated"))
             .is_some_and(|n| n > 0)
     }
@@ -432,6 +431,20 @@ fn own_cgroup(text: &str) -> Option<String> {
 }
 
 /// `key N` from a flat keyed file (`cpu.stat`, `memory.events`, `cgroup.events`).
+/// A small cgroup file (`cgroup.events`: two lines) in one read: asked at every exit,
+/// where `read_to_string` also stats the file and reads a second time to see its end.
+fn read_short(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut buffer = [0u8; 256];
+    let mut file = fs::File::open(path).ok()?;
+    let read = file.read(&mut buffer).ok()?;
+    if read == buffer.len() {
+        // Longer than expected: read it whole.
+        return fs::read_to_string(path).ok();
+    }
+    String::from_utf8(buffer[..read].to_vec()).ok()
+}
+
 fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
