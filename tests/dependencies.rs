@@ -5,12 +5,15 @@
 use crate::common::*;
 use std::path::Path;
 
-/// A service that records its start and its stop (with the signal) in `file`.
+/// A service that records its start and its stop (with the signal) in `file`. It is up
+/// (`ready "fd:3"`) once its traps are set and its start line is written, not after a
+/// fixed starttime: on a loaded machine a shell may take longer than that to get there,
+/// and a dependent's line would come first or a stop signal find no trap.
 fn recorder(name: &str, file: &Path, extra: &str) -> String {
     format!(
         r##"service "{name}" {{
-    cmd "/bin/sh" "-c" #"echo "$0 start $(date +%s%N)" >> "$1"; for s in TERM INT; do trap "echo \"$0 stop $s \$(date +%s%N)\" >> '$1'; exit 0" $s; done; while :; do sleep 1 & wait; done"# "{name}" "{}"
-    starttime 0.3
+    cmd "/bin/sh" "-c" #"for s in TERM INT; do trap "echo \"$0 stop $s \$(date +%s%N)\" >> '$1'; exit 0" $s; done; echo "$0 start $(date +%s%N)" >> "$1"; echo >&3; exec 3>&-; while :; do sleep 1 & wait; done"# "{name}" "{}"
+    ready "fd:3"
     {extra}
 }}
 "##,

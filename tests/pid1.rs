@@ -153,9 +153,12 @@ fn runs_services_as_pid_1_and_reaps_every_orphan() {
 fn sigterm_stops_services_in_reverse_order_then_kills_the_rest_and_ends_the_namespace() {
     let h = Harness::new();
     let order = h.path("order");
+    // Up once its trap is set and its start line written (not after a fixed starttime,
+    // which a shell on a loaded machine may not meet).
     let record = |name: &str| {
         format!(
-            r#"cmd "/bin/sh" "-c" "echo {name} start >> {0}; trap 'echo {name} stop >> {0}; exit 0' TERM; while :; do sleep 1 & wait; done""#,
+            r#"cmd "/bin/sh" "-c" "trap 'echo {name} stop >> {0}; exit 0' TERM; echo {name} start >> {0}; echo >&3; exec 3>&-; while :; do sleep 1 & wait; done"
+    ready "fd:3""#,
             order.display()
         )
     };
@@ -164,13 +167,10 @@ fn sigterm_stops_services_in_reverse_order_then_kills_the_rest_and_ends_the_name
         &format!(
             r#"service "db" {{
     {}
-    // Long enough for its shell to have written "db start" before web may start.
-    starttime 0.5
 }}
 service "web" {{
     {}
     requires "db"
-    starttime 0.5
 }}
 service "stray" {{
     // Leaves behind a process that ignores SIGTERM and is no service: without cgroups,

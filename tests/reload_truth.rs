@@ -21,18 +21,22 @@ fn said(h: &Harness, args: &[&str]) -> (bool, String) {
 #[test]
 fn a_reload_whose_restart_fails_says_so_exits_non_zero_and_status_shows_why() {
     let mut h = Harness::new();
-    let service = |cmd: &str| {
+    let service = |cmd: &str, starttime: &str| {
         format!(
-            "service \"web\" {{\n    cmd \"/bin/sh\" \"-c\" \"{cmd}\"\n    starttime 0.3\n    startretries 1\n}}\n"
+            "service \"web\" {{\n    cmd \"/bin/sh\" \"-c\" \"{cmd}\"\n    starttime {starttime}\n    startretries 1\n}}\n"
         )
     };
-    h.service("web", &service("exec sleep 1000"));
+    h.service("web", &service("exec sleep 1000", "0.3"));
     h.start();
     let old = h.running_pid("web");
-    // A bad edit: the new command dies at once, saying why on stderr.
+    // A bad edit: the new command dies at once, saying why on stderr (well within its
+    // starttime, even for a shell slow to start on a loaded machine).
     h.service(
         "web",
-        &service("echo 'web: unknown directive bogus_directive' >&2; exit 1"),
+        &service(
+            "echo 'web: unknown directive bogus_directive' >&2; exit 1",
+            "2",
+        ),
     );
     let (ok, out) = said(&h, &["reload"]);
     assert!(!ok, "{out}");
@@ -57,13 +61,13 @@ fn a_reload_whose_restart_fails_says_so_exits_non_zero_and_status_shows_why() {
         .log_text()
         .contains("reload done: web: restart failed: FATAL"));
     // Fixed: the FATAL service starts afresh with the new config, and reload says so.
-    h.service("web", &service("exec sleep 1001"));
+    h.service("web", &service("exec sleep 1001", "0.3"));
     let (ok, out) = said(&h, &["reload"]);
     assert!(ok, "{out}");
     assert_eq!(out, "web: restarted: RUNNING\n");
     assert_eq!(h.state("web"), "RUNNING");
     // --json: one document with every result.
-    h.service("web", &service("exec sleep 1002"));
+    h.service("web", &service("exec sleep 1002", "0.3"));
     let out = h.ok(&["--json", "reload"]);
     let json: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
@@ -85,7 +89,7 @@ fn restart_reports_each_dependent_and_fails_when_one_does_not_come_back() {
         "app",
         &format!(
             "service \"app\" {{\n    cmd \"/bin/sh\" \"-c\" \"test -e {flag} && exit 3; exec sleep 1000\"\n    \
-             requires \"db\"\n    starttime 0.3\n    startretries 0\n}}\n"
+             requires \"db\"\n    starttime 1\n    startretries 0\n}}\n"
         ),
     );
     h.service(

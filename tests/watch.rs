@@ -119,6 +119,8 @@ fn watch_signal_sends_it_to_the_running_process_instead_of_restarting() {
     );
     h.start();
     let pid = h.running_pid("app");
+    // Before its trap is set, a SIGHUP would end the shell.
+    wait_until("the shell to trap HUP", || catches(pid, libc::SIGHUP));
     std::fs::write(&conf, "b\n").expect("write");
     wait_until("the HUP trap ran", || {
         std::fs::read_to_string(&hups).is_ok_and(|t| t.contains("HUP"))

@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Generous: CI machines are slow and shared. Tests wait for conditions, never sleep.
-pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// Generous: CI machines are slow and shared (the packages tests make a release build
+/// beside the others). Tests wait for conditions, never sleep, so only a failing test
+/// waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn taskmasterd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_taskmasterd")
@@ -582,6 +584,18 @@ pub fn wait_for_exec(pid: i32) {
             _ => Ok(()),
         },
     );
+}
+
+/// Whether `pid` has a handler for `signal` (its bit in SigCgt of /proc/PID/status): a
+/// shell's `trap` is set, so the signal will not end it.
+pub fn catches(pid: i32, signal: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("SigCgt:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 /// Sends `signal` to `pid`.
