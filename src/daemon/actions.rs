@@ -77,13 +77,19 @@ impl Daemon {
     /// Feeds one event to the core and performs what it decides. A spawn's result is fed
     /// straight back, so the core sees every pid before any exit of it can be reaped.
     pub(super) fn dispatch(&mut self, event: Event) {
+        self.dispatch_all(vec![event]);
+    }
+
+    /// Several events to the core at once (what one turn reaped): see
+    /// [`crate::supervisor::Supervisor::handle_all`].
+    pub(super) fn dispatch_all(&mut self, events: Vec<Event>) {
         // Only for showing when a scheduled start is due; every timer is monotonic.
         self.core
             .set_wall_clock(Instant::now(), std::time::SystemTime::now());
-        if matches!(event, Event::Shutdown) {
+        if events.iter().any(|e| matches!(e, Event::Shutdown)) {
             self.console_for_shutdown();
         }
-        let actions = self.core.handle(event, Instant::now());
+        let actions = self.core.handle_all(events, Instant::now());
         self.perform_all(actions);
     }
 

@@ -29,6 +29,11 @@ impl EmptyWatch {
         id: &InstanceId,
         problem: &mut Option<String>,
     ) -> Option<usize> {
+        // Usually it is empty already, and stays so (nothing is spawned into it meanwhile):
+        // no watch to add and remove again.
+        if !cgroups.populated(&id.service, id.index) {
+            return None;
+        }
         if self.inotify.is_none() {
             match Inotify::init() {
                 Ok(inotify) => self.inotify = Some(inotify),
@@ -42,7 +47,7 @@ impl EmptyWatch {
         }
         let inotify = self.inotify.as_mut()?;
         let file = cgroups.events_file(&id.service, id.index);
-        // Watched before it is read: an empty cgroup seen now, or a modify event later.
+        // Watched before it is read again: an empty cgroup seen now, or a modify event later.
         let wd = match inotify.watches().add(&file, WatchMask::MODIFY) {
             Ok(wd) => wd,
             Err(e) => {

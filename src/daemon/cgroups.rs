@@ -33,6 +33,10 @@ struct Member {
     index: u32,
     oom_kills: u64,
     memory_max: Option<u64>,
+    /// Reaped, and its cgroup was empty then: a SIGKILL to its group has nothing left to
+    /// reach there (and a `cgroup.kill` would only make the cgroup be made anew before the
+    /// next spawn).
+    emptied: bool,
 }
 
 impl ServiceCgroups {
@@ -121,6 +125,7 @@ impl ServiceCgroups {
                 index: id.index,
                 oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
+                emptied: false,
             },
         );
     }
@@ -136,6 +141,7 @@ impl ServiceCgroups {
             return;
         };
         match signal {
+            libc::SIGKILL if self.members.get(&pid).is_some_and(|m| m.emptied) => {}
             libc::SIGKILL => {
                 let _ = cgroups.kill(&service, index);
                 self.killed.insert((service, index));
@@ -189,14 +195,25 @@ impl ServiceCgroups {
         self.to_freeze.remove(&pid);
     }
 
-    /// The main process of `id` was reaped: how many processes its cgroup still has (then
-    /// watched until it is empty), or `None`.
-    pub(super) fn leftovers(&mut self, id: &InstanceId, log: &mut EventLog) -> Option<usize> {
+    /// The main process `pid` of `id` was reaped: how many processes its cgroup still has
+    /// (then watched until it is empty), or `None`.
+    pub(super) fn leftovers(
+        &mut self,
+        pid: i32,
+        id: &InstanceId,
+        log: &mut EventLog,
+    ) -> Option<usize> {
         let cgroups = self.cgroups.as_ref()?;
         let mut problem = None;
         let left = self.empty.watch(cgroups, id, &mut problem);
-        if let Some(problem) = problem {
-            log.write(Level::Warning, &problem);
+        match problem {
+            Some(problem) => log.write(Level::Warning, &problem),
+            None if left.is_none() => {
+                if let Some(member) = self.members.get_mut(&pid) {
+                    member.emptied = true;
+                }
+            }
+            None => {}
         }
         left
     }

@@ -3,6 +3,7 @@
 //! before any exit SIGCHLD may report), signals, a finished config load, output pipes,
 //! clients, new connections, timers.
 
+use super::exits::Reaped;
 use super::output::Drained;
 use super::{reaper, Daemon};
 use crate::control::proto::Response;
@@ -269,8 +270,16 @@ impl Daemon {
         for signal in pending {
             match signal {
                 SIGCHLD => {
+                    let mut reaped = Reaped::default();
                     for event in reaper::reap_all() {
                         if let Event::Exited { pid, status } = event {
+                            let special = self.upgrade.as_ref().is_some_and(|u| u.pid == pid)
+                                || Some(pid) == self.rescue_shell
+                                || Some(pid) == self.shell_pid;
+                            if special {
+                                // What was reaped before it is handled first, in order.
+                                self.dispatch_reaped(&mut reaped);
+                            }
                             if self.upgrade.as_ref().is_some_and(|u| u.pid == pid) {
                                 self.upgrade_check_done(status);
                                 continue;
@@ -288,8 +297,9 @@ impl Daemon {
                                 continue;
                             }
                         }
-                        self.dispatch_reaped(event);
+                        self.collect_reaped(event, &mut reaped);
                     }
+                    self.dispatch_reaped(&mut reaped);
                 }
                 SIGTERM | SIGINT => {
                     let name = crate::signals::name(signal);

@@ -31,7 +31,8 @@ pub struct Cgroups {
     controllers: Vec<&'static str>,
     /// Held while the daemon runs: a second daemon in the same cgroup gets none (their
     /// `taskmaster/web/0` would be the same directory, and one's stop would kill the other's).
-    _lock: Flock<File>,
+    /// The root directory itself, opened: files below are opened relative to it.
+    lock: Flock<File>,
 }
 
 /// What one instance's cgroup measures; `None` where the kernel does not say (a
@@ -144,7 +145,7 @@ impl Cgroups {
         let cgroups = Cgroups {
             root,
             controllers,
-            _lock: lock,
+            lock,
         };
         // What an earlier daemon left here (it may have ended without cleaning up: PID 1 of
         // a namespace ends at reboot(2)) is removed when empty: a cgroup it killed through
@@ -319,8 +320,10 @@ impl Cgroups {
 
     /// Whether the instance's cgroup still has a process in it.
     pub fn populated(&self, service: &str, index: u32) -> bool {
-        fs::read_to_string(self.dir(service, index).join("cgroup.events"))
-            .ok()
+        // Relative to the open root: at every exit, a path walk down the whole cgroupfs
+        // mount (each component revalidated by kernfs) was most of this call's cost.
+        let relative = format!("{service}/{index}/cgroup.events");
+        read_short_at(&self.lock, &relative)
             .and_then(|t| keyed(&t, "populated"))
             .is_some_and(|n| n > 0)
     }
@@ -432,6 +435,31 @@ fn own_cgroup(text: &str) -> Option<String> {
 }
 
 /// `key N` from a flat keyed file (`cpu.stat`, `memory.events`, `cgroup.events`).
+/// A small cgroup file (`cgroup.events`: two lines) below `dir`, in one read: asked at
+/// every exit, where `read_to_string` also stats the file and reads a second time to see
+/// its end.
+fn read_short_at(dir: &File, relative: &str) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let fd = nix::fcntl::openat(
+        dir.as_fd(),
+        relative,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let mut file = File::from(fd);
+    let mut buffer = [0u8; 256];
+    let read = file.read(&mut buffer).ok()?;
+    if read == buffer.len() {
+        // Longer than expected: the rest too.
+        let mut text = buffer.to_vec();
+        file.read_to_end(&mut text).ok()?;
+        return String::from_utf8(text).ok();
+    }
+    String::from_utf8(buffer[..read].to_vec()).ok()
+}
+
 fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;

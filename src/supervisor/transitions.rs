@@ -36,15 +36,17 @@ impl Supervisor {
         })
     }
 
-    /// Publishes every state change since the last call, and runs the hooks they trigger.
+    /// Publishes every state change since the last call (after the exits of main processes
+    /// handled since), and runs the hooks they trigger.
     pub(super) fn publish_transitions(
         &mut self,
-        exit: Option<SeenExit>,
+        exits: Vec<SeenExit>,
         now: Instant,
         out: &mut Actions,
     ) {
+        // The exits first, in the order they were reaped, then where each instance rests.
         let mut events = Vec::new();
-        if let Some(exit) = exit {
+        for exit in exits {
             events.push(StateEvent {
                 event: "exit".into(),
                 name: self.instance_name(&exit.id),
