@@ -671,9 +671,11 @@ fn ps_shows_each_instances_process_tree_with_children_that_left_the_group() {
     let shell = h.running_pid("tree");
     wait_file(&h.path("ready"));
     let mut said = String::new();
+    // Both children as themselves (the shell's own command line names them too, and so
+    // does a child forked but not yet past execve), each asleep.
     wait_until_with("ps shows both children", || {
         said = h.ok(&["ps", "tree"]);
-        if said.contains("/bin/sleep 1001") && said.contains("/bin/sleep 1002") {
+        if said.contains("S  /bin/sleep 1001") && said.contains("S  /bin/sleep 1002") {
             Ok(())
         } else {
             Err(said.clone())
