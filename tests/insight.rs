@@ -277,6 +277,30 @@ fn limits_are_applied_or_the_service_is_fatal_with_the_reason() {
 }
 
 #[test]
+fn cpu_weight_weighs_the_service_against_the_other_services() {
+    let mut h = Harness::new();
+    h.service(
+        "light",
+        "service \"light\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.1\n    cpu-weight 20\n}\n",
+    );
+    h.start();
+    let available = test_cgroup(h.dir.path())
+        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.controllers")).ok())
+        .unwrap_or_default();
+    if !available.contains("cpu") {
+        return; // no cpu controller here: the limits test covers the refusal
+    }
+    h.wait_state("light", "RUNNING");
+    let cgroup = cgroup_of(h.running_pid("light"));
+    let mount = super::common::cgroup::cgroup2_mount().expect("cgroup2");
+    let instance = mount.join(cgroup.trim_start_matches('/'));
+    // taskmaster/light/0: the weight counts where the siblings are other services.
+    let service = instance.parent().expect("the service's cgroup");
+    let weight = std::fs::read_to_string(service.join("cpu.weight")).unwrap_or_default();
+    assert_eq!(weight.trim(), "20", "{}", service.display());
+}
+
+#[test]
 fn bad_limits_are_load_errors_naming_field_and_value() {
     let h = Harness::new();
     h.service(

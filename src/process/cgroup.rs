@@ -193,6 +193,21 @@ impl Cgroups {
                 error,
             })?;
         }
+        // cpu.weight weighs the service against its siblings, the other services, so it is
+        // set on the service's cgroup: on the instance's, whose only siblings are the same
+        // service's instances, it would change nothing (systemd's CPUWeight= is on the
+        // unit's cgroup too). The instance gets it as well, for instances of equal weight.
+        if self.controllers.contains(&"cpu") {
+            let value = limits.cpu_weight.unwrap_or(100).to_string();
+            if let Err(error) = write(&service_dir.join("cpu.weight"), &value) {
+                return Err(CgroupError::Limit {
+                    dir: service_dir,
+                    file: "cpu.weight",
+                    value,
+                    error,
+                });
+            }
+        }
         let dir = self.dir(service, index);
         make_dir(&dir).map_err(dir_error(&dir))?;
         for (file, value) in self.limit_files(limits) {
@@ -205,11 +220,16 @@ impl Cgroups {
                 });
             }
         }
+        self.open(service, index).map_err(dir_error(&dir))
+    }
+
+    /// The instance's cgroup directory, opened for a child to be born in it (or to join
+    /// it), as [`Cgroups::prepare`] made it.
+    pub fn open(&self, service: &str, index: u32) -> std::io::Result<OwnedFd> {
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
-            .open(&dir)
-            .map_err(dir_error(&dir))?;
+            .open(self.dir(service, index))?;
         Ok(OwnedFd::from(file))
     }
 
@@ -545,6 +565,36 @@ mod tests {
         let stat = "usage_usec 1234\nuser_usec 1000\n";
         assert_eq!(keyed(stat, "usage_usec"), Some(1234));
         assert_eq!(keyed(stat, "nope"), None);
+    }
+
+    #[test]
+    fn cpu_weight_is_set_on_the_service_cgroup_where_other_services_are_its_siblings() {
+        // A stand-in for cgroupfs: the files prepare writes exist already, as the kernel's do.
+        let root = tempfile::tempdir().expect("tempdir");
+        let service = root.path().join("udevd");
+        std::fs::create_dir_all(service.join("0")).expect("dirs");
+        std::fs::write(service.join("cgroup.subtree_control"), "cpu").expect("file");
+        for file in ["udevd/cpu.weight", "udevd/0/cpu.weight", "udevd/0/cpu.max"] {
+            std::fs::write(root.path().join(file), "").expect("file");
+        }
+        let cgroups = Cgroups {
+            root: root.path().to_path_buf(),
+            controllers: vec!["cpu"],
+            lock: lock(root.path()).expect("lock"),
+        };
+        let limits = Resources {
+            cpu_weight: Some(20),
+            ..Resources::default()
+        };
+        cgroups.prepare("udevd", 0, &limits).expect("prepare");
+        let read = |f: &str| std::fs::read_to_string(service.join(f)).expect("read");
+        assert_eq!(read("cpu.weight"), "20");
+        assert_eq!(read("0/cpu.weight"), "20");
+        // Without the field the kernel's default comes back (a reload removed it).
+        cgroups
+            .prepare("udevd", 0, &Resources::default())
+            .expect("prepare");
+        assert_eq!(read("cpu.weight"), "100");
     }
 
     #[test]

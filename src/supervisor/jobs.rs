@@ -388,8 +388,12 @@ impl Supervisor {
     pub(super) fn settle_jobs(&mut self, now: Instant, out: &mut Actions) {
         let mut newly_ended = Vec::new();
         for (name, service) in &mut self.services {
+            // Services from files first out: this runs after every event.
+            if service.job.as_ref().is_none_or(|j| j.hook) {
+                continue;
+            }
             let ended = Supervisor::job_has_ended(service);
-            let Some(job) = service.job.as_mut().filter(|j| !j.hook) else {
+            let Some(job) = service.job.as_mut() else {
                 continue;
             };
             if ended && !job.ended {

@@ -377,13 +377,24 @@ impl Supervisor {
 
     /// Forgets instances and services that a reload removed, once they have stopped.
     pub(super) fn forget_retired(&mut self) {
+        // This runs after every event: the maps are only rebuilt when something goes.
+        let mut removed = false;
         for service in self.services.values_mut() {
-            service
+            removed |= service.removed;
+            if service
                 .instances
-                .retain(|_, i| !i.retiring || i.is_active());
+                .values()
+                .any(|i| i.retiring && !i.is_active())
+            {
+                service
+                    .instances
+                    .retain(|_, i| !i.retiring || i.is_active());
+            }
         }
-        self.services
-            .retain(|_, s| !(s.removed && s.instances.is_empty()));
+        if removed {
+            self.services
+                .retain(|_, s| !(s.removed && s.instances.is_empty()));
+        }
     }
 }
 
