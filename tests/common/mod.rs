@@ -161,6 +161,21 @@ impl Harness {
                 });
             }
         }
+        self.in_test_cgroup(&mut cmd);
+        // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
+        unsafe {
+            cmd.pre_exec(|| {
+                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
+                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    /// Starts `cmd` (a daemon, or what runs one) in this test's own cgroup, so that the
+    /// daemon's `taskmaster/SERVICE/INSTANCE` subtree is its own (see `cgroup.rs`).
+    pub fn in_test_cgroup(&self, cmd: &mut Command) {
         if let Some(procs) = test_cgroup(self.dir.path()).and_then(|dir| {
             std::fs::OpenOptions::new()
                 .write(true)
@@ -179,15 +194,6 @@ impl Harness {
                 });
             }
         }
-        // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
-        unsafe {
-            cmd.pre_exec(|| {
-                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
-                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
-                Ok(())
-            });
-        }
-        cmd
     }
 
     /// The daemon as PID 1 of fresh user + pid + mount namespaces: in the user namespace the
@@ -222,6 +228,10 @@ impl Harness {
             .open(&self.stderr)
             .expect("pid 1 console file");
         cmd.stdout(out.try_clone().expect("dup")).stderr(out);
+        // Not the machine's cgroup root: every PID 1 test's daemon would make its services'
+        // cgroups in the same `taskmaster/` there, and one's stop would kill another's
+        // processes of the same name.
+        self.in_test_cgroup(&mut cmd);
         cmd
     }
 
