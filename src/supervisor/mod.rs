@@ -637,18 +637,22 @@ impl Supervisor {
         })
     }
 
+    /// The instances a user sees (not those of removed services, nor those a reload is
+    /// retiring), in name order, with their service and index.
+    fn visible(&self) -> impl Iterator<Item = (&Service, u32, &Instance)> + '_ {
+        self.services.values().filter(|s| !s.removed).flat_map(|s| {
+            s.instances
+                .iter()
+                .filter(|(_, i)| !i.retiring)
+                .map(move |(index, i)| (s, *index, &**i))
+        })
+    }
+
     fn all_ids(&self) -> Vec<InstanceId> {
-        self.services
-            .values()
-            .filter(|s| !s.removed)
-            .flat_map(|s| {
-                s.instances
-                    .iter()
-                    .filter(|(_, i)| !i.retiring)
-                    .map(|(index, _)| InstanceId {
-                        service: s.spec.name.clone(),
-                        index: *index,
-                    })
+        self.visible()
+            .map(|(s, index, _)| InstanceId {
+                service: s.spec.name.clone(),
+                index,
             })
             .collect()
     }
