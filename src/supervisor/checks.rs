@@ -164,26 +164,40 @@ impl Supervisor {
 
     /// Kills the checks that ran out of time; their exit reports the failure.
     pub(super) fn check_timeouts(&mut self, now: Instant, out: &mut Actions) {
-        for (name, service) in &mut self.services {
-            let Some(candidate) = service.candidate.as_mut() else {
+        // The due ones first, read only: this runs on every tick, and a service taken to
+        // change is looked at again after the event (services.rs).
+        let due: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| {
+                s.candidate
+                    .as_ref()
+                    .is_some_and(|c| c.deadline.is_some_and(|at| at <= now))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            let Some(candidate) = self
+                .services
+                .get_mut(&name)
+                .and_then(|s| s.candidate.as_mut())
+            else {
                 continue;
             };
-            if candidate.deadline.is_some_and(|at| at <= now) {
-                candidate.deadline = None;
-                if let Some(pid) = candidate.pid {
-                    out.push(log(
-                        Level::Warning,
-                        format!(
-                            "{name} pre-start (check, pid {pid}) did not finish within {}: SIGKILL",
-                            seconds(PRE_START_TIMEOUT)
-                        ),
-                    ));
-                    out.push(Action::Signal {
-                        pid,
-                        signal: libc::SIGKILL,
-                        group: true,
-                    });
-                }
+            candidate.deadline = None;
+            if let Some(pid) = candidate.pid {
+                out.push(log(
+                    Level::Warning,
+                    format!(
+                        "{name} pre-start (check, pid {pid}) did not finish within {}: SIGKILL",
+                        seconds(PRE_START_TIMEOUT)
+                    ),
+                ));
+                out.push(Action::Signal {
+                    pid,
+                    signal: libc::SIGKILL,
+                    group: true,
+                });
             }
         }
     }

@@ -29,6 +29,7 @@ mod reply;
 mod requests;
 mod rescue;
 mod schedule;
+mod services;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -302,7 +303,11 @@ impl Service {
 }
 
 pub struct Supervisor {
-    services: BTreeMap<String, Service>,
+    services: services::Services,
+    /// Instances that may have something for reconcile to do: every instance it would act
+    /// on is here (an instance that changed is looked at again, see services.rs), so that
+    /// it need not walk every instance after every event.
+    work: std::collections::BTreeSet<InstanceId>,
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
@@ -353,6 +358,7 @@ impl Supervisor {
             .collect();
         Supervisor {
             services,
+            work: Default::default(),
             deps,
             pids: HashMap::new(),
             helpers: HashMap::new(),
