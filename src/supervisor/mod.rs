@@ -330,6 +330,14 @@ pub struct Supervisor {
     /// Booted in rescue mode and not left yet: only `rescue #true` services start by
     /// themselves.
     rescue: bool,
+    /// A reload (or `tmctl remove`) marked instances or services to go: `forget_retired`
+    /// looks for them until none is left, instead of walking every instance after every
+    /// event.
+    retiring: bool,
+    /// What [`Supervisor::next_deadline`] found, until the next change: the loop asks
+    /// twice per turn, and each answer walks every instance. Every `&mut self` entry point
+    /// empties it (see `touched`).
+    deadline_cache: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 /// What the core returns from one event.
@@ -360,7 +368,15 @@ impl Supervisor {
             changes: Default::default(),
             timeline: Default::default(),
             rescue: false,
+            retiring: false,
+            deadline_cache: Default::default(),
         }
+    }
+
+    /// Called by every public `&mut self` method: the state may change, so what was
+    /// worked out from it is worked out again.
+    fn touched(&mut self) {
+        self.deadline_cache.set(None);
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
@@ -372,6 +388,7 @@ impl Supervisor {
     /// worked out once. Each of those walks every instance: with 1,000 services stopping,
     /// once per exit made a shutdown quadratic.
     pub fn handle_all(&mut self, events: impl IntoIterator<Item = Event>, now: Instant) -> Actions {
+        self.touched();
         let mut out = Vec::new();
         let mut exits = Vec::new();
         let mut applied = false;
@@ -486,17 +503,22 @@ impl Supervisor {
 
     /// The earliest instance timer, for the loop's poll timeout. `None`: sleep until an event.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let instances = self
-            .services
-            .values()
-            .flat_map(|s| s.instances.values())
-            .filter_map(|i| i.deadline);
-        let checks = self
-            .services
-            .values()
-            .filter_map(|s| s.candidate.as_ref()?.deadline);
-        instances
-            .chain(checks)
+        if let Some(known) = self.deadline_cache.get() {
+            return known;
+        }
+        let deadline = self.find_next_deadline();
+        self.deadline_cache.set(Some(deadline));
+        deadline
+    }
+
+    /// [`Supervisor::next_deadline`], worked out: one walk over the services.
+    fn find_next_deadline(&self) -> Option<Instant> {
+        let services = self.services.values().filter_map(|s| {
+            let instances = s.instances.values().filter_map(|i| i.deadline).min();
+            let check = s.candidate.as_ref().and_then(|c| c.deadline);
+            instances.into_iter().chain(check).min()
+        });
+        services
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
             .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))

@@ -377,8 +377,13 @@ impl Supervisor {
 
     /// Forgets instances and services that a reload removed, once they have stopped.
     pub(super) fn forget_retired(&mut self) {
-        // This runs after every event: the maps are only rebuilt when something goes.
+        // This runs after every event: it looks only while a reload (or `tmctl remove`) has
+        // left something to go, and the maps are only rebuilt when something goes.
+        if !self.retiring {
+            return;
+        }
         let mut removed = false;
+        let mut left = false;
         for service in self.services.values_mut() {
             removed |= service.removed;
             if service
@@ -390,11 +395,13 @@ impl Supervisor {
                     .instances
                     .retain(|_, i| !i.retiring || i.is_active());
             }
+            left |= service.removed || service.instances.values().any(|i| i.retiring);
         }
         if removed {
             self.services
                 .retain(|_, s| !(s.removed && s.instances.is_empty()));
         }
+        self.retiring = left;
     }
 }
 
