@@ -164,18 +164,9 @@ impl Supervisor {
 
     /// Kills the checks that ran out of time; their exit reports the failure.
     pub(super) fn check_timeouts(&mut self, now: Instant, out: &mut Actions) {
-        // The due ones first, read only: this runs on every tick, and a service taken to
-        // change is looked at again after the event (services.rs).
-        let due: Vec<String> = self
-            .services
-            .iter()
-            .filter(|(_, s)| {
-                s.candidate
-                    .as_ref()
-                    .is_some_and(|c| c.deadline.is_some_and(|at| at <= now))
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
+        // From the timers (brought up to date by `on_tick`, the only caller): this runs on
+        // every tick.
+        let due = self.timers.checks_due(now);
         for name in due {
             let Some(candidate) = self
                 .services

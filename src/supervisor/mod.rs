@@ -30,6 +30,7 @@ mod requests;
 mod rescue;
 mod schedule;
 mod services;
+mod timers;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -308,6 +309,8 @@ pub struct Supervisor {
     /// on is here (an instance that changed is looked at again, see services.rs), so that
     /// it need not walk every instance after every event.
     work: std::collections::BTreeSet<InstanceId>,
+    /// Every instance and check deadline, in order (see timers.rs).
+    timers: timers::Timers,
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
@@ -359,6 +362,7 @@ impl Supervisor {
         Supervisor {
             services,
             work: Default::default(),
+            timers: Default::default(),
             deps,
             pids: HashMap::new(),
             helpers: HashMap::new(),
@@ -415,7 +419,20 @@ impl Supervisor {
             return out;
         }
         self.settle(exits, now, &mut out);
+        self.refresh_timers();
         out
+    }
+
+    /// Brings the timers up to date with the services that changed.
+    fn refresh_timers(&mut self) {
+        match self.services.untimed.take() {
+            services::Touched::All => self.timers.rebuild(&self.services),
+            services::Touched::Some(names) => {
+                for name in names {
+                    self.timers.update(&name, self.services.get(&name));
+                }
+            }
+        }
     }
 
     /// What one event changes by itself.
@@ -519,12 +536,22 @@ impl Supervisor {
 
     /// [`Supervisor::next_deadline`], worked out: one walk over the services.
     fn find_next_deadline(&self) -> Option<Instant> {
-        let services = self.services.values().filter_map(|s| {
-            let instances = s.instances.values().filter_map(|i| i.deadline).min();
-            let check = s.candidate.as_ref().and_then(|c| c.deadline);
-            instances.into_iter().chain(check).min()
-        });
-        services
+        let timers = if self.services.untimed.is_empty() {
+            self.timers.earliest()
+        } else {
+            // Changed since the timers were brought up to date (outside `handle_all`): a
+            // walk, as the timers would have to be changed to be asked.
+            self.services
+                .values()
+                .filter_map(|s| {
+                    let instances = s.instances.values().filter_map(|i| i.deadline).min();
+                    let check = s.candidate.as_ref().and_then(|c| c.deadline);
+                    instances.into_iter().chain(check).min()
+                })
+                .min()
+        };
+        timers
+            .into_iter()
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
             .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))

@@ -36,6 +36,10 @@ impl Changed {
         self.names = Vec::new();
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        !self.all && self.names.is_empty()
+    }
+
     /// What changed since the last call, forgotten here.
     pub(super) fn take(&mut self) -> Touched {
         if std::mem::take(&mut self.all) {
@@ -49,7 +53,7 @@ impl Changed {
     }
 }
 
-/// The two consumers of changes: reconcile's work list and the state events.
+/// The three consumers of changes: reconcile's work list, the state events and the timers.
 #[derive(Default)]
 pub(super) struct Services {
     map: BTreeMap<String, Service>,
@@ -57,6 +61,8 @@ pub(super) struct Services {
     pub unreconciled: Changed,
     /// Changed since the state events were last worked out.
     pub unpublished: Changed,
+    /// Changed (or gone) since the timers were last brought up to date (timers.rs).
+    pub untimed: Changed,
 }
 
 impl Deref for Services {
@@ -89,11 +95,13 @@ impl Services {
     fn mark(&mut self, name: &str) {
         self.unreconciled.mark(name);
         self.unpublished.mark(name);
+        self.untimed.mark(name);
     }
 
     fn mark_all(&mut self) {
         self.unreconciled.mark_all();
         self.unpublished.mark_all();
+        self.untimed.mark_all();
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Service> {
@@ -101,6 +109,7 @@ impl Services {
         // Marked only when it exists: a name looked up in vain changes nothing.
         self.unreconciled.mark(name);
         self.unpublished.mark(name);
+        self.untimed.mark(name);
         Some(service)
     }
 
@@ -120,13 +129,22 @@ impl Services {
         self.map.insert(name, service)
     }
 
-    /// A removed service's instances are gone: nobody needs to look at them.
+    /// A removed service's instances are gone: only its timers need dropping.
     pub fn remove(&mut self, name: &str) -> Option<Service> {
-        self.map.remove(name)
+        let service = self.map.remove(name)?;
+        self.untimed.mark(name);
+        Some(service)
     }
 
     /// Drops the services `keep` refuses (it cannot change them).
     pub fn retain(&mut self, mut keep: impl FnMut(&String, &Service) -> bool) {
-        self.map.retain(|name, service| keep(name, service));
+        let untimed = &mut self.untimed;
+        self.map.retain(|name, service| {
+            let kept = keep(name, service);
+            if !kept {
+                untimed.mark(name);
+            }
+            kept
+        });
     }
 }
