@@ -30,10 +30,10 @@ mod requests;
 mod rescue;
 mod schedule;
 mod services;
-mod timers;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod transitions;
 mod waiters;
 pub mod watch;

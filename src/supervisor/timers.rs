@@ -77,7 +77,10 @@ impl Timers {
     /// The earliest instance or check deadline.
     pub fn earliest(&self) -> Option<Instant> {
         let instance = self.by_time.first().map(|(at, _)| *at);
-        instance.into_iter().chain(self.checks.values().copied()).min()
+        instance
+            .into_iter()
+            .chain(self.checks.values().copied())
+            .min()
     }
 
     /// The instances whose deadline has come, in name and index order.
