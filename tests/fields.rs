@@ -620,13 +620,15 @@ fn a_crash_loop_after_running_is_restarted_with_a_growing_delay() {
     let mut h = Harness::new();
     // Each run says when it started and when it is about to exit, by its own clock: the
     // pause between one run's end and the next one's start is at least the delay, however
-    // late the daemon writes its log lines on a loaded machine.
+    // late the daemon writes its log lines on a loaded machine. Each is up (ready on fd 3)
+    // before it crashes: with a starttime, a daemon held up right after the clone could
+    // see the whole run end before it had noted the spawn, a failed start instead.
     h.service(
         "crashloop",
         &format!(
             r##"service "crashloop" {{
-    cmd "/bin/sh" "-c" #"echo start $(date +%s%N) >> "$0"; sleep 0.1; echo end $(date +%s%N) >> "$0"; exit 1"# "{}"
-    starttime 0.02
+    cmd "/bin/sh" "-c" #"echo start $(date +%s%N) >> "$0"; echo >&3; exec 3>&-; sleep 0.1; echo end $(date +%s%N) >> "$0"; exit 1"# "{}"
+    ready "fd:3"
 }}"##,
             h.p("runs")
         ),

@@ -287,13 +287,15 @@ fn processes_running(argv: &[&str]) -> Vec<i32> {
 #[test]
 fn a_restarted_daemon_adopts_what_still_runs_and_starts_only_what_died() {
     let mut h = Harness::new();
-    // 50 services, each with its own command line so that a second copy would show.
+    // 50 services, each with its own command line so that a second copy would show (the
+    // test process's pid in it: another run of this suite on the machine has its own).
+    let arg = |i: usize| format!("{}.{}", 10_000 + i, std::process::id());
     for i in 0..50 {
         h.service(
             &format!("s{i}"),
             &format!(
                 "service \"s{i}\" {{\n    cmd \"/bin/sleep\" \"{}\"\n    starttime 0.1\n}}\n",
-                10_000 + i
+                arg(i)
             ),
         );
     }
@@ -330,8 +332,7 @@ fn a_restarted_daemon_adopts_what_still_runs_and_starts_only_what_died() {
         }
     }
     for i in 0..50 {
-        let arg = (10_000 + i).to_string();
-        let running = processes_running(&["/bin/sleep", &arg]);
+        let running = processes_running(&["/bin/sleep", &arg(i)]);
         // s9's old process was not ours to trust: left alone, so two run (the test ends it).
         let want = if i == 9 { 2 } else { 1 };
         assert_eq!(running.len(), want, "s{i}: {running:?}");

@@ -457,6 +457,7 @@ fn udevd_is_running_when_it_says_so() {
     ])
     .args(["--", "sh", "-c", &daemon])
     .stdin(std::process::Stdio::null());
+    h.in_test_cgroup(&mut cmd);
     h.start_command(cmd);
     h.wait_state("udevd", "RUNNING");
     // Its own STATUS= text ("Processing with N children at max").

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,11 +154,6 @@ fn a_failed_oneshot_is_retried_and_what_requires_it_starts_once_it_succeeds() {
 // ---- a real nginx --------------------------------------------------------------------------
 
 const NGINX: &str = "/usr/sbin/nginx";
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
 
 /// An nginx config serving "ok" on 127.0.0.1:PORT with everything under `dir`;
 /// `extra` goes into the http block (a bad directive, for instance).

@@ -362,11 +362,15 @@ fn a_pre_start_that_cannot_execute_fails_its_service_with_the_reason() {
 pub struct HungPasswd {
     holder: std::process::Child,
     fifo: std::path::PathBuf,
+    /// No test of this process replaces /etc/passwd meanwhile (which would leave the FIFO
+    /// mounted over a file the path no longer names).
+    _accounts: std::sync::RwLockReadGuard<'static, ()>,
 }
 
 impl HungPasswd {
     pub fn new(h: &Harness) -> HungPasswd {
         use std::io::BufRead;
+        let accounts = crate::common::users::accounts_unchanged();
         let fifo = h.path("passwd.fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
             .expect("mkfifo");
@@ -383,7 +387,11 @@ impl HungPasswd {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
         assert_eq!(line.trim(), "ready", "bind-mounting a FIFO on /etc/passwd");
-        HungPasswd { holder, fifo }
+        HungPasswd {
+            holder,
+            fifo,
+            _accounts: accounts,
+        }
     }
 
     pub fn mount_ns(&self) -> std::path::PathBuf {

@@ -51,12 +51,6 @@ fn server_script(h: &Harness) -> String {
     path.display().to_string()
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-    probe.local_addr().expect("addr").port()
-}
-
 /// One HTTP request; the body, or why it failed.
 fn get(port: u16) -> Result<String, String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;

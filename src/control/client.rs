@@ -419,17 +419,7 @@ mod tests {
             pid: Some(42),
             uptime_secs: Some(3723),
             restarts: 1,
-            exit_code: None,
-            exit_signal: None,
-            detail: None,
-            last_stderr: None,
-            transient: false,
-            owner: None,
-            memory_bytes: None,
-            memory_peak_bytes: None,
-            cpu_usec: None,
-            tasks: None,
-            next_run: None,
+            ..Default::default()
         };
         let reply = Response::Status {
             instances: vec![status],

@@ -338,7 +338,7 @@ impl Response {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     /// `web`, or `web:0` when the service has several instances.
     pub name: String,

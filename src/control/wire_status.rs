@@ -95,20 +95,7 @@ mod tests {
             name: "web:0".into(),
             service: "web".into(),
             state: "RUNNING".into(),
-            pid: None,
-            uptime_secs: None,
-            restarts: 0,
-            exit_code: None,
-            exit_signal: None,
-            detail: None,
-            last_stderr: None,
-            transient: false,
-            owner: None,
-            memory_bytes: None,
-            memory_peak_bytes: None,
-            cpu_usec: None,
-            tasks: None,
-            next_run: None,
+            ..Default::default()
         }
     }
 

@@ -215,19 +215,7 @@ pub(crate) mod tests {
             service: name.split(':').next().unwrap_or(name).into(),
             state: state.into(),
             pid,
-            uptime_secs: None,
-            restarts: 0,
-            exit_code: None,
-            exit_signal: None,
-            detail: None,
-            last_stderr: None,
-            transient: false,
-            owner: None,
-            memory_bytes: None,
-            memory_peak_bytes: None,
-            cpu_usec: None,
-            tasks: None,
-            next_run: None,
+            ..Default::default()
         }
     }
 

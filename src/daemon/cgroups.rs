@@ -26,6 +26,10 @@ pub(super) struct ServiceCgroups {
     killed: std::collections::HashSet<(String, u32)>,
     /// Instances whose end waits for their cgroup to be empty.
     empty: super::cgroup_empty::EmptyWatch,
+    /// Instances whose cgroup this daemon made with these limits and has not removed
+    /// since: their next spawn only opens it (a restart skipped two `mkdir`s answered
+    /// EEXIST and every controller and limit file written again, on its way to `clone3`).
+    prepared: HashMap<(String, u32), Resources>,
 }
 
 struct Member {
@@ -104,12 +108,20 @@ impl ServiceCgroups {
             let renewed = cgroups.remove(&id.service, id.index).is_ok();
             if renewed {
                 self.killed.remove(&key);
+                self.prepared.remove(&key);
             }
             renewed
         };
+        if self.prepared.get(&key) == Some(limits) {
+            // Gone meanwhile (removed by hand): made again below.
+            if let Ok(dir) = cgroups.open(&id.service, id.index) {
+                return Ok(Some(CgroupTarget { dir, clone_into }));
+            }
+        }
         let dir = cgroups
             .prepare(&id.service, id.index, limits)
             .map_err(|e| fatal(e.to_string()))?;
+        self.prepared.insert(key, *limits);
         Ok(Some(CgroupTarget { dir, clone_into }))
     }
 
@@ -279,7 +291,8 @@ impl ServiceCgroups {
     /// An instance gone for good (an ended job forgotten): its cgroup is removed now, not at
     /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
     /// costs kernel memory). Best effort: one still populated stays until exit.
-    pub(super) fn forget_instance(&self, id: &InstanceId) {
+    pub(super) fn forget_instance(&mut self, id: &InstanceId) {
+        self.prepared.remove(&(id.service.clone(), id.index));
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_gone(&id.service, id.index);
         }

@@ -220,11 +220,16 @@ impl Cgroups {
                 });
             }
         }
+        self.open(service, index).map_err(dir_error(&dir))
+    }
+
+    /// The instance's cgroup directory, opened for a child to be born in it (or to join
+    /// it), as [`Cgroups::prepare`] made it.
+    pub fn open(&self, service: &str, index: u32) -> std::io::Result<OwnedFd> {
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
-            .open(&dir)
-            .map_err(dir_error(&dir))?;
+            .open(self.dir(service, index))?;
         Ok(OwnedFd::from(file))
     }
 

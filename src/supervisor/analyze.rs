@@ -86,6 +86,7 @@ impl Supervisor {
 
     /// In the new image: the timeline the old one handed over.
     pub fn take_over_timeline(&mut self, handover: TimelineHandover, now: Instant) {
+        self.touched();
         self.timeline.boot = back(now, Some(handover.boot_ago_ms));
         self.timeline.marks = handover
             .marks

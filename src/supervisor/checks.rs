@@ -164,26 +164,31 @@ impl Supervisor {
 
     /// Kills the checks that ran out of time; their exit reports the failure.
     pub(super) fn check_timeouts(&mut self, now: Instant, out: &mut Actions) {
-        for (name, service) in &mut self.services {
-            let Some(candidate) = service.candidate.as_mut() else {
+        // From the timers (brought up to date by `on_tick`, the only caller): this runs on
+        // every tick.
+        let due = self.timers.checks_due(now);
+        for name in due {
+            let Some(candidate) = self
+                .services
+                .get_mut(&name)
+                .and_then(|s| s.candidate.as_mut())
+            else {
                 continue;
             };
-            if candidate.deadline.is_some_and(|at| at <= now) {
-                candidate.deadline = None;
-                if let Some(pid) = candidate.pid {
-                    out.push(log(
-                        Level::Warning,
-                        format!(
-                            "{name} pre-start (check, pid {pid}) did not finish within {}: SIGKILL",
-                            seconds(PRE_START_TIMEOUT)
-                        ),
-                    ));
-                    out.push(Action::Signal {
-                        pid,
-                        signal: libc::SIGKILL,
-                        group: true,
-                    });
-                }
+            candidate.deadline = None;
+            if let Some(pid) = candidate.pid {
+                out.push(log(
+                    Level::Warning,
+                    format!(
+                        "{name} pre-start (check, pid {pid}) did not finish within {}: SIGKILL",
+                        seconds(PRE_START_TIMEOUT)
+                    ),
+                ));
+                out.push(Action::Signal {
+                    pid,
+                    signal: libc::SIGKILL,
+                    group: true,
+                });
             }
         }
     }

@@ -412,20 +412,10 @@ impl Supervisor {
     }
 
     pub(super) fn on_tick(&mut self, now: Instant, out: &mut Actions) {
+        self.refresh_timers();
+        // Found before the checks are handled, as the walk over every instance found them.
+        let due = self.timers.due(now);
         self.check_timeouts(now, out);
-        let due: Vec<InstanceId> = self
-            .services
-            .iter()
-            .flat_map(|(name, s)| {
-                s.instances
-                    .iter()
-                    .filter(|(_, i)| i.deadline.is_some_and(|d| d <= now))
-                    .map(|(index, _)| InstanceId {
-                        service: name.clone(),
-                        index: *index,
-                    })
-            })
-            .collect();
         for id in due {
             if self.instance(&id).is_some_and(|i| i.drain.is_some()) {
                 self.drain_due(&id, now, out);

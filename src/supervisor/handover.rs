@@ -144,6 +144,7 @@ impl Supervisor {
     /// disk now: an instance whose service (or index) is gone from it has its process group
     /// stopped; a service that is new in it and `autostart` is started, as a reload would.
     pub fn take_over(&mut self, items: Vec<InstanceHandover>, now: Instant) -> Actions {
+        self.touched();
         let mut out = Vec::new();
         let mut known = std::collections::HashSet::new();
         for item in items {

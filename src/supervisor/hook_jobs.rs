@@ -143,6 +143,7 @@ impl Supervisor {
                 service.instances.clear();
                 service.job = Some(JobInfo::hook());
                 self.services.insert(name.clone(), service);
+                self.jobs.names.insert(name.clone());
             }
             Some(s) if s.job.as_ref().is_some_and(|j| j.hook) && !s.removed => {}
             Some(s) if s.job.is_some() => {

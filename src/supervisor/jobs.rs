@@ -72,6 +72,10 @@ pub(super) struct JobBook {
     waiters: Vec<(ClientId, String)>,
     /// Pids of adopted processes still tracked: never signalled as a group.
     adopted: std::collections::HashSet<i32>,
+    /// The services that are jobs, so that what runs after every event looks at them
+    /// instead of at every service. Every service given a job is added; a name whose
+    /// service is gone (or is no job any more) is dropped when next looked at.
+    pub(super) names: std::collections::BTreeSet<String>,
 }
 
 impl Supervisor {
@@ -102,6 +106,7 @@ impl Supervisor {
                     if let Some(s) = self.services.get_mut(&service) {
                         // Forgotten once stopped (see `forget_ended_jobs`).
                         s.removed = true;
+                        self.retiring = true;
                         for instance in s.instances.values_mut() {
                             instance.retiring = true;
                         }
@@ -170,6 +175,7 @@ impl Supervisor {
             hook: false,
         });
         self.services.insert(name.clone(), service);
+        self.jobs.names.insert(name.clone());
         out.push(log(
             Level::Info,
             format!("job {name} created by uid {owner}"),
@@ -245,6 +251,7 @@ impl Supervisor {
             instance.running_since = Some(now);
         }
         self.services.insert(name.clone(), service);
+        self.jobs.names.insert(name.clone());
         let id = InstanceId {
             service: name.clone(),
             index: 0,
@@ -363,9 +370,10 @@ impl Supervisor {
 
     /// Before reconcile: jobs whose time is up are stopped (reconcile sends the signal).
     pub(super) fn expire_jobs(&mut self, now: Instant, out: &mut Actions) {
+        self.prune_job_names();
         let mut timed_out = Vec::new();
-        for (name, service) in &mut self.services {
-            let Some(job) = service.job.as_mut() else {
+        for name in &self.jobs.names {
+            let Some(job) = self.services.get_mut(name).and_then(|s| s.job.as_mut()) else {
                 continue;
             };
             if job.timeout_at.is_some_and(|at| at <= now) {
@@ -386,10 +394,17 @@ impl Supervisor {
     /// After every event: answer who waits for a job that has ended, and forget the oldest
     /// ended jobs beyond the bound.
     pub(super) fn settle_jobs(&mut self, now: Instant, out: &mut Actions) {
+        self.prune_job_names();
         let mut newly_ended = Vec::new();
-        for (name, service) in &mut self.services {
+        for name in &self.jobs.names {
+            let Some(service) = self.services.get_mut(name) else {
+                continue;
+            };
+            if service.job.as_ref().is_none_or(|j| j.hook) {
+                continue;
+            }
             let ended = Supervisor::job_has_ended(service);
-            let Some(job) = service.job.as_mut().filter(|j| !j.hook) else {
+            let Some(job) = service.job.as_mut() else {
                 continue;
             };
             if ended && !job.ended {
@@ -486,18 +501,34 @@ impl Supervisor {
 
     /// A job that has not ended, if any (`upgrade` waits for none to be left).
     pub(super) fn live_job(&self) -> Option<String> {
-        self.services
-            .values()
+        self.job_services()
             .find(|s| s.job.as_ref().is_some_and(|j| !j.ended))
             .map(|s| s.spec.name.clone())
     }
 
     /// The earliest job timeout, for the loop's poll timeout.
     pub(super) fn next_job_deadline(&self) -> Option<Instant> {
-        self.services
-            .values()
+        self.job_services()
             .filter_map(|s| s.job.as_ref()?.timeout_at)
             .min()
+    }
+
+    /// The services that are jobs, in name order.
+    fn job_services(&self) -> impl Iterator<Item = &Service> + '_ {
+        self.jobs
+            .names
+            .iter()
+            .filter_map(|name| self.services.get(name))
+            .filter(|s| s.job.is_some())
+    }
+
+    /// Drops the names of jobs that are gone (forgotten, or replaced by a service from a
+    /// file after their removal).
+    fn prune_job_names(&mut self) {
+        let services = &self.services;
+        self.jobs
+            .names
+            .retain(|name| services.get(name).is_some_and(|s| s.job.is_some()));
     }
 
     /// How a job ended, as `wait` tells it.

@@ -29,9 +29,11 @@ mod reply;
 mod requests;
 mod rescue;
 mod schedule;
+mod services;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod transitions;
 mod waiters;
 pub mod watch;
@@ -302,7 +304,13 @@ impl Service {
 }
 
 pub struct Supervisor {
-    services: BTreeMap<String, Service>,
+    services: services::Services,
+    /// Instances that may have something for reconcile to do: every instance it would act
+    /// on is here (an instance that changed is looked at again, see services.rs), so that
+    /// it need not walk every instance after every event.
+    work: std::collections::BTreeSet<InstanceId>,
+    /// Every instance and check deadline, in order (see timers.rs).
+    timers: timers::Timers,
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
@@ -330,6 +338,14 @@ pub struct Supervisor {
     /// Booted in rescue mode and not left yet: only `rescue #true` services start by
     /// themselves.
     rescue: bool,
+    /// A reload (or `tmctl remove`) marked instances or services to go: `forget_retired`
+    /// looks for them until none is left, instead of walking every instance after every
+    /// event.
+    retiring: bool,
+    /// What [`Supervisor::next_deadline`] found, until the next change: the loop asks
+    /// twice per turn, and each answer walks every instance. Every `&mut self` entry point
+    /// empties it (see `touched`).
+    deadline_cache: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 /// What the core returns from one event.
@@ -345,6 +361,8 @@ impl Supervisor {
             .collect();
         Supervisor {
             services,
+            work: Default::default(),
+            timers: Default::default(),
             deps,
             pids: HashMap::new(),
             helpers: HashMap::new(),
@@ -360,7 +378,15 @@ impl Supervisor {
             changes: Default::default(),
             timeline: Default::default(),
             rescue: false,
+            retiring: false,
+            deadline_cache: Default::default(),
         }
+    }
+
+    /// Called by every public `&mut self` method: the state may change, so what was
+    /// worked out from it is worked out again.
+    fn touched(&mut self) {
+        self.deadline_cache.set(None);
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
@@ -372,6 +398,7 @@ impl Supervisor {
     /// worked out once. Each of those walks every instance: with 1,000 services stopping,
     /// once per exit made a shutdown quadratic.
     pub fn handle_all(&mut self, events: impl IntoIterator<Item = Event>, now: Instant) -> Actions {
+        self.touched();
         let mut out = Vec::new();
         let mut exits = Vec::new();
         let mut applied = false;
@@ -392,7 +419,20 @@ impl Supervisor {
             return out;
         }
         self.settle(exits, now, &mut out);
+        self.refresh_timers();
         out
+    }
+
+    /// Brings the timers up to date with the services that changed.
+    fn refresh_timers(&mut self) {
+        match self.services.untimed.take() {
+            services::Touched::All => self.timers.rebuild(&self.services),
+            services::Touched::Some(names) => {
+                for name in names {
+                    self.timers.update(&name, self.services.get(&name));
+                }
+            }
+        }
     }
 
     /// What one event changes by itself.
@@ -486,17 +526,32 @@ impl Supervisor {
 
     /// The earliest instance timer, for the loop's poll timeout. `None`: sleep until an event.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let instances = self
-            .services
-            .values()
-            .flat_map(|s| s.instances.values())
-            .filter_map(|i| i.deadline);
-        let checks = self
-            .services
-            .values()
-            .filter_map(|s| s.candidate.as_ref()?.deadline);
-        instances
-            .chain(checks)
+        if let Some(known) = self.deadline_cache.get() {
+            return known;
+        }
+        let deadline = self.find_next_deadline();
+        self.deadline_cache.set(Some(deadline));
+        deadline
+    }
+
+    /// [`Supervisor::next_deadline`], worked out: one walk over the services.
+    fn find_next_deadline(&self) -> Option<Instant> {
+        let timers = if self.services.untimed.is_empty() {
+            self.timers.earliest()
+        } else {
+            // Changed since the timers were brought up to date (outside `handle_all`): a
+            // walk, as the timers would have to be changed to be asked.
+            self.services
+                .values()
+                .filter_map(|s| {
+                    let instances = s.instances.values().filter_map(|i| i.deadline).min();
+                    let check = s.candidate.as_ref().and_then(|c| c.deadline);
+                    instances.into_iter().chain(check).min()
+                })
+                .min()
+        };
+        timers
+            .into_iter()
             .chain(self.next_job_deadline())
             .chain(self.schedules.next_deadline())
             .chain(self.crons.next_deadline().filter(|_| !self.shutting_down))
@@ -615,18 +670,22 @@ impl Supervisor {
         })
     }
 
+    /// The instances a user sees (not those of removed services, nor those a reload is
+    /// retiring), in name order, with their service and index.
+    fn visible(&self) -> impl Iterator<Item = (&Service, u32, &Instance)> + '_ {
+        self.services.values().filter(|s| !s.removed).flat_map(|s| {
+            s.instances
+                .iter()
+                .filter(|(_, i)| !i.retiring)
+                .map(move |(index, i)| (s, *index, &**i))
+        })
+    }
+
     fn all_ids(&self) -> Vec<InstanceId> {
-        self.services
-            .values()
-            .filter(|s| !s.removed)
-            .flat_map(|s| {
-                s.instances
-                    .iter()
-                    .filter(|(_, i)| !i.retiring)
-                    .map(|(index, _)| InstanceId {
-                        service: s.spec.name.clone(),
-                        index: *index,
-                    })
+        self.visible()
+            .map(|(s, index, _)| InstanceId {
+                service: s.spec.name.clone(),
+                index,
             })
             .collect()
     }

@@ -1,5 +1,6 @@
 //! Reconcile: after every event, move each instance towards its goal in dependency order.
 
+use super::services::Touched;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::*;
@@ -21,23 +22,10 @@ impl Supervisor {
     fn reconcile_pass(&mut self, now: Instant, out: &mut Actions) -> bool {
         let mut marked_more = false;
         // Only instances with something to do are named (cloned): reconcile runs after every
-        // event, and with 1,000 services copying every id each time made a boot quadratic.
-        // What each step below does changes only its own instance (marking dependents to
-        // restart aside: that runs the pass again), so an instance that has nothing to do
-        // now cannot get something to do during this pass.
-        let ids: Vec<InstanceId> = self
-            .services
-            .iter()
-            .flat_map(|(name, s)| {
-                s.instances
-                    .iter()
-                    .filter(|(_, instance)| has_work(instance))
-                    .map(|(index, _)| InstanceId {
-                        service: name.clone(),
-                        index: *index,
-                    })
-            })
-            .collect();
+        // event. What each step below does changes only its own instance (marking
+        // dependents to restart aside: that runs the pass again), so an instance that has
+        // nothing to do now cannot get something to do during this pass.
+        let ids = self.instances_with_work();
         for id in ids {
             let Some(instance) = self.instance(&id) else {
                 continue;
@@ -97,6 +85,53 @@ impl Supervisor {
             }
         }
         marked_more
+    }
+
+    /// Every instance [`has_work`], in name and index order. Those that changed since the
+    /// last look are added to the work list first, and those with nothing to do any more
+    /// dropped: every instance with work is on it, so no walk over every instance is
+    /// needed (after a change that could touch any, `Touched::All`, there is one).
+    fn instances_with_work(&mut self) -> Vec<InstanceId> {
+        match self.services.unreconciled.take() {
+            Touched::All => {
+                self.work = self
+                    .services
+                    .iter()
+                    .flat_map(|(name, s)| {
+                        s.instances
+                            .iter()
+                            .filter(|(_, instance)| has_work(instance))
+                            .map(|(index, _)| InstanceId {
+                                service: name.clone(),
+                                index: *index,
+                            })
+                    })
+                    .collect();
+            }
+            Touched::Some(names) => {
+                for name in names {
+                    let Some(service) = self.services.get(&name) else {
+                        continue;
+                    };
+                    for (index, instance) in &service.instances {
+                        if has_work(instance) {
+                            self.work.insert(InstanceId {
+                                service: name.clone(),
+                                index: *index,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let services = &self.services;
+        self.work.retain(|id| {
+            services
+                .get(&id.service)
+                .and_then(|s| s.instances.get(&id.index))
+                .is_some_and(|i| has_work(i))
+        });
+        self.work.iter().cloned().collect()
     }
 
     /// Asks for a restart of a running instance and of everything that requires it, down
@@ -377,13 +412,41 @@ impl Supervisor {
 
     /// Forgets instances and services that a reload removed, once they have stopped.
     pub(super) fn forget_retired(&mut self) {
-        for service in self.services.values_mut() {
-            service
-                .instances
-                .retain(|_, i| !i.retiring || i.is_active());
+        // This runs after every event: it looks only while a reload (or `tmctl remove`) has
+        // left something to go, and the maps are only rebuilt when something goes.
+        if !self.retiring {
+            return;
         }
-        self.services
-            .retain(|_, s| !(s.removed && s.instances.is_empty()));
+        let (mut removed, mut left) = (false, false);
+        let mut done = Vec::new();
+        for (name, service) in self.services.iter() {
+            removed |= service.removed;
+            // What is still retiring after the instances that stopped are forgotten below.
+            left |= service.removed
+                || service
+                    .instances
+                    .values()
+                    .any(|i| i.retiring && i.is_active());
+            if service
+                .instances
+                .values()
+                .any(|i| i.retiring && !i.is_active())
+            {
+                done.push(name.clone());
+            }
+        }
+        for name in done {
+            if let Some(service) = self.services.get_mut(&name) {
+                service
+                    .instances
+                    .retain(|_, i| !i.retiring || i.is_active());
+            }
+        }
+        if removed {
+            self.services
+                .retain(|_, s| !(s.removed && s.instances.is_empty()));
+        }
+        self.retiring = left;
     }
 }
 

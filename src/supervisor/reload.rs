@@ -78,6 +78,7 @@ impl Supervisor {
             self.stop_service(&name);
             if let Some(service) = self.services.get_mut(&name) {
                 service.removed = true;
+                self.retiring = true;
                 for instance in service.instances.values_mut() {
                     instance.retiring = true;
                 }
@@ -175,6 +176,8 @@ impl Supervisor {
     ) -> (Change, Vec<Entry>) {
         let mut entries = Vec::new();
         let autostart = self.starts_by_itself(&spec);
+        // Instances beyond a smaller numprocs are retired below: `forget_retired` looks.
+        self.retiring = true;
         let Some(service) = self.services.get_mut(name) else {
             return (Change::None, entries);
         };

@@ -467,15 +467,8 @@ impl Supervisor {
 
     /// The status of every instance, in the order of [`Supervisor::all_ids`].
     fn statuses(&self, now: Instant) -> Vec<InstanceStatus> {
-        self.services
-            .values()
-            .filter(|s| !s.removed)
-            .flat_map(|s| {
-                s.instances
-                    .iter()
-                    .filter(|(_, i)| !i.retiring)
-                    .map(move |(index, i)| self.status_in(s, *index, i, now))
-            })
+        self.visible()
+            .map(|(s, index, i)| self.status_in(s, index, i, now))
             .collect()
     }
 

@@ -71,6 +71,7 @@ impl Supervisor {
 
     /// Before [`take_over`](Supervisor::take_over): the mode the old daemon was in.
     pub fn set_rescue(&mut self, rescue: bool) {
+        self.touched();
         self.rescue = rescue;
     }
 }

@@ -76,6 +76,7 @@ impl Schedules {
 impl Supervisor {
     /// The wall-clock time now, for showing when a scheduled start is due.
     pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.touched();
         self.schedules.wall = Some((now, wall));
     }
 

@@ -7,6 +7,7 @@
 //! holds it back) is not reported: events report where an instance rests.
 
 use super::hooks::StateEvent;
+use super::services::Touched;
 use super::state::{ExitStatus, State};
 use super::{Action, Actions, InstanceId, Supervisor};
 use std::time::Instant;
@@ -57,8 +58,22 @@ impl Supervisor {
                 prev_state: exit.state,
             });
         }
-        for service in self.services.values_mut() {
+        // Only services changed since the last call can have an instance whose state moved.
+        let names: Vec<String> = match self.services.unpublished.take() {
+            Touched::All => self.services.keys().cloned().collect(),
+            Touched::Some(names) => names,
+        };
+        for name in names {
+            let Some(service) = self.services.get(&name) else {
+                continue;
+            };
+            if service.instances.values().all(|i| i.state == i.reported) {
+                continue;
+            }
             let single = service.spec.numprocs == 1;
+            let Some(service) = self.services.get_quiet(&name) else {
+                continue;
+            };
             for (index, instance) in service.instances.iter_mut() {
                 if instance.state == instance.reported {
                     continue;

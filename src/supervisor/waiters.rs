@@ -85,6 +85,7 @@ impl Supervisor {
 
     /// A client went away: nobody is left to answer. A reload is still logged once settled.
     pub fn client_gone(&mut self, client: ClientId) {
+        self.touched();
         self.job_client_gone(client);
         self.waiters
             .retain(|w| w.reload || w.client != Some(client));

@@ -161,6 +161,21 @@ impl Harness {
                 });
             }
         }
+        self.in_test_cgroup(&mut cmd);
+        // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
+        unsafe {
+            cmd.pre_exec(|| {
+                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
+                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    /// Starts `cmd` (a daemon, or what runs one) in this test's own cgroup, so that the
+    /// daemon's `taskmaster/SERVICE/INSTANCE` subtree is its own (see `cgroup.rs`).
+    pub fn in_test_cgroup(&self, cmd: &mut Command) {
         if let Some(procs) = test_cgroup(self.dir.path()).and_then(|dir| {
             std::fs::OpenOptions::new()
                 .write(true)
@@ -179,15 +194,6 @@ impl Harness {
                 });
             }
         }
-        // SAFETY: prctl is async-signal-safe and touches only the child's own bounding set.
-        unsafe {
-            cmd.pre_exec(|| {
-                // 22 = CAP_SYS_BOOT (linux/capability.h); libc has no constant for it.
-                libc::prctl(libc::PR_CAPBSET_DROP, 22, 0, 0, 0);
-                Ok(())
-            });
-        }
-        cmd
     }
 
     /// The daemon as PID 1 of fresh user + pid + mount namespaces: in the user namespace the
@@ -222,6 +228,10 @@ impl Harness {
             .open(&self.stderr)
             .expect("pid 1 console file");
         cmd.stdout(out.try_clone().expect("dup")).stderr(out);
+        // Not the machine's cgroup root: every PID 1 test's daemon would make its services'
+        // cgroups in the same `taskmaster/` there, and one's stop would kill another's
+        // processes of the same name.
+        self.in_test_cgroup(&mut cmd);
         cmd
     }
 
@@ -584,6 +594,38 @@ pub fn wait_for_exec(pid: i32) {
             _ => Ok(()),
         },
     );
+}
+
+/// A TCP port on 127.0.0.1 that nothing is bound to now, for a service to listen on. It is
+/// taken from below the kernel's ephemeral range (`ip_local_port_range`, 32768-60999 by
+/// default): a port from that range, released for the service to bind, can meanwhile become
+/// the local port of any outgoing connection (other tests' client loops make thousands),
+/// and the service's bind would then fail. Below the range only an explicit bind takes it.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TRIED: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(1024);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    // Spread over the span: another run of the suite, or another test now, starts elsewhere.
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..span {
+        let n = TRIED.fetch_add(1, Ordering::Relaxed);
+        let port = low + seed.wrapping_add(n.wrapping_mul(7919)) % span;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral_low} on 127.0.0.1");
 }
 
 /// Whether `pid` has a handler for `signal` (its bit in SigCgt of /proc/PID/status): a

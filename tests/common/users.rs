@@ -3,10 +3,19 @@
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{RwLock, RwLockReadGuard};
 
-/// useradd and groupadd lock /etc/passwd and /etc/group: one at a time in this process.
-static ACCOUNTS: Mutex<()> = Mutex::new(());
+/// useradd and groupadd lock /etc/passwd and /etc/group: one at a time in this process
+/// (each takes this for writing). A test that needs the files to stay as they are holds it
+/// for reading (see [`accounts_unchanged`]).
+static ACCOUNTS: RwLock<()> = RwLock::new(());
+
+/// Holds off every account change of this process until dropped. useradd and userdel
+/// replace /etc/passwd with a new file: a bind mount over the old one (robustness's
+/// HungPasswd) no longer covers the path, and lookups read the new file instead of waiting.
+pub fn accounts_unchanged() -> RwLockReadGuard<'static, ()> {
+    ACCOUNTS.read().unwrap_or_else(|e| e.into_inner())
+}
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A name nobody else uses: this test process's pid and a counter.
@@ -20,7 +29,7 @@ fn unique(prefix: &str) -> String {
 
 /// Runs an account tool, retrying while another process holds the lock on the files.
 fn run(tool: &str, args: &[&str]) {
-    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = ACCOUNTS.write().unwrap_or_else(|e| e.into_inner());
     let mut last = String::new();
     for _ in 0..50 {
         let out = Command::new(tool).args(args).output().expect(tool);
@@ -93,7 +102,7 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         // userdel also removes the user's own group (USERGROUPS_ENAB).
-        let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = ACCOUNTS.write().unwrap_or_else(|e| e.into_inner());
         let _ = Command::new("userdel").arg(&self.name).output();
         for (group, _) in &self.groups {
             let _ = Command::new("groupdel").arg(group).output();

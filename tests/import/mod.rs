@@ -47,9 +47,3 @@ pub fn imported(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (String, String) {
     );
     (stdout, stderr)
 }
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}

@@ -2,8 +2,8 @@
 
 use std::io::Read;
 
-use super::{debian_root, free_port, import, imported};
-use crate::common::{set_mode, wait_until_with, Harness};
+use super::{debian_root, import, imported};
+use crate::common::{free_port, set_mode, wait_until_with, Harness};
 
 const DEBIAN_UNITS: [&str; 8] = [
     "ssh.service",

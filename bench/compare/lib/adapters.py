@@ -91,6 +91,11 @@ class Adapter:
         """The command that re-reads an unchanged configuration; None: the supervisor has none."""
         return None
 
+    def notes(self, work):
+        """What the supervisor said about how it ran that bears on the figures (read from its
+        work directory after a run), or None."""
+        return None
+
     def _popen(self, argv, work, out):
         return subprocess.Popen(argv, cwd=work, env=clean_env(), stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -336,6 +341,25 @@ class Taskmaster(Adapter):
 
     def count_running(self, text):
         return sum(1 for l in text.splitlines() if "RUNNING" in l.split())
+
+    def notes(self, work):
+        # Per-instance cgroups cost at every spawn and exit; a second taskmasterd in the same
+        # cgroup (tests run as root, say) leaves this one without them, and so do state files
+        # whose directory another daemon uses: a run's figures are only comparable alike.
+        try:
+            with open(os.path.join(work, "taskmaster.log"), encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return None
+        said = []
+        for line in text.splitlines():
+            if "cgroups unavailable" in line:
+                said.append("no cgroups (" + line.split("cgroups unavailable: ", 1)[-1].split(";")[0] + ")")
+            elif "info cgroups: each instance runs in" in line:
+                said.append("a cgroup per instance")
+            elif "no state files" in line:
+                said.append("no state files (" + line.split(" warning ", 1)[-1].split(";")[0] + ")")
+        return ", ".join(dict.fromkeys(said)) or None
 
 
 class Floor(Adapter):

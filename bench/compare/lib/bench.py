@@ -600,6 +600,9 @@ def cmd_one(a):
                     log("[%s] cold_start FAILED: %s" % (ad.name, e if isinstance(e, Fail) else traceback.format_exc()))
                     break
                 finally:
+                    note = ad.notes(sess.work)
+                    if note and note not in res.setdefault("notes", []):
+                        res["notes"].append(note)
                     sess.close()
             save()
         if floor and "restart" in want:
@@ -892,6 +895,9 @@ def render(doc, a):
              if res[nm].get("machine_load")]
     if loads:
         out += "\nOther load on the machine while each adapter ran (CPU not used by the harness tree, % of all CPUs): " + ", ".join(loads) + "\n"
+    notes = ["%s: %s" % (nm, "; ".join(res[nm]["notes"])) for nm in names if res[nm].get("notes")]
+    if notes:
+        out += "How they ran: " + ". ".join(notes) + "\n"
     out += "Versions: " + "; ".join("%s = %s" % (nm, res[nm].get("version", "?")) for nm in names) + "\n"
     out += ("Host: %s, kernel %s, %s CPUs; load avg %.2f at start, %.2f at end; wall %.0f s\n"
             % (doc["meta"]["host"], doc["meta"]["kernel"], doc["meta"]["cpus"], doc["meta"]["loadavg_start"][0],

@@ -389,6 +389,17 @@ impl Harness {
         self.now = target;
     }
 
+    /// Several events handed over at once, as the loop does with what one turn reaped.
+    fn feed_all(&mut self, events: Vec<Event>) {
+        for event in &events {
+            if let Event::Exited { pid, .. } = event {
+                self.alive.remove(pid);
+            }
+        }
+        let actions = self.sup.handle_all(events, self.now);
+        self.perform(actions);
+    }
+
     /// waitpid reported `pid` dead.
     #[track_caller]
     fn kill(&mut self, pid: i32, status: ExitStatus) {

@@ -4,6 +4,75 @@ use super::*;
 
 // ---- stop ----------------------------------------------------------------------------------
 
+/// What one loop turn reaped goes to the core as one batch: each exit is handled as it
+/// would be alone, the exits are published in the order they came, and the daemon is told
+/// to exit once, after the last.
+#[test]
+fn a_shutdown_reaped_in_one_batch_ends_as_one_exit_at_a_time_would() {
+    let mut h = Harness::boot(config([svc("a"), svc("b"), svc("c")]));
+    h.advance(secs(1));
+    h.take_ops();
+    h.published.clear();
+    h.feed(Event::Shutdown);
+    h.expect_ops(&[
+        "signal 100 TERM group",
+        "signal 101 TERM group",
+        "signal 102 TERM group",
+    ]);
+    h.published.clear();
+    h.feed_all(vec![
+        Event::Exited {
+            pid: 102,
+            status: Sig(TERM),
+        },
+        Event::Exited {
+            pid: 9999, // an orphan: nothing to do with any service
+            status: Code(0),
+        },
+        Event::Exited {
+            pid: 100,
+            status: Sig(TERM),
+        },
+    ]);
+    h.expect_ops(&["signal 102 KILL group", "signal 100 KILL group"]);
+    assert_eq!(h.state_of("a"), State::Stopped);
+    assert_eq!(h.state_of("b"), State::Stopping);
+    assert_eq!(h.state_of("c"), State::Stopped);
+    assert_eq!(
+        std::mem::take(&mut h.published),
+        ["c exit", "a exit", "a STOPPED", "c STOPPED"]
+    );
+    h.feed_all(vec![Event::Exited {
+        pid: 101,
+        status: Sig(TERM),
+    }]);
+    h.expect_ops(&["signal 101 KILL group", "exit"]);
+}
+
+/// Two crashes reaped together are both restarted, each once.
+#[test]
+fn crashes_reaped_in_one_batch_are_each_restarted_once() {
+    let mut h = Harness::boot(config([
+        svc("a").autorestart(Always),
+        svc("b").autorestart(Always),
+    ]));
+    h.advance(secs(2));
+    h.take_ops();
+    h.feed_all(vec![
+        Event::Exited {
+            pid: 101,
+            status: Sig(KILL),
+        },
+        Event::Exited {
+            pid: 100,
+            status: Sig(KILL),
+        },
+    ]);
+    h.expect_ops(&["spawn a 102", "spawn b 103"]);
+    assert_eq!(h.pid_of("a"), Some(102));
+    assert_eq!(h.pid_of("b"), Some(103));
+}
+
 #[test]
 fn stop_sends_stopsignal_to_the_group_then_sigkill_after_stoptime() {
     let mut h = Harness::boot(config([svc("web")
