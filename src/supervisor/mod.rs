@@ -48,6 +48,7 @@ pub use level::Level;
 pub use reply::{
     Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
 };
+pub use services::Touched;
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
@@ -658,6 +659,23 @@ impl Supervisor {
             }
         }
         Ok(ids)
+    }
+
+    /// The services changed (an instance's fields, its instances added or removed, the
+    /// service itself gone) since the last call, for the loop's state files.
+    pub fn take_changed(&mut self) -> Touched {
+        self.services.unsynced.take()
+    }
+
+    /// The instances of one service, by index (none when it does not exist).
+    pub fn instances_of<'a>(
+        &'a self,
+        service: &str,
+    ) -> impl Iterator<Item = (u32, &'a Instance)> + 'a {
+        self.services
+            .get(service)
+            .into_iter()
+            .flat_map(|s| s.instances.iter().map(|(index, i)| (*index, &**i)))
     }
 
     /// Every instance with its service name and index, in name order (those a reload is
