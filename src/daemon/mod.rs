@@ -202,8 +202,9 @@ impl Daemon {
         if let Some(notify) = &self.notify {
             notify.remove();
         }
+        let changed = self.core.take_changed();
         if let Some(files) = &mut self.state_files {
-            files.sync(&self.core);
+            files.sync(&self.core, changed);
             files.close();
         }
         self.log.write(

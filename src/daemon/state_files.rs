@@ -9,7 +9,7 @@
 //! reader (or a crash) never sees half of it.
 
 use crate::control::proto::InstanceStatus;
-use crate::supervisor::{ExitStatus, Instance, InstanceId, State, Supervisor};
+use crate::supervisor::{ExitStatus, Instance, InstanceId, State, Supervisor, Touched};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -157,34 +157,46 @@ impl StateFiles {
     }
 
     /// Sends the files of every instance that changed since the last sync (and removes
-    /// those of instances that are gone). Cheap when nothing changed: a few comparisons
-    /// per instance, no allocation.
-    pub fn sync(&mut self, core: &Supervisor) {
+    /// those of instances that are gone). `changed` names the services the core changed
+    /// since then (`Supervisor::take_changed`): only their instances are compared, so a
+    /// turn costs what it changed, not a look at every instance.
+    pub fn sync(&mut self, core: &Supervisor, changed: Touched) {
         let now = Instant::now();
         let mut jobs = Vec::new();
-        if self.stale.is_some() {
-            self.resync_from(0, core, &mut jobs, now);
-            return self.send(jobs);
-        }
-        let mut index = 0;
-        for (service, number, instance) in core.instances() {
-            let same_slot = self
-                .seen
-                .get(index)
-                .is_some_and(|e| e.id.service == service && e.id.index == number);
-            if !same_slot {
-                self.resync_from(index, core, &mut jobs, now);
+        let names = match changed {
+            Touched::Some(names) if self.stale.is_none() => names,
+            _ => {
+                self.resync_from(0, core, &mut jobs, now);
                 return self.send(jobs);
             }
-            let entry = &mut self.seen[index];
-            if !entry.seen.matches(instance) {
-                entry.seen = Seen::of(instance);
-                jobs.extend(write_job(core, &entry.id, instance, now));
+        };
+        // `seen` is in the core's order (by service name, then index): each service's
+        // entries are found by a binary search.
+        let mut ranges = Vec::with_capacity(names.len());
+        for name in &names {
+            let start = self
+                .seen
+                .partition_point(|e| e.id.service.as_str() < name.as_str());
+            let len = self.seen[start..].partition_point(|e| e.id.service == *name);
+            let same_instances = core
+                .instances_of(name)
+                .map(|(index, _)| index)
+                .eq(self.seen[start..start + len].iter().map(|e| e.id.index));
+            if !same_instances {
+                // Instances came or went (a reload, a job): everything from the start.
+                self.resync_from(0, core, &mut jobs, now);
+                return self.send(jobs);
             }
-            index += 1;
+            ranges.push((name, start));
         }
-        if index < self.seen.len() {
-            self.resync_from(index, core, &mut jobs, now);
+        for (name, start) in ranges {
+            for (offset, (_, instance)) in core.instances_of(name).enumerate() {
+                let entry = &mut self.seen[start + offset];
+                if !entry.seen.matches(instance) {
+                    entry.seen = Seen::of(instance);
+                    jobs.extend(write_job(core, &entry.id, instance, now));
+                }
+            }
         }
         self.send(jobs);
     }

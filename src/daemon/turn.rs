@@ -259,8 +259,10 @@ impl Daemon {
     /// After a turn that touched the core: the state files of what changed.
     pub(super) fn sync_state_files(&mut self) {
         if std::mem::take(&mut self.core_touched) {
+            // Taken even without state files, so that the core's list stays short.
+            let changed = self.core.take_changed();
             if let Some(files) = &mut self.state_files {
-                files.sync(&self.core);
+                files.sync(&self.core, changed);
             }
         }
     }

@@ -6,7 +6,7 @@
 use super::instance::Goal;
 use super::state::State;
 use super::Level;
-use super::{log, Actions, Supervisor};
+use super::{log, Actions, Service, Supervisor};
 
 impl Supervisor {
     /// Services whose sockets a connection should start them by: `start-on-demand`, and
@@ -15,16 +15,29 @@ impl Supervisor {
         if self.shutting_down {
             return Vec::new();
         }
-        self.services
-            .values()
-            .filter(|s| !s.removed && s.spec.triggers.start_on_demand)
-            .filter(|s| {
-                s.instances.values().all(|i| {
+        let waiting = |s: &&Service| {
+            !s.removed
+                && s.spec.triggers.start_on_demand
+                && s.instances.values().all(|i| {
                     i.goal == Goal::Down && matches!(i.state, State::Stopped | State::Exited)
                 })
-            })
-            .map(|s| s.spec.name.clone())
-            .collect()
+        };
+        // The loop asks every turn: from the list kept with the timers, unless something
+        // changed since it was brought up to date (then from every service).
+        if self.services.untimed.is_empty() {
+            self.on_demand
+                .iter()
+                .filter_map(|name| self.services.get(name))
+                .filter(waiting)
+                .map(|s| s.spec.name.clone())
+                .collect()
+        } else {
+            self.services
+                .values()
+                .filter(waiting)
+                .map(|s| s.spec.name.clone())
+                .collect()
+        }
     }
 
     /// A connection is waiting on a socket of `service`: start it.

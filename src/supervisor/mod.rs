@@ -48,6 +48,7 @@ pub use level::Level;
 pub use reply::{
     Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
 };
+pub use services::Touched;
 pub use state::{ExitStatus, State};
 pub use why::{span, WhyStep};
 
@@ -311,6 +312,9 @@ pub struct Supervisor {
     work: std::collections::BTreeSet<InstanceId>,
     /// Every instance and check deadline, in order (see timers.rs).
     timers: timers::Timers,
+    /// The services with `start-on-demand` (kept with the timers, from the services that
+    /// changed): the loop asks which wait for connections every turn.
+    on_demand: std::collections::BTreeSet<String>,
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
     pids: HashMap<i32, InstanceId>,
@@ -363,6 +367,7 @@ impl Supervisor {
             services,
             work: Default::default(),
             timers: Default::default(),
+            on_demand: Default::default(),
             deps,
             pids: HashMap::new(),
             helpers: HashMap::new(),
@@ -423,13 +428,28 @@ impl Supervisor {
         out
     }
 
-    /// Brings the timers up to date with the services that changed.
+    /// Brings the timers (and the list of `start-on-demand` services) up to date with the
+    /// services that changed.
     fn refresh_timers(&mut self) {
         match self.services.untimed.take() {
-            services::Touched::All => self.timers.rebuild(&self.services),
+            services::Touched::All => {
+                self.timers.rebuild(&self.services);
+                self.on_demand = self
+                    .services
+                    .iter()
+                    .filter(|(_, s)| s.spec.triggers.start_on_demand)
+                    .map(|(name, _)| name.clone())
+                    .collect();
+            }
             services::Touched::Some(names) => {
                 for name in names {
-                    self.timers.update(&name, self.services.get(&name));
+                    let service = self.services.get(&name);
+                    self.timers.update(&name, service);
+                    if service.is_some_and(|s| s.spec.triggers.start_on_demand) {
+                        self.on_demand.insert(name);
+                    } else {
+                        self.on_demand.remove(&name);
+                    }
                 }
             }
         }
@@ -658,6 +678,23 @@ impl Supervisor {
             }
         }
         Ok(ids)
+    }
+
+    /// The services changed (an instance's fields, its instances added or removed, the
+    /// service itself gone) since the last call, for the loop's state files.
+    pub fn take_changed(&mut self) -> Touched {
+        self.services.unsynced.take()
+    }
+
+    /// The instances of one service, by index (none when it does not exist).
+    pub fn instances_of<'a>(
+        &'a self,
+        service: &str,
+    ) -> impl Iterator<Item = (u32, &'a Instance)> + 'a {
+        self.services
+            .get(service)
+            .into_iter()
+            .flat_map(|s| s.instances.iter().map(|(index, i)| (*index, &**i)))
     }
 
     /// Every instance with its service name and index, in name order (those a reload is

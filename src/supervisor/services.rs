@@ -17,18 +17,28 @@ pub(super) struct Changed {
 }
 
 /// What a consumer is told by [`Changed::take`].
-pub(super) enum Touched {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Touched {
     /// Every service may have changed.
     All,
     /// Only these, in name order.
     Some(Vec<String>),
 }
 
+/// Names noted beyond this are not kept one by one: everything counts as changed (a
+/// consumer that does not look for a long while must not make the list grow without end).
+const MAX_NAMES: usize = 4096;
+
 impl Changed {
     fn mark(&mut self, name: &str) {
-        if !self.all {
-            self.names.push(name.to_string());
+        // An event changes the same service several times in a row: noted once.
+        if self.all || self.names.last().is_some_and(|last| last == name) {
+            return;
         }
+        if self.names.len() >= MAX_NAMES {
+            return self.mark_all();
+        }
+        self.names.push(name.to_string());
     }
 
     fn mark_all(&mut self) {
@@ -53,7 +63,8 @@ impl Changed {
     }
 }
 
-/// The three consumers of changes: reconcile's work list, the state events and the timers.
+/// The four consumers of changes: reconcile's work list, the state events, the timers and
+/// the loop's state files.
 #[derive(Default)]
 pub(super) struct Services {
     map: BTreeMap<String, Service>,
@@ -63,6 +74,8 @@ pub(super) struct Services {
     pub unpublished: Changed,
     /// Changed (or gone) since the timers were last brought up to date (timers.rs).
     pub untimed: Changed,
+    /// Changed (or gone) since the loop last asked (`Supervisor::take_changed`).
+    pub unsynced: Changed,
 }
 
 impl Deref for Services {
@@ -96,12 +109,14 @@ impl Services {
         self.unreconciled.mark(name);
         self.unpublished.mark(name);
         self.untimed.mark(name);
+        self.unsynced.mark(name);
     }
 
     fn mark_all(&mut self) {
         self.unreconciled.mark_all();
         self.unpublished.mark_all();
         self.untimed.mark_all();
+        self.unsynced.mark_all();
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Service> {
@@ -110,6 +125,7 @@ impl Services {
         self.unreconciled.mark(name);
         self.unpublished.mark(name);
         self.untimed.mark(name);
+        self.unsynced.mark(name);
         Some(service)
     }
 
@@ -129,20 +145,23 @@ impl Services {
         self.map.insert(name, service)
     }
 
-    /// A removed service's instances are gone: only its timers need dropping.
+    /// A removed service's instances are gone: only its timers and state files need
+    /// dropping.
     pub fn remove(&mut self, name: &str) -> Option<Service> {
         let service = self.map.remove(name)?;
         self.untimed.mark(name);
+        self.unsynced.mark(name);
         Some(service)
     }
 
     /// Drops the services `keep` refuses (it cannot change them).
     pub fn retain(&mut self, mut keep: impl FnMut(&String, &Service) -> bool) {
-        let untimed = &mut self.untimed;
+        let (untimed, unsynced) = (&mut self.untimed, &mut self.unsynced);
         self.map.retain(|name, service| {
             let kept = keep(name, service);
             if !kept {
                 untimed.mark(name);
+                unsynced.mark(name);
             }
             kept
         });
