@@ -4,6 +4,7 @@ use super::services::Touched;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::*;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 impl Supervisor {
@@ -266,15 +267,33 @@ impl Supervisor {
     }
 
     /// A service that waits for `service`, is going down, and still has a process: stopping
-    /// `service` must wait for it (reverse dependency order).
+    /// `service` must wait for it (reverse dependency order). The order holds through a
+    /// dependent that has no process (a finished oneshot, say `devlog` between journald and
+    /// sshd): what waits for that one is looked at in turn, or journald would stop before
+    /// the daemons that log to it.
     pub(super) fn alive_stopping_dependent(&self, service: &str) -> Option<String> {
-        self.deps.waited_by(service).iter().find_map(|dependent| {
-            let s = self.services.get(dependent)?;
-            s.instances
-                .values()
-                .any(|i| i.goal == Goal::Down && i.is_active())
-                .then(|| dependent.clone())
-        })
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut todo: Vec<&str> = vec![service];
+        while let Some(name) = todo.pop() {
+            for dependent in self.deps.waited_by(name) {
+                if !seen.insert(dependent) {
+                    continue;
+                }
+                let Some(s) = self.services.get(dependent) else {
+                    continue;
+                };
+                if s.instances
+                    .values()
+                    .any(|i| i.goal == Goal::Down && i.is_active())
+                {
+                    return Some(dependent.clone());
+                }
+                if !s.instances.values().any(|i| i.is_active()) {
+                    todo.push(dependent);
+                }
+            }
+        }
+        None
     }
 
     pub(super) fn try_spawn(&mut self, id: &InstanceId, now: Instant, out: &mut Actions) {

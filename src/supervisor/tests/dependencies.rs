@@ -253,6 +253,32 @@ fn before_is_after_seen_from_the_other_side() {
     h.expect_ops(&["signal 101 KILL group", "signal 100 TERM group"]);
 }
 
+/// journald <- devlog (a oneshot that links /dev/log, finished) <- sshd: at shutdown journald
+/// waits for sshd, though what is between them has no process any more.
+#[test]
+fn shutdown_order_holds_through_a_finished_oneshot() {
+    let mut h = Harness::boot(config([
+        svc("journald"),
+        svc("devlog").oneshot().requires(&["journald"]),
+        svc("sshd").requires(&["devlog"]),
+    ]));
+    h.expect_ops(&["spawn journald 100"]);
+    h.advance(secs(1));
+    h.expect_ops(&["spawn devlog 101"]);
+    h.kill(101, Code(0));
+    h.expect_ops(&["spawn sshd 102"]);
+    h.advance(secs(1));
+    h.feed(Event::Shutdown);
+    h.expect_ops(&["signal 102 TERM group"]);
+    assert_eq!(h.state_of("journald"), State::Running);
+    assert_eq!(
+        h.detail_of("journald").as_deref(),
+        Some("waiting for sshd to stop")
+    );
+    h.kill(102, Sig(TERM));
+    h.expect_ops(&["signal 102 KILL group", "signal 100 TERM group"]);
+}
+
 #[test]
 fn a_oneshot_dependency_must_succeed_first() {
     let mut h = Harness::boot(config([
