@@ -253,9 +253,7 @@ fn limits_are_applied_or_the_service_is_fatal_with_the_reason() {
         "service \"capped\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.1\n    memory-max \"64M\"\n    pids-max 16\n}\n",
     );
     h.start();
-    let available = test_cgroup(h.dir.path())
-        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.controllers")).ok())
-        .unwrap_or_default();
+    let available = test_controllers(h.dir.path());
     if available.contains("memory") && available.contains("pids") {
         h.wait_state("capped", "RUNNING");
         let cgroup = cgroup_of(h.running_pid("capped"));
@@ -284,9 +282,7 @@ fn cpu_weight_weighs_the_service_against_the_other_services() {
         "service \"light\" {\n    cmd \"/bin/sleep\" \"1000\"\n    starttime 0.1\n    cpu-weight 20\n}\n",
     );
     h.start();
-    let available = test_cgroup(h.dir.path())
-        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.controllers")).ok())
-        .unwrap_or_default();
+    let available = test_controllers(h.dir.path());
     if !available.contains("cpu") {
         return; // no cpu controller here: the limits test covers the refusal
     }

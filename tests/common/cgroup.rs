@@ -37,6 +37,14 @@ pub fn test_cgroup_path(dir: &Path) -> Option<PathBuf> {
     Some(cgroup2_mount()?.join(format!("tm-test-{name}")))
 }
 
+/// The controllers the test cgroup of `dir` offers (`cgroup.controllers`), empty when there
+/// is none.
+pub fn test_controllers(dir: &Path) -> String {
+    test_cgroup(dir)
+        .and_then(|cgroup| std::fs::read_to_string(cgroup.join("cgroup.controllers")).ok())
+        .unwrap_or_default()
+}
+
 /// Kills whatever is left in a test cgroup and removes it with everything below.
 pub fn remove_test_cgroup(path: &Path) {
     if !path.exists() {

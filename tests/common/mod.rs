@@ -8,7 +8,7 @@ pub mod notify;
 pub mod pty;
 pub mod users;
 
-pub use cgroup::{remove_test_cgroup, test_cgroup};
+pub use cgroup::{remove_test_cgroup, test_cgroup, test_controllers};
 
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
