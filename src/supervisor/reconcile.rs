@@ -93,35 +93,23 @@ impl Supervisor {
     /// dropped: every instance with work is on it, so no walk over every instance is
     /// needed (after a change that could touch any, `Touched::All`, there is one).
     fn instances_with_work(&mut self) -> Vec<InstanceId> {
-        match self.services.unreconciled.take() {
+        let changed = match self.services.unreconciled.take() {
             Touched::All => {
-                self.work = self
-                    .services
-                    .iter()
-                    .flat_map(|(name, s)| {
-                        s.instances
-                            .iter()
-                            .filter(|(_, instance)| has_work(instance))
-                            .map(|(index, _)| InstanceId {
-                                service: name.clone(),
-                                index: *index,
-                            })
-                    })
-                    .collect();
+                self.work.clear();
+                self.services.keys().cloned().collect()
             }
-            Touched::Some(names) => {
-                for name in names {
-                    let Some(service) = self.services.get(&name) else {
-                        continue;
-                    };
-                    for (index, instance) in &service.instances {
-                        if has_work(instance) {
-                            self.work.insert(InstanceId {
-                                service: name.clone(),
-                                index: *index,
-                            });
-                        }
-                    }
+            Touched::Some(names) => names,
+        };
+        for name in changed {
+            let Some(service) = self.services.get(&name) else {
+                continue;
+            };
+            for (index, instance) in &service.instances {
+                if has_work(instance) {
+                    self.work.insert(InstanceId {
+                        service: name.clone(),
+                        index: *index,
+                    });
                 }
             }
         }
