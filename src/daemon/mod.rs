@@ -55,7 +55,7 @@ use crate::supervisor::{ClientId, Supervisor};
 use clients::Client;
 use output::Outputs;
 use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::iterator::exfiltrator::WithOrigin;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -115,7 +115,8 @@ struct Daemon {
     socket_inode: Option<u64>,
     /// Accepting is paused until then (the process ran out of file descriptors).
     accept_paused: Option<Instant>,
-    signals: SignalDelivery<UnixStream, SignalOnly>,
+    /// With each signal's sender: a SIGCHLD names the child whose exit it reports.
+    signals: SignalDelivery<UnixStream, WithOrigin>,
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
