@@ -266,11 +266,34 @@ fn set_nonblocking(fd: &impl AsFd) -> nix::Result<()> {
     Ok(())
 }
 
-/// A child's own stack, while it shares our memory: mapped before the clone, unmapped once
-/// the child has exec'd or exited (see [`ExecReport`]). Untouched pages cost nothing; the
-/// lowest page is a guard, so an overflow faults instead of writing over our memory.
+/// A child's own stack, while it shares our memory: mapped before the clone, given back
+/// once the child has exec'd or exited (see [`ExecReport`]). Untouched pages cost nothing;
+/// the lowest page is a guard, so an overflow faults instead of writing over our memory.
+///
+/// A few given-back stacks are kept for the next spawns (a restart is one spawn after one
+/// exit): the mmap, mprotect and munmap (whose TLB flush interrupts every CPU that ran the
+/// daemon) and the child's first page faults are saved.
 struct ChildStack {
     base: NonNull<libc::c_void>,
+}
+
+/// Stacks no child runs on any more, for the next spawns of this thread.
+const SPARE_STACKS: usize = 4;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare(Vec::new())) };
+}
+
+/// The spare stacks of one thread, unmapped when it ends.
+struct Spare(Vec<NonNull<libc::c_void>>);
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        for base in self.0.drain(..) {
+            // SAFETY: a mapping of SIZE bytes that no child runs on (it was given back).
+            unsafe { libc::munmap(base.as_ptr(), ChildStack::SIZE) };
+        }
+    }
 }
 
 /// What the child needs to start: placed at the top of its stack (it must outlive the
@@ -286,6 +309,10 @@ impl ChildStack {
     const GUARD: usize = 4096;
 
     fn new() -> Result<ChildStack, SpawnError> {
+        let spare = SPARE.try_with(|spare| spare.borrow_mut().0.pop()).ok().flatten();
+        if let Some(base) = spare {
+            return Ok(ChildStack { base });
+        }
         let error = |what| SpawnError::new(Step::Fork, what, Errno::last());
         // SAFETY: an anonymous private mapping; no existing memory is touched.
         let base = unsafe {
@@ -326,9 +353,22 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, of SIZE bytes; no child runs on it any more (see
-        // `ExecReport`'s drop).
-        unsafe { libc::munmap(self.base.as_ptr(), Self::SIZE) };
+        // No child runs on it any more (see `ExecReport`'s drop): kept for the next, or
+        // unmapped (a thread that is ending has no spare list any more).
+        let kept = SPARE
+            .try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                let keep = spare.0.len() < SPARE_STACKS;
+                if keep {
+                    spare.0.push(self.base);
+                }
+                keep
+            })
+            .unwrap_or(false);
+        if !kept {
+            // SAFETY: our own mapping, of SIZE bytes, which nothing uses any more.
+            unsafe { libc::munmap(self.base.as_ptr(), Self::SIZE) };
+        }
     }
 }
 
