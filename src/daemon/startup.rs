@@ -317,6 +317,7 @@ impl Daemon {
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
+            exec_report_cursor: 0,
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
