@@ -8,7 +8,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use taskmaster::cli::{PowerCommand, TmctlCli};
 use taskmaster::control::default_socket_path;
 use taskmaster::ctl::{self, CtlError, Format};
@@ -26,7 +25,7 @@ fn main() -> ExitCode {
             ctl::power::run_power(&socket, &action).map(|()| 0),
         );
     }
-    let cli = TmctlCli::parse();
+    let cli = TmctlCli::from_args();
     let format = if cli.json {
         Format::Json
     } else {

@@ -20,6 +20,7 @@ mod reuse;
 mod schedule;
 mod source;
 mod spec;
+mod split;
 pub(crate) mod suggest;
 mod syntax;
 mod triggers;

@@ -48,7 +48,7 @@ pub(crate) fn too_deep(text: &str, max: usize) -> Option<usize> {
 }
 
 /// After the string that starts at `start` (a `"` or `"""`), backslash escapes honoured.
-fn skip_quoted(b: &[u8], start: usize) -> usize {
+pub(super) fn skip_quoted(b: &[u8], start: usize) -> usize {
     let multi = b[start..].starts_with(b"\"\"\"");
     let mut i = start + if multi { 3 } else { 1 };
     while i < b.len() {

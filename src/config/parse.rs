@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kdl::{KdlNode, KdlValue};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 use super::fields::{describe, Field};
+use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
-use super::{blocks, readers, readiness, schedule, syntax, triggers, values};
+use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
@@ -83,21 +85,121 @@ pub(crate) struct ParsedFile {
 
 pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
     let source = SourceText::new(file, text);
-    let mut parsed = ParsedFile {
-        defined: Vec::new(),
-        services: Vec::new(),
-        errors: Vec::new(),
-        readable: true,
-    };
-    let document = match syntax::parse_document(&source) {
-        Ok(document) => document,
+    if let Some(parsed) = parse_in_parts(&source) {
+        return parsed;
+    }
+    let mut parsed = ParsedFile::empty();
+    match syntax::parse_document(&source) {
+        Ok(document) => read_nodes(document.nodes(), &source, &mut parsed),
         Err(errors) => {
             parsed.errors = errors;
             parsed.readable = false;
             return parsed;
         }
-    };
-    for node in document.nodes() {
+    }
+    sort_by_position(&mut parsed.errors);
+    parsed
+}
+
+/// Parts of a large file parsed at most this many at a time.
+const MAX_PARTS: usize = 8;
+
+/// The stack of a thread parsing a part: the config loader's (the KDL parser recurses once
+/// per level of nesting, bounded before parsing; this is a margin).
+const PART_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// [`parse_file`] of a large file in parts, one per CPU, each on a thread of its own but the
+/// first, which the caller parses (see `split.rs`). `None` when the file is not cut, or when
+/// a part does not parse: the whole file is parsed then, so that its errors are its own.
+fn parse_in_parts(source: &SourceText<'_>) -> Option<ParsedFile> {
+    let text = source.text();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let starts = split::part_starts(text, cpus.min(MAX_PARTS))?;
+    // The bound on nesting holds for every part (the whole file's parse checks it first).
+    if too_deep(text, MAX_NESTING).is_some() {
+        return None;
+    }
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    let parts: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
+    let results: Vec<Option<ParsedFile>> = std::thread::scope(|scope| {
+        // The helpers take no signal of the process: a daemon's go to its loop (a new
+        // thread starts with its creator's mask, restored once they exist).
+        let saved = block_signals();
+        let helpers: Vec<_> = parts[1..]
+            .iter()
+            .map(|&(start, end)| {
+                std::thread::Builder::new()
+                    .name("config-part".into())
+                    .stack_size(PART_STACK_BYTES)
+                    .spawn_scoped(scope, move || parse_part(source, start, end))
+            })
+            .collect();
+        restore_signals(saved);
+        let first = parse_part(source, parts[0].0, parts[0].1);
+        std::iter::once(first)
+            .chain(
+                helpers
+                    .into_iter()
+                    .map(|helper| helper.ok().and_then(|h| h.join().ok()).flatten()),
+            )
+            .collect()
+    });
+    let mut whole = ParsedFile::empty();
+    for part in results {
+        let part = part?;
+        whole.defined.extend(part.defined);
+        whole.services.extend(part.services);
+        whole.errors.extend(part.errors);
+    }
+    sort_by_position(&mut whole.errors);
+    Some(whole)
+}
+
+/// The services of `text[start..end]`, a part that parses alone; `None` when it does not.
+fn parse_part(source: &SourceText<'_>, start: usize, end: usize) -> Option<ParsedFile> {
+    let document: kdl::KdlDocument = source.text().get(start..end)?.parse().ok()?;
+    let mut parsed = ParsedFile::empty();
+    read_nodes(document.nodes(), &source.part(start), &mut parsed);
+    Some(parsed)
+}
+
+/// Every signal but the faults a thread raises itself blocked; returns the mask before.
+fn block_signals() -> SigSet {
+    let mut blocked = SigSet::all();
+    for fault in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGABRT,
+        Signal::SIGSYS,
+        Signal::SIGTRAP,
+    ] {
+        blocked.remove(fault);
+    }
+    let mut saved = SigSet::empty();
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut saved));
+    saved
+}
+
+fn restore_signals(saved: SigSet) {
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
+}
+
+impl ParsedFile {
+    fn empty() -> ParsedFile {
+        ParsedFile {
+            defined: Vec::new(),
+            services: Vec::new(),
+            errors: Vec::new(),
+            readable: true,
+        }
+    }
+}
+
+/// The `service` nodes of a parsed file (or part): what each defines, or why it cannot.
+fn read_nodes(nodes: &[KdlNode], source: &SourceText<'_>, parsed: &mut ParsedFile) {
+    for node in nodes {
         let offset = node.span().offset();
         let kind = node.name().value();
         if kind != "service" {
@@ -120,13 +222,11 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
         };
         let origin = source.origin(offset);
         parsed.defined.push((name.clone(), origin.clone()));
-        match parse_service(name, origin, node, &source) {
+        match parse_service(name, origin, node, source) {
             Ok(spec) => parsed.services.push(spec),
             Err(errors) => parsed.errors.extend(errors),
         }
     }
-    sort_by_position(&mut parsed.errors);
-    parsed
 }
 
 /// Fields are read in the order the code needs them (`user` with `group`…), not the order
@@ -448,4 +548,56 @@ fn read_credentials(reader: &mut ServiceReader<'_>) -> Option<Credentials> {
     reader.read(position, |f| {
         users::credentials(user.as_ref(), group).map_err(|m| f.error(m))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` services, every 7th with a bad field, in one file.
+    fn file(count: usize) -> String {
+        (0..count)
+            .map(|i| {
+                let bad = if i % 7 == 3 { "    umask \"x\"\n" } else { "" };
+                format!(
+                    "service \"s{i:04}\" {{\n    cmd \"/bin/sleep\" \"1\"\n{bad}    env {{\n        N \"{i}\"\n    }}\n}}\n"
+                )
+            })
+            .collect()
+    }
+
+    fn whole(text: &str) -> ParsedFile {
+        let source = SourceText::new(Path::new("big.kdl"), text);
+        let mut parsed = ParsedFile::empty();
+        let document = syntax::parse_document(&source).expect("parses");
+        read_nodes(document.nodes(), &source, &mut parsed);
+        sort_by_position(&mut parsed.errors);
+        parsed
+    }
+
+    #[test]
+    fn a_file_parsed_in_parts_yields_what_the_whole_does() {
+        let text = file(600);
+        let source = SourceText::new(Path::new("big.kdl"), &text);
+        let parts = parse_in_parts(&source).expect("parsed in parts");
+        let whole = whole(&text);
+        assert_eq!(parts.services.len(), 600 - 86);
+        assert_eq!(parts.services, whole.services);
+        assert_eq!(parts.defined, whole.defined);
+        let errors = |p: &ParsedFile| p.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert_eq!(errors(&parts), errors(&whole));
+        // Service 598 (six lines each, one more for every bad one before it) is in the
+        // second part: its line counts from the start of the file.
+        let last = errors(&parts).pop().unwrap_or_default();
+        assert!(last.starts_with("big.kdl:3676:5: field `umask`"), "{last}");
+    }
+
+    #[test]
+    fn a_part_that_does_not_parse_leaves_the_errors_to_the_whole_file() {
+        let text = format!("{}service \"broken\" {{ cmd }}}}\n{}", file(300), file(300));
+        let source = SourceText::new(Path::new("big.kdl"), &text);
+        assert!(parse_in_parts(&source).is_none());
+        let parsed = parse_file(Path::new("big.kdl"), &text);
+        assert!(!parsed.readable);
+    }
 }

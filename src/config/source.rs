@@ -6,10 +6,15 @@ use super::{ConfigError, Origin};
 
 /// The text of one file with the byte offset of each line start, so that every error can
 /// name a line and column the way an editor shows them (1-based, columns in characters).
+///
+/// A [`SourceText::part`] of a file (parsed on a thread of its own, see `split.rs`) takes
+/// offsets relative to where the part starts; [`SourceText::text`] is always the whole file.
 pub(crate) struct SourceText<'a> {
     file: PathBuf,
     text: &'a str,
     line_starts: Vec<usize>,
+    /// Where in `text` the offsets given to this view start.
+    base: usize,
 }
 
 impl<'a> SourceText<'a> {
@@ -21,6 +26,17 @@ impl<'a> SourceText<'a> {
             file: file.to_path_buf(),
             text,
             line_starts,
+            base: 0,
+        }
+    }
+
+    /// The same file, for offsets counted from `start` (the spans of a part parsed alone).
+    pub(crate) fn part(&self, start: usize) -> SourceText<'a> {
+        SourceText {
+            file: self.file.clone(),
+            text: self.text,
+            line_starts: self.line_starts.clone(),
+            base: self.base + start,
         }
     }
 
@@ -30,7 +46,7 @@ impl<'a> SourceText<'a> {
 
     /// The position of a byte offset (as in kdl's spans).
     pub(crate) fn origin(&self, offset: usize) -> Origin {
-        let offset = offset.min(self.text.len());
+        let offset = (self.base + offset).min(self.text.len());
         let line_index = self.line_index(offset);
         let line_start = self.line_starts[line_index];
         let column = match self.text.get(line_start..offset) {
@@ -45,7 +61,7 @@ impl<'a> SourceText<'a> {
         }
     }
 
-    /// Index (0-based) of the line holding `offset`.
+    /// Index (0-based) of the line holding `offset` of the whole text.
     fn line_index(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         // The first entry is 0, so at least one line start is ≤ offset.
@@ -54,12 +70,12 @@ impl<'a> SourceText<'a> {
 
     /// Byte offset where the line holding `offset` begins.
     pub(crate) fn line_start(&self, offset: usize) -> usize {
-        self.line_starts[self.line_index(offset)]
+        self.line_starts[self.line_index(self.base + offset)].saturating_sub(self.base)
     }
 
     /// The whole line holding `offset`, without its line break.
     pub(crate) fn line_at(&self, offset: usize) -> &'a str {
-        let line_index = self.line_index(offset);
+        let line_index = self.line_index(self.base + offset);
         let start = self.line_starts[line_index];
         let end = self
             .line_starts
@@ -95,5 +111,16 @@ mod tests {
         assert_eq!(source.origin(999).to_string(), "a.kdl:3:5");
         assert_eq!(source.line_at(5), "  é x");
         assert_eq!(source.line_at(12), "last");
+    }
+
+    #[test]
+    fn a_part_counts_from_its_start() {
+        let source = SourceText::new(Path::new("a.kdl"), "ab\n  é x\r\nlast");
+        let part = source.part(3);
+        assert_eq!(part.origin(0).to_string(), "a.kdl:2:1");
+        assert_eq!(part.origin(5).to_string(), "a.kdl:2:5");
+        assert_eq!(part.origin(8).to_string(), "a.kdl:3:1");
+        assert_eq!(part.line_at(2), "  é x");
+        assert_eq!(part.line_start(2), 0);
     }
 }

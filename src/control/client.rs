@@ -209,7 +209,7 @@ impl Client {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         let mut scanned = 0;
         loop {
-            if let Some(offset) = memchr::memchr(b'\n', &self.pending[scanned..]) {
+            if let Some(offset) = find_newline(&self.pending[scanned..]) {
                 let end = scanned + offset;
                 if end > self.max_reply_bytes {
                     return Err(ClientError::ReplyTooLong {
@@ -306,6 +306,19 @@ impl Client {
             return Ok(());
         }
     }
+}
+
+/// Where the first newline of `bytes` is. Not `memchr::memchr`: its first call asks the CPU
+/// which vector instructions it has (CPUID), and in a virtual machine each CPUID traps to
+/// the hypervisor: 50 µs of a one-shot `tmctl status` whose whole budget is a millisecond.
+/// SSE2 is part of x86-64 itself, so its searcher needs no question; elsewhere the portable
+/// word-at-a-time one.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(sse2) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
+        return sse2.find(bytes);
+    }
+    memchr::arch::all::memchr::One::new(b'\n').find(bytes)
 }
 
 /// A connect failure, with EACCES turned into the permission message users look for.

@@ -199,17 +199,70 @@ pub struct RunRequest {
 /// into its list: through the tagged enum, serde first copies the whole document into a
 /// generic tree (half of `tmctl status`'s instructions with 1,000 instances).
 pub fn decode_response(line: &[u8]) -> serde_json::Result<Response> {
-    #[derive(Deserialize)]
-    struct StatusReply {
-        instances: Vec<InstanceStatus>,
-    }
     if line.starts_with(br#"{"result":"status","#) {
-        if let Ok(reply) = serde_json::from_slice::<StatusReply>(line) {
-            let instances = reply.instances;
+        if let Ok(instances) = status_instances(line) {
             return Ok(Response::Status { instances });
         }
     }
     serde_json::from_slice(line)
+}
+
+/// The `instances` of a status line, in a list allocated once: an instance takes at least
+/// [`MIN_INSTANCE_BYTES`] of the line, so its length bounds their number. Grown by doubling
+/// instead, the list of 1,000 was copied eight times over into fresh pages. What is
+/// reserved and not used is never touched, so costs nothing but address space.
+fn status_instances(line: &[u8]) -> serde_json::Result<Vec<InstanceStatus>> {
+    use serde::de::{Deserializer as _, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// `{"name":"","service":"","state":"","restarts":0},`
+    const MIN_INSTANCE_BYTES: usize = 48;
+    /// A hint, not a promise: a longer list still grows.
+    const MAX_RESERVED: usize = 16 * 1024;
+
+    struct Reply(usize);
+    impl<'de> Visitor<'de> for Reply {
+        type Value = Vec<InstanceStatus>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a status reply")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut instances = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
+                match key.as_ref() {
+                    "instances" => instances = Some(map.next_value_seed(Instances(self.0))?),
+                    _ => drop(map.next_value::<IgnoredAny>()?),
+                }
+            }
+            instances.ok_or_else(|| A::Error::missing_field("instances"))
+        }
+    }
+    struct Instances(usize);
+    impl<'de> serde::de::DeserializeSeed<'de> for Instances {
+        type Value = Vec<InstanceStatus>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Instances {
+        type Value = Vec<InstanceStatus>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of instances")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut instances = Vec::with_capacity(self.0);
+            while let Some(instance) = seq.next_element()? {
+                instances.push(instance);
+            }
+            Ok(instances)
+        }
+    }
+
+    let reserve = (line.len() / MIN_INSTANCE_BYTES).min(MAX_RESERVED);
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let instances = (&mut de).deserialize_map(Reply(reserve))?;
+    de.end()?;
+    Ok(instances)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,14 @@ use clap::{Args, Subcommand};
 use crate::control::proto::Request;
 
 /// One tmctl command. The doc comments are the help text (`tmctl help`, shell `help`).
+///
+/// `defer`: the arguments of a command are defined only when that command is built, that
+/// is when it is the one parsed. Defining all of them for every one-shot command cost
+/// about 20 page faults (heap and stack for clap's tree), each a few µs in a VM. So
+/// whatever looks at a command's arguments without parsing (Tab completion, `help`, the
+/// man pages) calls `clap::Command::build` first.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Show each instance's state, pid, and uptime or last exit (all when no NAME)
     Status {

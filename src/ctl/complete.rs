@@ -57,7 +57,9 @@ fn argument_candidates(
     prefix: &str,
     names: &mut dyn FnMut() -> Option<Vec<String>>,
 ) -> Vec<String> {
-    let commands = Command::augment_subcommands(clap::Command::new("taskmaster"));
+    let mut commands = Command::augment_subcommands(clap::Command::new("taskmaster"));
+    // The arguments are deferred until built (see `Command`).
+    commands.build();
     let Some(command) = commands.find_subcommand(word) else {
         return Vec::new();
     };

@@ -130,7 +130,9 @@ pub fn shell_message(error: &clap::Error) -> Option<String> {
 
 /// The shell's `help`: every command with its one-line description.
 pub fn help_text() -> String {
-    let clap_command = ShellLine::command();
+    let mut clap_command = ShellLine::command();
+    // The arguments shown are deferred until built (see `Command`).
+    clap_command.build();
     let mut entries: Vec<(String, String)> = clap_command
         .get_subcommands()
         .map(|sub| {

@@ -5,7 +5,6 @@
 //! bad    FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
 //! ```
 
-use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::control::proto::InstanceStatus;
@@ -21,16 +20,27 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 /// `NO_COLOR`): green up, red failed, yellow on the way.
 pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
     // Name and state are borrowed: with 1,000 instances, a copy of every cell was a
-    // fifth of tmctl's allocations.
-    let rows: Vec<[Cow<str>; 4]> = instances
+    // fifth of tmctl's allocations. The pid and info cells are written one after the other
+    // into one string, each row's ends kept: a string per cell (two for an uptime) was
+    // 3,000 more allocations.
+    let mut cells = String::with_capacity(instances.len() * 24);
+    let ends: Vec<(usize, usize)> = instances
         .iter()
         .map(|i| {
-            [
-                Cow::Borrowed(i.name.as_str()),
-                Cow::Borrowed(i.state.as_str()),
-                Cow::Owned(pid_text(i.pid)),
-                Cow::Owned(info(i)),
-            ]
+            write_pid(&mut cells, i.pid);
+            let pid_end = cells.len();
+            write_info(&mut cells, i);
+            (pid_end, cells.len())
+        })
+        .collect();
+    let mut start = 0;
+    let rows: Vec<[&str; 4]> = instances
+        .iter()
+        .zip(ends)
+        .map(|(i, (pid_end, end))| {
+            let (pid, info) = (&cells[start..pid_end], &cells[pid_end..end]);
+            start = end;
+            [i.name.as_str(), i.state.as_str(), pid, info]
         })
         .collect();
     aligned_coloured(&rows, colour.then_some(1))
@@ -150,40 +160,57 @@ pub fn cpu_text(usec: u64) -> String {
 }
 
 fn pid_text(pid: Option<i32>) -> String {
-    pid.map_or_else(|| "-".to_string(), |pid| pid.to_string())
+    let mut text = String::new();
+    write_pid(&mut text, pid);
+    text
 }
 
-/// Uptime while it runs, else the last exit; then restarts and the daemon's detail.
+fn write_pid(text: &mut String, pid: Option<i32>) {
+    match pid {
+        Some(pid) => {
+            let _ = write!(text, "{pid}");
+        }
+        None => text.push('-'),
+    }
+}
+
 fn info(instance: &InstanceStatus) -> String {
     let mut text = String::new();
+    write_info(&mut text, instance);
+    text
+}
+
+/// Uptime while it runs, else the last exit; then restarts and the daemon's detail;
+/// appended to `text`.
+fn write_info(text: &mut String, instance: &InstanceStatus) {
+    let start = text.len();
     // Each part after the first is set off by a comma.
     let part = |text: &mut String| {
-        if !text.is_empty() {
+        if text.len() > start {
             text.push_str(", ");
         }
     };
     if let Some(secs) = instance.uptime_secs {
         text.push_str("uptime ");
-        text.push_str(&format_uptime(secs));
+        write_uptime(text, secs);
     } else if let Some(exit) = last_exit(instance) {
         text.push_str(&exit);
     }
     if instance.restarts > 0 {
-        part(&mut text);
+        part(text);
         let _ = write!(text, "restarts {}", instance.restarts);
     }
     if let Some(detail) = instance.detail.as_deref().filter(|d| !d.is_empty()) {
-        part(&mut text);
+        part(text);
         text.push_str(detail);
     }
     // A failed pre-start's reason already quotes its last line.
     let quoted = |line: &str| instance.detail.as_deref().is_some_and(|d| d.contains(line));
     if let Some(line) = instance.last_stderr.as_deref().filter(|l| !quoted(l)) {
-        part(&mut text);
+        part(text);
         text.push_str("stderr: ");
         text.push_str(line);
     }
-    text
 }
 
 /// "signal KILL" or "exit 1"; a signal wins, since the exit code then means nothing.
@@ -197,12 +224,23 @@ fn last_exit(instance: &InstanceStatus) -> Option<String> {
 
 /// `H:MM:SS`, with whole days in front once there are any: `0:00:05`, `1:02:03`, `3d 4:05:06`.
 pub fn format_uptime(secs: u64) -> String {
+    let mut text = String::new();
+    write_uptime(&mut text, secs);
+    text
+}
+
+fn write_uptime(text: &mut String, secs: u64) {
     let (days, rest) = (secs / 86_400, secs % 86_400);
-    let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
-    match days {
-        0 => clock,
-        days => format!("{days}d {clock}"),
+    if days > 0 {
+        let _ = write!(text, "{days}d ");
     }
+    let _ = write!(
+        text,
+        "{}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
 }
 
 #[cfg(test)]

@@ -289,6 +289,7 @@ impl Daemon {
         if let Some(master) = master {
             self.consoles.register(id, master);
         }
+        self.settle_one_exec_report();
         self.exec_reports.push(PendingExec {
             pid,
             id: id.clone(),

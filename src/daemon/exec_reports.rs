@@ -40,6 +40,28 @@ impl Daemon {
         }
     }
 
+    /// Looks at one report, the next in turn, at each spawn: a boot spawns every service
+    /// in one turn, and the reports of the children that have exec'd meanwhile are closed
+    /// then instead of at the next poll. Each clone copies the daemon's fd table and each
+    /// child's execve closes its copies again: with every report of a 1,000-service boot
+    /// left open to the end of the turn, the n-th child copied and closed n of them.
+    /// A child not yet past execve is passed over (the cursor moves on); a failure is left
+    /// for the poll (the report keeps what it read, and a pipe at EOF stays readable), so it
+    /// reaches the core where every failure does.
+    pub(super) fn settle_one_exec_report(&mut self) {
+        if self.exec_reports.is_empty() {
+            return;
+        }
+        let index = self.exec_report_cursor % self.exec_reports.len();
+        match self.exec_reports[index].report.read() {
+            ExecOutcome::Executed => {
+                self.exec_reports.swap_remove(index);
+                self.exec_report_cursor = index;
+            }
+            ExecOutcome::Pending | ExecOutcome::Failed(_) => self.exec_report_cursor = index + 1,
+        }
+    }
+
     /// Before the exit of `pid` goes to the core: if its report was still unread, read it
     /// now (the child is gone, so it is complete) and pass on a failure first.
     pub(super) fn settle_exec_report(&mut self, pid: i32) {

@@ -55,7 +55,7 @@ use crate::supervisor::{ClientId, Supervisor};
 use clients::Client;
 use output::Outputs;
 use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::iterator::exfiltrator::WithOrigin;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -115,7 +115,8 @@ struct Daemon {
     socket_inode: Option<u64>,
     /// Accepting is paused until then (the process ran out of file descriptors).
     accept_paused: Option<Instant>,
-    signals: SignalDelivery<UnixStream, SignalOnly>,
+    /// With each signal's sender: a SIGCHLD names the child whose exit it reports.
+    signals: SignalDelivery<UnixStream, WithOrigin>,
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
@@ -123,6 +124,8 @@ struct Daemon {
     helpers: helpers::Helpers,
     /// Spawned processes whose exec report is still to be read.
     exec_reports: Vec<exec_reports::PendingExec>,
+    /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
+    exec_report_cursor: usize,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
     /// The service files of the running config that loaded clean and whose services all

@@ -59,11 +59,17 @@ pub fn for_start(
 /// argument that is exactly `${VAR}` becomes the value's words, none when it is empty, as
 /// systemd's `$VAR` does: `sshd -D ${SSHD_OPTS}` with an empty SSHD_OPTS runs `sshd -D`.
 pub fn expand_cmd(cmd: &[String], env: &BTreeMap<String, String>) -> Vec<String> {
-    let daemon: BTreeMap<String, String> = std::env::vars().collect();
+    if !cmd.iter().any(|arg| arg.contains('$')) {
+        return cmd.to_vec();
+    }
+    let daemon = crate::process::daemon_vars();
+    // A daemon variable that is not UTF-8 cannot be part of a `cmd` (a String): none.
     let lookup = |name: &str| {
-        env.get(name)
-            .or_else(|| daemon.get(name))
-            .map(String::as_str)
+        env.get(name).map(String::as_str).or_else(|| {
+            daemon
+                .get(std::ffi::OsStr::new(name))
+                .and_then(|value| value.to_str())
+        })
     };
     let mut argv = Vec::with_capacity(cmd.len());
     for (index, arg) in cmd.iter().enumerate() {

@@ -14,7 +14,7 @@ use crate::log::{EventLog, Level};
 use crate::supervisor::{Event, Supervisor};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::iterator::exfiltrator::WithOrigin;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 
@@ -280,7 +280,7 @@ impl Daemon {
         let signals = SignalDelivery::with_pipe(
             read,
             write,
-            SignalOnly,
+            WithOrigin::default(),
             [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
         )
         .map_err(StartError::Signals)?;
@@ -317,6 +317,7 @@ impl Daemon {
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
+            exec_report_cursor: 0,
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),

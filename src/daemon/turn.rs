@@ -104,7 +104,14 @@ impl Daemon {
         for (_, fd, flags) in &extra {
             fds.push(PollFd::new(*fd, *flags));
         }
-        match poll(&mut fds, timeout) {
+        let polled = match poll(&mut fds, timeout) {
+            // A signal's handler ran (it wrote to the signal pipe): look again at once
+            // rather than give up the turn and build it all anew. The deadlines are checked
+            // after the poll either way.
+            Err(nix::errno::Errno::EINTR) => poll(&mut fds, PollTimeout::ZERO),
+            polled => polled,
+        };
+        match polled {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return None,
             Err(e) => {
@@ -268,40 +275,22 @@ impl Daemon {
     }
 
     pub(super) fn handle_signals(&mut self) {
-        let pending: Vec<i32> = self.signals.pending().collect();
-        for signal in pending {
+        let pending: Vec<_> = self.signals.pending().collect();
+        // The children the SIGCHLDs name are reaped (and restarted) before the drain that
+        // looks at every child (see reaper.rs); one SIGCHLD in the list does both.
+        let named: Vec<i32> = pending
+            .iter()
+            .filter(|origin| origin.signal == SIGCHLD)
+            .filter_map(|origin| origin.process.map(|p| p.pid))
+            .collect();
+        let mut chld_done = false;
+        for signal in pending.iter().map(|origin| origin.signal) {
             match signal {
+                SIGCHLD if chld_done => {}
                 SIGCHLD => {
-                    let mut reaped = Reaped::default();
-                    for event in reaper::reap_all() {
-                        if let Event::Exited { pid, status } = event {
-                            let special = self.upgrade.as_ref().is_some_and(|u| u.pid == pid)
-                                || Some(pid) == self.rescue_shell
-                                || Some(pid) == self.shell_pid;
-                            if special {
-                                // What was reaped before it is handled first, in order.
-                                self.dispatch_reaped(&mut reaped);
-                            }
-                            if self.upgrade.as_ref().is_some_and(|u| u.pid == pid) {
-                                self.upgrade_check_done(status);
-                                continue;
-                            }
-                            self.settle_exec_report(pid);
-                            if Some(pid) == self.rescue_shell {
-                                self.rescue_shell_ended();
-                                continue;
-                            }
-                            if Some(pid) == self.shell_pid {
-                                self.shell_pid = None;
-                                self.log
-                                    .write(Level::Info, "control shell closed: shutdown");
-                                self.shut_down(self.power);
-                                continue;
-                            }
-                        }
-                        self.collect_reaped(event, &mut reaped);
-                    }
-                    self.dispatch_reaped(&mut reaped);
+                    chld_done = true;
+                    self.handle_reaped(reaper::reap_named(&named));
+                    self.handle_reaped(reaper::reap_all());
                 }
                 SIGTERM | SIGINT => {
                     let name = crate::signals::name(signal);
@@ -320,6 +309,41 @@ impl Daemon {
                 _ => {}
             }
         }
+    }
+
+    /// Reaped children to the core, in the order reaped, as one batch, except for the
+    /// daemon's own helpers (an upgrade's check, the rescue or control shell).
+    fn handle_reaped(&mut self, events: Vec<Event>) {
+        let mut reaped = Reaped::default();
+        for event in events {
+            if let Event::Exited { pid, status } = event {
+                let special = self.upgrade.as_ref().is_some_and(|u| u.pid == pid)
+                    || Some(pid) == self.rescue_shell
+                    || Some(pid) == self.shell_pid;
+                if special {
+                    // What was reaped before it is handled first, in order.
+                    self.dispatch_reaped(&mut reaped);
+                }
+                if self.upgrade.as_ref().is_some_and(|u| u.pid == pid) {
+                    self.upgrade_check_done(status);
+                    continue;
+                }
+                self.settle_exec_report(pid);
+                if Some(pid) == self.rescue_shell {
+                    self.rescue_shell_ended();
+                    continue;
+                }
+                if Some(pid) == self.shell_pid {
+                    self.shell_pid = None;
+                    self.log
+                        .write(Level::Info, "control shell closed: shutdown");
+                    self.shut_down(self.power);
+                    continue;
+                }
+            }
+            self.collect_reaped(event, &mut reaped);
+        }
+        self.dispatch_reaped(&mut reaped);
     }
 
     /// Reads one pipe (bounded) and hands captured output to its followers; whether

@@ -34,6 +34,7 @@ mod tests;
 use std::os::fd::OwnedFd;
 
 pub use console::spawn_on_console;
+pub use environment::daemon_vars;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_process};
 pub use spawn::{

@@ -166,7 +166,7 @@ impl ExecPlan {
         let program = c_path(&program, Step::Exec)?;
         let workingdir = c_path(&spec.workingdir, Step::Chdir)?;
         // One /dev/null for stdin and every discarded stream: the child dups it onto each.
-        let stdin = held.hold(open_null()?);
+        let stdin = shared_null()?;
         let stdout = target(stdout, stdin, &mut held, "stdout")?;
         let stderr = target(stderr, stdin, &mut held, "stderr")?;
         let plan = ExecPlan {
@@ -262,6 +262,19 @@ fn c_path(path: &Path, step: Step) -> Result<CString, SpawnError> {
         let subject = format!("{} (contains a NUL byte)", path.display());
         SpawnError::new(step, subject, Errno::EINVAL)
     })
+}
+
+/// `/dev/null`, opened at the first spawn and kept for every later one (it was an open and
+/// a close per spawn). Every child shares it: reading it is EOF and writing it discards,
+/// whatever the offset or flags. Close-on-exec, on an fd ≥ 3, never closed.
+fn shared_null() -> Result<RawFd, SpawnError> {
+    static NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = open_null()?;
+    // Two threads (tests) may race here: the loser's copy is closed, the winner's kept.
+    Ok(NULL.get_or_init(|| fd).as_raw_fd())
 }
 
 fn open_null() -> Result<OwnedFd, SpawnError> {

@@ -17,6 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
@@ -46,13 +47,16 @@ pub struct ExecReport {
 
 impl Drop for ExecReport {
     fn drop(&mut self) {
-        // A child that may still run on its stack keeps it: freeing it under a running
-        // process would crash it. A leak of untouched address space, in a rare case (the
-        // report dropped before it said anything).
-        if !self.settled {
-            if let Some(stack) = self.stack.take() {
-                std::mem::forget(stack);
-            }
+        let Some(stack) = self.stack.take() else {
+            return;
+        };
+        if self.settled {
+            stack.recycle();
+        } else {
+            // A child that may still run on its stack keeps it: freeing it under a running
+            // process would crash it. A leak of untouched address space, in a rare case
+            // (the report dropped before it said anything).
+            std::mem::forget(stack);
         }
     }
 }
@@ -172,11 +176,13 @@ pub fn start_with(
 ) -> Result<(Pid, ExecReport), SpawnError> {
     let (plan, mut held) = ExecPlan::new(spec, stdout, stderr, ready, None, handed)?;
     let mut plan = Box::new(plan);
-    // Close-on-exec on both ends (std::io::pipe): execve closes the child's write end, which
-    // is how the parent learns it succeeded.
-    let (reader, writer) =
-        std::io::pipe().map_err(|e| SpawnError::new(Step::Pipe, "", errno_of(&e)))?;
-    set_nonblocking(&reader).map_err(|errno| SpawnError::new(Step::Pipe, "", errno))?;
+    // Close-on-exec on both ends: execve closes the child's write end, which is how the
+    // parent learns it succeeded. Non-blocking at birth (one system call, where a pipe then
+    // two fcntl were three): the loop reads without waiting, and the child's one write of a
+    // report (fewer bytes than PIPE_BUF, into an empty pipe) never has to wait either.
+    let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|errno| SpawnError::new(Step::Pipe, "", errno))?;
+    let reader = std::io::PipeReader::from(reader);
     // Joining by a write to cgroup.procs moves a running process, which waits for an RCU
     // grace period in the kernel (cgroup_threadgroup_rwsem): 10-130 ms measured on a loaded
     // machine, most of a restart. A child cloned into the cgroup never moves.
@@ -259,19 +265,27 @@ pub fn spawn_with_ready_fd(
     }
 }
 
-fn set_nonblocking(fd: &impl AsFd) -> nix::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
-}
-
-/// A child's own stack, while it shares our memory: mapped before the clone, unmapped once
-/// the child has exec'd or exited (see [`ExecReport`]). Untouched pages cost nothing; the
-/// lowest page is a guard, so an overflow faults instead of writing over our memory.
+/// A child's own stack, while it shares our memory: mapped before the clone, free again once
+/// the child has exec'd or exited (see [`ExecReport`]); then kept for a later child, up to
+/// [`SPARE_STACKS`] of them (a map, a guard and an unmap per spawn, and the fault of the
+/// child's first touch of its stack, were spent again at every spawn), else unmapped.
+/// Untouched pages cost nothing; the lowest page is a guard, so an overflow faults instead of
+/// writing over our memory.
 struct ChildStack {
     base: NonNull<libc::c_void>,
 }
+
+// SAFETY: a ChildStack is only the address of a mapping it owns; no child runs on one that
+// is moved between threads (only free stacks are in `SPARE`).
+unsafe impl Send for ChildStack {}
+
+/// How many free stacks are kept (each holds the few pages its child touched): during a
+/// burst of spawns the reports settle as the next children are cloned (see the daemon's
+/// `settle_one_exec_report`), so a few are in use at a time.
+const SPARE_STACKS: usize = 4;
+
+/// Free stacks, for the next spawns.
+static SPARE: std::sync::Mutex<Vec<ChildStack>> = std::sync::Mutex::new(Vec::new());
 
 /// What the child needs to start: placed at the top of its stack (it must outlive the
 /// parent's stack frame, which returns at once).
@@ -286,6 +300,9 @@ impl ChildStack {
     const GUARD: usize = 4096;
 
     fn new() -> Result<ChildStack, SpawnError> {
+        if let Some(stack) = SPARE.lock().ok().and_then(|mut spare| spare.pop()) {
+            return Ok(stack);
+        }
         let error = |what| SpawnError::new(Step::Fork, what, Errno::last());
         // SAFETY: an anonymous private mapping; no existing memory is touched.
         let base = unsafe {
@@ -321,6 +338,17 @@ impl ChildStack {
         // SAFETY: `at` is inside the writable part of our mapping, aligned to 16 bytes.
         unsafe { at.write(start) };
         at
+    }
+}
+
+impl ChildStack {
+    /// No child runs on this stack any more: kept for the next one, or unmapped.
+    fn recycle(self) {
+        if let Ok(mut spare) = SPARE.lock() {
+            if spare.len() < SPARE_STACKS {
+                spare.push(self);
+            }
+        }
     }
 }
 

@@ -467,9 +467,13 @@ impl Supervisor {
 
     /// The status of every instance, in the order of [`Supervisor::all_ids`].
     fn statuses(&self, now: Instant) -> Vec<InstanceStatus> {
-        self.visible()
-            .map(|(s, index, i)| self.status_in(s, index, i, now))
-            .collect()
+        // Sized once: grown by doubling, the list of 1,000 was copied eight times over.
+        let mut statuses = Vec::with_capacity(self.visible().count());
+        statuses.extend(
+            self.visible()
+                .map(|(s, index, i)| self.status_in(s, index, i, now)),
+        );
+        statuses
     }
 
     fn status_in(

@@ -63,6 +63,7 @@ class Adapter:
     name = "?"
     stable_comms = ()
     logger_comms = ()
+    has_output = True  # False: runs no output test (it cannot capture a service's output)
 
     def check(self):
         return None
@@ -395,6 +396,72 @@ class Floor(Adapter):
         return ["/bin/kill", "-TERM"] + [str(p) for p in pids]
 
 
+class Respawner(Adapter):
+    """The honest floor for restart and stop-all: lib/respawner.c, a C loop with no supervision
+    logic (SIGCHLD on a signalfd, waitpid(-1, WNOHANG), posix_spawn of the same program with the
+    same environment; on SIGTERM one kill per child, then reap them all). Compiled with `cc` on
+    first use into a git-ignored cache ($BENCH_BUILD, else bench/compare/.build, else
+    /tmp/bench-build-UID), under a name that holds the source's hash, so an edit rebuilds it."""
+    name = "respawner"
+    stable_comms = ("respawner",)
+    has_output = False
+    SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "respawner.c")
+
+    def __init__(self):
+        self.bin = None
+
+    def build_dir(self):
+        if os.environ.get("BENCH_BUILD"):
+            return os.environ["BENCH_BUILD"]
+        here = os.path.join(os.path.dirname(os.path.dirname(self.SRC)), ".build")
+        parent = os.path.dirname(here)
+        if os.access(here, os.W_OK) or (not os.path.exists(here) and os.access(parent, os.W_OK)):
+            return here
+        return "/tmp/bench-build-%d" % os.getuid()
+
+    def check(self):
+        import hashlib
+        cc = which("cc")
+        try:
+            with open(self.SRC, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        except OSError as e:
+            return "cannot read %s: %s" % (self.SRC, e)
+        d = self.build_dir()
+        binary = os.path.join(d, "respawner-" + digest, "respawner")
+        if not os.access(binary, os.X_OK):
+            if cc is None:
+                return "no C compiler (`cc`) to build %s (apt-get install gcc)" % self.SRC
+            os.makedirs(os.path.dirname(binary), exist_ok=True)
+            tmp = binary + ".tmp"
+            r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, self.SRC], capture_output=True, text=True)
+            if r.returncode != 0:
+                return "cc failed on %s: %s" % (self.SRC, r.stderr.strip()[:300])
+            os.rename(tmp, binary)
+        self.bin = binary
+        return None
+
+    def version(self):
+        return "lib/respawner.c (%s)" % os.path.basename(os.path.dirname(self.bin or "?"))
+
+    def prepare(self, work, services):
+        if any(s.logdir for s in services) or len({tuple(s.argv) for s in services}) != 1:
+            raise NotImplementedError("respawner runs N copies of one argv, without output capture")
+        names = ["svc-%04d" % i for i in range(len(services))]
+        if [s.env.get("BENCH_SVC") for s in services] != names:
+            raise NotImplementedError("respawner names its services svc-0000... itself")
+        self.services = services
+
+    def launch(self, work, out):
+        if self.bin is None and self.check():
+            raise RuntimeError(self.check())
+        return self._popen([self.bin, str(len(self.services))] + self.services[0].argv, work, out)
+
+    def stop_argv(self, work, root, pids):
+        # it sends SIGTERM to each child, then reaps them all
+        return ["/bin/kill", "-TERM", str(root)]
+
+
 class Dinit(Adapter):
     """dinit in user mode (-u): one `type = process` file per service, `restart = yes` (dinit's own
     default restart-delay, 0.2 s, is kept: it is what users get), an internal `boot` service that
@@ -460,7 +527,7 @@ class Dinit(Adapter):
         return sum(1 for l in text.splitlines() if "{+}" in l and "(pid:" in l)
 
 
-ADAPTERS = {a.name: a for a in (Supervisord, Runit, S6, Dinit, Taskmaster, Floor)}
+ADAPTERS = {a.name: a for a in (Supervisord, Runit, S6, Dinit, Taskmaster, Floor, Respawner)}
 
 
 def get(name):
