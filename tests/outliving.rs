@@ -64,6 +64,28 @@ fn each_instance_has_a_state_file_that_follows_its_state() {
 }
 
 #[test]
+fn after_a_clean_exit_every_state_file_says_stopped() {
+    // Enough instances that the writer thread still has files to write when the last one
+    // stops (the daemon used to exit under it).
+    let mut h = Harness::new();
+    h.service(
+        "many",
+        "service \"many\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs 300\n    starttime 0\n}\n",
+    );
+    h.start();
+    let dir = h.state_dir();
+    wait_state_file(&dir, "many:299", "RUNNING");
+    h.signal_daemon(libc::SIGTERM);
+    assert_eq!(h.wait_exit(), Some(0));
+    for index in 0..300 {
+        let file = state_file(&dir, &format!("many:{index}")).expect("state file");
+        assert_eq!(file["state"], "STOPPED", "many:{index}: {file}");
+        assert_eq!(file["pid"], Value::Null, "many:{index}: {file}");
+    }
+    assert!(!dir.join("taskmasterd.pid").exists());
+}
+
+#[test]
 fn numbered_instances_get_a_file_each_and_stale_files_are_removed_at_start() {
     let mut h = Harness::new();
     h.service(

@@ -18,9 +18,10 @@ const ADOPTED: &str =
 
 impl Daemon {
     pub(super) fn adopt_survivors(&mut self) {
-        let Some(dir) = self.state_files.as_ref().map(|f| f.dir().to_path_buf()) else {
+        let Some(files) = self.state_files.as_ref().filter(|f| f.may_hold_survivors()) else {
             return;
         };
+        let dir = files.dir().to_path_buf();
         let instances: Vec<(InstanceId, String)> = self
             .core
             .instances()
@@ -32,11 +33,12 @@ impl Daemon {
                 let name = self.core.instance_name(&id);
                 (id, name)
             })
+            .filter(|(_, name)| files.found_at_start(name))
             .collect();
         let mut items = Vec::new();
         let mut pidfds = Vec::new();
         for (id, name) in instances {
-            match state_files::read(&dir, &name) {
+            match state_files::read_with_pid(&dir, &name) {
                 Ok(Some(file)) => {
                     if let Some((item, fd)) = self.survivor(id, &name, &file) {
                         pidfds.push((item.pid.unwrap_or(0), fd));

@@ -104,7 +104,14 @@ impl Daemon {
         for (_, fd, flags) in &extra {
             fds.push(PollFd::new(*fd, *flags));
         }
-        match poll(&mut fds, timeout) {
+        let polled = match poll(&mut fds, timeout) {
+            // A signal's handler ran (it wrote to the signal pipe): look again at once
+            // rather than give up the turn and build it all anew. The deadlines are checked
+            // after the poll either way.
+            Err(nix::errno::Errno::EINTR) => poll(&mut fds, PollTimeout::ZERO),
+            polled => polled,
+        };
+        match polled {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return None,
             Err(e) => {
