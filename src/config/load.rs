@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::parse::{parse_file, ParsedFile};
+use super::parse::{parse_files, ParsedFile};
 use super::permissions::check_owned_by_root;
 use super::reuse::{stampable, FileStamp, FileStamps, KnownFiles};
 use super::{Config, ConfigError, LoadOptions, Origin};
@@ -37,42 +37,62 @@ pub(crate) fn load_dir_reusing(
     // mention may be one of them.
     let mut unparsed_texts = Vec::new();
     let mut every_file_read = true;
+    // Read every file first (in order), then parse the ones not known unchanged, several at
+    // a time (see `parse_files`), then take their services in file order as before.
+    let mut read = Vec::with_capacity(files.len());
     for file in files {
+        let mut problems = Vec::new();
         if opts.strict_permissions {
             // Still parse it, so the user sees every problem in one go.
-            errors.extend(check_owned_by_root(&file, "service file").err());
+            problems.extend(check_owned_by_root(&file, "service file").err());
         }
         // Only regular files (a symlink is judged by its target): reading a FIFO would wait
         // for a writer, and the daemon reads its config from its loop (reload).
-        if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
-            errors.push(ConfigError {
+        let text = if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+            problems.push(ConfigError {
                 location: file.display().to_string(),
                 message: "not a regular file".to_string(),
             });
-            every_file_read = false;
-            continue;
-        }
-        let text = match read_service_file(&file) {
-            Ok(text) => text,
-            Err(error) => {
-                errors.push(ConfigError {
-                    location: file.display().to_string(),
-                    message: error.to_string(),
-                });
-                every_file_read = false;
-                continue;
+            None
+        } else {
+            match read_service_file(&file) {
+                Ok(text) => Some(text),
+                Err(error) => {
+                    problems.push(ConfigError {
+                        location: file.display().to_string(),
+                        message: error.to_string(),
+                    });
+                    None
+                }
             }
         };
-        let parsed = match known.remove(&file) {
-            Some(same) if same.stamp.matches(&text) => ParsedFile {
+        let reused = text.as_ref().and_then(|text| match known.remove(&file) {
+            Some(same) if same.stamp.matches(text) => Some(ParsedFile {
                 defined: (same.specs.iter())
                     .map(|s| (s.name.clone(), s.origin.clone()))
                     .collect(),
                 services: same.specs,
                 errors: Vec::new(),
                 readable: true,
-            },
-            _ => parse_file(&file, &text),
+            }),
+            _ => None,
+        });
+        read.push((file, problems, text, reused));
+    }
+    let to_parse: Vec<(&Path, &str)> = read
+        .iter()
+        .filter(|(_, _, _, reused)| reused.is_none())
+        .filter_map(|(file, _, text, _)| Some((file.as_path(), text.as_deref()?)))
+        .collect();
+    let mut parsed_files = parse_files(&to_parse).into_iter();
+    for (file, problems, text, reused) in read {
+        errors.extend(problems);
+        let Some(text) = text else {
+            every_file_read = false;
+            continue;
+        };
+        let Some(parsed) = reused.or_else(|| parsed_files.next()) else {
+            continue;
         };
         if parsed.errors.is_empty() && stampable(&parsed.services, &parsed.defined) {
             stamps.insert(file.clone(), FileStamp::of(&text, &parsed.services));

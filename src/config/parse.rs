@@ -89,9 +89,71 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
     if let Some(parsed) = parse_in_parts(&source) {
         return parsed;
     }
+    parse_whole(&source)
+}
+
+/// [`parse_file`] of every `(file, text)`, in their order. Many files (a directory with one
+/// file per service) are parsed on one thread per CPU, each thread a run of consecutive
+/// files of about equal size; a single file may be cut in parts instead (see `split.rs`).
+pub(crate) fn parse_files(files: &[(&Path, &str)]) -> Vec<ParsedFile> {
+    let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let groups = cpus.min(MAX_PARTS).min(files.len());
+    // A file of more than half the bytes is better cut in parts by `parse_file`.
+    let one_large = files.iter().any(|(_, text)| text.len() * 2 > bytes);
+    if groups < 2 || bytes < split::MIN_SPLIT_BYTES || one_large {
+        return files
+            .iter()
+            .map(|(file, text)| parse_file(file, text))
+            .collect();
+    }
+    // Consecutive runs of about bytes / groups each.
+    let mut runs: Vec<&[(&Path, &str)]> = Vec::with_capacity(groups);
+    let (mut start, mut size) = (0, 0);
+    for (at, (_, text)) in files.iter().enumerate() {
+        size += text.len();
+        if size * groups >= bytes * (runs.len() + 1) && runs.len() + 1 < groups {
+            runs.push(&files[start..=at]);
+            start = at + 1;
+        }
+    }
+    runs.push(&files[start..]);
+    // The runs are the threads' work: no file is cut in parts as well.
+    let whole = |run: &[(&Path, &str)]| -> Vec<ParsedFile> {
+        run.iter()
+            .map(|(file, text)| parse_whole(&SourceText::new(file, text)))
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let saved = block_signals();
+        let helpers: Vec<_> = runs[1..]
+            .iter()
+            .map(|run| {
+                std::thread::Builder::new()
+                    .name("config-part".into())
+                    .stack_size(PART_STACK_BYTES)
+                    .spawn_scoped(scope, move || whole(run))
+            })
+            .collect();
+        restore_signals(saved);
+        let mut parsed = whole(runs[0]);
+        for (helper, run) in helpers.into_iter().zip(&runs[1..]) {
+            // A thread that could not start or died (a panic in the parser): its files are
+            // parsed here, where the same panic reaches the caller as before.
+            match helper.ok().and_then(|h| h.join().ok()) {
+                Some(done) => parsed.extend(done),
+                None => parsed.extend(whole(run)),
+            }
+        }
+        parsed
+    })
+}
+
+/// One file parsed whole.
+fn parse_whole(source: &SourceText<'_>) -> ParsedFile {
     let mut parsed = ParsedFile::empty();
-    match syntax::parse_document(&source) {
-        Ok(document) => read_nodes(document.nodes(), &source, &mut parsed),
+    match syntax::parse_document(source) {
+        Ok(document) => read_nodes(document.nodes(), source, &mut parsed),
         Err(errors) => {
             parsed.errors = errors;
             parsed.readable = false;
@@ -592,6 +654,30 @@ mod tests {
         // second part: its line counts from the start of the file.
         let last = errors(&parts).pop().unwrap_or_default();
         assert!(last.starts_with("big.kdl:3676:5: field `umask`"), "{last}");
+    }
+
+    #[test]
+    fn many_files_parsed_on_several_threads_yield_what_one_by_one_does() {
+        let texts: Vec<(PathBuf, String)> = (0..300)
+            .map(|i| {
+                (
+                    PathBuf::from(format!("s{i}.kdl")),
+                    file(1).replace("s0000", &format!("s{i}")),
+                )
+            })
+            .collect();
+        let files: Vec<(&Path, &str)> = texts
+            .iter()
+            .map(|(f, t)| (f.as_path(), t.as_str()))
+            .collect();
+        let together = parse_files(&files);
+        assert_eq!(together.len(), 300);
+        for ((file, text), parsed) in files.iter().zip(&together) {
+            let alone = parse_whole(&SourceText::new(file, text));
+            assert_eq!(parsed.services, alone.services, "{}", file.display());
+            assert_eq!(parsed.defined, alone.defined);
+        }
+        assert_eq!(together[299].defined[0].0, "s299");
     }
 
     #[test]

@@ -189,19 +189,16 @@ impl Client {
     /// The next response line: one per request, or the next chunk of a `tail -f` stream.
     /// `Ok(None)` when the daemon closed the connection between two lines.
     pub fn next_response(&mut self) -> Result<Option<Response>, ClientError> {
-        let Some(line) = self.next_line()? else {
-            return Ok(None);
-        };
-        let response = super::proto::decode_response(&line).map_err(ClientError::BadReply)?;
-        match response {
-            Response::Error {
-                kind: ErrorKind::PermissionDenied,
-                ..
-            } => Err(ClientError::PermissionDenied {
-                path: self.path.clone(),
-            }),
-            response => Ok(Some(response)),
+        match self.next_line()? {
+            Some(line) => decode_reply(&self.path, &line).map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// The next response line as it came, for a caller that reads it its own way (the
+    /// status table, borrowed from the line); [`decode_reply`] makes it a [`Response`].
+    pub fn next_response_line(&mut self) -> Result<Vec<u8>, ClientError> {
+        self.next_line()?.ok_or(ClientError::Closed)
     }
 
     /// The next line without its newline, `None` on a clean end of stream.
@@ -319,6 +316,20 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
         return sse2.find(bytes);
     }
     memchr::arch::all::memchr::One::new(b'\n').find(bytes)
+}
+
+/// A response line from the daemon at `path`, decoded; the daemon refusing us is
+/// [`ClientError::PermissionDenied`].
+pub fn decode_reply(path: &Path, line: &[u8]) -> Result<Response, ClientError> {
+    match super::proto::decode_response(line).map_err(ClientError::BadReply)? {
+        Response::Error {
+            kind: ErrorKind::PermissionDenied,
+            ..
+        } => Err(ClientError::PermissionDenied {
+            path: path.to_path_buf(),
+        }),
+        response => Ok(response),
+    }
 }
 
 /// A connect failure, with EACCES turned into the permission message users look for.

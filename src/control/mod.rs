@@ -3,7 +3,7 @@
 pub mod client;
 pub mod from_core;
 pub mod proto;
-mod wire_status;
+pub mod wire_status;
 
 use std::path::PathBuf;
 

@@ -199,19 +199,26 @@ pub struct RunRequest {
 /// into its list: through the tagged enum, serde first copies the whole document into a
 /// generic tree (half of `tmctl status`'s instructions with 1,000 instances).
 pub fn decode_response(line: &[u8]) -> serde_json::Result<Response> {
-    if line.starts_with(br#"{"result":"status","#) {
-        if let Ok(instances) = status_instances(line) {
+    if is_status_line(line) {
+        if let Ok(instances) = status_list(line) {
             return Ok(Response::Status { instances });
         }
     }
     serde_json::from_slice(line)
 }
 
-/// The `instances` of a status line, in a list allocated once: an instance takes at least
+/// Whether a reply line is a status reply (as the daemon writes it: the tag first).
+pub fn is_status_line(line: &[u8]) -> bool {
+    line.starts_with(br#"{"result":"status","#)
+}
+
+/// The `instances` of a status line, each as a `T` (an [`InstanceStatus`], or what
+/// `tmctl status` shows of one, borrowed from the line), in a list allocated once: an
+/// instance takes at least
 /// [`MIN_INSTANCE_BYTES`] of the line, so its length bounds their number. Grown by doubling
 /// instead, the list of 1,000 was copied eight times over into fresh pages. What is
 /// reserved and not used is never touched, so costs nothing but address space.
-fn status_instances(line: &[u8]) -> serde_json::Result<Vec<InstanceStatus>> {
+pub fn status_list<'de, T: Deserialize<'de>>(line: &'de [u8]) -> serde_json::Result<Vec<T>> {
     use serde::de::{Deserializer as _, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
 
@@ -220,9 +227,9 @@ fn status_instances(line: &[u8]) -> serde_json::Result<Vec<InstanceStatus>> {
     /// A hint, not a promise: a longer list still grows.
     const MAX_RESERVED: usize = 16 * 1024;
 
-    struct Reply(usize);
-    impl<'de> Visitor<'de> for Reply {
-        type Value = Vec<InstanceStatus>;
+    struct Reply<T>(usize, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Reply<T> {
+        type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a status reply")
         }
@@ -230,22 +237,25 @@ fn status_instances(line: &[u8]) -> serde_json::Result<Vec<InstanceStatus>> {
             let mut instances = None;
             while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
                 match key.as_ref() {
-                    "instances" => instances = Some(map.next_value_seed(Instances(self.0))?),
+                    "instances" => {
+                        let list = Instances(self.0, std::marker::PhantomData);
+                        instances = Some(map.next_value_seed(list)?);
+                    }
                     _ => drop(map.next_value::<IgnoredAny>()?),
                 }
             }
             instances.ok_or_else(|| A::Error::missing_field("instances"))
         }
     }
-    struct Instances(usize);
-    impl<'de> serde::de::DeserializeSeed<'de> for Instances {
-        type Value = Vec<InstanceStatus>;
+    struct Instances<T>(usize, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Instances<T> {
+        type Value = Vec<T>;
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_seq(self)
         }
     }
-    impl<'de> Visitor<'de> for Instances {
-        type Value = Vec<InstanceStatus>;
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Instances<T> {
+        type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of instances")
         }
@@ -260,7 +270,7 @@ fn status_instances(line: &[u8]) -> serde_json::Result<Vec<InstanceStatus>> {
 
     let reserve = (line.len() / MIN_INSTANCE_BYTES).min(MAX_RESERVED);
     let mut de = serde_json::Deserializer::from_slice(line);
-    let instances = (&mut de).deserialize_map(Reply(reserve))?;
+    let instances = (&mut de).deserialize_map(Reply(reserve, std::marker::PhantomData))?;
     de.end()?;
     Ok(instances)
 }

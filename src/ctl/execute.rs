@@ -10,7 +10,7 @@ use super::command::Command;
 use super::error::CtlError;
 use super::render::{failure, render, Format, Printout};
 use super::session::Session;
-use super::status_table::status_table_long;
+use super::status_table::{colour_wanted, status_table_long, status_table_of_line};
 
 /// Run `command`, print what the daemon answered on `out` (notices on `err`), and fail
 /// if the answer says it failed. The failure itself is not printed: the caller says it
@@ -45,7 +45,21 @@ pub fn execute(
     if let Command::Top { .. } = command {
         return top(session, &request, out, err);
     }
-    let response = session.request(&request)?;
+    let response = match (command, format) {
+        // The table straight from the reply line (see `status_table_of_line`).
+        (Command::Status { long: false, .. }, Format::Human) => {
+            let line = session.request_line(&request)?;
+            if let Some(table) = status_table_of_line(&line, colour_wanted()) {
+                let printout = Printout {
+                    out: table,
+                    err: String::new(),
+                };
+                return print(&printout, out, err);
+            }
+            session.decode(&line)?
+        }
+        _ => session.request(&request)?,
+    };
     let printout = match (command, &response, format) {
         (Command::Status { long: true, .. }, Response::Status { instances }, Format::Human) => {
             Printout {

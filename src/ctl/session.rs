@@ -56,6 +56,20 @@ impl Session {
         Ok(response)
     }
 
+    /// [`Session::request`], the response left as its line (see `Client::next_response_line`);
+    /// [`Session::decode`] makes it a [`Response`].
+    pub fn request_line(&mut self, request: &Request) -> Result<Vec<u8>, ClientError> {
+        let mut client = self.send(request)?;
+        let line = client.next_response_line()?;
+        self.client = Some(client);
+        Ok(line)
+    }
+
+    /// A response line from [`Session::request_line`], decoded.
+    pub fn decode(&self, line: &[u8]) -> Result<Response, ClientError> {
+        crate::control::client::decode_reply(&self.socket, line)
+    }
+
     /// Send `request` and hand over the connection, for a reply that streams until the
     /// connection is dropped (`tail -f`). A connection whose state is unknown after an
     /// error is never kept: the next request gets a new one.

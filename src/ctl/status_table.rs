@@ -5,12 +5,57 @@
 //! bad    FATAL    -     exit 127, restarts 3, exec /nope: No such file or directory
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
-use crate::control::proto::InstanceStatus;
+use serde::Deserialize;
+
+use crate::control::proto::{is_status_line, status_list, InstanceStatus};
 
 /// Columns are separated by two spaces; the last one is free text.
 const GAP: &str = "  ";
+
+/// What a line of the table shows of an instance: read straight from the daemon's reply
+/// line, its strings borrowed from it where they have no escapes, or borrowed from an
+/// [`InstanceStatus`]. Fields the table does not show are skipped unread.
+#[derive(Debug, Deserialize)]
+pub struct Row<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    state: Cow<'a, str>,
+    #[serde(default)]
+    pid: Option<i32>,
+    #[serde(default)]
+    uptime_secs: Option<u64>,
+    #[serde(default)]
+    restarts: u32,
+    #[serde(default)]
+    exit_code: Option<i32>,
+    #[serde(default)]
+    exit_signal: Option<Cow<'a, str>>,
+    #[serde(default)]
+    detail: Option<Cow<'a, str>>,
+    #[serde(default)]
+    last_stderr: Option<Cow<'a, str>>,
+}
+
+impl<'a> Row<'a> {
+    pub fn of(i: &'a InstanceStatus) -> Row<'a> {
+        let borrowed = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
+        Row {
+            name: Cow::Borrowed(&i.name),
+            state: Cow::Borrowed(&i.state),
+            pid: i.pid,
+            uptime_secs: i.uptime_secs,
+            restarts: i.restarts,
+            exit_code: i.exit_code,
+            exit_signal: borrowed(&i.exit_signal),
+            detail: borrowed(&i.detail),
+            last_stderr: borrowed(&i.last_stderr),
+        }
+    }
+}
 
 pub fn status_table(instances: &[InstanceStatus]) -> String {
     status_table_in(instances, false)
@@ -19,6 +64,23 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 /// [`status_table`], with the state words in colour when `colour` (a terminal, and no
 /// `NO_COLOR`): green up, red failed, yellow on the way.
 pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
+    let rows: Vec<Row> = instances.iter().map(Row::of).collect();
+    table_of_rows(&rows, colour)
+}
+
+/// The table of a status reply line, read without making an [`InstanceStatus`] of each
+/// instance (three strings each, copied out of the line, and 280 bytes: at 1,000
+/// instances, 3,000 allocations and 70 pages touched for nothing); `None` when the line
+/// is not a status reply, or not one this reads.
+pub fn status_table_of_line(line: &[u8], colour: bool) -> Option<String> {
+    if !is_status_line(line) {
+        return None;
+    }
+    let rows: Vec<Row> = status_list(line).ok()?;
+    Some(table_of_rows(&rows, colour))
+}
+
+fn table_of_rows(instances: &[Row], colour: bool) -> String {
     // Name and state are borrowed: with 1,000 instances, a copy of every cell was a
     // fifth of tmctl's allocations. The pid and info cells are written one after the other
     // into one string, each row's ends kept: a string per cell (two for an uptime) was
@@ -40,7 +102,7 @@ pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
         .map(|(i, (pid_end, end))| {
             let (pid, info) = (&cells[start..pid_end], &cells[pid_end..end]);
             start = end;
-            [i.name.as_str(), i.state.as_str(), pid, info]
+            [&*i.name, &*i.state, pid, info]
         })
         .collect();
     aligned_coloured(&rows, colour.then_some(1))
@@ -176,13 +238,13 @@ fn write_pid(text: &mut String, pid: Option<i32>) {
 
 fn info(instance: &InstanceStatus) -> String {
     let mut text = String::new();
-    write_info(&mut text, instance);
+    write_info(&mut text, &Row::of(instance));
     text
 }
 
 /// Uptime while it runs, else the last exit; then restarts and the daemon's detail;
 /// appended to `text`.
-fn write_info(text: &mut String, instance: &InstanceStatus) {
+fn write_info(text: &mut String, instance: &Row) {
     let start = text.len();
     // Each part after the first is set off by a comma.
     let part = |text: &mut String| {
@@ -214,7 +276,7 @@ fn write_info(text: &mut String, instance: &InstanceStatus) {
 }
 
 /// "signal KILL" or "exit 1"; a signal wins, since the exit code then means nothing.
-fn last_exit(instance: &InstanceStatus) -> Option<String> {
+fn last_exit(instance: &Row) -> Option<String> {
     match (&instance.exit_signal, instance.exit_code) {
         (Some(signal), _) => Some(format!("signal {signal}")),
         (None, Some(code)) => Some(format!("exit {code}")),
@@ -332,5 +394,34 @@ w         EXITED   7     signal KILL
             .replace("\x1b[31m", "")
             .replace("\x1b[0m", "");
         assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn the_table_of_a_reply_line_is_the_table_of_its_instances() {
+        use crate::control::proto::{decode_response, Response};
+        let mut fatal = instance("bad", "FATAL", None);
+        fatal.exit_code = Some(127);
+        fatal.restarts = 3;
+        fatal.detail = Some("exec /no\"pe: No such file or directory".into());
+        fatal.last_stderr = Some("boom \"quoted\" \u{e9}".into());
+        let mut killed = instance("w\u{e9}b:1", "EXITED", None);
+        killed.exit_signal = Some("KILL".into());
+        let mut up = instance("web:0", "RUNNING", Some(4242));
+        up.uptime_secs = Some(3 * 86_400 + 5);
+        let instances = vec![up, fatal, killed, instance("idle", "STOPPED", None)];
+        let line = serde_json::to_vec(&Response::Status { instances }).expect("encode");
+        let Ok(Response::Status { instances }) = decode_response(&line) else {
+            panic!("not a status reply");
+        };
+        for colour in [false, true] {
+            assert_eq!(
+                status_table_of_line(&line, colour).as_deref(),
+                Some(status_table_in(&instances, colour).as_str())
+            );
+        }
+        assert_eq!(
+            status_table_of_line(br#"{"result":"ok","lines":[]}"#, false),
+            None
+        );
     }
 }

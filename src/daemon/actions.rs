@@ -178,6 +178,23 @@ impl Daemon {
                 self.cgroups.forget_instance(&id);
                 None
             }
+            // A plain status (no cgroup accounting asked for): the line is written from the
+            // core's statuses themselves (see `StatusLine`).
+            Action::Reply {
+                client,
+                response: crate::supervisor::Reply::Status { instances },
+            } if self
+                .clients
+                .iter()
+                .any(|c| c.id == client && !c.status_usage) =>
+            {
+                self.log.flush();
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                    c.reserve(instances.len() * 128);
+                    c.send(&crate::control::wire_status::StatusLine(&instances));
+                }
+                None
+            }
             Action::Reply { client, response } => {
                 let mut response = Response::from(response);
                 if matches!(response, Response::JobEnded { .. }) {

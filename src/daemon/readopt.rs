@@ -18,7 +18,7 @@ const ADOPTED: &str =
 
 impl Daemon {
     pub(super) fn adopt_survivors(&mut self) {
-        let Some(files) = self.state_files.as_ref() else {
+        let Some(files) = self.state_files.as_ref().filter(|f| f.may_hold_survivors()) else {
             return;
         };
         let dir = files.dir().to_path_buf();

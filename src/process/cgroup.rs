@@ -12,7 +12,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -184,8 +183,11 @@ impl Cgroups {
                 return Err(CgroupError::MissingController { field, controller });
             }
         }
+        // Made and opened relative to the open root, as every call at a spawn: a path walk
+        // down the whole cgroupfs mount revalidates each component in kernfs, three walks
+        // per spawn.
         let service_dir = self.root.join(service);
-        make_dir(&service_dir).map_err(dir_error(&service_dir))?;
+        self.make_dir_at(service).map_err(dir_error(&service_dir))?;
         for controller in &self.controllers {
             enable(&service_dir, controller).map_err(|error| CgroupError::Enable {
                 path: service_dir.clone(),
@@ -209,7 +211,8 @@ impl Cgroups {
             }
         }
         let dir = self.dir(service, index);
-        make_dir(&dir).map_err(dir_error(&dir))?;
+        self.make_dir_at(&format!("{service}/{index}"))
+            .map_err(dir_error(&dir))?;
         for (file, value) in self.limit_files(limits) {
             if let Err(error) = write(&dir.join(file), &value) {
                 return Err(CgroupError::Limit {
@@ -226,11 +229,26 @@ impl Cgroups {
     /// The instance's cgroup directory, opened for a child to be born in it (or to join
     /// it), as [`Cgroups::prepare`] made it.
     pub fn open(&self, service: &str, index: u32) -> std::io::Result<OwnedFd> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
-            .open(self.dir(service, index))?;
-        Ok(OwnedFd::from(file))
+        use nix::fcntl::OFlag;
+        use std::os::fd::AsFd;
+        nix::fcntl::openat(
+            self.lock.as_fd(),
+            format!("{service}/{index}").as_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+    }
+
+    /// A directory below the root (`SERVICE` or `SERVICE/INSTANCE`); one already there is
+    /// fine.
+    fn make_dir_at(&self, relative: &str) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o777);
+        match nix::sys::stat::mkdirat(self.lock.as_fd(), relative, mode) {
+            Err(nix::errno::Errno::EEXIST) => Ok(()),
+            other => other.map_err(std::io::Error::from),
+        }
     }
 
     /// Every limit file of an enabled controller with its value: the one asked for, else
