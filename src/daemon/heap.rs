@@ -160,32 +160,52 @@ mod arenas {
         if arenas == 0 {
             return;
         }
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        // Each thread holds its chunk (and the arena with it) until all have theirs: one
+        // that freed early would put its arena back for the next to take again.
+        let gate = Arc::new((Mutex::new(Gate::default()), Condvar::new()));
+        let mut spawned = 0;
         for _ in 0..arenas {
             let gate = Arc::clone(&gate);
             let builder = std::thread::Builder::new()
                 .name("heap-trim".into())
                 .stack_size(STACK_BYTES);
-            let spawned = super::super::threads::spawn(builder, move || {
+            let started = super::super::threads::spawn(builder, move || {
                 // SAFETY: a plain allocation, freed once, never read or written. The
                 // compiler would drop a malloc whose pointer is only freed: black_box keeps it.
                 let chunk = std::hint::black_box(unsafe { libc::malloc(TRIGGER_BYTES) });
-                // Held (and the arena with it) until every trimming thread has its own.
-                let (open, opened) = &*gate;
-                if let Ok(guard) = open.lock() {
-                    drop(opened.wait_while(guard, |open| !*open));
+                let (state, changed) = &*gate;
+                if let Ok(mut state) = state.lock() {
+                    state.arrived += 1;
+                    changed.notify_all();
+                    drop(changed.wait_while(state, |state| !state.all_arrived()));
                 }
                 // SAFETY: `chunk` came from malloc above (free of null does nothing).
                 unsafe { libc::free(chunk) };
             });
-            if spawned.is_err() {
+            if started.is_err() {
                 break;
             }
+            spawned += 1;
         }
-        let (open, opened) = &*gate;
-        if let Ok(mut open) = open.lock() {
-            *open = true;
+        let (state, changed) = &*gate;
+        if let Ok(mut state) = state.lock() {
+            state.expected = Some(spawned);
         }
-        opened.notify_all();
+        changed.notify_all();
+    }
+
+    /// The trimming threads that have their chunk, and how many there are (once all are
+    /// spawned). The loop never waits on it: the last thread to arrive opens the gate.
+    #[derive(Default)]
+    struct Gate {
+        arrived: usize,
+        expected: Option<usize>,
+    }
+
+    impl Gate {
+        fn all_arrived(&self) -> bool {
+            self.expected
+                .is_some_and(|expected| self.arrived >= expected)
+        }
     }
 }
