@@ -3,19 +3,25 @@
 //! `nix::unistd::execve` builds this array itself, which allocates; after fork we may not, so
 //! the child calls `libc::execve` with the array made here.
 
-use std::ffi::{c_char, CString};
+use std::borrow::Cow;
+use std::ffi::{c_char, CStr, CString};
 
 pub(super) struct CStringArray {
-    /// Owns the bytes the pointers point to; only held, never read or mutated after `new`,
-    /// so the pointers stay valid while `self` lives, even when `self` moves (the heap
-    /// buffers do not).
-    _strings: Vec<CString>,
+    /// Owns (or borrows for the program's life) the bytes the pointers point to; only held,
+    /// never read or mutated after `new`, so the pointers stay valid while `self` lives,
+    /// even when `self` moves (the heap buffers do not).
+    _strings: Vec<Cow<'static, CStr>>,
     /// One pointer per string, then NULL.
     pointers: Vec<*const c_char>,
 }
 
 impl CStringArray {
     pub fn new(strings: Vec<CString>) -> CStringArray {
+        CStringArray::of(strings.into_iter().map(Cow::Owned).collect())
+    }
+
+    /// The same, of strings some of which live as long as the program.
+    pub fn of(strings: Vec<Cow<'static, CStr>>) -> CStringArray {
         let pointers = strings
             .iter()
             .map(|s| s.as_ptr())
@@ -29,8 +35,8 @@ impl CStringArray {
 
     /// The same, with more entries whose bytes live elsewhere (the WATCHDOG_PID and
     /// LISTEN_PID slots the child fills in); they must stay valid as long as `self` is used.
-    pub fn with_extra(strings: Vec<CString>, extra: &[*const c_char]) -> CStringArray {
-        let mut array = CStringArray::new(strings);
+    pub fn with_extra(strings: Vec<Cow<'static, CStr>>, extra: &[*const c_char]) -> CStringArray {
+        let mut array = CStringArray::of(strings);
         let end = array.pointers.len() - 1;
         for (i, pointer) in extra.iter().enumerate() {
             array.pointers.insert(end + i, *pointer);
