@@ -7,6 +7,7 @@
 
 mod blocks;
 mod env_file;
+mod env_vars;
 mod fields;
 mod load;
 mod nesting;
@@ -31,6 +32,7 @@ mod values;
 mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
+pub use env_vars::EnvVars;
 pub use render::service_kdl;
 pub use resources::size_text;
 pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};

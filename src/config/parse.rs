@@ -13,6 +13,7 @@ use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
+use super::EnvVars;
 use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
@@ -511,6 +512,7 @@ fn read_process(
         stderr: stderr.unwrap_or(Output::Capture),
         env: reader
             .read_all("env", |f| blocks::env(f, source))
+            .map(EnvVars::from)
             .unwrap_or_default(),
         credentials: read_credentials(reader),
         capabilities: reader.read("capabilities", readers::capabilities),

@@ -4,6 +4,7 @@
 //! a change in [`ProcessSpec`] restarts the service, a change in [`Policy`] or [`Deps`]
 //! applies in place, and `numprocs` adds or removes instances only.
 
+use super::EnvVars;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,7 +91,7 @@ pub struct ProcessSpec {
     pub workingdir: PathBuf,
     pub stdout: Output,
     pub stderr: Output,
-    pub env: BTreeMap<String, String>,
+    pub env: EnvVars,
     pub credentials: Option<Credentials>,
     /// `None`: the field was not given (root keeps all, another user gets none).
     pub capabilities: Option<Vec<caps::Capability>>,

@@ -1,6 +1,5 @@
 //! Service files end to end: whole specs compared field by field, and every error message.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,7 +48,7 @@ fn defaults() {
             workingdir: PathBuf::from("/"),
             stdout: Output::Capture,
             stderr: Output::Capture,
-            env: BTreeMap::new(),
+            env: Default::default(),
             credentials: None,
             capabilities: None,
             no_new_privs: false,

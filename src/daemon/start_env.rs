@@ -51,7 +51,7 @@ pub fn for_start(
     }
     let mut started = spec.clone();
     started.cmd = expand_cmd(&spec.cmd, &env);
-    started.env = env;
+    started.env = env.into();
     Ok(started)
 }
 

@@ -153,7 +153,7 @@ impl ExecPlan {
             ),
             None => None,
         };
-        let mut vars = spec.env.clone();
+        let mut vars = spec.env.to_map();
         if count > 0 {
             vars.insert("LISTEN_FDS".into(), count.to_string());
             vars.insert("LISTEN_FDNAMES".into(), handed.listen_names.join(":"));

@@ -86,7 +86,7 @@ fn svc(name: &str) -> Svc {
             workingdir: PathBuf::from("/"),
             stdout: Output::Capture,
             stderr: Output::Capture,
-            env: BTreeMap::new(),
+            env: Default::default(),
             credentials: None,
             capabilities: None,
             no_new_privs: false,
