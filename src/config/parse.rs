@@ -97,11 +97,15 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
 /// files of about equal size; a single file may be cut in parts instead (see `split.rs`).
 pub(crate) fn parse_files(files: &[(&Path, &str)]) -> Vec<ParsedFile> {
     let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let groups = cpus.min(MAX_PARTS).min(files.len());
     // A file of more than half the bytes is better cut in parts by `parse_file`.
     let one_large = files.iter().any(|(_, text)| text.len() * 2 > bytes);
-    if groups < 2 || bytes < split::MIN_SPLIT_BYTES || one_large {
+    let groups = if files.len() < 2 || bytes < split::MIN_SPLIT_BYTES || one_large {
+        1
+    } else {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.min(MAX_PARTS).min(files.len())
+    };
+    if groups < 2 {
         return files
             .iter()
             .map(|(file, text)| parse_file(file, text))
@@ -176,6 +180,10 @@ const PART_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// a part does not parse: the whole file is parsed then, so that its errors are its own.
 fn parse_in_parts(source: &SourceText<'_>) -> Option<ParsedFile> {
     let text = source.text();
+    // Asked only of a file worth cutting: std reads the cgroup's CPU quota files for it.
+    if text.len() < split::MIN_SPLIT_BYTES {
+        return None;
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let starts = split::part_starts(text, cpus.min(MAX_PARTS))?;
     // The bound on nesting holds for every part (the whole file's parse checks it first).
