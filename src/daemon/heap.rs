@@ -84,6 +84,9 @@ pub(super) fn fix_thresholds() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, BYTES);
         libc::mallopt(libc::M_TRIM_THRESHOLD, BYTES);
+        // What a trim leaves on top of an arena (128 KiB by default): each helper thread's
+        // arena kept that much resident after its trim.
+        libc::mallopt(libc::M_TOP_PAD, 16 * 1024);
     }
 }
 
@@ -95,6 +98,9 @@ pub(super) fn release_free_heap() {
     // SAFETY: malloc_trim only returns free memory of the allocator's own arenas to the
     // kernel; it takes an integer (the padding to keep) and is thread-safe.
     unsafe { libc::malloc_trim(0) };
+    // The caller's own arena (the state-files writer trims after a large batch), then those
+    // of the helper threads that are gone.
+    arenas::trim_own_arena();
     arenas::trim_helper_arenas();
 }
 
@@ -123,6 +129,13 @@ mod arenas {
 
     /// What a trimming thread needs: its stack is mapped, not malloc'd, and is small.
     const STACK_BYTES: usize = 64 * 1024;
+
+    /// A large chunk of the calling thread's arena, freed: glibc then trims that arena's top.
+    pub(super) fn trim_own_arena() {
+        // SAFETY: a plain allocation, freed at once, never read or written. The compiler
+        // would drop a malloc whose pointer is only freed: black_box keeps it.
+        unsafe { libc::free(std::hint::black_box(libc::malloc(TRIGGER_BYTES))) };
+    }
 
     /// How many arenas besides the main one malloc has made (`<heap nr="N">` in
     /// `malloc_info`: the main arena is 0).
