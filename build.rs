@@ -7,7 +7,7 @@
 //! (fault-around), so a hot function every few pages makes nearly all of the 3.9 MiB of text
 //! resident and counted in the daemon's memory. With the 1.4 MiB the daemon runs packed
 //! together, the code it never runs as a daemon (`import`, `--shell`, clap's help, error
-//! paths) is never mapped (README "Performance", memory).
+//! paths) is never mapped (bench/PROFILES.md, memory).
 //!
 //! A list that has gone stale (functions renamed or gone) only places less code together:
 //! the linker ignores names it does not find. Without gold or the list, the link is the

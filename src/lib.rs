@@ -10,7 +10,7 @@
 // libgcc_eh.a, rather than loaded from libgcc_s.so.1: loading that library costs every
 // start of a binary an mmap per segment, its relocations and its constructor, which asks
 // the CPU for its features with CPUID, a trap to the hypervisor in a virtual machine; in
-// all 0.1 ms of a `tmctl status` whose budget is 1 ms (README, Performance). The same
+// all 0.1 ms of a `tmctl status` whose budget is 1 ms (bench/PROFILES.md). The same
 // unwinder, in the binary: `ldd` shows no libgcc_s. Only a native library of this crate
 // comes after the Rust code of every crate on the link line (std's included), so its
 // objects resolve every `_Unwind_*` symbol before `-lgcc_s`, which `--as-needed` then

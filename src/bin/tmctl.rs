@@ -7,7 +7,7 @@
 //! it, and asks for the CPU affinity) and installs an alternate signal stack, all to
 //! print "has overflowed its stack" instead of a plain SIGSEGV; with the mappings and the
 //! pages it touches, 7 page faults and about 50 µs of a one-shot `tmctl status` whose whole
-//! budget is a millisecond (README, Performance). What the wrapper does that tmctl needs,
+//! budget is a millisecond (bench/PROFILES.md). What the wrapper does that tmctl needs,
 //! [`main`] does itself: standard fds 0-2 open, SIGPIPE ignored (a closed stdout is an
 //! error that `exit` turns into success), a panic made exit code 101, stdout flushed.
 

@@ -35,7 +35,7 @@ impl Cli {
     /// scripts run over and over, recognised without clap; `None` for any other command
     /// line, which clap parses (and explains when it is wrong). Building clap's tree of
     /// every command, with the global options copied into each, was a third of the page
-    /// faults of a whole `tmctl status` (README, Performance). Only unambiguous shapes are
+    /// faults of a whole `tmctl status` (bench/PROFILES.md). Only unambiguous shapes are
     /// taken: each option at most once, a socket that is not empty and does not start with
     /// `-`, names that are UTF-8, not empty, and do not start with `-`; for those the
     /// result is the one clap gives (a test holds the two to the same answers).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// kept as one vector of exactly its length. A `BTreeMap` allocates a node of eleven slots
 /// (544 bytes) for even one variable; every service holds its map for as long as it is
 /// loaded, so with 1,000 services of one variable each that was 0.5 MiB of the daemon's
-/// heap (heaptrack, README "Performance", memory).
+/// heap (heaptrack, bench/PROFILES.md, memory).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EnvVars(Vec<(String, String)>);
 

@@ -1,7 +1,7 @@
 //! Where a large service file can be cut into parts that are parsed on threads of their own.
 //!
 //! The KDL parser costs about 0.5 µs per byte (about 90 ms for one file of 1,000 services on
-//! the 2-core machine of README "Performance"), and at boot nothing can start before the
+//! the 2-core machine of bench/PROFILES.md), and at boot nothing can start before the
 //! config is known, while the other CPUs wait.
 //!
 //! A cut must fall where the whole file's parse has a node boundary, so that the parts parse

@@ -4,7 +4,7 @@
 //! environment, per child until its execve) allocate a lot that is freed soon after; what
 //! stays allocated in between keeps the heap from shrinking by itself. With 1,000 services
 //! that was about 11 MiB of free heap still resident after the boot (measured with
-//! mallinfo2, README "Performance"). `malloc_trim` returns the free pages of every arena.
+//! mallinfo2, bench/PROFILES.md). `malloc_trim` returns the free pages of every arena.
 
 /// A config loaded on another thread, copied into this thread's heap: the loader's arena
 /// holds the specs among the freed parse of the whole directory (the KDL documents, ten

@@ -8,7 +8,7 @@
 //! The fast path (x86_64, aarch64): the child is a `clone(CLONE_VM)` that shares the daemon's
 //! memory until execve, on a small stack of its own, as posix_spawn does. A fork copies the
 //! daemon's page tables and execve then throws the copy away; with 1,000 services that copy
-//! was the largest cost of a start (measured with perf, see README "Performance"). Unlike
+//! was the largest cost of a start (measured with perf, see bench/PROFILES.md). Unlike
 //! posix_spawn's CLONE_VFORK, the daemon does not wait for the execve: the report pipe tells
 //! it later, as before. Elsewhere it is a plain fork.
 
