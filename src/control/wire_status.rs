@@ -12,7 +12,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use super::proto::InstanceStatus;
+#[cfg(test)]
 use crate::supervisor::InstanceStatus as CoreStatus;
+use crate::supervisor::{InstanceName, StatusView};
 
 /// `Response::Status`'s `instances`, as sent by the daemon.
 pub(super) fn instances<S: Serializer>(
@@ -26,22 +28,30 @@ pub(super) fn instances<S: Serializer>(
     seq.end()
 }
 
-/// The status reply line of the core's statuses, the very bytes of
-/// `Response::Status` made from them (`From<Reply>`), written without making that
-/// response first: with 1,000 instances its list of [`InstanceStatus`] was 280 KB, a copy
-/// of the core's list into fresh pages (the daemon gives allocations of 128 KiB and more
-/// back to the kernel when freed) at every `tmctl status`. Only for a status without
-/// cgroup accounting, which the core's statuses do not have.
-pub struct StatusLine<'a>(pub &'a [CoreStatus]);
+/// The status reply line of the core's statuses, the very bytes of `Response::Status`
+/// made from them (`From<Reply>`), written instance by instance from views borrowed from
+/// the core (`Supervisor::status_views`) without making that response, nor even the
+/// core's list of owned statuses, first: with 1,000 instances those lists were 280 KB and
+/// 212 KB, copies into fresh pages (the daemon gives allocations of 128 KiB and more back
+/// to the kernel when freed) at every `tmctl status`. Only for a status without cgroup
+/// accounting, which the core's statuses do not have.
+pub struct StatusLine<I>(pub I);
 
-impl Serialize for StatusLine<'_> {
+impl<'a, I> Serialize for StatusLine<I>
+where
+    I: Iterator<Item = StatusView<'a>> + Clone,
+{
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct List<'a>(&'a [CoreStatus]);
-        impl Serialize for List<'_> {
+        struct List<I>(I);
+        impl<'a, I> Serialize for List<I>
+        where
+            I: Iterator<Item = StatusView<'a>> + Clone,
+        {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-                for instance in self.0 {
-                    seq.serialize_element(&SetFields::of_core(instance))?;
+                // The length is only a hint to serde_json, which writes `[` either way.
+                let mut seq = serializer.serialize_seq(None)?;
+                for instance in self.0.clone() {
+                    seq.serialize_element(&SetFields::of_view(&instance))?;
                 }
                 seq.end()
             }
@@ -49,14 +59,15 @@ impl Serialize for StatusLine<'_> {
         // As serde writes the tagged enum: the tag, then the variant's fields.
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("result", "status")?;
-        map.serialize_entry("instances", &List(self.0))?;
+        map.serialize_entry("instances", &List(self.0.clone()))?;
         map.end()
     }
 }
 
 /// An instance's fields as they are sent, borrowed from either kind of status.
 struct SetFields<'a> {
-    name: &'a str,
+    /// Written as it is shown (`collect_str`: the same bytes as the string, never made).
+    name: InstanceName<'a>,
     service: &'a str,
     state: &'a str,
     pid: Option<i32>,
@@ -99,7 +110,7 @@ impl<'a> SetFields<'a> {
             next_run,
         } = status;
         SetFields {
-            name,
+            name: InstanceName::Whole(name),
             service,
             state,
             pid: *pid,
@@ -120,8 +131,8 @@ impl<'a> SetFields<'a> {
     }
 
     /// The core's status: no cgroup accounting (the loop adds it to an [`InstanceStatus`]).
-    fn of_core(status: &'a CoreStatus) -> SetFields<'a> {
-        let CoreStatus {
+    fn of_view(status: &'a StatusView<'_>) -> SetFields<'a> {
+        let StatusView {
             name,
             service,
             state,
@@ -137,7 +148,7 @@ impl<'a> SetFields<'a> {
             next_run,
         } = status;
         SetFields {
-            name,
+            name: *name,
             service,
             state,
             pid: *pid,
@@ -146,7 +157,7 @@ impl<'a> SetFields<'a> {
             exit_code: *exit_code,
             exit_signal: exit_signal.as_deref(),
             detail: detail.as_deref(),
-            last_stderr: last_stderr.as_deref(),
+            last_stderr: *last_stderr,
             transient: *transient,
             owner: *owner,
             memory_bytes: None,
@@ -180,7 +191,8 @@ impl Serialize for SetFields<'_> {
             next_run,
         } = self;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("name", name)?;
+        map.serialize_key("name")?;
+        map.serialize_value(&Shown(name))?;
         map.serialize_entry("service", service)?;
         map.serialize_entry("state", state)?;
         map.serialize_entry("restarts", restarts)?;
@@ -200,6 +212,15 @@ impl Serialize for SetFields<'_> {
         optional(&mut map, "tasks", tasks)?;
         optional(&mut map, "next_run", next_run)?;
         map.end()
+    }
+}
+
+/// A value written through its `Display` (serde_json escapes it as it would the string).
+struct Shown<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for Shown<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
     }
 }
 
@@ -279,12 +300,40 @@ mod tests {
     fn the_line_from_the_core_is_the_line_of_the_response() {
         use crate::supervisor::Reply;
         let instances = vec![core("web:0", false), core("bad", true), core("é", false)];
-        let direct = serde_json::to_vec(&StatusLine(&instances)).expect("encode");
+        let direct = serde_json::to_vec(&StatusLine(instances.iter().map(CoreStatus::view)))
+            .expect("encode");
         let response = Response::from(Reply::Status { instances });
         assert_eq!(
             String::from_utf8(direct).expect("utf-8"),
             serde_json::to_string(&response).expect("encode")
         );
+    }
+
+    #[test]
+    fn a_name_made_from_service_and_index_is_written_as_the_string() {
+        use crate::supervisor::Reply;
+        // The core's views name an instance of several as (service, index), never made
+        // into a string: written through `Display`, the bytes are those of the name.
+        let instances = vec![core("web:3", false), core("q\"uote:0", true)];
+        let views = instances.iter().map(|status| {
+            let mut view = status.view();
+            if let Some((service, index)) = status.name.rsplit_once(':') {
+                let index = index.parse().expect("index");
+                view.name = InstanceName::Indexed(service, index);
+            }
+            view
+        });
+        let direct = serde_json::to_string(&StatusLine(views)).expect("encode");
+        let response = Response::from(Reply::Status { instances });
+        assert_eq!(direct, serde_json::to_string(&response).expect("encode"));
+    }
+
+    #[test]
+    fn a_view_comes_back_as_the_status_it_was_made_of() {
+        let status = core("bad", true);
+        assert_eq!(status.view().into_owned(), status);
+        let status = core("web:0", false);
+        assert_eq!(status.view().into_owned(), status);
     }
 
     #[test]

@@ -178,8 +178,9 @@ impl Daemon {
                 self.cgroups.forget_instance(&id);
                 None
             }
-            // A plain status (no cgroup accounting asked for): the line is written from the
-            // core's statuses themselves (see `StatusLine`).
+            // A plain status of names (no cgroup accounting asked for): the line is written
+            // from the core's statuses themselves (see `StatusLine`; a plain status of all
+            // does not come here, see `Daemon::status_of_all`).
             Action::Reply {
                 client,
                 response: crate::supervisor::Reply::Status { instances },
@@ -191,7 +192,11 @@ impl Daemon {
                 self.log.flush();
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                     c.reserve(instances.len() * 128);
-                    c.send(&crate::control::wire_status::StatusLine(&instances));
+                    c.send(&crate::control::wire_status::StatusLine(
+                        instances
+                            .iter()
+                            .map(crate::supervisor::InstanceStatus::view),
+                    ));
                 }
                 None
             }

@@ -46,7 +46,8 @@ pub use instance::{ForcedStop, Goal, Instance};
 pub use jobs::{Adoption, JobRequest, MAX_ENDED_JOBS, MAX_LIVE_JOBS};
 pub use level::Level;
 pub use reply::{
-    Analysis, AnalyzeEntry, Command, InstanceOutcome, InstanceStatus, ProcessIds, Refusal, Reply,
+    Analysis, AnalyzeEntry, Command, InstanceName, InstanceOutcome, InstanceStatus, ProcessIds,
+    Refusal, Reply, StatusView,
 };
 pub use services::Touched;
 pub use state::{ExitStatus, State};
@@ -709,7 +710,7 @@ impl Supervisor {
 
     /// The instances a user sees (not those of removed services, nor those a reload is
     /// retiring), in name order, with their service and index.
-    fn visible(&self) -> impl Iterator<Item = (&Service, u32, &Instance)> + '_ {
+    fn visible(&self) -> impl Iterator<Item = (&Service, u32, &Instance)> + Clone + '_ {
         self.services.values().filter(|s| !s.removed).flat_map(|s| {
             s.instances
                 .iter()

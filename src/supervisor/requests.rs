@@ -5,7 +5,8 @@ use super::deps::DepKind;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::{log, Action, Actions, ClientId, Goal, InstanceId, State, Supervisor, Vetted};
-use super::{Command, InstanceOutcome, InstanceStatus, Refusal, Reply};
+use super::{Command, InstanceName, InstanceOutcome, InstanceStatus, Refusal, Reply, StatusView};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
@@ -448,13 +449,15 @@ impl Supervisor {
 
     /// The instance's detail as of `now`: a pending restart counts down (`restart in 0.15s`)
     /// instead of repeating the delay it was given.
-    fn detail_now(i: &super::instance::Instance, now: Instant) -> Option<String> {
+    fn detail_now(i: &super::instance::Instance, now: Instant) -> Option<Cow<'_, str>> {
         match (&i.detail, i.deadline) {
-            (Some(detail), Some(at)) if detail.starts_with("restart in") => Some(format!(
-                "restart in {}",
-                super::seconds(at.saturating_duration_since(now))
-            )),
-            (detail, _) => detail.clone(),
+            (Some(detail), Some(at)) if detail.starts_with("restart in") => {
+                Some(Cow::Owned(format!(
+                    "restart in {}",
+                    super::seconds(at.saturating_duration_since(now))
+                )))
+            }
+            (detail, _) => detail.as_deref().map(Cow::Borrowed),
         }
     }
 
@@ -462,37 +465,57 @@ impl Supervisor {
     pub fn status_of(&self, id: &InstanceId, now: Instant) -> Option<InstanceStatus> {
         let service = self.services.get(&id.service)?;
         let i = service.instances.get(&id.index)?;
-        Some(self.status_in(service, id.index, i, now))
+        Some(self.view_in(service, id.index, i, now).into_owned())
     }
 
     /// The status of every instance, in the order of [`Supervisor::all_ids`].
     fn statuses(&self, now: Instant) -> Vec<InstanceStatus> {
         // Sized once: grown by doubling, the list of 1,000 was copied eight times over.
         let mut statuses = Vec::with_capacity(self.visible().count());
-        statuses.extend(
-            self.visible()
-                .map(|(s, index, i)| self.status_in(s, index, i, now)),
-        );
+        statuses.extend(self.status_views(now).map(StatusView::into_owned));
         statuses
     }
 
-    fn status_in(
-        &self,
-        service: &super::Service,
+    /// The status of every instance as views borrowed from the core, in the order of
+    /// [`Supervisor::all_ids`]: what the loop writes a plain status of all from, instance
+    /// by instance, without a list of owned statuses (see [`StatusView`]).
+    pub fn status_views(&self, now: Instant) -> impl Iterator<Item = StatusView<'_>> + Clone {
+        self.visible()
+            .map(move |(s, index, i)| self.view_in(s, index, i, now))
+    }
+
+    fn view_in<'a>(
+        &'a self,
+        service: &'a super::Service,
         index: u32,
-        i: &super::instance::Instance,
+        i: &'a super::instance::Instance,
         now: Instant,
-    ) -> InstanceStatus {
+    ) -> StatusView<'a> {
         let name = &service.spec.name;
         let (exit_code, exit_signal) = match i.last_exit {
             Some(super::ExitStatus::Code(code)) => (Some(code), None),
             Some(super::ExitStatus::Signal(sig)) => (None, Some(crate::signals::name(sig))),
             None => (None, None),
         };
-        InstanceStatus {
-            name: service.instance_name(index),
-            service: name.clone(),
-            state: i.state.word().to_string(),
+        let stored =
+            Self::detail_now(i, now).or_else(|| i.notify_status.as_deref().map(Cow::Borrowed));
+        let detail = match (&i.oom, stored) {
+            (Some(oom), Some(detail)) => Some(Cow::Owned(format!("{oom}; {detail}"))),
+            (Some(oom), None) => Some(Cow::Borrowed(oom.as_str())),
+            (None, detail) => detail,
+        };
+        let detail = match (detail, self.next_run_text(name)) {
+            (Some(detail), Some(next)) => Some(Cow::Owned(format!("{detail}; {next}"))),
+            (detail, next) => detail.or(next.map(Cow::Owned)),
+        };
+        StatusView {
+            name: if service.spec.numprocs == 1 && index == 0 {
+                InstanceName::Whole(name)
+            } else {
+                InstanceName::Indexed(name, index)
+            },
+            service: name,
+            state: i.state.word(),
             pid: i.pid,
             uptime_secs: i
                 .pid
@@ -501,21 +524,8 @@ impl Supervisor {
             restarts: i.restarts,
             exit_code,
             exit_signal,
-            detail: {
-                let detail = match (
-                    &i.oom,
-                    Self::detail_now(i, now).or_else(|| i.notify_status.clone()),
-                ) {
-                    (Some(oom), Some(detail)) => Some(format!("{oom}; {detail}")),
-                    (Some(oom), None) => Some(oom.clone()),
-                    (None, detail) => detail,
-                };
-                match (detail, self.next_run_text(name)) {
-                    (Some(detail), Some(next)) => Some(format!("{detail}; {next}")),
-                    (detail, next) => detail.or(next),
-                }
-            },
-            last_stderr: i.last_stderr.clone().filter(|_| i.state == State::Fatal),
+            detail,
+            last_stderr: i.last_stderr.as_deref().filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
             // A hook's run was asked for by nobody: no owner.
             owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),
