@@ -75,10 +75,11 @@ impl Daemon {
         let Some(c) = self.clients.iter_mut().find(|c| c.id == client) else {
             return;
         };
-        let views = self.core.status_views(now);
         // ~100 bytes an instance: room at once rather than by doubling (see `reserve`).
-        c.reserve(views.clone().count() * 128);
-        c.send(&crate::control::wire_status::StatusLine(views));
+        c.reserve(self.core.status_count() * 128);
+        c.send(&crate::control::wire_status::StatusLine(
+            self.core.status_views(now),
+        ));
     }
 
     fn answer(&mut self, client: ClientId, request: Request) {

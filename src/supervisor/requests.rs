@@ -479,6 +479,11 @@ impl Supervisor {
     /// The status of every instance as views borrowed from the core, in the order of
     /// [`Supervisor::all_ids`]: what the loop writes a plain status of all from, instance
     /// by instance, without a list of owned statuses (see [`StatusView`]).
+    /// How many instances [`Self::status_views`] gives, without making their views.
+    pub fn status_count(&self) -> usize {
+        self.visible().count()
+    }
+
     pub fn status_views(&self, now: Instant) -> impl Iterator<Item = StatusView<'_>> + Clone {
         self.visible()
             .map(move |(s, index, i)| self.view_in(s, index, i, now))
