@@ -571,7 +571,11 @@ mod tests {
         let mut pending = Pending::default();
         pending.add(vec![write("a.json", 1), write("b.json", 2)]);
         // What a later turn sent: b changed again, a went, c is new.
-        pending.add(vec![write("b.json", 3), remove("a.json"), write("c.json", 4)]);
+        pending.add(vec![
+            write("b.json", 3),
+            remove("a.json"),
+            write("c.json", 4),
+        ]);
         assert_eq!(
             taken(&mut pending),
             vec![
