@@ -173,6 +173,9 @@ struct Daemon {
     state_files: Option<state_files::StateFiles>,
     /// The core handled an event this turn: its state files may need writing.
     core_touched: bool,
+    /// The pids reaped in the batch the core is deciding about (sorted): a group signal
+    /// to one of them reaches what is left of its group, never the pid itself.
+    reaped_now: Vec<i32>,
     exit_code: i32,
     done: bool,
 }

@@ -339,6 +339,7 @@ impl Daemon {
             upgrade: None,
             state_files,
             core_touched: false,
+            reaped_now: Vec::new(),
             exit_code: 0,
             done: false,
         };
