@@ -318,10 +318,12 @@ impl Daemon {
             self.consoles.register(id, master);
         }
         self.settle_one_exec_report();
+        self.spawns += 1;
         self.exec_reports.push(PendingExec {
             pid,
             id: id.clone(),
             report,
+            seq: self.spawns,
         });
         if let Some(file) = ready_read {
             self.ready_pipes.attach(id.clone(), pid, file);

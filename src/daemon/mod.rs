@@ -126,6 +126,11 @@ struct Daemon {
     exec_reports: Vec<exec_reports::PendingExec>,
     /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
     exec_report_cursor: usize,
+    /// Service processes spawned so far (numbers their `PendingExec`).
+    spawns: u64,
+    /// The drain of every child (`reaper::reap_all`) that a SIGCHLD turn put off because
+    /// it spawned (see `Daemon::handle_signals`).
+    drain_due: Option<turn::DeferredDrain>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
     /// The service files of the running config that loaded clean and whose services all

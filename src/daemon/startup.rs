@@ -318,6 +318,8 @@ impl Daemon {
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
             exec_report_cursor: 0,
+            spawns: 0,
+            drain_due: None,
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
