@@ -42,6 +42,7 @@ mod start_env;
 mod startup;
 pub mod state_files;
 mod threads;
+mod signal_fd;
 mod turn;
 mod upgrade;
 mod utf8;
@@ -54,9 +55,7 @@ use crate::log::{EventLog, Level};
 use crate::supervisor::{ClientId, Supervisor};
 use clients::Client;
 use output::Outputs;
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -116,7 +115,7 @@ struct Daemon {
     /// Accepting is paused until then (the process ran out of file descriptors).
     accept_paused: Option<Instant>,
     /// With each signal's sender: a SIGCHLD names the child whose exit it reports.
-    signals: SignalDelivery<UnixStream, WithOrigin>,
+    signals: signal_fd::LoopSignals,
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
