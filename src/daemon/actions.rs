@@ -311,8 +311,8 @@ impl Daemon {
         if let Some(master) = master {
             self.consoles.register(id, master);
         }
-        self.settle_one_exec_report();
-        self.exec_reports.push(PendingExec {
+        self.settle_exec_reports();
+        self.exec_reports.push_back(PendingExec {
             pid,
             id: id.clone(),
             report,

@@ -123,9 +123,9 @@ struct Daemon {
     /// `pre-start` processes and their output.
     helpers: helpers::Helpers,
     /// Spawned processes whose exec report is still to be read.
-    exec_reports: Vec<exec_reports::PendingExec>,
-    /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
-    exec_report_cursor: usize,
+    /// Spawned processes whose exec report is still to be read, about oldest first (see
+    /// `Daemon::settle_exec_reports`).
+    exec_reports: std::collections::VecDeque<exec_reports::PendingExec>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
     /// The service files of the running config that loaded clean and whose services all

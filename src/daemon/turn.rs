@@ -186,7 +186,7 @@ impl Daemon {
         let Some(ready) = self.poll_once(timeout) else {
             return;
         };
-        for index in ready.exec_reports {
+        for index in ready.exec_reports.into_iter().rev() {
             self.read_exec_report(index);
         }
         // Readiness before signals: a READY=1 (or fd:N newline) was sent before the exit
@@ -259,6 +259,9 @@ impl Daemon {
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
+        if self.exec_reports.is_empty() {
+            crate::process::release_spare_stacks();
+        }
         self.heap_churn
             .trim_if_settled(self.exec_reports.is_empty());
     }
