@@ -269,7 +269,10 @@ mod tests {
         // ask (and its request stays the one an older daemon understands).
         let reply = || vec![r#"{"result":"status","instances":[]}"#.to_string()];
         let (_, _, _, plain) = run("status", Format::Human, reply());
-        assert_eq!(plain, vec![r#"{"cmd":"status","names":[],"table":"plain"}"#]);
+        assert_eq!(
+            plain,
+            vec![r#"{"cmd":"status","names":[],"table":"plain"}"#]
+        );
         let (_, _, _, long) = run("status -l web", Format::Human, reply());
         assert_eq!(
             long,

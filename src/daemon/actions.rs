@@ -194,7 +194,9 @@ impl Daemon {
                     match c.status_table {
                         Some(style) => c.send_table(|out| {
                             crate::ctl::status_table::write_table(
-                                instances.iter().map(crate::supervisor::InstanceStatus::view),
+                                instances
+                                    .iter()
+                                    .map(crate::supervisor::InstanceStatus::view),
                                 style == crate::control::proto::TableStyle::Colour,
                                 out,
                             )

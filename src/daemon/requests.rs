@@ -106,9 +106,11 @@ impl Daemon {
         }
         match request {
             // A table shows no accounting: none is read for it.
-            Request::Status { names, usage, table }
-                if names.is_empty() && (!usage || table.is_some()) =>
-            {
+            Request::Status {
+                names,
+                usage,
+                table,
+            } if names.is_empty() && (!usage || table.is_some()) => {
                 self.status_of_all(client, table)
             }
             Request::Reload => self.reload(Some(client)),
