@@ -147,7 +147,13 @@ impl Daemon {
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
                 // SIGCONT before the thaw: it drops a SIGSTOP still pending in a frozen task.
-                let _ = if group {
+                let _ = if group && self.reaped_now.binary_search(&pid).is_ok() {
+                    // The SIGKILL that ends the leftovers of a process reaped this turn: its
+                    // pid is free for reuse, only its group (reserved while a member is
+                    // left) may still be there. Without it, every service of a stop cost a
+                    // second, useless kill(2) (and one that could hit a new process).
+                    crate::process::signal_group_only(target, signal)
+                } else if group {
                     crate::process::signal_group(target, signal)
                 } else {
                     crate::process::signal_process(target, signal)
@@ -325,10 +331,12 @@ impl Daemon {
             self.consoles.register(id, master);
         }
         self.settle_one_exec_report();
+        self.spawns += 1;
         self.exec_reports.push(PendingExec {
             pid,
             id: id.clone(),
             report,
+            seq: self.spawns,
         });
         if let Some(file) = ready_read {
             self.ready_pipes.attach(id.clone(), pid, file);

@@ -126,6 +126,11 @@ struct Daemon {
     exec_reports: Vec<exec_reports::PendingExec>,
     /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
     exec_report_cursor: usize,
+    /// Service processes spawned so far (numbers their `PendingExec`).
+    spawns: u64,
+    /// The drain of every child (`reaper::reap_all`) that a SIGCHLD turn put off because
+    /// it spawned (see `Daemon::handle_signals`).
+    drain_due: Option<turn::DeferredDrain>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
     /// The service files of the running config that loaded clean and whose services all
@@ -173,6 +178,9 @@ struct Daemon {
     state_files: Option<state_files::StateFiles>,
     /// The core handled an event this turn: its state files may need writing.
     core_touched: bool,
+    /// The pids reaped in the batch the core is deciding about (sorted): a group signal
+    /// to one of them reaches what is left of its group, never the pid itself.
+    reaped_now: Vec<i32>,
     exit_code: i32,
     done: bool,
 }

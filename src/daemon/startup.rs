@@ -318,6 +318,8 @@ impl Daemon {
             helpers: helpers::Helpers::default(),
             exec_reports: Vec::new(),
             exec_report_cursor: 0,
+            spawns: 0,
+            drain_due: None,
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
@@ -339,6 +341,7 @@ impl Daemon {
             upgrade: None,
             state_files,
             core_touched: false,
+            reaped_now: Vec::new(),
             exit_code: 0,
             done: false,
         };
