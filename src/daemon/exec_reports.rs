@@ -15,6 +15,8 @@ pub struct PendingExec {
     pub pid: i32,
     pub id: InstanceId,
     pub report: ExecReport,
+    /// The how-many-th spawn of a service's process it was (`Daemon::spawns`).
+    pub seq: u64,
 }
 
 impl Daemon {

@@ -122,10 +122,14 @@ struct Daemon {
     outputs: Outputs,
     /// `pre-start` processes and their output.
     helpers: helpers::Helpers,
-    /// Spawned processes whose exec report is still to be read.
     /// Spawned processes whose exec report is still to be read, about oldest first (see
     /// `Daemon::settle_exec_reports`).
     exec_reports: std::collections::VecDeque<exec_reports::PendingExec>,
+    /// Service processes spawned so far (numbers their `PendingExec`).
+    spawns: u64,
+    /// The drain of every child (`reaper::reap_all`) that a SIGCHLD turn put off because
+    /// it spawned (see `Daemon::handle_signals`).
+    drain_due: Option<turn::DeferredDrain>,
     /// Config loads and spawns since the free heap was last given back.
     heap_churn: heap::HeapChurn,
     /// The service files of the running config that loaded clean and whose services all
@@ -173,6 +177,9 @@ struct Daemon {
     state_files: Option<state_files::StateFiles>,
     /// The core handled an event this turn: its state files may need writing.
     core_touched: bool,
+    /// The pids reaped in the batch the core is deciding about (sorted): a group signal
+    /// to one of them reaches what is left of its group, never the pid itself.
+    reaped_now: Vec<i32>,
     exit_code: i32,
     done: bool,
 }

@@ -317,6 +317,8 @@ impl Daemon {
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
             exec_reports: std::collections::VecDeque::new(),
+            spawns: 0,
+            drain_due: None,
             heap_churn,
             file_stamps: FileStamps::new(),
             loader: Default::default(),
@@ -338,6 +340,7 @@ impl Daemon {
             upgrade: None,
             state_files,
             core_touched: false,
+            reaped_now: Vec::new(),
             exit_code: 0,
             done: false,
         };

@@ -190,6 +190,11 @@ impl Daemon {
         if !self.exec_reports.is_empty() {
             return busy("a process is being started");
         }
+        // A zombie whose SIGCHLD was merged may wait for that drain: the new image would
+        // not know to look for it.
+        if self.drain_due.is_some() {
+            return busy("exited processes are being reaped");
+        }
         if self.loader.polled().is_some() {
             return busy("a reload is reading the config");
         }
