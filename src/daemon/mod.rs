@@ -121,10 +121,9 @@ struct Daemon {
     outputs: Outputs,
     /// `pre-start` processes and their output.
     helpers: helpers::Helpers,
-    /// Spawned processes whose exec report is still to be read.
-    exec_reports: Vec<exec_reports::PendingExec>,
-    /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
-    exec_report_cursor: usize,
+    /// Spawned processes whose exec report is still to be read, about oldest first (see
+    /// `Daemon::settle_exec_reports`).
+    exec_reports: std::collections::VecDeque<exec_reports::PendingExec>,
     /// Service processes spawned so far (numbers their `PendingExec`).
     spawns: u64,
     /// The drain of every child (`reaper::reap_all`) that a SIGCHLD turn put off because
@@ -177,6 +176,9 @@ struct Daemon {
     state_files: Option<state_files::StateFiles>,
     /// The core handled an event this turn: its state files may need writing.
     core_touched: bool,
+    /// The pids reaped in the batch the core is deciding about (sorted): a group signal
+    /// to one of them reaches what is left of its group, never the pid itself.
+    reaped_now: Vec<i32>,
     exit_code: i32,
     done: bool,
 }

@@ -302,8 +302,7 @@ impl Daemon {
             next_client: 1,
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
-            exec_reports: Vec::new(),
-            exec_report_cursor: 0,
+            exec_reports: std::collections::VecDeque::new(),
             spawns: 0,
             drain_due: None,
             heap_churn,
@@ -327,6 +326,7 @@ impl Daemon {
             upgrade: None,
             state_files,
             core_touched: false,
+            reaped_now: Vec::new(),
             exit_code: 0,
             done: false,
         };

@@ -282,6 +282,9 @@ impl Daemon {
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
+        if self.exec_reports.is_empty() {
+            crate::process::release_spare_stacks();
+        }
         self.heap_churn
             .trim_if_settled(self.exec_reports.is_empty());
     }
