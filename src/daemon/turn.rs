@@ -77,10 +77,7 @@ impl Daemon {
         let syslog = self.log.syslog_waiting_fd();
         let idle = || PollFd::new(self.signals.as_fd(), PollFlags::empty());
         let mut fds = Vec::with_capacity(4 + self.clients.len() + pipes.len());
-        fds.push(PollFd::new(
-            self.signals.as_fd(),
-            PollFlags::POLLIN,
-        ));
+        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
         // No socket, or accepting paused (out of file descriptors): no events.
         fds.push(match &self.listener {
             Some(l) if self.accept_paused.is_none() => PollFd::new(l.as_fd(), PollFlags::POLLIN),
