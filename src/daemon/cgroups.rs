@@ -304,7 +304,8 @@ impl ServiceCgroups {
     /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
     /// costs kernel memory). Best effort: one still populated stays until exit.
     pub(super) fn forget_instance(&mut self, id: &InstanceId) {
-        self.prepared.remove(&(self.names.get(&id.service), id.index));
+        self.prepared
+            .remove(&(self.names.get(&id.service), id.index));
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_gone(&id.service, id.index);
         }

@@ -13,7 +13,11 @@
 //! fault (3-4 µs each in this VM, a few dozen after a boot): the daemon then maps what it
 //! uses, not what it once used. Only executable mappings: a read-only one may be RELRO
 //! (`.data.rel.ro`, `.got`), whose pages are private copies the loader relocated and then
-//! made read-only; dropped, they would come back from the file unrelocated.
+//! made read-only; dropped, they would come back from the file unrelocated. And within the
+//! code, only pages that are still the file's: a debugger's breakpoint or a uprobe (perf,
+//! bpftrace, `link/profile-hot-text`) is written into a private copy of its page, which a
+//! drop would silently replace with the file's, breakpoint gone (`/proc/self/pagemap` tells
+//! the two apart).
 
 /// Unmaps the pages of the daemon's own executable file mappings (with gold's layout, one
 /// mapping: text, read-only data, unwind tables). Errors are ignored: the pages then simply
@@ -31,22 +35,59 @@ pub fn release() {
     }) else {
         return;
     };
+    let Ok(pagemap) = std::fs::File::open("/proc/self/pagemap") else {
+        return;
+    };
     for mapping in maps.lines().filter_map(Mapping::parse) {
         if mapping.path != Some(binary) || !mapping.executable || mapping.writable {
             continue;
         }
-        // SAFETY: the range is a whole mapping of this process, page-aligned as the kernel
-        // reports it, file-backed, executable and not writable (code is never relocated in
-        // place in a PIE): MADV_DONTNEED only drops its page table entries, and the next
-        // access maps the same, unchanged file page again.
-        unsafe {
-            libc::madvise(
-                mapping.start as *mut libc::c_void,
-                mapping.end - mapping.start,
-                libc::MADV_DONTNEED,
-            );
+        for (start, end) in file_page_runs(&pagemap, mapping.start, mapping.end) {
+            // SAFETY: the range lies in a mapping of this process that is file-backed,
+            // executable and not writable (code is never relocated in place in a PIE), and
+            // holds only pages that are the file's own (not private copies): MADV_DONTNEED
+            // only drops their page table entries, and the next access maps the same,
+            // unchanged file page again.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
         }
     }
+}
+
+/// The runs of pages in `start..end` that are mapped and the file's own, from
+/// `/proc/self/pagemap` (one 64-bit entry per page: bit 63 present, bit 61 a file page).
+/// A private copy (a breakpoint) ends a run; so does a page not mapped, which needs no drop.
+#[cfg(target_os = "linux")]
+fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usize, usize)> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    const PRESENT: u64 = 1 << 63;
+    const FILE_PAGE: u64 = 1 << 61;
+    let pages = (end - start) / PAGE;
+    let mut entries = vec![0u8; pages * 8];
+    let offset = (start / PAGE * 8) as u64;
+    if pagemap.read_exact_at(&mut entries, offset).is_err() {
+        return Vec::new();
+    }
+    let mut runs = Vec::new();
+    let mut run: Option<usize> = None;
+    for (i, entry) in entries.chunks_exact(8).enumerate() {
+        let bits = u64::from_ne_bytes(entry.try_into().unwrap_or([0; 8]));
+        let droppable = bits & PRESENT != 0 && bits & FILE_PAGE != 0;
+        match (droppable, run) {
+            (true, None) => run = Some(start + i * PAGE),
+            (false, Some(from)) => {
+                runs.push((from, start + i * PAGE));
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = run {
+        runs.push((from, end));
+    }
+    runs
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -108,12 +149,35 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_to_drop_are_mapped_pages_of_the_code_itself() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let here = the_runs_to_drop_are_mapped_pages_of_the_code_itself as fn() as usize;
+        let code = maps.lines().filter_map(Mapping::parse);
+        let Some(code) = code.into_iter().find(|m| m.start <= here && here < m.end) else {
+            panic!("no mapping holds this test's code");
+        };
+        let pagemap = std::fs::File::open("/proc/self/pagemap").expect("pagemap");
+        let runs = file_page_runs(&pagemap, code.start, code.end);
+        // This very function is running: its page is mapped, and is the file's.
+        assert!(
+            runs.iter().any(|(from, to)| *from <= here && here < *to),
+            "{runs:x?}"
+        );
+        assert!(runs
+            .iter()
+            .all(|(from, to)| code.start <= *from && from < to && *to <= code.end));
+    }
+
+    #[test]
     fn the_code_still_runs_after_its_pages_are_given_back() {
         release();
         // Running code, reading constants and relocated pointers (a trait object's
         // vtable, formatting) all still work: nothing but clean text was dropped.
         let shown: Box<dyn std::fmt::Display> = Box::new(94u8);
         assert_eq!(format!("{shown}"), "94");
-        assert_eq!(Mapping::parse("1-2 r--p 0 0:0 0 /x").map(|m| m.end), Some(2));
+        assert_eq!(
+            Mapping::parse("1-2 r--p 0 0:0 0 /x").map(|m| m.end),
+            Some(2)
+        );
     }
 }
