@@ -147,7 +147,13 @@ impl Daemon {
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
                 // SIGCONT before the thaw: it drops a SIGSTOP still pending in a frozen task.
-                let _ = if group {
+                let _ = if group && self.reaped_now.binary_search(&pid).is_ok() {
+                    // The SIGKILL that ends the leftovers of a process reaped this turn: its
+                    // pid is free for reuse, only its group (reserved while a member is
+                    // left) may still be there. Without it, every service of a stop cost a
+                    // second, useless kill(2) (and one that could hit a new process).
+                    crate::process::signal_group_only(target, signal)
+                } else if group {
                     crate::process::signal_group(target, signal)
                 } else {
                     crate::process::signal_process(target, signal)
@@ -178,25 +184,38 @@ impl Daemon {
                 self.cgroups.forget_instance(&id);
                 None
             }
-            // A plain status of names (no cgroup accounting asked for): the line is written
-            // from the core's statuses themselves (see `StatusLine`; a plain status of all
-            // does not come here, see `Daemon::status_of_all`).
+            // A plain status of names (no cgroup accounting asked for): the table or the
+            // line is written from the core's statuses themselves (see `StatusLine`; a
+            // plain status of all does not come here, see `Daemon::status_of_all`).
             Action::Reply {
                 client,
                 response: crate::supervisor::Reply::Status { instances },
             } if self
                 .clients
                 .iter()
-                .any(|c| c.id == client && !c.status_usage) =>
+                .any(|c| c.id == client && (!c.status_usage || c.status_table.is_some())) =>
             {
                 self.log.flush();
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
-                    c.reserve(instances.len() * 128);
-                    c.send(&crate::control::wire_status::StatusLine(
-                        instances
-                            .iter()
-                            .map(crate::supervisor::InstanceStatus::view),
-                    ));
+                    match c.status_table {
+                        Some(style) => c.send_table(|out| {
+                            crate::ctl::status_table::write_table(
+                                instances
+                                    .iter()
+                                    .map(crate::supervisor::InstanceStatus::view),
+                                style == crate::control::proto::TableStyle::Colour,
+                                out,
+                            )
+                        }),
+                        None => {
+                            c.reserve(instances.len() * 128);
+                            c.send(&crate::control::wire_status::StatusLine(
+                                instances
+                                    .iter()
+                                    .map(crate::supervisor::InstanceStatus::view),
+                            ));
+                        }
+                    }
                 }
                 None
             }
@@ -311,11 +330,13 @@ impl Daemon {
         if let Some(master) = master {
             self.consoles.register(id, master);
         }
-        self.settle_one_exec_report();
-        self.exec_reports.push(PendingExec {
+        self.settle_exec_reports();
+        self.spawns += 1;
+        self.exec_reports.push_back(PendingExec {
             pid,
             id: id.clone(),
             report,
+            seq: self.spawns,
         });
         if let Some(file) = ready_read {
             self.ready_pipes.attach(id.clone(), pid, file);

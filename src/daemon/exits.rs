@@ -67,9 +67,12 @@ impl Daemon {
 
     /// Hands what was reaped so far to the core, and does what it asks.
     pub(super) fn dispatch_reaped(&mut self, reaped: &mut Reaped) {
-        let Reaped { events, gone } = std::mem::take(reaped);
+        let Reaped { events, mut gone } = std::mem::take(reaped);
         if !events.is_empty() {
+            gone.sort_unstable();
+            self.reaped_now = gone;
             self.dispatch_all(events);
+            gone = std::mem::take(&mut self.reaped_now);
         }
         for pid in gone {
             self.cgroups.forget(pid);

@@ -6,7 +6,8 @@
 //! finds nothing. So the children a SIGCHLD names (its `si_pid`) are reaped first, each by
 //! its pid (the kernel looks at that one task), and what they ask for (a restart) is done
 //! before the drain that finds the rest: orphans, and exits whose SIGCHLD was merged into
-//! another's (a signal already pending is not queued twice).
+//! another's (a signal already pending is not queued twice). After a restart that drain
+//! waits until the new children have exec'd (`DeferredDrain` in turn.rs).
 
 use crate::supervisor::{Event, ExitStatus};
 use nix::errno::Errno;

@@ -340,51 +340,80 @@ fn file_name(instance: &str) -> String {
     format!("{instance}.json")
 }
 
-/// The writer thread: takes every batch waiting, keeps the newest job per file, writes.
+/// The writer thread. Jobs wait in `Pending`, the newest per file; before each file is
+/// written, whatever the loop has sent since is taken in, so a job superseded before its
+/// turn came is never written (at a stop of 1,000 services, most STOPPING files are
+/// replaced by STOPPED before the writer reaches them: one write per service, not two).
 fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
+    let mut pending = Pending::default();
     while let Ok(first) = receiver.recv() {
-        let mut newest: Vec<Job> = first;
-        newest.extend(receiver.try_iter().flatten());
+        pending.add(first);
         // A big batch (a boot, a reload, a shutdown) leaves this thread's arena full of freed
         // pages that the loop's trims may have run too early to give back.
-        let big = newest.len() >= 64;
-        let mut last_of: HashMap<String, usize> = HashMap::new();
-        for (at, job) in newest.iter().enumerate() {
-            let (Job::Write { file, .. } | Job::Remove { file }) = job;
-            last_of.insert(file.clone(), at);
-        }
-        for (at, job) in newest.into_iter().enumerate() {
-            let (Job::Write { file, .. } | Job::Remove { file }) = &job;
-            if last_of.get(file) != Some(&at) {
-                continue;
+        let mut written = 0usize;
+        loop {
+            for jobs in receiver.try_iter() {
+                pending.add(jobs);
             }
-            match job {
-                Job::Write {
-                    file,
-                    status,
-                    group,
-                } => {
-                    let state = StateFile {
-                        process_start: status.pid.and_then(process_start),
-                        process_group: group,
-                        daemon_pid: std::process::id(),
-                        state_version: STATE_VERSION,
-                        status: *status,
-                    };
-                    if let Ok(mut json) = serde_json::to_vec_pretty(&state) {
-                        json.push(b'\n');
-                        if let Err(e) = write_atomically(dir, &file, &json) {
-                            eprintln!("taskmasterd: state file {}: {e}", dir.join(&file).display());
-                        }
-                    }
-                }
-                Job::Remove { file } => {
-                    let _ = std::fs::remove_file(dir.join(file));
-                }
-            }
+            let Some(job) = pending.next() else {
+                break;
+            };
+            perform(dir, job);
+            written += 1;
         }
-        if big {
+        if written >= 64 {
             super::heap::release_free_heap();
+        }
+    }
+}
+
+/// The jobs not done yet: the newest per file, files in the order they first came.
+#[derive(Default)]
+struct Pending {
+    order: std::collections::VecDeque<String>,
+    newest: HashMap<String, Job>,
+}
+
+impl Pending {
+    fn add(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            let (Job::Write { file, .. } | Job::Remove { file }) = &job;
+            if !self.newest.contains_key(file) {
+                self.order.push_back(file.clone());
+            }
+            self.newest.insert(file.clone(), job);
+        }
+    }
+
+    fn next(&mut self) -> Option<Job> {
+        let file = self.order.pop_front()?;
+        self.newest.remove(&file)
+    }
+}
+
+fn perform(dir: &Path, job: Job) {
+    match job {
+        Job::Write {
+            file,
+            status,
+            group,
+        } => {
+            let state = StateFile {
+                process_start: status.pid.and_then(process_start),
+                process_group: group,
+                daemon_pid: std::process::id(),
+                state_version: STATE_VERSION,
+                status: *status,
+            };
+            if let Ok(mut json) = serde_json::to_vec_pretty(&state) {
+                json.push(b'\n');
+                if let Err(e) = write_atomically(dir, &file, &json) {
+                    eprintln!("taskmasterd: state file {}: {e}", dir.join(&file).display());
+                }
+            }
+        }
+        Job::Remove { file } => {
+            let _ = std::fs::remove_file(dir.join(file));
         }
     }
 }
@@ -517,4 +546,65 @@ fn read_if(
         ));
     }
     Ok(Some(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Job, Pending};
+
+    fn remove(file: &str) -> Job {
+        Job::Remove {
+            file: file.to_string(),
+        }
+    }
+
+    fn write(file: &str, pid: i32) -> Job {
+        let status = crate::control::proto::InstanceStatus {
+            pid: Some(pid),
+            ..Default::default()
+        };
+        Job::Write {
+            file: file.to_string(),
+            status: Box::new(status),
+            group: None,
+        }
+    }
+
+    fn taken(pending: &mut Pending) -> Vec<(String, Option<i32>)> {
+        std::iter::from_fn(|| pending.next())
+            .map(|job| match job {
+                Job::Write { file, status, .. } => (file, status.pid),
+                Job::Remove { file } => (file, None),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_job_superseded_before_its_turn_is_never_done() {
+        let mut pending = Pending::default();
+        pending.add(vec![write("a.json", 1), write("b.json", 2)]);
+        // What a later turn sent: b changed again, a went, c is new.
+        pending.add(vec![
+            write("b.json", 3),
+            remove("a.json"),
+            write("c.json", 4),
+        ]);
+        assert_eq!(
+            taken(&mut pending),
+            vec![
+                ("a.json".to_string(), None),
+                ("b.json".to_string(), Some(3)),
+                ("c.json".to_string(), Some(4)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_written_already_is_written_again_when_it_changes_again() {
+        let mut pending = Pending::default();
+        pending.add(vec![write("a.json", 1)]);
+        assert_eq!(taken(&mut pending), vec![("a.json".to_string(), Some(1))]);
+        pending.add(vec![write("a.json", 2)]);
+        assert_eq!(taken(&mut pending), vec![("a.json".to_string(), Some(2))]);
+    }
 }

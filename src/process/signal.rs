@@ -23,6 +23,16 @@ pub fn signal_group(pid: Pid, signal: i32) -> nix::Result<()> {
     }
 }
 
+/// Send `signal` to the process group `pid` only: nothing when the group is empty (ESRCH).
+/// For the group of a process already reaped, whose pid may belong to another process now.
+pub fn signal_group_only(pid: Pid, signal: i32) -> nix::Result<()> {
+    if pid.as_raw() <= 1 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: killpg takes plain integers.
+    Errno::result(unsafe { libc::killpg(pid.as_raw(), signal) }).map(drop)
+}
+
 /// Send `signal` to the process `pid` alone (`tmctl signal`), realtime signals included.
 pub fn signal_process(pid: Pid, signal: i32) -> nix::Result<()> {
     if pid.as_raw() <= 1 {

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use super::support::{nobody, output_file, serial, spec, stat_fields, wait_until, Child};
 use crate::config::{Limit, LimitKind};
-use crate::process::{signal_group, spawn, ChildFd};
+use crate::process::{signal_group, signal_group_only, spawn, ChildFd};
 
 /// (soft, hard) of one line of /proc/PID/limits, e.g. "Max open files".
 fn limit(pid: Pid, name: &str) -> Option<(String, String)> {
@@ -119,4 +119,28 @@ fn signal_group_reaches_grandchildren() {
         waitpid(grandchild, None),
         Ok(WaitStatus::Signaled(grandchild, Signal::SIGTERM, false))
     );
+}
+
+#[test]
+fn the_group_of_a_reaped_leader_is_signalled_without_its_pid() {
+    let _serial = serial();
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The leader exits at once; its sleep stays in its group.
+    let spec = spec(&["/bin/sh", "-c", "/bin/sleep 30 & echo $!"]);
+    let (out, stdout) = output_file(dir.path(), "pid");
+    let pid = spawn(&spec, stdout, ChildFd::Inherit).unwrap();
+    let leftover = wait_until("the shell to print its child's pid", || {
+        let text = fs::read_to_string(&out).ok()?;
+        text.lines().next()?.trim().parse().ok().map(Pid::from_raw)
+    });
+    assert_eq!(waitpid(pid, None), Ok(WaitStatus::Exited(pid, 0)));
+
+    signal_group_only(pid, libc::SIGKILL).unwrap();
+    assert_eq!(
+        waitpid(leftover, None),
+        Ok(WaitStatus::Signaled(leftover, Signal::SIGKILL, false))
+    );
+    // Nothing left: no fallback to the pid itself, which may be another process's now.
+    assert_eq!(signal_group_only(pid, libc::SIGKILL), Err(Errno::ESRCH));
 }
