@@ -330,9 +330,9 @@ impl Daemon {
         if let Some(master) = master {
             self.consoles.register(id, master);
         }
-        self.settle_one_exec_report();
+        self.settle_exec_reports();
         self.spawns += 1;
-        self.exec_reports.push(PendingExec {
+        self.exec_reports.push_back(PendingExec {
             pid,
             id: id.clone(),
             report,

@@ -264,7 +264,9 @@ impl Daemon {
                 let (config, graph, stamps) = super::heap::load_owned_here(parts, |name| {
                     core.loaded_spec(name).map(|spec| spec.process.clone())
                 });
-                self.heap_churn.add(config.services.len());
+                self.heap_churn.add_load(config.services.len());
+                self.cgroups
+                    .know(config.services.keys().map(String::as_str));
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.keep_file_stamps(stamps);
