@@ -9,6 +9,7 @@ mod attach;
 mod cgroup_empty;
 mod cgroups;
 mod clients;
+mod code_pages;
 mod console_echo;
 mod consoles;
 mod error;
