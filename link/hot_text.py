@@ -2,8 +2,11 @@
 
 hot_text.py add BIN          a counting uprobe on every function of BIN
 hot_text.py remove           removes them
-hot_text.py write BIN ORDER  ORDER: the functions called at least once, as gold section names
-                             (each twice: .text.NAME and .text.unlikely.NAME)
+hot_text.py snapshot FILE     the call counts so far, into FILE
+hot_text.py write BIN ORDER [FROM TO]
+                             ORDER: the functions called at least once, as gold section names
+                             (each twice: .text.NAME and .text.unlikely.NAME); with two
+                             snapshots, those called between them first (the steady state)
 hot_text.py check BIN ORDER  how many entries of ORDER name functions BIN has
 """
 import fnmatch
@@ -71,23 +74,44 @@ def remove():
     os.close(fd)
 
 
-def write(path, order):
-    funcs = functions(path)
+def counts(source):
+    """Calls per probe number, from uprobe_profile or a snapshot of it."""
     hits = {}
-    with open(TRACEFS + "/uprobe_profile") as f:
+    with open(source) as f:
         for line in f:
             parts = line.split()
             if len(parts) >= 3 and parts[1].startswith("f") and parts[1][1:].isdigit():
                 hits[int(parts[1][1:])] = int(parts[2])
+    return hits
+
+
+def snapshot(out):
+    with open(TRACEFS + "/uprobe_profile") as f, open(out, "w") as o:
+        o.write(f.read())
+
+
+def write(path, order, steady_from=None, steady_to=None):
+    funcs = functions(path)
+    hits = counts(TRACEFS + "/uprobe_profile")
+    # The steady state (the daemon running its services, answering status, restarting what
+    # dies) goes first, all together: after a config load the daemon gives back the pages of
+    # its code (src/daemon/code_pages.rs), and the kernel maps code back 64 KiB around each
+    # page touched, so steady-state functions spread among load-only ones (the KDL parser,
+    # the checks, the graph) would bring most of the hot block back at the first status.
+    steady = set()
+    if steady_from and steady_to:
+        before, after = counts(steady_from), counts(steady_to)
+        steady = {i for i, n in after.items() if n > before.get(i, 0)}
     # A name whose hash is the only thing that tells it apart from none other is written with
     # the hash as a wildcard: a new Cargo.lock or rustc changes every hash, not the names.
     unhashed = {}
     for _, _, name in funcs:
         key = HASH.sub("", name)
         unhashed[key] = unhashed.get(key, 0) + 1
-    hot = [(addr, name) for i, (addr, _, name) in enumerate(funcs) if hits.get(i, 0) > 0]
+    hot = [(i not in steady, addr, name) for i, (addr, _, name) in enumerate(funcs)
+           if hits.get(i, 0) > 0]
     lines = []
-    for _, name in sorted(hot):
+    for _, _, name in sorted(hot):
         key = HASH.sub("", name)
         pattern = key + "17h*E" if key != name and unhashed[key] == 1 else name
         # LLVM puts a #[cold] function (RawVec::grow_one, hashbrown's reserve_rehash, which
@@ -96,8 +120,11 @@ def write(path, order):
     size = sum(s for i, (_, s, _) in enumerate(funcs) if hits.get(i, 0) > 0)
     with open(order, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print("hot-text: %d of %d functions ran (%d KiB of %d KiB): %s"
-          % (len(hot), len(funcs), size // 1024, sum(s for _, s, _ in funcs) // 1024, order),
+    steady_size = sum(s for i, (_, s, _) in enumerate(funcs) if i in steady)
+    print("hot-text: %d of %d functions ran (%d KiB of %d KiB; %d of them, %d KiB, in the steady "
+          "state, placed first): %s"
+          % (len(hot), len(funcs), size // 1024, sum(s for _, s, _ in funcs) // 1024,
+             len(steady), steady_size // 1024, order),
           file=sys.stderr)
 
 
@@ -119,7 +146,11 @@ if __name__ == "__main__":
         add(sys.argv[2])
     elif cmd == "remove":
         remove()
-    elif cmd in ("write", "check") and len(sys.argv) == 4:
-        (write if cmd == "write" else check)(sys.argv[2], sys.argv[3])
+    elif cmd == "snapshot" and len(sys.argv) == 3:
+        snapshot(sys.argv[2])
+    elif cmd == "write" and len(sys.argv) in (4, 6):
+        write(*sys.argv[2:])
+    elif cmd == "check" and len(sys.argv) == 4:
+        check(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

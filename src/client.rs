@@ -104,7 +104,12 @@ impl Client {
     /// Each instance named (every one when `names` is empty), with its cgroup accounting.
     pub fn status(&mut self, names: &[&str]) -> Result<Vec<InstanceStatus>, Error> {
         let names = names.iter().map(|n| n.to_string()).collect();
-        match self.request(&Request::Status { names, usage: true })? {
+        let request = Request::Status {
+            names,
+            usage: true,
+            table: None,
+        };
+        match self.request(&request)? {
             Response::Status { instances } => Ok(instances),
             other => Err(unexpected(other)),
         }

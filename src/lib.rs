@@ -30,5 +30,6 @@ pub mod import;
 pub mod init;
 pub mod log;
 pub mod process;
+pub mod shared_names;
 pub mod signals;
 pub mod supervisor;

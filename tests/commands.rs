@@ -8,6 +8,57 @@ const SLEEPER: &str = r#"cmd "/bin/sleep" "1000"
     starttime 0.1"#;
 
 #[test]
+fn the_table_the_daemon_writes_is_the_table_tmctl_makes_of_the_list() {
+    // A plain `tmctl status` prints the table as taskmasterd wrote it (the reply is the
+    // table itself); before, tmctl made it from the JSON list, as it still does for a
+    // daemon without tables. Both must be the same bytes. States whose line does not
+    // move with the clock (no uptime): a status of all, then one of names.
+    let mut h = Harness::new();
+    h.service(
+        "all",
+        &format!(
+            r#"service "off" {{
+    {SLEEPER}
+    autostart #false
+}}
+service "many-q.1" {{
+    {SLEEPER}
+    numprocs 11
+    autostart #false
+}}
+service "done" {{
+    cmd "/bin/sh -c 'exit 4'"
+    starttime 0
+    autorestart "never"
+}}
+service "missing" {{
+    cmd "/nonexistent/program" "--flag"
+}}"#
+        ),
+    );
+    h.start();
+    h.wait_state("done", "EXITED");
+    h.wait_state("missing", "FATAL");
+    for names in [&[][..], &["missing", "many-q.1", "off"]] {
+        let args: Vec<&str> = ["status"].iter().chain(names).copied().collect();
+        let printed = h.ok(&args);
+        let json: Vec<&str> = ["--json", "status"].iter().chain(names).copied().collect();
+        let list: Vec<taskmaster::control::proto::InstanceStatus> =
+            serde_json::from_str(&h.ok(&json)).expect("status --json");
+        assert_eq!(
+            printed,
+            taskmaster::ctl::status_table::status_table(&list),
+            "{names:?}"
+        );
+        assert!(printed.contains("many-q.1:10  STOPPED"), "{printed}");
+        assert!(
+            printed.contains("exec /nonexistent/program: No such file or directory"),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
 fn status_text_and_json_carry_every_field() {
     let mut h = Harness::new();
     h.service(

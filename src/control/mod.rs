@@ -3,6 +3,7 @@
 pub mod client;
 pub mod from_core;
 pub mod proto;
+pub mod table_reply;
 pub mod wire_status;
 
 use std::path::PathBuf;

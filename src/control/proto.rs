@@ -23,6 +23,15 @@ pub fn decode_line(line: &[u8]) -> Option<Result<Request, BadRequest>> {
     Some(serde_json::from_slice::<Request>(line).map_err(BadRequest))
 }
 
+/// How the daemon writes a status table: plain, or with the state words in colour (tmctl
+/// writing to a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableStyle {
+    Plain,
+    Colour,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
@@ -34,6 +43,12 @@ pub enum Request {
         /// an older tmctl still parses.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         usage: bool,
+        /// Answer with the plain table itself, written by the daemon (tmctl's `status`
+        /// for humans; see `table_reply`), not the JSON list. Absent means the list; a
+        /// daemon older than this field refuses the request (unknown field), and tmctl
+        /// then asks for the list.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        table: Option<TableStyle>,
     },
     /// Start and wait until each instance is RUNNING (oneshot: exited successfully) or failed.
     Start {

@@ -227,8 +227,16 @@ impl Command {
     /// validated first (see `ctl::jobs`); here they are sent as they are.
     pub fn to_request(&self) -> Request {
         match self.clone() {
-            Command::Status { names, long } => Request::Status { names, usage: long },
-            Command::Top { names } => Request::Status { names, usage: true },
+            Command::Status { names, long } => Request::Status {
+                names,
+                usage: long,
+                table: None,
+            },
+            Command::Top { names } => Request::Status {
+                names,
+                usage: true,
+                table: None,
+            },
             Command::Start { names, .. } => Request::Start { names },
             Command::Cancel { names } => Request::Cancel { names },
             Command::Run(args) => Request::Run(crate::control::proto::RunRequest {

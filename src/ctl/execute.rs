@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::control::client::ClientError;
-use crate::control::proto::{Request, Response};
+use crate::control::client::{ClientError, TableOrLine};
+use crate::control::proto::{ErrorKind, Request, Response, TableStyle};
 
 use super::command::Command;
 use super::error::CtlError;
@@ -46,10 +46,18 @@ pub fn execute(
         return top(session, &request, out, err);
     }
     let response = match (command, format) {
-        // The table straight from the reply line (see `status_table_of_line`).
+        // The table as the daemon wrote it (see `control::table_reply`), else from the
+        // reply line (see `status_table_of_line`).
         (Command::Status { long: false, .. }, Format::Human) => {
-            let line = session.request_line(&request)?;
-            if let Some(table) = status_table_of_line(&line, colour_wanted()) {
+            let colour = colour_wanted();
+            let line = match plain_status(session, &mut request, colour)? {
+                TableOrLine::Table(table) => {
+                    out.write_all(table.bytes()).map_err(CtlError::Output)?;
+                    return out.flush().map_err(CtlError::Output);
+                }
+                TableOrLine::Line(line) => line,
+            };
+            if let Some(table) = status_table_of_line(&line, colour) {
                 let printout = Printout {
                     out: table,
                     err: String::new(),
@@ -81,6 +89,37 @@ pub fn execute(
             .map_err(|e| CtlError::Failed(format!("cannot write {}: {e}", path.display())))?;
     }
     check(&response, command.word())
+}
+
+/// A status for humans, asked for as the table itself. A daemon from before tables refuses
+/// the request as a bad one (an unknown field): it is then asked for the JSON list, whose
+/// line comes back for tmctl to make the table of.
+fn plain_status(
+    session: &mut Session,
+    request: &mut Request,
+    colour: bool,
+) -> Result<TableOrLine, CtlError> {
+    let Request::Status { table, .. } = request else {
+        return Ok(TableOrLine::Line(session.request_line(request)?));
+    };
+    *table = Some(match colour {
+        true => TableStyle::Colour,
+        false => TableStyle::Plain,
+    });
+    let reply = session.request_table(request)?;
+    if let TableOrLine::Line(line) = &reply {
+        if let Ok(Response::Error {
+            kind: ErrorKind::BadRequest,
+            ..
+        }) = session.decode(line)
+        {
+            if let Request::Status { table, .. } = request {
+                *table = None;
+            }
+            return Ok(TableOrLine::Line(session.request_line(request)?));
+        }
+    }
+    Ok(reply)
 }
 
 /// `top`: the long status, redrawn every second, until Ctrl-C or an error.
@@ -230,7 +269,10 @@ mod tests {
         // ask (and its request stays the one an older daemon understands).
         let reply = || vec![r#"{"result":"status","instances":[]}"#.to_string()];
         let (_, _, _, plain) = run("status", Format::Human, reply());
-        assert_eq!(plain, vec![r#"{"cmd":"status","names":[]}"#]);
+        assert_eq!(
+            plain,
+            vec![r#"{"cmd":"status","names":[],"table":"plain"}"#]
+        );
         let (_, _, _, long) = run("status -l web", Format::Human, reply());
         assert_eq!(
             long,
@@ -238,6 +280,48 @@ mod tests {
         );
         let (_, _, _, json) = run("status", Format::Json, reply());
         assert_eq!(json, vec![r#"{"cmd":"status","names":[],"usage":true}"#]);
+    }
+
+    #[test]
+    fn a_plain_status_prints_the_daemons_table_as_it_came() {
+        let table = "web:0  RUNNING  42  uptime 0:00:01\nbad    FATAL    -   exit 1\n";
+        let mut reply = Vec::new();
+        let header = crate::control::table_reply::Header::begin(&mut reply);
+        reply.extend_from_slice(table.as_bytes());
+        header.finish(&mut reply);
+        let reply = String::from_utf8(reply).expect("utf-8");
+        // The fake daemon adds the last newline itself.
+        let reply = reply.strip_suffix('\n').expect("newline").to_string();
+        let (out, err, result, requests) = run("status web bad", Format::Human, vec![reply]);
+        assert_eq!(out, table);
+        assert_eq!(err, "");
+        assert!(result.is_ok());
+        assert_eq!(
+            requests,
+            vec![r#"{"cmd":"status","names":["web","bad"],"table":"plain"}"#]
+        );
+    }
+
+    #[test]
+    fn a_daemon_without_tables_is_asked_for_the_list() {
+        // What a taskmasterd from before tables answers to the field it does not know.
+        let refused = r#"{"result":"error","kind":"bad_request","message":"bad request: unknown field `table`"}"#;
+        let list = r#"{"result":"status","instances":[{"name":"web","service":"web","state":"RUNNING","restarts":0,"pid":42,"uptime_secs":1}]}"#;
+        let (out, err, result, requests) = run(
+            "status",
+            Format::Human,
+            vec![refused.to_string(), list.to_string()],
+        );
+        assert_eq!(out, "web  RUNNING  42  uptime 0:00:01\n");
+        assert_eq!(err, "");
+        assert!(result.is_ok());
+        assert_eq!(
+            requests,
+            vec![
+                r#"{"cmd":"status","names":[],"table":"plain"}"#,
+                r#"{"cmd":"status","names":[]}"#
+            ]
+        );
     }
 
     #[test]

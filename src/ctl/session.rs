@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use crate::control::client::{Client, ClientError};
+use crate::control::client::{Client, ClientError, TableOrLine};
 use crate::control::proto::{Request, Response};
 
 pub struct Session {
@@ -63,6 +63,15 @@ impl Session {
         let line = client.next_response_line()?;
         self.client = Some(client);
         Ok(line)
+    }
+
+    /// Send a status request that asks for the table and wait for the table, or for the
+    /// line the daemon answered instead (see `Client::next_table_or_line`).
+    pub fn request_table(&mut self, request: &Request) -> Result<TableOrLine, ClientError> {
+        let mut client = self.send(request)?;
+        let reply = client.next_table_or_line()?;
+        self.client = Some(client);
+        Ok(reply)
     }
 
     /// A response line from [`Session::request_line`], decoded.

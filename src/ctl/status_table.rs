@@ -11,6 +11,7 @@ use std::fmt::Write;
 use serde::Deserialize;
 
 use crate::control::proto::{is_status_line, status_list, InstanceStatus};
+use crate::supervisor::{InstanceName, StatusView};
 
 /// Columns are separated by two spaces; the last one is free text.
 const GAP: &str = "  ";
@@ -40,20 +41,96 @@ pub struct Row<'a> {
     last_stderr: Option<Cow<'a, str>>,
 }
 
-impl<'a> Row<'a> {
-    pub fn of(i: &'a InstanceStatus) -> Row<'a> {
-        let borrowed = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
-        Row {
-            name: Cow::Borrowed(&i.name),
-            state: Cow::Borrowed(&i.state),
-            pid: i.pid,
-            uptime_secs: i.uptime_secs,
-            restarts: i.restarts,
-            exit_code: i.exit_code,
-            exit_signal: borrowed(&i.exit_signal),
-            detail: borrowed(&i.detail),
-            last_stderr: borrowed(&i.last_stderr),
+/// What a line of the plain table shows of an instance, borrowed from wherever the
+/// instance's status is held: a [`Row`] read from a reply line, an [`InstanceStatus`], or
+/// the daemon's own view of it ([`StatusView`], when the daemon writes the table itself,
+/// see `control::table_reply`). One writer for all three: the table is the same bytes
+/// whichever side makes it.
+pub struct Line<'a> {
+    pub name: InstanceName<'a>,
+    pub state: &'a str,
+    pub pid: Option<i32>,
+    pub uptime_secs: Option<u64>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub last_stderr: Option<&'a str>,
+}
+
+/// Anything a [`Line`] of the table can be borrowed from.
+pub trait TableRow {
+    fn line(&self) -> Line<'_>;
+}
+
+impl TableRow for Row<'_> {
+    fn line(&self) -> Line<'_> {
+        Line {
+            name: InstanceName::Whole(&self.name),
+            state: &self.state,
+            pid: self.pid,
+            uptime_secs: self.uptime_secs,
+            restarts: self.restarts,
+            exit_code: self.exit_code,
+            exit_signal: self.exit_signal.as_deref(),
+            detail: self.detail.as_deref(),
+            last_stderr: self.last_stderr.as_deref(),
         }
+    }
+}
+
+impl TableRow for InstanceStatus {
+    fn line(&self) -> Line<'_> {
+        Line {
+            name: InstanceName::Whole(&self.name),
+            state: &self.state,
+            pid: self.pid,
+            uptime_secs: self.uptime_secs,
+            restarts: self.restarts,
+            exit_code: self.exit_code,
+            exit_signal: self.exit_signal.as_deref(),
+            detail: self.detail.as_deref(),
+            last_stderr: self.last_stderr.as_deref(),
+        }
+    }
+}
+
+impl TableRow for StatusView<'_> {
+    fn line(&self) -> Line<'_> {
+        Line {
+            name: self.name,
+            state: self.state,
+            pid: self.pid,
+            uptime_secs: self.uptime_secs,
+            restarts: self.restarts,
+            exit_code: self.exit_code,
+            exit_signal: self.exit_signal.as_deref(),
+            detail: self.detail.as_deref(),
+            last_stderr: self.last_stderr,
+        }
+    }
+}
+
+impl<T: TableRow> TableRow for &T {
+    fn line(&self) -> Line<'_> {
+        (**self).line()
+    }
+}
+
+/// Where the table is written: tmctl's string, or the daemon's outbox.
+pub trait TableOut {
+    fn append(&mut self, text: &str);
+}
+
+impl TableOut for String {
+    fn append(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl TableOut for Vec<u8> {
+    fn append(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
     }
 }
 
@@ -64,8 +141,9 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 /// [`status_table`], with the state words in colour when `colour` (a terminal, and no
 /// `NO_COLOR`): green up, red failed, yellow on the way.
 pub fn status_table_in(instances: &[InstanceStatus], colour: bool) -> String {
-    let rows: Vec<Row> = instances.iter().map(Row::of).collect();
-    table_of_rows(&rows, colour)
+    let mut table = String::new();
+    write_table(instances.iter(), colour, &mut table);
+    table
 }
 
 /// The table of a status reply line, read without making an [`InstanceStatus`] of each
@@ -77,35 +155,112 @@ pub fn status_table_of_line(line: &[u8], colour: bool) -> Option<String> {
         return None;
     }
     let rows: Vec<Row> = status_list(line).ok()?;
-    Some(table_of_rows(&rows, colour))
+    let mut table = String::new();
+    write_table(rows.iter(), colour, &mut table);
+    Some(table)
 }
 
-fn table_of_rows(instances: &[Row], colour: bool) -> String {
-    // Name and state are borrowed: with 1,000 instances, a copy of every cell was a
-    // fifth of tmctl's allocations. The pid and info cells are written one after the other
-    // into one string, each row's ends kept: a string per cell (two for an uptime) was
-    // 3,000 more allocations.
-    let mut cells = String::with_capacity(instances.len() * 24);
-    let ends: Vec<(usize, usize)> = instances
-        .iter()
-        .map(|i| {
-            write_pid(&mut cells, i.pid);
-            let pid_end = cells.len();
-            write_info(&mut cells, i);
-            (pid_end, cells.len())
-        })
-        .collect();
-    let mut start = 0;
-    let rows: Vec<[&str; 4]> = instances
-        .iter()
-        .zip(ends)
-        .map(|(i, (pid_end, end))| {
-            let (pid, info) = (&cells[start..pid_end], &cells[pid_end..end]);
-            start = end;
-            [&*i.name, &*i.state, pid, info]
-        })
-        .collect();
-    aligned_coloured(&rows, colour.then_some(1))
+/// The plain table of `rows` appended to `out`: name, state and pid padded to the widest
+/// of each, the info last, no trailing blanks. Two passes over `rows` (the widths, then
+/// the lines), so that nothing is kept per row: the daemon walks its instances twice
+/// rather than hold 1,000 rows' cells (a list of that size is mapped afresh, and faulted
+/// in, at every request).
+pub fn write_table<R, I>(rows: I, colour: bool, out: &mut impl TableOut)
+where
+    R: TableRow,
+    I: Iterator<Item = R> + Clone,
+{
+    let mut widths = Widths::default();
+    for row in rows.clone() {
+        let line = row.line();
+        widths.add(line.name, line.state, line.pid);
+    }
+    write_lines(rows, &widths, colour, out);
+}
+
+/// The widths of the first three columns (name, state, pid).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Widths([usize; 3]);
+
+impl Widths {
+    /// Widens the columns to hold a row's name, state and pid: what the daemon knows of an
+    /// instance without making its view (`Supervisor::status_cells`).
+    pub fn add(&mut self, name: InstanceName, state: &str, pid: Option<i32>) {
+        let cells = [
+            name_width(name),
+            state.chars().count(),
+            pid.map_or(1, decimal_width),
+        ];
+        for (width, cell) in self.0.iter_mut().zip(cells) {
+            *width = (*width).max(cell);
+        }
+    }
+}
+
+/// The lines of the table of `rows`, with the columns `widths` wide (from the same rows:
+/// [`write_table`] takes them from the rows themselves).
+pub fn write_lines<R: TableRow>(
+    rows: impl Iterator<Item = R>,
+    widths: &Widths,
+    colour: bool,
+    out: &mut impl TableOut,
+) {
+    let Widths(widths) = widths;
+    // One line at a time in a buffer kept for all of them, then appended whole.
+    let mut text = String::with_capacity(128);
+    for row in rows {
+        let line = row.line();
+        text.clear();
+        write_name(&mut text, line.name);
+        pad(&mut text, widths[0], name_width(line.name));
+        match state_colour(line.state).filter(|_| colour) {
+            Some(code) => {
+                text.push_str(code);
+                text.push_str(line.state);
+                text.push_str("\x1b[0m");
+            }
+            None => text.push_str(line.state),
+        }
+        pad(&mut text, widths[1], line.state.chars().count());
+        let pid_start = text.len();
+        write_pid(&mut text, line.pid);
+        let pid_width = text.len() - pid_start;
+        pad(&mut text, widths[2], pid_width);
+        write_info(&mut text, &line);
+        // No trailing blanks when the last cells are empty.
+        let kept = text.trim_end().len();
+        text.truncate(kept);
+        text.push('\n');
+        out.append(&text);
+    }
+}
+
+/// Spaces from a cell `width` wide to `column`, then the gap to the next column.
+fn pad(text: &mut String, column: usize, width: usize) {
+    text.extend(std::iter::repeat_n(' ', column.saturating_sub(width)));
+    text.push_str(GAP);
+}
+
+/// How many characters an instance's name takes, without writing it.
+fn name_width(name: InstanceName) -> usize {
+    match name {
+        InstanceName::Whole(name) => name.chars().count(),
+        InstanceName::Indexed(service, index) => {
+            service.chars().count() + 1 + decimal_width(i64::from(index))
+        }
+    }
+}
+
+/// The number of characters of `n` written in decimal, its sign included.
+fn decimal_width(n: impl Into<i64>) -> usize {
+    let n: i64 = n.into();
+    let mut rest = n.unsigned_abs();
+    let mut digits = 1;
+    while rest >= 10 {
+        rest /= 10;
+        digits += 1;
+    }
+    usize::from(n < 0) + digits
 }
 
 /// The ANSI colour of a state word, if it gets one.
@@ -150,15 +305,9 @@ pub fn status_table_long(instances: &[InstanceStatus]) -> String {
     aligned(&rows)
 }
 
-/// Rows as columns padded to their widest cell; the last column is free text.
+/// Rows as columns padded to their widest cell; the last column is free text. Written
+/// into one string: no string per line or cell.
 fn aligned<C: AsRef<str>, R: AsRef<[C]>>(rows: &[R]) -> String {
-    aligned_coloured(rows, None)
-}
-
-/// [`aligned`], with the cells of `coloured` wrapped in their state's colour (the padding
-/// stays outside, so columns still line up). Written into one string: no string per line
-/// or cell.
-fn aligned_coloured<C: AsRef<str>, R: AsRef<[C]>>(rows: &[R], coloured: Option<usize>) -> String {
     let columns = rows.first().map_or(0, |row| row.as_ref().len());
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -173,23 +322,9 @@ fn aligned_coloured<C: AsRef<str>, R: AsRef<[C]>>(rows: &[R], coloured: Option<u
         let start = table.len();
         for (c, cell) in row.as_ref().iter().enumerate() {
             let cell = cell.as_ref();
-            if c + 1 == columns {
-                table.push_str(cell);
-            } else {
-                let pad = widths[c].saturating_sub(cell.chars().count());
-                match coloured
-                    .filter(|col| *col == c)
-                    .and_then(|_| state_colour(cell))
-                {
-                    Some(code) => {
-                        table.push_str(code);
-                        table.push_str(cell);
-                        table.push_str("\x1b[0m");
-                    }
-                    None => table.push_str(cell),
-                }
-                table.extend(std::iter::repeat_n(' ', pad));
-                table.push_str(GAP);
+            table.push_str(cell);
+            if c + 1 < columns {
+                pad(&mut table, widths[c], cell.chars().count());
             }
         }
         // No trailing blanks when the last cells are empty.
@@ -230,7 +365,10 @@ fn pid_text(pid: Option<i32>) -> String {
 fn write_pid(text: &mut String, pid: Option<i32>) {
     match pid {
         Some(pid) => {
-            let _ = write!(text, "{pid}");
+            if pid < 0 {
+                text.push('-');
+            }
+            push_decimal(text, pid.unsigned_abs());
         }
         None => text.push('-'),
     }
@@ -238,13 +376,13 @@ fn write_pid(text: &mut String, pid: Option<i32>) {
 
 fn info(instance: &InstanceStatus) -> String {
     let mut text = String::new();
-    write_info(&mut text, &Row::of(instance));
+    write_info(&mut text, &instance.line());
     text
 }
 
 /// Uptime while it runs, else the last exit; then restarts and the daemon's detail;
 /// appended to `text`.
-fn write_info(text: &mut String, instance: &Row) {
+fn write_info(text: &mut String, instance: &Line) {
     let start = text.len();
     // Each part after the first is set off by a comma.
     let part = |text: &mut String| {
@@ -262,13 +400,13 @@ fn write_info(text: &mut String, instance: &Row) {
         part(text);
         let _ = write!(text, "restarts {}", instance.restarts);
     }
-    if let Some(detail) = instance.detail.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(detail) = instance.detail.filter(|d| !d.is_empty()) {
         part(text);
         text.push_str(detail);
     }
     // A failed pre-start's reason already quotes its last line.
-    let quoted = |line: &str| instance.detail.as_deref().is_some_and(|d| d.contains(line));
-    if let Some(line) = instance.last_stderr.as_deref().filter(|l| !quoted(l)) {
+    let quoted = |line: &str| instance.detail.is_some_and(|d| d.contains(line));
+    if let Some(line) = instance.last_stderr.filter(|l| !quoted(l)) {
         part(text);
         text.push_str("stderr: ");
         text.push_str(line);
@@ -276,8 +414,8 @@ fn write_info(text: &mut String, instance: &Row) {
 }
 
 /// "signal KILL" or "exit 1"; a signal wins, since the exit code then means nothing.
-fn last_exit(instance: &Row) -> Option<String> {
-    match (&instance.exit_signal, instance.exit_code) {
+fn last_exit(instance: &Line) -> Option<String> {
+    match (instance.exit_signal, instance.exit_code) {
         (Some(signal), _) => Some(format!("signal {signal}")),
         (None, Some(code)) => Some(format!("exit {code}")),
         (None, None) => None,
@@ -294,15 +432,48 @@ pub fn format_uptime(secs: u64) -> String {
 fn write_uptime(text: &mut String, secs: u64) {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     if days > 0 {
-        let _ = write!(text, "{days}d ");
+        push_decimal(text, days);
+        text.push_str("d ");
     }
-    let _ = write!(
-        text,
-        "{}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    );
+    push_decimal(text, rest / 3600);
+    for part in [rest % 3600 / 60, rest % 60] {
+        // Two digits each: both are under 60.
+        text.push(':');
+        text.push(char::from(b'0' + (part / 10) as u8));
+        text.push(char::from(b'0' + (part % 10) as u8));
+    }
+}
+
+/// An instance's name: `web`, or `web:0` for one of several.
+fn write_name(text: &mut String, name: InstanceName) {
+    match name {
+        InstanceName::Whole(name) => text.push_str(name),
+        InstanceName::Indexed(service, index) => {
+            text.push_str(service);
+            text.push(':');
+            push_decimal(text, index);
+        }
+    }
+}
+
+/// `n` in decimal, as `Display` writes it. Written by hand: through `fmt` (its `Formatter`,
+/// padding and dispatch), the three numbers of a line (index, pid, uptime) were a sixth of
+/// the daemon's work for a table of 1,000 lines.
+fn push_decimal(text: &mut String, n: impl Into<u64>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest: u64 = n.into();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        text.push(char::from(digit));
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +565,89 @@ w         EXITED   7     signal KILL
             .replace("\x1b[31m", "")
             .replace("\x1b[0m", "");
         assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn the_daemons_table_of_its_views_is_tmctls_table_of_the_list() {
+        // The daemon writes a plain status as the table itself, from its views (names as
+        // service and index); tmctl made it from the JSON list of the same views. Both
+        // must print the same bytes, colour or not.
+        use crate::control::wire_status::StatusLine;
+        use crate::supervisor::InstanceStatus as CoreStatus;
+        let core = |name: &str, state: &str, pid: Option<i32>| CoreStatus {
+            name: name.into(),
+            service: name.split(':').next().unwrap_or(name).into(),
+            state: state.into(),
+            pid,
+            uptime_secs: pid.map(|_| 3 * 86_400 + 5),
+            restarts: 0,
+            exit_code: None,
+            exit_signal: None,
+            detail: None,
+            last_stderr: None,
+            transient: false,
+            owner: None,
+            next_run: None,
+        };
+        let mut fatal = core("b\u{e9}d", "FATAL", None);
+        fatal.exit_code = Some(127);
+        fatal.restarts = 3;
+        fatal.detail = Some("exec /no\"pe: No such file or directory  ".into());
+        fatal.last_stderr = Some("boom \"quoted\" \u{e9}".into());
+        let mut killed = core("w:10", "EXITED", None);
+        killed.exit_signal = Some("KILL".into());
+        let mut pending = core("app", "PENDING", None);
+        pending.detail = Some("waiting for db; next run 2026-12-07T00:00:00+00:00".into());
+        let statuses = [
+            core("web:0", "RUNNING", Some(4242)),
+            core("web:1", "RUNNING", Some(-1)),
+            fatal,
+            killed,
+            pending,
+            core("idle", "STOPPED", None),
+        ];
+        let views = || {
+            statuses.iter().map(|status| {
+                let mut view = status.view();
+                if let Some((service, index)) = status.name.rsplit_once(':') {
+                    let index = index.parse().expect("index");
+                    view.name = InstanceName::Indexed(service, index);
+                }
+                view
+            })
+        };
+        let line = serde_json::to_vec(&StatusLine(views())).expect("encode");
+        for colour in [false, true] {
+            let mut daemons = Vec::new();
+            write_table(views(), colour, &mut daemons);
+            assert_eq!(
+                Some(String::from_utf8(daemons).expect("utf-8")),
+                status_table_of_line(&line, colour)
+            );
+        }
+        let mut empty = Vec::new();
+        write_table(
+            statuses[..0].iter().map(CoreStatus::view),
+            false,
+            &mut empty,
+        );
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn decimals_as_display_writes_them() {
+        for n in [0, 7, 9, 10, 99, 100, 4242, -1, -10, i32::MAX, i32::MIN] {
+            assert_eq!(decimal_width(n), n.to_string().len(), "{n}");
+            let mut text = String::from("x");
+            write_pid(&mut text, Some(n));
+            assert_eq!(text, format!("x{n}"));
+        }
+        for n in [0, 9, 10, u64::from(u32::MAX), u64::MAX] {
+            let mut text = String::new();
+            push_decimal(&mut text, n);
+            assert_eq!(text, n.to_string());
+        }
+        assert_eq!(decimal_width(i64::MIN), i64::MIN.to_string().len());
     }
 
     #[test]

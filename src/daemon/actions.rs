@@ -184,25 +184,38 @@ impl Daemon {
                 self.cgroups.forget_instance(&id);
                 None
             }
-            // A plain status of names (no cgroup accounting asked for): the line is written
-            // from the core's statuses themselves (see `StatusLine`; a plain status of all
-            // does not come here, see `Daemon::status_of_all`).
+            // A plain status of names (no cgroup accounting asked for): the table or the
+            // line is written from the core's statuses themselves (see `StatusLine`; a
+            // plain status of all does not come here, see `Daemon::status_of_all`).
             Action::Reply {
                 client,
                 response: crate::supervisor::Reply::Status { instances },
             } if self
                 .clients
                 .iter()
-                .any(|c| c.id == client && !c.status_usage) =>
+                .any(|c| c.id == client && (!c.status_usage || c.status_table.is_some())) =>
             {
                 self.log.flush();
                 if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
-                    c.reserve(instances.len() * 128);
-                    c.send(&crate::control::wire_status::StatusLine(
-                        instances
-                            .iter()
-                            .map(crate::supervisor::InstanceStatus::view),
-                    ));
+                    match c.status_table {
+                        Some(style) => c.send_table(|out| {
+                            crate::ctl::status_table::write_table(
+                                instances
+                                    .iter()
+                                    .map(crate::supervisor::InstanceStatus::view),
+                                style == crate::control::proto::TableStyle::Colour,
+                                out,
+                            )
+                        }),
+                        None => {
+                            c.reserve(instances.len() * 128);
+                            c.send(&crate::control::wire_status::StatusLine(
+                                instances
+                                    .iter()
+                                    .map(crate::supervisor::InstanceStatus::view),
+                            ));
+                        }
+                    }
                 }
                 None
             }
@@ -317,9 +330,9 @@ impl Daemon {
         if let Some(master) = master {
             self.consoles.register(id, master);
         }
-        self.settle_one_exec_report();
+        self.settle_exec_reports();
         self.spawns += 1;
-        self.exec_reports.push(PendingExec {
+        self.exec_reports.push_back(PendingExec {
             pid,
             id: id.clone(),
             report,

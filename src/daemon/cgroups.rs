@@ -7,8 +7,10 @@ use crate::control::proto::InstanceStatus;
 use crate::log::{EventLog, Level};
 use crate::process::cgroup::{CgroupError, Cgroups, Usage};
 use crate::process::CgroupTarget;
+use crate::shared_names::SharedNames;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct ServiceCgroups {
@@ -23,17 +25,20 @@ pub(super) struct ServiceCgroups {
     to_freeze: std::collections::HashSet<i32>,
     /// Instances whose cgroup got a `cgroup.kill`: made anew (empty) before the next
     /// spawn, so that its child can be cloned into it (see `CgroupTarget::clone_into`).
-    killed: std::collections::HashSet<(String, u32)>,
+    killed: std::collections::HashSet<(Arc<str>, u32)>,
     /// Instances whose end waits for their cgroup to be empty.
     empty: super::cgroup_empty::EmptyWatch,
     /// Instances whose cgroup this daemon made with these limits and has not removed
     /// since: their next spawn only opens it (a restart skipped two `mkdir`s answered
     /// EEXIST and every controller and limit file written again, on its way to `clone3`).
-    prepared: HashMap<(String, u32), Resources>,
+    prepared: HashMap<(Arc<str>, u32), Resources>,
+    /// The names of the services loaded, shared by `members` and `prepared`: an entry made
+    /// at a spawn allocates nothing that lives on (see `crate::shared_names`).
+    names: SharedNames,
 }
 
 struct Member {
-    service: String,
+    service: Arc<str>,
     index: u32,
     oom_kills: u64,
     memory_max: Option<u64>,
@@ -44,6 +49,11 @@ struct Member {
 }
 
 impl ServiceCgroups {
+    /// The services now loaded (at start and at each reload): see `crate::shared_names`.
+    pub(super) fn know<'a>(&mut self, services: impl Iterator<Item = &'a str> + Clone) {
+        self.names.know(services);
+    }
+
     /// Sets up the daemon's subtree and says in the log what it got.
     pub(super) fn detect(log: &mut EventLog) -> ServiceCgroups {
         match Cgroups::detect() {
@@ -103,7 +113,7 @@ impl ServiceCgroups {
             return Ok(None);
         };
         // A killed cgroup, once empty, is removed and made again (prepare makes it).
-        let key = (id.service.clone(), id.index);
+        let key = (self.names.get(&id.service), id.index);
         let clone_into = !self.killed.contains(&key) || {
             let renewed = cgroups.remove(&id.service, id.index).is_ok();
             if renewed {
@@ -133,7 +143,7 @@ impl ServiceCgroups {
         self.members.insert(
             pid,
             Member {
-                service: id.service.clone(),
+                service: self.names.get(&id.service),
                 index: id.index,
                 oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
@@ -181,10 +191,12 @@ impl ServiceCgroups {
         }
     }
 
-    fn instance_of(&self, cgroups: &Cgroups, pid: i32) -> Option<(String, u32)> {
+    fn instance_of(&self, cgroups: &Cgroups, pid: i32) -> Option<(Arc<str>, u32)> {
         match self.members.get(&pid) {
             Some(m) => Some((m.service.clone(), m.index)),
-            None => cgroups.instance_of(pid),
+            None => cgroups
+                .instance_of(pid)
+                .map(|(service, index)| (Arc::from(service), index)),
         }
     }
 
@@ -292,7 +304,8 @@ impl ServiceCgroups {
     /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
     /// costs kernel memory). Best effort: one still populated stays until exit.
     pub(super) fn forget_instance(&mut self, id: &InstanceId) {
-        self.prepared.remove(&(id.service.clone(), id.index));
+        self.prepared
+            .remove(&(self.names.get(&id.service), id.index));
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_gone(&id.service, id.index);
         }

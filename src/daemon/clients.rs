@@ -1,7 +1,10 @@
 //! Control connections: non-blocking, bounded both ways, so a slow, silent or hostile
 //! client can never stall the loop or grow the daemon without bound.
 
-use crate::control::proto::{decode_line, ErrorKind, Request, Response, MAX_REQUEST_BYTES};
+use crate::control::proto::{
+    decode_line, ErrorKind, Request, Response, TableStyle, MAX_REQUEST_BYTES,
+};
+use crate::control::table_reply;
 use crate::supervisor::{ClientId, InstanceId};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::ErrorKind as IoErrorKind;
@@ -53,6 +56,9 @@ pub struct Client {
     /// Its last status request asked for cgroup accounting (`status -l`, `--json`): only
     /// then are the per-instance cgroup files read for the reply.
     pub status_usage: bool,
+    /// Its last status request asked for the table itself (tmctl's plain `status`), not
+    /// the JSON list.
+    pub status_table: Option<TableStyle>,
     /// Close once the outbox is flushed (after a fatal protocol error).
     pub closing: bool,
     /// The peer is gone or broken: drop it.
@@ -81,6 +87,7 @@ impl Client {
             events_missed: 0,
             missed: 0,
             status_usage: false,
+            status_table: None,
             closing: false,
             dead: false,
         }
@@ -207,6 +214,19 @@ impl Client {
                 self.dead = true;
             }
         }
+        if self.outbox.len() > MAX_PENDING_REPLY_BYTES {
+            self.dead = true;
+            return;
+        }
+        self.flush();
+    }
+
+    /// Queues a status table (see `control::table_reply`): its header, then what `write`
+    /// appends, straight into the outbox; then tries to send it at once.
+    pub fn send_table(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let header = table_reply::Header::begin(&mut self.outbox);
+        write(&mut self.outbox);
+        header.finish(&mut self.outbox);
         if self.outbox.len() > MAX_PENDING_REPLY_BYTES {
             self.dead = true;
             return;

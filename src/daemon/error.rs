@@ -14,10 +14,8 @@ pub enum StartError {
     Subreaper(#[source] nix::errno::Errno),
     #[error(transparent)]
     Listen(#[from] ListenError),
-    #[error("signal pipe: {0}")]
-    SignalPipe(#[source] io::Error),
-    #[error("cannot install signal handlers: {0}")]
-    Signals(#[source] io::Error),
+    #[error("cannot read signals from a signalfd: {0}")]
+    Signals(#[source] nix::errno::Errno),
     /// `--shell`: the control shell could not be started (nothing was started either).
     #[error("--shell: cannot start the control shell: {0}")]
     Shell(#[source] io::Error),

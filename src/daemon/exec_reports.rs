@@ -25,7 +25,9 @@ impl Daemon {
         self.exec_reports.iter().map(|p| p.report.as_fd())
     }
 
-    /// Reads the report at `index` (it is readable); a settled one is forgotten.
+    /// Reads the report at `index` (it is readable); a settled one is forgotten, and the
+    /// last one takes its place: the ready ones of a poll are read from the highest index
+    /// down.
     pub(super) fn read_exec_report(&mut self, index: usize) {
         let Some(pending) = self.exec_reports.get_mut(index) else {
             return;
@@ -33,34 +35,42 @@ impl Daemon {
         match pending.report.read() {
             ExecOutcome::Pending => {}
             ExecOutcome::Executed => {
-                self.exec_reports.swap_remove(index);
+                self.exec_reports.swap_remove_back(index);
             }
             ExecOutcome::Failed(error) => {
-                let pending = self.exec_reports.swap_remove(index);
-                self.exec_failed(pending, error);
+                if let Some(pending) = self.exec_reports.swap_remove_back(index) {
+                    self.exec_failed(pending, error);
+                }
             }
         }
     }
 
-    /// Looks at one report, the next in turn, at each spawn: a boot spawns every service
-    /// in one turn, and the reports of the children that have exec'd meanwhile are closed
-    /// then instead of at the next poll. Each clone copies the daemon's fd table and each
-    /// child's execve closes its copies again: with every report of a 1,000-service boot
-    /// left open to the end of the turn, the n-th child copied and closed n of them.
-    /// A child not yet past execve is passed over (the cursor moves on); a failure is left
-    /// for the poll (the report keeps what it read, and a pipe at EOF stays readable), so it
+    /// At each spawn, the reports of the children that have exec'd since are read and
+    /// closed, oldest first, up to the first child not yet past execve, which goes to the
+    /// back of the queue (a child that is slow to exec does not hold up the ones after it).
+    /// A boot spawns every service in one turn, and each clone copies the daemon's fd table
+    /// and each child's execve closes its copies again: with the reports left open to the
+    /// end of the turn, the n-th child of a 1,000-service boot copied and closed n of them.
+    /// Children exec in about the order they were cloned, so this closes each report about
+    /// as soon as it can be, for one read that finds nothing per spawn; the fds left open
+    /// are those of the children still on their way to execve (about ten in a boot of
+    /// 1,000, where one read per spawn with a cursor left hundreds). A failure is left for
+    /// the poll (the report keeps what it read, and a pipe at EOF stays readable), so it
     /// reaches the core where every failure does.
-    pub(super) fn settle_one_exec_report(&mut self) {
-        if self.exec_reports.is_empty() {
-            return;
-        }
-        let index = self.exec_report_cursor % self.exec_reports.len();
-        match self.exec_reports[index].report.read() {
-            ExecOutcome::Executed => {
-                self.exec_reports.swap_remove(index);
-                self.exec_report_cursor = index;
+    pub(super) fn settle_exec_reports(&mut self) {
+        for _ in 0..self.exec_reports.len() {
+            let Some(oldest) = self.exec_reports.front_mut() else {
+                return;
+            };
+            match oldest.report.read() {
+                ExecOutcome::Executed => {
+                    self.exec_reports.pop_front();
+                }
+                ExecOutcome::Pending | ExecOutcome::Failed(_) => {
+                    self.exec_reports.rotate_left(1);
+                    return;
+                }
             }
-            ExecOutcome::Pending | ExecOutcome::Failed(_) => self.exec_report_cursor = index + 1,
         }
     }
 
@@ -70,7 +80,9 @@ impl Daemon {
         let Some(index) = self.exec_reports.iter().position(|p| p.pid == pid) else {
             return;
         };
-        let mut pending = self.exec_reports.swap_remove(index);
+        let Some(mut pending) = self.exec_reports.swap_remove_back(index) else {
+            return;
+        };
         if let ExecOutcome::Failed(error) = pending.report.read() {
             self.exec_failed(pending, error);
         }

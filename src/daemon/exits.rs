@@ -43,7 +43,7 @@ impl Daemon {
             reaped.events.push(Event::OomKilled { pid, reason });
         }
         self.outputs.reaped(pid);
-        if let Some(id) = self.core.instance_of_pid(pid).cloned() {
+        if let Some(id) = self.core.instance_of_pid(pid) {
             // Its end waits for the rest of its cgroup (the core keeps it STOPPING).
             if let Some(processes) = self.cgroups.leftovers(pid, &id, &mut self.log) {
                 reaped.events.push(Event::Leftovers { pid, processes });

@@ -52,6 +52,9 @@ pub fn load_owned_here(
 #[derive(Default)]
 pub struct HeapChurn {
     count: usize,
+    /// A config was loaded since the last trim: the code that only a load runs is given
+    /// back with the heap (see code_pages.rs).
+    loaded: bool,
 }
 
 impl HeapChurn {
@@ -64,6 +67,12 @@ impl HeapChurn {
         self.count = self.count.saturating_add(weight);
     }
 
+    /// A config load of `services` services (its parse, then the spawns it brings).
+    pub fn add_load(&mut self, services: usize) {
+        self.add(services.max(Self::WORTH_A_TRIM));
+        self.loaded = true;
+    }
+
     /// Trims when enough churn has built up and `settled` (nothing of the burst is still
     /// alive, e.g. no exec plan is waiting for its child). Cheap when there is nothing to do.
     pub fn trim_if_settled(&mut self, settled: bool) {
@@ -72,6 +81,9 @@ impl HeapChurn {
         }
         self.count = 0;
         release_free_heap();
+        if std::mem::take(&mut self.loaded) {
+            super::code_pages::release();
+        }
     }
 }
 

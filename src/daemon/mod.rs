@@ -9,6 +9,7 @@ mod attach;
 mod cgroup_empty;
 mod cgroups;
 mod clients;
+mod code_pages;
 mod console_echo;
 mod consoles;
 mod error;
@@ -37,6 +38,7 @@ mod reaper;
 mod requests;
 mod ring;
 mod rotation;
+mod signal_fd;
 mod sockets;
 mod start_env;
 mod startup;
@@ -55,9 +57,7 @@ use crate::log::{EventLog, Level};
 use crate::supervisor::{ClientId, Supervisor};
 use clients::Client;
 use output::Outputs;
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -117,16 +117,15 @@ struct Daemon {
     /// Accepting is paused until then (the process ran out of file descriptors).
     accept_paused: Option<Instant>,
     /// With each signal's sender: a SIGCHLD names the child whose exit it reports.
-    signals: SignalDelivery<UnixStream, WithOrigin>,
+    signals: signal_fd::LoopSignals,
     clients: Vec<Client>,
     next_client: ClientId,
     outputs: Outputs,
     /// `pre-start` processes and their output.
     helpers: helpers::Helpers,
-    /// Spawned processes whose exec report is still to be read.
-    exec_reports: Vec<exec_reports::PendingExec>,
-    /// The next of `exec_reports` a spawn looks at (`Daemon::settle_one_exec_report`).
-    exec_report_cursor: usize,
+    /// Spawned processes whose exec report is still to be read, about oldest first (see
+    /// `Daemon::settle_exec_reports`).
+    exec_reports: std::collections::VecDeque<exec_reports::PendingExec>,
     /// Service processes spawned so far (numbers their `PendingExec`).
     spawns: u64,
     /// The drain of every child (`reaper::reap_all`) that a SIGCHLD turn put off because

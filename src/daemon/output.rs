@@ -113,7 +113,8 @@ enum PendingSink {
 pub struct Outputs {
     pub pipes: Vec<Pipe>,
     rings: HashMap<(InstanceId, bool), Ring>,
-    /// Where each instance's stderr ring stood when its current process was spawned.
+    /// Where each instance's stderr ring stood when its current process was spawned, if
+    /// not at 0.
     stderr_marks: HashMap<InstanceId, u64>,
     files: HashMap<PathBuf, RotatingFile>,
     /// One read buffer for every pipe (the loop is single-threaded).
@@ -168,8 +169,14 @@ impl Outputs {
                 }
             }
         }
-        let mark = self.rings.get(&(id.clone(), true)).map_or(0, Ring::total);
-        self.stderr_marks.insert(id.clone(), mark);
+        // Kept only where it says something (no mark is 0): an instance whose stderr is not
+        // captured has no ring, and an entry per instance, made at each spawn, left its
+        // name's small string between the spawn burst's freed blocks, where it pinned a page
+        // of free heap (bench/PROFILES.md, memory).
+        match self.rings.get(&(id.clone(), true)).map_or(0, Ring::total) {
+            0 => self.stderr_marks.remove(id),
+            mark => self.stderr_marks.insert(id.clone(), mark),
+        };
         for pipe in pending {
             let sink = match pipe.sink {
                 PendingSink::Capture => Sink::Capture,

@@ -4,7 +4,8 @@
 use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::{FileStamp, FileStamps, KnownFile, KnownFiles, Output};
-use crate::control::proto::{ErrorKind, Request, Response};
+use crate::control::proto::{ErrorKind, Request, Response, TableStyle};
+use crate::ctl::status_table::{write_lines, Widths};
 use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
@@ -63,10 +64,11 @@ impl Daemon {
     }
 
     /// A plain `tmctl status` (every instance, no cgroup accounting): a read of the core,
-    /// written into the client's outbox from views borrowed from it, instance by instance.
-    /// Not an event for the core: it changes nothing, and made a list of 1,000 owned
+    /// written into the client's outbox from views borrowed from it, instance by instance:
+    /// as the table itself when `table` (see `control::table_reply`), else as the JSON
+    /// list. Not an event for the core: it changes nothing, and made a list of 1,000 owned
     /// statuses (212 KB, mapped afresh at each request) only for the loop to encode it.
-    fn status_of_all(&mut self, client: ClientId) {
+    fn status_of_all(&mut self, client: ClientId, table: Option<TableStyle>) {
         let now = std::time::Instant::now();
         // Only for showing when a scheduled start is due, as for the core's own replies.
         self.core.set_wall_clock(now, std::time::SystemTime::now());
@@ -75,22 +77,48 @@ impl Daemon {
         let Some(c) = self.clients.iter_mut().find(|c| c.id == client) else {
             return;
         };
-        // ~100 bytes an instance: room at once rather than by doubling (see `reserve`).
-        c.reserve(self.core.status_count() * 128);
-        c.send(&crate::control::wire_status::StatusLine(
-            self.core.status_views(now),
-        ));
+        let core = &self.core;
+        match table {
+            Some(style) => {
+                // ~40 bytes a running instance's line: room at once rather than by
+                // doubling (see `reserve`).
+                c.reserve(core.status_count() * 64);
+                // The widths from the instances' cells, then the lines from their views:
+                // each view is made once.
+                let mut widths = Widths::default();
+                for (name, state, pid) in core.status_cells() {
+                    widths.add(name, state, pid);
+                }
+                c.send_table(|out| {
+                    let colour = style == TableStyle::Colour;
+                    write_lines(core.status_views(now), &widths, colour, out)
+                });
+            }
+            None => {
+                // ~100 bytes an instance.
+                c.reserve(core.status_count() * 128);
+                c.send(&crate::control::wire_status::StatusLine(
+                    core.status_views(now),
+                ));
+            }
+        }
     }
 
     fn answer(&mut self, client: ClientId, request: Request) {
-        if let Request::Status { usage, .. } = request {
+        if let Request::Status { usage, table, .. } = request {
             if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
                 c.status_usage = usage;
+                c.status_table = table;
             }
         }
         match request {
-            Request::Status { names, usage } if names.is_empty() && !usage => {
-                self.status_of_all(client)
+            // A table shows no accounting: none is read for it.
+            Request::Status {
+                names,
+                usage,
+                table,
+            } if names.is_empty() && (!usage || table.is_some()) => {
+                self.status_of_all(client, table)
             }
             Request::Reload => self.reload(Some(client)),
             Request::Upgrade { path } => self.upgrade(client, path),
@@ -236,7 +264,9 @@ impl Daemon {
                 let (config, graph, stamps) = super::heap::load_owned_here(parts, |name| {
                     core.loaded_spec(name).map(|spec| spec.process.clone())
                 });
-                self.heap_churn.add(config.services.len());
+                self.heap_churn.add_load(config.services.len());
+                self.cgroups
+                    .know(config.services.keys().map(String::as_str));
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.keep_file_stamps(stamps);

@@ -1,5 +1,5 @@
 //! Starting the daemon: the config loaded before the loop runs, the daemon's own limits,
-//! the control socket, the signal pipe and the `--shell` child.
+//! the control socket, the signalfd and the `--shell` child.
 
 use super::error::{RaiseNofileError, StartError};
 use super::handover::Handover;
@@ -12,10 +12,6 @@ use crate::graph::DependencyGraph;
 use crate::init::PowerAction;
 use crate::log::{EventLog, Level};
 use crate::supervisor::{Event, Supervisor};
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 
 /// Loads and validates the config directory, with its dependency graph.
@@ -275,17 +271,7 @@ impl Daemon {
                 None
             }
         };
-        let (read, write) = UnixStream::pair().map_err(StartError::SignalPipe)?;
-        read.set_nonblocking(true).map_err(StartError::SignalPipe)?;
-        let signals = SignalDelivery::with_pipe(
-            read,
-            write,
-            WithOrigin::default(),
-            [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2],
-        )
-        .map_err(StartError::Signals)?;
-        // Blocked across execve by an upgrade; the handlers are in place now.
-        upgrade::unblock_loop_signals();
+        let signals = super::signal_fd::LoopSignals::new().map_err(StartError::Signals)?;
         log.write(
             Level::Info,
             &format!(
@@ -298,8 +284,9 @@ impl Daemon {
             ),
         );
         let mut heap_churn = heap::HeapChurn::default();
-        heap_churn.add(config.services.len());
-        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
+        heap_churn.add_load(config.services.len());
+        let mut cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
+        cgroups.know(config.services.keys().map(String::as_str));
         let metrics = super::metrics::Metrics::new(opts.metrics_file.clone());
         let mut daemon = Daemon {
             cgroups,
@@ -316,8 +303,7 @@ impl Daemon {
             next_client: 1,
             outputs: Outputs::default(),
             helpers: helpers::Helpers::default(),
-            exec_reports: Vec::new(),
-            exec_report_cursor: 0,
+            exec_reports: std::collections::VecDeque::new(),
             spawns: 0,
             drain_due: None,
             heap_churn,

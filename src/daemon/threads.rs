@@ -1,14 +1,11 @@
 //! The daemon's helper threads (config loader, state-files writer, job specs) never take
 //! the loop's signals.
 //!
-//! A signal sent to the process goes to any of its threads that does not block it. One
-//! taken by a helper thread reaches the loop's signal pipe only when that thread next runs,
-//! so the loop could act first on what came after the signal: read the last line of a
-//! process that has exited before it reaps it, and send that line to syslog with the pid of
-//! a zombie as its sender instead of its own. With the loop's signals blocked in every
-//! helper, the kernel hands each to the loop's own thread, which runs its handler before it
-//! returns from the system call it was in (poll): the signal pipe is written before the
-//! loop looks at anything else.
+//! A signal sent to the process goes to any of its threads that does not block it. The
+//! loop's thread blocks them and reads them from its signalfd (`signal_fd.rs`); a helper
+//! that did not block them would take one with its default action (SIGTERM would end the
+//! daemon, SIGCHLD would be lost). A thread starts with its creator's mask, so one made
+//! after the signalfd has them blocked already; this also covers one made before.
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use std::thread::{Builder, JoinHandle};

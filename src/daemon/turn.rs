@@ -75,12 +75,9 @@ impl Daemon {
                 .is_none_or(|pipe| !self.job_reader_lags(&pipe.id))
         });
         let syslog = self.log.syslog_waiting_fd();
-        let idle = || PollFd::new(self.signals.get_read().as_fd(), PollFlags::empty());
+        let idle = || PollFd::new(self.signals.as_fd(), PollFlags::empty());
         let mut fds = Vec::with_capacity(4 + self.clients.len() + pipes.len());
-        fds.push(PollFd::new(
-            self.signals.get_read().as_fd(),
-            PollFlags::POLLIN,
-        ));
+        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
         // No socket, or accepting paused (out of file descriptors): no events.
         fds.push(match &self.listener {
             Some(l) if self.accept_paused.is_none() => PollFd::new(l.as_fd(), PollFlags::POLLIN),
@@ -125,9 +122,10 @@ impl Daemon {
             fds.push(PollFd::new(*fd, *flags));
         }
         let polled = match poll(&mut fds, timeout) {
-            // A signal's handler ran (it wrote to the signal pipe): look again at once
-            // rather than give up the turn and build it all anew. The deadlines are checked
-            // after the poll either way.
+            // Interrupted (the loop's own signals come through the signalfd, but a stop and
+            // continue of the daemon, say, interrupts too): look again at once rather than
+            // give up the turn and build it all anew. The deadlines are checked after the
+            // poll either way.
             Err(nix::errno::Errno::EINTR) => poll(&mut fds, PollTimeout::ZERO),
             polled => polled,
         };
@@ -281,6 +279,9 @@ impl Daemon {
         self.advance_final_shutdown();
         self.expire_upgrade_check(Instant::now());
         self.sync_state_files();
+        if self.exec_reports.is_empty() {
+            crate::process::release_spare_stacks();
+        }
         self.heap_churn
             .trim_if_settled(self.exec_reports.is_empty());
     }
@@ -304,13 +305,13 @@ impl Daemon {
     }
 
     pub(super) fn handle_signals(&mut self) {
-        let pending: Vec<_> = self.signals.pending().collect();
+        let pending = self.signals.pending();
         // The children the SIGCHLDs name are reaped (and restarted) before the drain that
         // looks at every child (see reaper.rs); one SIGCHLD in the list does both.
         let named: Vec<i32> = pending
             .iter()
             .filter(|origin| origin.signal == SIGCHLD)
-            .filter_map(|origin| origin.process.map(|p| p.pid))
+            .filter_map(|origin| origin.pid)
             .collect();
         let mut chld_done = false;
         for signal in pending.iter().map(|origin| origin.signal) {

@@ -14,7 +14,7 @@ use super::Daemon;
 use crate::control::proto::{ErrorKind, Response};
 use crate::log::Level;
 use crate::supervisor::{ClientId, ExitStatus, InstanceId};
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
@@ -44,9 +44,10 @@ pub fn check_line() -> String {
     format!("taskmasterd handover {HANDOVER_VERSION}")
 }
 
-/// The signals the loop handles: blocked across execve so that none is lost or acted on
-/// by default while no handler is installed; the new image unblocks them. Helper threads
-/// block them for good (see `threads.rs`).
+/// The signals the loop handles: blocked in every thread for good and read from a
+/// signalfd (see `signal_fd.rs`); so also across an upgrade's execve, where they stay
+/// pending for the new image (an image of before the signalfd unblocks them once its
+/// handlers are in place).
 pub(super) fn loop_signals() -> SigSet {
     let mut set = SigSet::empty();
     for signal in [
@@ -60,11 +61,6 @@ pub(super) fn loop_signals() -> SigSet {
         set.add(signal);
     }
     set
-}
-
-/// Called once the loop's signal handlers are installed.
-pub fn unblock_loop_signals() {
-    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&loop_signals()), None);
 }
 
 /// The binary running now, as it is on disk now (after a package upgrade replaced it,
@@ -328,7 +324,7 @@ impl Daemon {
         self.reply(client, Response::error(ErrorKind::Failed, message));
     }
 
-    /// Clears close-on-exec on what must survive, blocks the loop's signals and execs;
+    /// Clears close-on-exec on what must survive and execs;
     /// returns only if execve failed, with everything put back.
     fn exec_with(
         &mut self,
@@ -373,17 +369,12 @@ impl Daemon {
             handover::set_cloexec(*fd, false);
         }
         self.log.flush();
-        let mut saved = SigSet::empty();
-        let _ = pthread_sigmask(
-            SigmaskHow::SIG_BLOCK,
-            Some(&loop_signals()),
-            Some(&mut saved),
-        );
+        // The loop's signals are blocked (always): what comes meanwhile waits for the new
+        // image's signalfd.
         let error = match nix::unistd::execv(&program, &args) {
             Err(e) => e,
             Ok(never) => match never {},
         };
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
         for fd in &fds {
             handover::set_cloexec(*fd, true);
         }

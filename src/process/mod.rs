@@ -38,8 +38,8 @@ pub use environment::daemon_vars;
 pub use error::{SpawnError, Step};
 pub use signal::{signal_group, signal_group_only, signal_process};
 pub use spawn::{
-    never_clone_into_cgroup, spawn, spawn_with_ready_fd, start, start_in_cgroup, start_with,
-    CgroupTarget, ExecOutcome, ExecReport,
+    never_clone_into_cgroup, release_spare_stacks, spawn, spawn_with_ready_fd, start,
+    start_in_cgroup, start_with, CgroupTarget, ExecOutcome, ExecReport,
 };
 
 /// File descriptors a service is handed besides its stdio: the `listen` sockets (on fds

@@ -267,8 +267,10 @@ pub fn spawn_with_ready_fd(
 
 /// A child's own stack, while it shares our memory: mapped before the clone, free again once
 /// the child has exec'd or exited (see [`ExecReport`]); then kept for a later child, up to
-/// [`SPARE_STACKS`] of them (a map, a guard and an unmap per spawn, and the fault of the
-/// child's first touch of its stack, were spent again at every spawn), else unmapped.
+/// [`SPARE_STACKS_IN_BURST`] of them (a map, a guard and an unmap per spawn, and the faults
+/// of the child's first touches of its stack, were spent again at every spawn), else
+/// unmapped; once no child is on its way to execve, [`release_spare_stacks`] keeps only
+/// [`SPARE_STACKS`].
 /// Untouched pages cost nothing; the lowest page is a guard, so an overflow faults instead of
 /// writing over our memory.
 struct ChildStack {
@@ -279,10 +281,26 @@ struct ChildStack {
 // is moved between threads (only free stacks are in `SPARE`).
 unsafe impl Send for ChildStack {}
 
-/// How many free stacks are kept (each holds the few pages its child touched): during a
-/// burst of spawns the reports settle as the next children are cloned (see the daemon's
-/// `settle_one_exec_report`), so a few are in use at a time.
+/// How many free stacks are kept at rest (each holds the few pages its child touched).
 const SPARE_STACKS: usize = 4;
+
+/// How many free stacks are kept while children are being started: during a burst of
+/// spawns the reports settle as the next children are cloned (see the daemon's
+/// `settle_exec_reports`), but on a busy machine a few dozen children are still on their
+/// way to execve at a time, and with only [`SPARE_STACKS`] kept a boot of 1,000 mapped a
+/// new stack (map, guard, unmap, faults) for about 420 of its spawns.
+const SPARE_STACKS_IN_BURST: usize = 64;
+
+/// Gives back the free stacks kept for a burst of spawns beyond [`SPARE_STACKS`]: for the
+/// daemon to call once no child is on its way to execve.
+pub fn release_spare_stacks() {
+    let extra = match SPARE.lock() {
+        Ok(mut spare) if spare.len() > SPARE_STACKS => spare.split_off(SPARE_STACKS),
+        _ => return,
+    };
+    // Unmapped here, outside the lock.
+    drop(extra);
+}
 
 /// Free stacks, for the next spawns.
 static SPARE: std::sync::Mutex<Vec<ChildStack>> = std::sync::Mutex::new(Vec::new());
@@ -345,7 +363,7 @@ impl ChildStack {
     /// No child runs on this stack any more: kept for the next one, or unmapped.
     fn recycle(self) {
         if let Ok(mut spare) = SPARE.lock() {
-            if spare.len() < SPARE_STACKS {
+            if spare.len() < SPARE_STACKS_IN_BURST {
                 spare.push(self);
             }
         }

@@ -36,7 +36,7 @@ impl Supervisor {
     /// The loop found `processes` processes left in the cgroup of `pid`, whose exit comes
     /// next: remembered for [`Supervisor::begin_drain`].
     pub(super) fn on_leftovers(&mut self, pid: i32, processes: usize) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return;
         };
         if let Some(instance) = self.instance_mut(&id) {

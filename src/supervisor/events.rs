@@ -88,7 +88,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Actions,
     ) {
-        if self.pids.get(&pid) != Some(&id) {
+        if !self.pids.is(pid, &id) {
             return;
         }
         self.pids.remove(&pid);
@@ -342,7 +342,7 @@ impl Supervisor {
 
     /// The OOM killer killed in the cgroup of `pid`, which is about to be reported dead.
     pub(super) fn on_oom_killed(&mut self, pid: i32, reason: String, out: &mut Actions) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return;
         };
         let name = self.instance_name(&id);
@@ -356,7 +356,7 @@ impl Supervisor {
 
     /// The loop read what a process wrote last to stderr, just before handing us its exit.
     pub(super) fn on_last_stderr(&mut self, pid: i32, line: String) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return;
         };
         if let Some(instance) = self.instance_mut(&id) {
@@ -367,7 +367,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_stopped(&mut self, pid: i32, out: &mut Actions) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return;
         };
         let name = self.instance_name(&id);
@@ -385,7 +385,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_continued(&mut self, pid: i32, now: Instant, out: &mut Actions) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return;
         };
         let name = self.instance_name(&id);

@@ -216,7 +216,7 @@ impl Supervisor {
                 Refusal::BadRequest,
                 format!(
                     "pid {pid} is already supervised as {}",
-                    self.instance_name(id)
+                    self.instance_name(&id)
                 ),
             ))
         } else {
@@ -278,7 +278,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Actions,
     ) {
-        let Some(id) = self.pids.get(&pid).cloned() else {
+        let Some(id) = self.pids.get(&pid) else {
             return; // reaped by us already: the exit was handled with its status
         };
         if status.is_none() {

@@ -20,6 +20,7 @@ mod instance;
 mod jobs;
 mod level;
 pub mod notify;
+mod pids;
 pub mod policy;
 mod prestart;
 mod readiness;
@@ -318,7 +319,7 @@ pub struct Supervisor {
     on_demand: std::collections::BTreeSet<String>,
     deps: DepTable,
     /// pid → instance, for every process we spawned and have not reaped yet.
-    pids: HashMap<i32, InstanceId>,
+    pids: pids::Pids,
     /// pid → what it checks, for every `pre-start` process not reaped yet.
     helpers: HashMap<i32, Helper>,
     waiters: Vec<Waiter>,
@@ -359,6 +360,8 @@ pub type Actions = Vec<Action>;
 impl Supervisor {
     pub fn new(config: Config) -> Supervisor {
         let deps = DepTable::new(&config);
+        let mut pids = pids::Pids::default();
+        pids.know(config.services.keys().map(String::as_str));
         let services = config
             .services
             .into_iter()
@@ -370,7 +373,7 @@ impl Supervisor {
             timers: Default::default(),
             on_demand: Default::default(),
             deps,
-            pids: HashMap::new(),
+            pids,
             helpers: HashMap::new(),
             waiters: Vec::new(),
             shutting_down: false,
@@ -594,7 +597,7 @@ impl Supervisor {
     }
 
     /// The instance a (not yet reaped) main process belongs to.
-    pub fn instance_of_pid(&self, pid: i32) -> Option<&InstanceId> {
+    pub fn instance_of_pid(&self, pid: i32) -> Option<InstanceId> {
         self.pids.get(&pid)
     }
 

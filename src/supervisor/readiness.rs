@@ -34,7 +34,7 @@ impl Supervisor {
         let lineage = std::iter::once(facts.pid).chain(facts.ancestors.iter().copied());
         for pid in lineage.clone() {
             if let Some(id) = self.pids.get(&pid) {
-                return Some(id.clone());
+                return Some(id);
             }
         }
         let groups = [facts.pgid, facts.sid];
@@ -161,7 +161,7 @@ impl Supervisor {
             ));
             return;
         }
-        if self.pids.get(&target.pid).is_some_and(|other| other != id) {
+        if self.pids.get(&target.pid).is_some_and(|other| other != *id) {
             return; // another instance's process: never taken over
         }
         let Some(instance) = self.instance_mut(id) else {

@@ -52,6 +52,8 @@ impl Supervisor {
         }
         let mut plan = ReloadPlan::default();
         let mut entries = Vec::new();
+        // Their names are made now, before the spawns the reload brings (see pids.rs).
+        self.pids.know(config.services.keys().map(String::as_str));
 
         let gone: Vec<String> = self
             .services

@@ -24,7 +24,7 @@ pub(super) struct SeenExit {
 impl Supervisor {
     /// Before an `Exited` event is handled: whose main process it is.
     pub(super) fn seen_exit(&self, pid: i32, status: ExitStatus) -> Option<SeenExit> {
-        let id = self.pids.get(&pid)?.clone();
+        let id = self.pids.get(&pid)?;
         let instance = self.instance(&id)?;
         if instance.pid != Some(pid) {
             return None;

@@ -68,7 +68,7 @@ fn processes(world: &World) -> Result<(), String> {
     for (pid, proc) in &world.procs {
         match proc.kind {
             Kind::Main => match sup.pids.get(pid) {
-                Some(id) if *id == proc.id => {}
+                Some(id) if id == proc.id => {}
                 other => {
                     return Err(format!(
                         "process {pid} of {:?} runs unsupervised (the core has {other:?})",
@@ -83,7 +83,8 @@ fn processes(world: &World) -> Result<(), String> {
             }
         }
     }
-    for (pid, id) in &sup.pids {
+    for (pid, id) in sup.pids.iter() {
+        let (pid, id) = (&pid, &id);
         if !world.procs.contains_key(pid) {
             return Err(format!("the core tracks {pid} of {id:?}, which is dead"));
         }

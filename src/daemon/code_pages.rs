@@ -1,0 +1,183 @@
+//! Giving back the mapped pages of code that only a config load ran.
+//!
+//! Loading a config runs code the loop never needs again until the next load: the KDL
+//! parser, the checks of every field, the dependency graph, clap's parse of the command
+//! line, and the spawn burst that follows. Each page of the binary the daemon touched stays
+//! mapped in it, and the kernel maps the file 64 KiB around each page touched (fault-around):
+//! after a boot of 200 services about 2 MiB of the binary's 4.7 MiB were mapped, most of it
+//! code that had run once (bench/PROFILES.md, memory).
+//!
+//! Once the load has settled (the heap trim after it), the daemon unmaps the pages of its
+//! own executable mappings (`MADV_DONTNEED`: clean file pages, so nothing is lost and they
+//! stay in the page cache). What the loop runs afterwards is mapped again by its first page
+//! fault (3-4 µs each in this VM, a few dozen after a boot): the daemon then maps what it
+//! uses, not what it once used. Only executable mappings: a read-only one may be RELRO
+//! (`.data.rel.ro`, `.got`), whose pages are private copies the loader relocated and then
+//! made read-only; dropped, they would come back from the file unrelocated. And within the
+//! code, only pages that are still the file's: a debugger's breakpoint or a uprobe (perf,
+//! bpftrace, `link/profile-hot-text`) is written into a private copy of its page, which a
+//! drop would silently replace with the file's, breakpoint gone (`/proc/self/pagemap` tells
+//! the two apart).
+
+/// Unmaps the pages of the daemon's own executable file mappings (with gold's layout, one
+/// mapping: text, read-only data, unwind tables). Errors are ignored: the pages then simply
+/// stay mapped.
+#[cfg(target_os = "linux")]
+pub fn release() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    // The binary is the file of the mapping that holds this very function.
+    let here = release as fn() as usize;
+    let Some(binary) = maps.lines().map(Mapping::parse).find_map(|m| {
+        m.filter(|m| m.start <= here && here < m.end)
+            .and_then(|m| m.path)
+    }) else {
+        return;
+    };
+    let Ok(pagemap) = std::fs::File::open("/proc/self/pagemap") else {
+        return;
+    };
+    for mapping in maps.lines().filter_map(Mapping::parse) {
+        if mapping.path != Some(binary) || !mapping.executable || mapping.writable {
+            continue;
+        }
+        for (start, end) in file_page_runs(&pagemap, mapping.start, mapping.end) {
+            // SAFETY: the range lies in a mapping of this process that is file-backed,
+            // executable and not writable (code is never relocated in place in a PIE), and
+            // holds only pages that are the file's own (not private copies): MADV_DONTNEED
+            // only drops their page table entries, and the next access maps the same,
+            // unchanged file page again.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+}
+
+/// The runs of pages in `start..end` that are mapped and the file's own, from
+/// `/proc/self/pagemap` (one 64-bit entry per page: bit 63 present, bit 61 a file page).
+/// A private copy (a breakpoint) ends a run; so does a page not mapped, which needs no drop.
+#[cfg(target_os = "linux")]
+fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usize, usize)> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    const PRESENT: u64 = 1 << 63;
+    const FILE_PAGE: u64 = 1 << 61;
+    let pages = (end - start) / PAGE;
+    let mut entries = vec![0u8; pages * 8];
+    let offset = (start / PAGE * 8) as u64;
+    if pagemap.read_exact_at(&mut entries, offset).is_err() {
+        return Vec::new();
+    }
+    let mut runs = Vec::new();
+    let mut run: Option<usize> = None;
+    for (i, entry) in entries.chunks_exact(8).enumerate() {
+        let bits = u64::from_ne_bytes(entry.try_into().unwrap_or([0; 8]));
+        let droppable = bits & PRESENT != 0 && bits & FILE_PAGE != 0;
+        match (droppable, run) {
+            (true, None) => run = Some(start + i * PAGE),
+            (false, Some(from)) => {
+                runs.push((from, start + i * PAGE));
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = run {
+        runs.push((from, end));
+    }
+    runs
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn release() {}
+
+/// One line of `/proc/self/maps`: `start-end perms offset dev inode path`.
+#[derive(Debug, PartialEq, Eq)]
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    writable: bool,
+    executable: bool,
+    path: Option<&'a str>,
+}
+
+impl<'a> Mapping<'a> {
+    fn parse(line: &'a str) -> Option<Mapping<'a>> {
+        let mut fields = line.split_ascii_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        // offset, device, inode; the path is the rest (absent for anonymous memory).
+        let path = fields.nth(3);
+        Some(Mapping {
+            start: usize::from_str_radix(start, 16).ok()?,
+            end: usize::from_str_radix(end, 16).ok()?,
+            writable: perms.as_bytes().get(1) == Some(&b'w'),
+            executable: perms.as_bytes().get(2) == Some(&b'x'),
+            path: path.filter(|p| p.starts_with('/')),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_maps_line_gives_its_range_rights_and_file() {
+        let text = "55d4c8a00000-55d4c8ea1000 r-xp 00000000 08:01 1234 /usr/sbin/taskmasterd";
+        assert_eq!(
+            Mapping::parse(text),
+            Some(Mapping {
+                start: 0x55d4c8a00000,
+                end: 0x55d4c8ea1000,
+                writable: false,
+                executable: true,
+                path: Some("/usr/sbin/taskmasterd"),
+            })
+        );
+        let data = "55d4c8ea2000-55d4c8eaf000 rw-p 004a1000 08:01 1234 /usr/sbin/taskmasterd";
+        assert!(Mapping::parse(data).is_some_and(|m| m.writable && !m.executable));
+        let relro = "55d4c8ea1000-55d4c8ea2000 r--p 004a0000 08:01 1234 /usr/sbin/taskmasterd";
+        assert!(Mapping::parse(relro).is_some_and(|m| !m.writable && !m.executable));
+        let heap = "55d4ca000000-55d4ca4b0000 rw-p 00000000 00:00 0 [heap]";
+        assert_eq!(Mapping::parse(heap).and_then(|m| m.path), None);
+        let anonymous = "7f0000000000-7f0000021000 rw-p 00000000 00:00 0";
+        assert_eq!(Mapping::parse(anonymous).and_then(|m| m.path), None);
+        assert_eq!(Mapping::parse("garbage"), None);
+    }
+
+    #[test]
+    fn the_runs_to_drop_are_mapped_pages_of_the_code_itself() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let here = the_runs_to_drop_are_mapped_pages_of_the_code_itself as fn() as usize;
+        let code = maps.lines().filter_map(Mapping::parse);
+        let Some(code) = code.into_iter().find(|m| m.start <= here && here < m.end) else {
+            panic!("no mapping holds this test's code");
+        };
+        let pagemap = std::fs::File::open("/proc/self/pagemap").expect("pagemap");
+        let runs = file_page_runs(&pagemap, code.start, code.end);
+        // This very function is running: its page is mapped, and is the file's.
+        assert!(
+            runs.iter().any(|(from, to)| *from <= here && here < *to),
+            "{runs:x?}"
+        );
+        assert!(runs
+            .iter()
+            .all(|(from, to)| code.start <= *from && from < to && *to <= code.end));
+    }
+
+    #[test]
+    fn the_code_still_runs_after_its_pages_are_given_back() {
+        release();
+        // Running code, reading constants and relocated pointers (a trait object's
+        // vtable, formatting) all still work: nothing but clean text was dropped.
+        let shown: Box<dyn std::fmt::Display> = Box::new(94u8);
+        assert_eq!(format!("{shown}"), "94");
+        assert_eq!(
+            Mapping::parse("1-2 r--p 0 0:0 0 /x").map(|m| m.end),
+            Some(2)
+        );
+    }
+}
