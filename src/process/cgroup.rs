@@ -11,7 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -230,7 +230,6 @@ impl Cgroups {
     /// it), as [`Cgroups::prepare`] made it.
     pub fn open(&self, service: &str, index: u32) -> std::io::Result<OwnedFd> {
         use nix::fcntl::OFlag;
-        use std::os::fd::AsFd;
         nix::fcntl::openat(
             self.lock.as_fd(),
             format!("{service}/{index}").as_str(),
@@ -243,7 +242,6 @@ impl Cgroups {
     /// A directory below the root (`SERVICE` or `SERVICE/INSTANCE`); one already there is
     /// fine.
     fn make_dir_at(&self, relative: &str) -> std::io::Result<()> {
-        use std::os::fd::AsFd;
         let mode = nix::sys::stat::Mode::from_bits_truncate(0o777);
         match nix::sys::stat::mkdirat(self.lock.as_fd(), relative, mode) {
             Err(nix::errno::Errno::EEXIST) => Ok(()),
@@ -279,7 +277,22 @@ impl Cgroups {
 
     /// Removes the instance's cgroup, which must be empty (EBUSY if not).
     pub fn remove(&self, service: &str, index: u32) -> std::io::Result<()> {
-        fs::remove_dir(self.dir(service, index))
+        // Relative to the open root, like `populated`: no walk down the whole mount.
+        nix::unistd::unlinkat(
+            self.lock.as_fd(),
+            format!("{service}/{index}").as_str(),
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        )
+        .map_err(std::io::Error::from)
+    }
+
+    /// Removes the service's cgroup if no instance cgroup is left in it (best effort).
+    pub fn remove_service(&self, service: &str) {
+        let _ = nix::unistd::unlinkat(
+            self.lock.as_fd(),
+            service,
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        );
     }
 
     /// SIGKILL to every process in the instance's cgroup, wherever they went (setsid,
@@ -478,7 +491,6 @@ fn own_cgroup(text: &str) -> Option<String> {
 /// its end.
 fn read_short_at(dir: &File, relative: &str) -> Option<String> {
     use std::io::Read;
-    use std::os::fd::AsFd;
     let fd = nix::fcntl::openat(
         dir.as_fd(),
         relative,
