@@ -282,8 +282,9 @@ impl Daemon {
         if self.exec_reports.is_empty() {
             crate::process::release_spare_stacks();
         }
+        let core = &self.core;
         self.heap_churn
-            .trim_if_settled(self.exec_reports.is_empty());
+            .trim_if_settled(self.exec_reports.is_empty(), || !core.any_starting());
     }
 
     /// After a turn that touched the core: the state files of what changed.
