@@ -47,13 +47,25 @@ fn each_instance_has_a_state_file_that_follows_its_state() {
     let web = wait_state_file(&dir, "web", "STOPPED");
     assert_eq!(web["pid"], Value::Null);
     assert_eq!(web["exit_signal"], "TERM", "{web}");
-    // Nothing half-written is ever left beside the files.
+    // Nothing half-written is ever left beside the files: what is there besides them is the
+    // spare of one (`.web.json.spare`, swapped in at the next change), holding a whole,
+    // earlier state of that same instance.
     let names: Vec<String> = std::fs::read_dir(&dir)
         .expect("state dir")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    for name in names.iter().filter(|n| n.starts_with('.')) {
+        let of = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".json.spare"))
+            .unwrap_or_else(|| panic!("{name} beside the state files: {names:?}"));
+        assert!(names.contains(&format!("{of}.json")), "{names:?}");
+        let text = std::fs::read_to_string(dir.join(name)).expect("spare");
+        let spare: Value = serde_json::from_str(&text).expect("a whole state file");
+        assert_eq!(spare["name"], of, "{text}");
+    }
 
     // A reload that removes a service removes its file; one that adds a service adds one.
     h.remove_service("db");

@@ -52,7 +52,7 @@ pub fn execute(
             let colour = colour_wanted();
             let line = match plain_status(session, &mut request, colour)? {
                 TableOrLine::Table(table) => {
-                    out.write_all(&table).map_err(CtlError::Output)?;
+                    out.write_all(table.bytes()).map_err(CtlError::Output)?;
                     return out.flush().map_err(CtlError::Output);
                 }
                 TableOrLine::Line(line) => line,

@@ -170,18 +170,42 @@ where
     R: TableRow,
     I: Iterator<Item = R> + Clone,
 {
-    let mut widths = [0usize; 3];
+    let mut widths = Widths::default();
     for row in rows.clone() {
         let line = row.line();
+        widths.add(line.name, line.state, line.pid);
+    }
+    write_lines(rows, &widths, colour, out);
+}
+
+/// The widths of the first three columns (name, state, pid).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Widths([usize; 3]);
+
+impl Widths {
+    /// Widens the columns to hold a row's name, state and pid: what the daemon knows of an
+    /// instance without making its view (`Supervisor::status_cells`).
+    pub fn add(&mut self, name: InstanceName, state: &str, pid: Option<i32>) {
         let cells = [
-            name_width(line.name),
-            line.state.chars().count(),
-            line.pid.map_or(1, decimal_width),
+            name_width(name),
+            state.chars().count(),
+            pid.map_or(1, decimal_width),
         ];
-        for (width, cell) in widths.iter_mut().zip(cells) {
+        for (width, cell) in self.0.iter_mut().zip(cells) {
             *width = (*width).max(cell);
         }
     }
+}
+
+/// The lines of the table of `rows`, with the columns `widths` wide (from the same rows:
+/// [`write_table`] takes them from the rows themselves).
+pub fn write_lines<R: TableRow>(
+    rows: impl Iterator<Item = R>,
+    widths: &Widths,
+    colour: bool,
+    out: &mut impl TableOut,
+) {
+    let Widths(widths) = widths;
     // One line at a time in a buffer kept for all of them, then appended whole.
     let mut text = String::with_capacity(128);
     for row in rows {

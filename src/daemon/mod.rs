@@ -43,6 +43,7 @@ mod sockets;
 mod start_env;
 mod startup;
 pub mod state_files;
+mod state_swap;
 mod threads;
 mod turn;
 mod upgrade;

@@ -5,7 +5,7 @@ use super::clients::{Follow, Incoming};
 use super::Daemon;
 use crate::config::{FileStamp, FileStamps, KnownFile, KnownFiles, Output};
 use crate::control::proto::{ErrorKind, Request, Response, TableStyle};
-use crate::ctl::status_table::write_table;
+use crate::ctl::status_table::{write_lines, Widths};
 use crate::init::PowerAction;
 use crate::log::Level;
 use crate::supervisor::{ClientId, Event};
@@ -83,8 +83,15 @@ impl Daemon {
                 // ~40 bytes a running instance's line: room at once rather than by
                 // doubling (see `reserve`).
                 c.reserve(core.status_count() * 64);
+                // The widths from the instances' cells, then the lines from their views:
+                // each view is made once.
+                let mut widths = Widths::default();
+                for (name, state, pid) in core.status_cells() {
+                    widths.add(name, state, pid);
+                }
                 c.send_table(|out| {
-                    write_table(core.status_views(now), style == TableStyle::Colour, out)
+                    let colour = style == TableStyle::Colour;
+                    write_lines(core.status_views(now), &widths, colour, out)
                 });
             }
             None => {

@@ -154,10 +154,12 @@ impl StateFiles {
         let own_pid = format!("{}\n", std::process::id());
         write_atomically(dir, PID_FILE, own_pid.as_bytes())
             .map_err(|e| StateDirError::Io(dir.join(PID_FILE), e))?;
+        let found = instance_files(dir);
+        remove_lone_spares(dir, &found);
         Ok(StateFiles {
             dir: dir.to_path_buf(),
             seen: Vec::new(),
-            stale: Some(instance_files(dir)),
+            stale: Some(found),
             jobs: None,
             written: None,
             after_clean_exit,
@@ -407,18 +409,17 @@ fn perform(dir: &Path, job: Job) {
             };
             if let Ok(mut json) = serde_json::to_vec_pretty(&state) {
                 json.push(b'\n');
-                if let Err(e) = write_atomically(dir, &file, &json) {
+                if let Err(e) = super::state_swap::replace(dir, &file, &json) {
                     eprintln!("taskmasterd: state file {}: {e}", dir.join(&file).display());
                 }
             }
         }
-        Job::Remove { file } => {
-            let _ = std::fs::remove_file(dir.join(file));
-        }
+        Job::Remove { file } => super::state_swap::remove(dir, &file),
     }
 }
 
-/// Writes `NAME` whole under a temporary name, then renames it over the old one.
+/// Writes `NAME` whole under a temporary name, then renames it over the old one (the pid
+/// file, written once; instance files are swapped with a spare, see state_swap.rs).
 fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let temporary = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::OpenOptions::new()
@@ -500,6 +501,30 @@ fn instance_files(dir: &Path) -> HashSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Removes the spares (`.NAME.spare`, see state_swap.rs) whose `NAME` is not there (left by
+/// a daemon that ended between making a first file and naming it), and temporary files
+/// (`.NAME.tmp`) a daemon that ended in the middle of a write left.
+fn remove_lone_spares(dir: &Path, found: &HashSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some(hidden) = name.strip_prefix('.') else {
+            continue;
+        };
+        let lone = match hidden.strip_suffix(".spare") {
+            Some(of) => of.ends_with(".json") && !found.contains(of),
+            None => hidden.ends_with(".json.tmp"),
+        };
+        if lone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Reads the state file of one instance; `None` when missing, unreadable, of another

@@ -16,14 +16,14 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 /// The drain of every child (`waitpid(-1)` until none is ready) put off by a SIGCHLD turn
-/// that restarted something. That drain finds only orphans and the exits whose SIGCHLD was
-/// merged into another's (the children a SIGCHLD names are reaped by pid first, see
-/// reaper.rs), but it looks at every child in the kernel: about 0.2 ms of the loop's CPU
-/// at 1,000 services, and done at once it ran while the new child, on the same CPU, waited
-/// for its turn to exec (the C respawner's `vfork` parent drains only after its child has
-/// exec'd). So it runs in the turn that reads the exec reports of the children this turn
-/// spawned (they wake the loop), or at `at`, whichever comes first. Nothing is lost: a
-/// merged exit is reaped and handled that much later.
+/// that restarted something. That drain finds only the exits (an orphan's too) whose
+/// SIGCHLD was merged into another's (the child each SIGCHLD names is reaped by its pid
+/// first, see reaper.rs), but it looks at every child in the kernel: about 0.2 ms of the
+/// loop's CPU at 1,000 services, and done at once it ran while the new child, on the same
+/// CPU, waited for its turn to exec (the C respawner's `vfork` parent drains only after
+/// its child has exec'd). So it runs in the turn that reads the exec reports of the
+/// children this turn spawned (they wake the loop), or at `at`, whichever comes first.
+/// Nothing is lost: a merged exit is reaped and handled that much later.
 pub(super) struct DeferredDrain {
     /// At the latest then (a child that hangs before its execve, in a `chdir` to a dead
     /// NFS server, say, does not hold the others' exits).
@@ -352,7 +352,8 @@ impl Daemon {
         }
     }
 
-    /// Every child that is ready (orphans, exits whose SIGCHLD was merged into another's).
+    /// Every child that is ready: exits (an orphan's too) whose SIGCHLD was merged into
+    /// another's.
     fn drain(&mut self) {
         self.drain_due = None;
         self.handle_reaped(reaper::reap_all());

@@ -484,6 +484,28 @@ impl Supervisor {
         self.visible().count()
     }
 
+    /// What the plain table needs to know of each instance before it writes any line (its
+    /// columns' widths): name, state word and pid, in the order of [`Self::status_views`],
+    /// without making the views (each looks up the service's schedule, and may format a
+    /// detail).
+    pub fn status_cells(
+        &self,
+    ) -> impl Iterator<Item = (InstanceName<'_>, &'static str, Option<i32>)> + '_ {
+        self.visible()
+            .map(|(s, index, i)| (Self::name_of(s, index), i.state.word(), i.pid))
+    }
+
+    /// An instance's name as `tmctl status` shows it: the service's alone for its only
+    /// instance, else with the index.
+    fn name_of(service: &super::Service, index: u32) -> InstanceName<'_> {
+        let name = &service.spec.name;
+        if service.spec.numprocs == 1 && index == 0 {
+            InstanceName::Whole(name)
+        } else {
+            InstanceName::Indexed(name, index)
+        }
+    }
+
     pub fn status_views(&self, now: Instant) -> impl Iterator<Item = StatusView<'_>> + Clone {
         self.visible()
             .map(move |(s, index, i)| self.view_in(s, index, i, now))
@@ -514,11 +536,7 @@ impl Supervisor {
             (detail, next) => detail.or(next.map(Cow::Owned)),
         };
         StatusView {
-            name: if service.spec.numprocs == 1 && index == 0 {
-                InstanceName::Whole(name)
-            } else {
-                InstanceName::Indexed(name, index)
-            },
+            name: Self::name_of(service, index),
             service: name,
             state: i.state.word(),
             pid: i.pid,

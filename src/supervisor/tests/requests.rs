@@ -216,6 +216,29 @@ fn unknown_names_are_errors() {
 }
 
 #[test]
+fn the_cells_of_the_status_table_are_those_of_the_views() {
+    // The daemon sizes the plain table's columns from `status_cells`, then writes its lines
+    // from `status_views`: both must walk the same instances, in the same order, alike.
+    let mut h = Harness::boot(config([
+        svc("web"),
+        svc("many").numprocs(3),
+        svc("off").manual(),
+    ]));
+    h.advance(ms(1500));
+    let now = h.now;
+    let cells: Vec<_> = h.sup.status_cells().collect();
+    let views: Vec<_> = h
+        .sup
+        .status_views(now)
+        .map(|v| (v.name, v.state, v.pid))
+        .collect();
+    assert_eq!(cells, views);
+    assert_eq!(cells.len(), 5);
+    assert!(cells.contains(&(InstanceName::Indexed("many", 2), "RUNNING", Some(102))));
+    assert!(cells.contains(&(InstanceName::Whole("off"), "STOPPED", None)));
+}
+
+#[test]
 fn status_fields() {
     let mut h = Harness::boot(config([svc("web"), svc("off").manual()]));
     let st = h.status("web");
