@@ -52,8 +52,8 @@ pub fn load_owned_here(
 #[derive(Default)]
 pub struct HeapChurn {
     count: usize,
-    /// A config was loaded since the last trim: the code that only a load runs is given
-    /// back with the heap (see code_pages.rs).
+    /// A config was loaded and its start has not settled yet: then the code that only a
+    /// load runs is given back, with the heap (see code_pages.rs).
     loaded: bool,
 }
 
@@ -75,13 +75,18 @@ impl HeapChurn {
 
     /// Trims when enough churn has built up and `settled` (nothing of the burst is still
     /// alive, e.g. no exec plan is waiting for its child). Cheap when there is nothing to do.
-    pub fn trim_if_settled(&mut self, settled: bool) {
-        if self.count < Self::WORTH_A_TRIM || !settled {
-            return;
+    /// After a load, once `started` too (no instance is still STARTING: the burst's state
+    /// changes, their log lines and state files, are done), the heap is trimmed again and
+    /// the code pages are given back: given back at the first trim, right after the spawns,
+    /// most of them were mapped again a second later, when 1,000 instances became RUNNING.
+    pub fn trim_if_settled(&mut self, settled: bool, started: impl FnOnce() -> bool) {
+        if self.count >= Self::WORTH_A_TRIM && settled {
+            self.count = 0;
+            release_free_heap();
         }
-        self.count = 0;
-        release_free_heap();
-        if std::mem::take(&mut self.loaded) {
+        if self.loaded && settled && started() {
+            self.loaded = false;
+            release_free_heap();
             super::code_pages::release();
         }
     }

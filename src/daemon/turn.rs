@@ -18,12 +18,12 @@ use std::time::Instant;
 /// The drain of every child (`waitpid(-1)` until none is ready) put off by a SIGCHLD turn
 /// that restarted something. That drain finds only the exits (an orphan's too) whose
 /// SIGCHLD was merged into another's (the child each SIGCHLD names is reaped by its pid
-/// first, see reaper.rs), but it looks at every child in the kernel: about 0.2 ms of the loop's CPU
-/// at 1,000 services, and done at once it ran while the new child, on the same CPU, waited
-/// for its turn to exec (the C respawner's `vfork` parent drains only after its child has
-/// exec'd). So it runs in the turn that reads the exec reports of the children this turn
-/// spawned (they wake the loop), or at `at`, whichever comes first. Nothing is lost: a
-/// merged exit is reaped and handled that much later.
+/// first, see reaper.rs), but it looks at every child in the kernel: about 0.2 ms of the
+/// loop's CPU at 1,000 services, and done at once it ran while the new child, on the same
+/// CPU, waited for its turn to exec (the C respawner's `vfork` parent drains only after
+/// its child has exec'd). So it runs in the turn that reads the exec reports of the
+/// children this turn spawned (they wake the loop), or at `at`, whichever comes first.
+/// Nothing is lost: a merged exit is reaped and handled that much later.
 pub(super) struct DeferredDrain {
     /// At the latest then (a child that hangs before its execve, in a `chdir` to a dead
     /// NFS server, say, does not hold the others' exits).
@@ -282,8 +282,9 @@ impl Daemon {
         if self.exec_reports.is_empty() {
             crate::process::release_spare_stacks();
         }
+        let core = &self.core;
         self.heap_churn
-            .trim_if_settled(self.exec_reports.is_empty());
+            .trim_if_settled(self.exec_reports.is_empty(), || !core.any_starting());
     }
 
     /// After a turn that touched the core: the state files of what changed.

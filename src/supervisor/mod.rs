@@ -701,6 +701,12 @@ impl Supervisor {
             .flat_map(|s| s.instances.iter().map(|(index, i)| (*index, &**i)))
     }
 
+    /// Whether an instance is still STARTING (the loop waits for a start to settle before
+    /// it gives back what only the start needed).
+    pub fn any_starting(&self) -> bool {
+        self.instances().any(|(_, _, i)| i.state == State::Starting)
+    }
+
     /// Every instance with its service name and index, in name order (those a reload is
     /// retiring too: they have a process until they stop). For the loop's views of the core.
     pub fn instances(&self) -> impl Iterator<Item = (&str, u32, &Instance)> + '_ {
