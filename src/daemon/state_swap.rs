@@ -81,6 +81,12 @@ fn reusable(spare: &Path) -> Option<File> {
     let leased =
         regular && unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } == 0;
     if leased {
+        // Taking a lease makes this process the file's owner, to be told of a breaking open
+        // by SIGIO, whose default action would end the daemon (`cat` of the spare at the
+        // wrong moment). Nobody needs telling: the lease goes with the file in microseconds.
+        // The loop's signal mask holds SIGIO too, for a break between these two calls.
+        // SAFETY: fcntl(F_SETOWN) on an fd this function owns, with an integer argument.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETOWN, 0) };
         return Some(file);
     }
     drop(file);
@@ -146,5 +152,35 @@ mod tests {
         replace(dir.path(), "web.json", b"2").expect("second");
         remove(dir.path(), "web.json");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+    }
+
+    #[test]
+    fn an_open_that_breaks_the_lease_waits_for_the_whole_text_and_signals_no_one() {
+        // The kernel tells a lease's owner of a breaking open with SIGIO, whose default
+        // action ends the process: this test process (like taskmasterd) would die here.
+        let dir = tempfile::tempdir().expect("tempdir");
+        replace(dir.path(), "web.json", b"one").expect("first");
+        replace(dir.path(), "web.json", b"two").expect("second");
+        let spare = spare_path(dir.path(), "web.json");
+        let file = reusable(&spare).expect("the spare, leased");
+        let reader = std::process::Command::new("cat")
+            .arg(&spare)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("cat");
+        // Until cat's open waits for the lease.
+        let wchan = format!("/proc/{}/wchan", reader.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("lease")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cat never waited for the lease"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        file.write_all_at(b"three", 0).expect("write");
+        drop(file);
+        let out = reader.wait_with_output().expect("cat's output");
+        assert_eq!(out.stdout, b"three");
     }
 }

@@ -57,6 +57,9 @@ pub(super) fn loop_signals() -> SigSet {
         Signal::SIGHUP,
         Signal::SIGUSR1,
         Signal::SIGUSR2,
+        // Not handled, only kept from ending the daemon: a state file's spare is written
+        // under a lease, whose break the kernel may signal (see state_swap.rs).
+        Signal::SIGIO,
     ] {
         set.add(signal);
     }
