@@ -1,5 +1,6 @@
 //! The loop's signals (SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2; SIGIO only kept
-//! from ending the daemon, see state_swap.rs), blocked in every thread and read from a signalfd the loop polls, as the C respawner reads its SIGCHLD.
+//! from ending the daemon, see state_swap.rs), blocked in every thread and read from a
+//! signalfd the loop polls, as the C respawner reads its SIGCHLD.
 //!
 //! With a handler (signal-hook's self-pipe, before), each SIGCHLD interrupted the poll, built
 //! a signal frame, ran the handler (a `sendto` to the pipe, 10-40 µs on this project's VM
