@@ -488,7 +488,6 @@ pub(super) fn health_of(service: &Service) -> Health {
     let instances: Vec<&Instance> = service
         .instances
         .values()
-        .map(|i| &**i)
         .filter(|i| !i.retiring)
         .collect();
     let up = |i: &&Instance| is_up(service, i);
