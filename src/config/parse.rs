@@ -13,12 +13,12 @@ use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
-use super::{EnvVars, Rare};
 use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
 };
+use super::{EnvVars, Rare};
 
 /// Every field a service may hold (SPEC.md, "Service files").
 pub(crate) const FIELDS: [&str; 49] = [

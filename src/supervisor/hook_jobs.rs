@@ -20,10 +20,8 @@ use super::jobs::JobInfo;
 use super::state::State;
 use super::Level;
 use super::{log, Action, Actions, InstanceId, Service, Supervisor};
-use crate::config::{
-    Output, ProcessSpec, Rare, Readiness, Rotation, ServiceSpec, ServiceType,
-};
 use crate::config::{EventHook, RestartPolicy};
+use crate::config::{Output, ProcessSpec, Rare, Readiness, Rotation, ServiceSpec, ServiceType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -69,7 +69,9 @@ impl InstanceMap {
     }
 
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&u32, &mut Instance)> {
-        self.0.iter_mut().map(|(index, instance)| (&*index, instance))
+        self.0
+            .iter_mut()
+            .map(|(index, instance)| (&*index, instance))
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u32> + Clone {
@@ -105,7 +107,10 @@ mod tests {
         let mut map = InstanceMap::numbered(2);
         map.get_or_insert_new(5).retiring = true;
         map.get_or_insert_new(3);
-        assert!(!map.get_or_insert_new(0).retiring, "an existing one is kept");
+        assert!(
+            !map.get_or_insert_new(0).retiring,
+            "an existing one is kept"
+        );
         assert_eq!(map.keys().copied().collect::<Vec<_>>(), [0, 1, 3, 5]);
         assert!(map.get(&5).is_some_and(|i| i.retiring));
         assert!(map.get(&4).is_none());

@@ -736,10 +736,7 @@ impl Supervisor {
     }
 
     fn instance(&self, id: &InstanceId) -> Option<&Instance> {
-        self.services
-            .get(&id.service)?
-            .instances
-            .get(&id.index)
+        self.services.get(&id.service)?.instances.get(&id.index)
     }
 
     fn instance_mut(&mut self, id: &InstanceId) -> Option<&mut Instance> {

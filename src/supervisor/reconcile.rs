@@ -485,11 +485,7 @@ fn is_up(service: &Service, i: &Instance) -> bool {
 }
 
 pub(super) fn health_of(service: &Service) -> Health {
-    let instances: Vec<&Instance> = service
-        .instances
-        .values()
-        .filter(|i| !i.retiring)
-        .collect();
+    let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
     let up = |i: &&Instance| is_up(service, i);
     if instances.iter().all(up) {
         Health::Up

@@ -5,8 +5,7 @@ use super::deps::DepTable;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::{
-    log, Actions, ClientId, Goal, InstanceId, Service, ServiceSpec, State, Supervisor,
-    Vetted,
+    log, Actions, ClientId, Goal, InstanceId, Service, ServiceSpec, State, Supervisor, Vetted,
 };
 use crate::config::Config;
 use std::sync::Arc;
