@@ -118,7 +118,7 @@ impl Supervisor {
             services
                 .get(&id.service)
                 .and_then(|s| s.instances.get(&id.index))
-                .is_some_and(|i| has_work(i))
+                .is_some_and(has_work)
         });
         self.work.iter().cloned().collect()
     }
