@@ -124,7 +124,11 @@ impl ServiceCgroups {
             }
             renewed
         };
-        if self.prepared.get(&key).is_some_and(|made| **made == *limits) {
+        if self
+            .prepared
+            .get(&key)
+            .is_some_and(|made| **made == *limits)
+        {
             // Gone meanwhile (removed by hand): made again below.
             if let Ok(dir) = cgroups.open(&id.service, id.index) {
                 return Ok(Some(CgroupTarget { dir, clone_into }));

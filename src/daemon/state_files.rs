@@ -86,8 +86,8 @@ impl Seen {
             restarts: i.restarts,
             last_exit: i.last_exit,
             detail: i.detail.clone(),
-            notify_status: i.notify_status.clone(),
-            has_last_stderr: i.last_stderr.is_some(),
+            notify_status: i.seldom.notify_status.clone(),
+            has_last_stderr: i.seldom.last_stderr.is_some(),
         }
     }
 
@@ -97,8 +97,8 @@ impl Seen {
             && self.restarts == i.restarts
             && self.last_exit == i.last_exit
             && self.detail == i.detail
-            && self.notify_status == i.notify_status
-            && self.has_last_stderr == i.last_stderr.is_some()
+            && self.notify_status == i.seldom.notify_status
+            && self.has_last_stderr == i.seldom.last_stderr.is_some()
     }
 }
 
