@@ -369,6 +369,7 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
             pending = Pending::default();
             super::heap::release_free_heap();
         }
+        super::code_pages::release_if_asked();
     }
 }
 
