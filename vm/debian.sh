@@ -104,7 +104,7 @@ IFACES
 }
 
 # The staged tree: the cached base seen through an overlay (the changes land in a small
-# upper folder, not in a second copy of about 1 GiB), or a copy where overlayfs is missing.
+# upper folder, not in a second copy of about 0.7 GiB), or a copy where overlayfs is missing.
 # Sets DEBIAN_STAGE; debian_stage_close undoes it (also at exit, if the caller dies).
 debian_stage_open() {
     local dir="$DEBIAN_CACHE/stage"
