@@ -168,7 +168,7 @@ impl Daemon {
                 if group {
                     self.cgroups.group_signal(pid, signal);
                 }
-                self.reaped_early.signal_sent();
+                self.reaped_early.step();
                 None
             }
             Action::SignalCgroup { id, signal } => {
