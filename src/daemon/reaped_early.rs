@@ -41,7 +41,7 @@ impl ReapedEarly {
     /// children).
     fn step_then(&mut self, reap: impl FnOnce() -> Vec<Event>) {
         self.steps += 1;
-        if self.steps % EVERY != 0 {
+        if !self.steps.is_multiple_of(EVERY) {
             return;
         }
         for event in reap() {
