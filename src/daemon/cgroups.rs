@@ -162,6 +162,10 @@ impl ServiceCgroups {
     /// SIGKILL kills the whole cgroup (what left the process group too), SIGSTOP freezes it
     /// once the stop is seen ([`ServiceCgroups::stopped`]), SIGCONT thaws it.
     pub(super) fn group_signal(&mut self, pid: i32, signal: i32) {
+        // A stop's SIGTERM (1,000 at a stop of everything) has nothing to do here.
+        if ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCONT].contains(&signal) {
+            return;
+        }
         let Some(cgroups) = &self.cgroups else {
             return;
         };

@@ -348,6 +348,8 @@ fn file_name(instance: &str) -> String {
 /// replaced by STOPPED before the writer reaches them: one write per service, not two).
 fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
     let mut pending = Pending::default();
+    // Once: `getpid` is a system call at every use.
+    let daemon_pid = std::process::id();
     while let Ok(first) = receiver.recv() {
         pending.add(first);
         // A big batch (a boot, a reload, a shutdown) leaves this thread's arena full of freed
@@ -360,7 +362,7 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
             let Some(job) = pending.next() else {
                 break;
             };
-            perform(dir, job);
+            perform(dir, job, daemon_pid);
             written += 1;
         }
         if written >= 64 {
@@ -397,7 +399,7 @@ impl Pending {
     }
 }
 
-fn perform(dir: &Path, job: Job) {
+fn perform(dir: &Path, job: Job, daemon_pid: u32) {
     match job {
         Job::Write {
             file,
@@ -407,7 +409,7 @@ fn perform(dir: &Path, job: Job) {
             let state = StateFile {
                 process_start: status.pid.and_then(process_start),
                 process_group: group,
-                daemon_pid: std::process::id(),
+                daemon_pid,
                 state_version: STATE_VERSION,
                 status: *status,
             };
