@@ -13,6 +13,7 @@ mod load;
 mod nesting;
 mod parse;
 mod permissions;
+mod rare;
 mod readers;
 mod readiness;
 mod render;
@@ -33,6 +34,7 @@ mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use env_vars::EnvVars;
+pub use rare::Rare;
 pub use render::service_kdl;
 pub use resources::size_text;
 pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};

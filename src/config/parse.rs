@@ -13,12 +13,12 @@ use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
-use super::EnvVars;
 use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
 };
+use super::{EnvVars, Rare};
 
 /// Every field a service may hold (SPEC.md, "Service files").
 pub(crate) const FIELDS: [&str; 49] = [
@@ -488,9 +488,9 @@ fn parse_service(
         numprocs,
         process: std::sync::Arc::new(process),
         policy,
-        deps,
+        deps: Rare::new(deps),
         pre_start,
-        triggers,
+        triggers: Rare::new(triggers),
     })
 }
 
@@ -539,7 +539,7 @@ fn read_process(
         env_files: reader
             .read("env-file", readiness::env_files)
             .unwrap_or_default(),
-        resources: super::resources::read(reader),
+        resources: Rare::new(super::resources::read(reader)),
         console: reader.read("console", Field::bool).unwrap_or(false),
     }
 }

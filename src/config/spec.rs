@@ -4,6 +4,7 @@
 //! a change in [`ProcessSpec`] restarts the service, a change in [`Policy`] or [`Deps`]
 //! applies in place, and `numprocs` adds or removes instances only.
 
+use super::rare::{Empty, Rare};
 use super::EnvVars;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,14 +32,15 @@ pub struct ServiceSpec {
     /// Shared (the core's spawn actions and every instance use this one copy).
     pub process: std::sync::Arc<ProcessSpec>,
     pub policy: Policy,
-    pub deps: Deps,
+    /// Boxed only when not empty, as are `triggers` (most services have neither).
+    pub deps: Rare<Deps>,
     /// `pre-start`: run to completion (as the service's user, with its environment) before
     /// every start; a non-zero exit is a failed start. At reload it vets a new config before
     /// the running process is stopped. A change to it alone applies in place.
     pub pre_start: Option<Vec<String>>,
     /// `on-event`, `watch`, `listen`, `start-on-demand`: they apply in place on reload
     /// (the sockets are kept, hooks and watches replaced).
-    pub triggers: Triggers,
+    pub triggers: Rare<Triggers>,
 }
 
 /// What makes the daemon act on a service besides its own process (SPEC.md, "Events,
@@ -53,6 +55,19 @@ pub struct Triggers {
     pub listen: Vec<ListenAddr>,
     /// Started by the first connection to a `listen` socket, not at boot.
     pub start_on_demand: bool,
+}
+
+impl Empty for Triggers {
+    fn empty() -> &'static Triggers {
+        static EMPTY: Triggers = Triggers {
+            hooks: Vec::new(),
+            watch: Vec::new(),
+            watch_signal: None,
+            listen: Vec::new(),
+            start_on_demand: false,
+        };
+        &EMPTY
+    }
 }
 
 /// `on-event "FATAL" "exit" "/usr/local/bin/alert"`.
@@ -107,7 +122,7 @@ pub struct ProcessSpec {
     /// `KEY=VALUE` files read at each start, in order, below `env`.
     pub env_files: Vec<EnvFile>,
     /// cgroup v2 limits (`memory-max`, `cpu-weight`, …); all `None`: none asked for.
-    pub resources: Resources,
+    pub resources: Rare<Resources>,
     /// `console #true`: stdin, stdout and stderr are a pseudo-terminal the daemon owns.
     pub console: bool,
 }
@@ -126,6 +141,19 @@ pub struct Resources {
     pub cpu_max_percent: Option<u32>,
     /// `pids.max`.
     pub pids_max: Option<u64>,
+}
+
+impl Empty for Resources {
+    fn empty() -> &'static Resources {
+        static EMPTY: Resources = Resources {
+            memory_max: None,
+            memory_high: None,
+            cpu_weight: None,
+            cpu_max_percent: None,
+            pids_max: None,
+        };
+        &EMPTY
+    }
 }
 
 impl Resources {
@@ -200,6 +228,19 @@ pub struct Deps {
     pub before: Vec<String>,
     /// Like `requires`, and bounced whenever that service's process exits.
     pub binds_to: Vec<String>,
+}
+
+impl Empty for Deps {
+    fn empty() -> &'static Deps {
+        static EMPTY: Deps = Deps {
+            requires: Vec::new(),
+            wants: Vec::new(),
+            after: Vec::new(),
+            before: Vec::new(),
+            binds_to: Vec::new(),
+        };
+        &EMPTY
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

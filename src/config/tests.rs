@@ -81,7 +81,7 @@ fn defaults() {
             schedule: None,
             rescue: false,
         },
-        deps: Deps::default(),
+        deps: Default::default(),
         pre_start: None,
         triggers: Default::default(),
     };
@@ -228,7 +228,8 @@ fn every_field() {
             after: vec!["net".into()],
             before: vec!["proxy".into()],
             binds_to: Vec::new(),
-        },
+        }
+        .into(),
         pre_start: None,
         triggers: Default::default(),
     };

@@ -20,10 +20,8 @@ use super::jobs::JobInfo;
 use super::state::State;
 use super::Level;
 use super::{log, Action, Actions, InstanceId, Service, Supervisor};
-use crate::config::{
-    Deps, Output, ProcessSpec, Readiness, Resources, Rotation, ServiceSpec, ServiceType, Triggers,
-};
 use crate::config::{EventHook, RestartPolicy};
+use crate::config::{Output, ProcessSpec, Rare, Readiness, Rotation, ServiceSpec, ServiceType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -171,7 +169,7 @@ impl Supervisor {
         }
         let mut instance = Instance::new();
         instance.process = Some(process);
-        service.instances.insert(key.index, Box::new(instance));
+        *service.instances.get_or_insert_new(key.index) = instance;
         let folded = if coalesced > 0 {
             format!(" ({coalesced} earlier event(s) folded into this run)")
         } else {
@@ -282,7 +280,7 @@ fn hook_process(service: &ProcessSpec, hook: &EventHook) -> ProcessSpec {
     process.ready = Readiness::Started;
     process.watchdog = None;
     process.console = false;
-    process.resources = Resources::default();
+    process.resources = Rare::default();
     process.stdout = Output::EventLog;
     process.stderr = Output::Stdout;
     process.stdout_rotation = Rotation::default();
@@ -309,9 +307,9 @@ fn hook_job_spec(name: &str, owner: &ServiceSpec, process: Arc<ProcessSpec>) -> 
         numprocs: owner.numprocs,
         process,
         policy,
-        deps: Deps::default(),
+        deps: Rare::default(),
         pre_start: None,
-        triggers: Triggers::default(),
+        triggers: Rare::default(),
     }
 }
 

@@ -17,6 +17,7 @@ mod handover;
 mod hook_jobs;
 pub mod hooks;
 mod instance;
+mod instance_map;
 mod jobs;
 mod level;
 pub mod notify;
@@ -57,7 +58,8 @@ pub use why::{span, WhyStep};
 use crate::config::{Config, ProcessSpec, ServiceSpec, ServiceType};
 
 use deps::DepTable;
-use std::collections::{BTreeMap, HashMap};
+use instance_map::InstanceMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use waiters::Waiter;
@@ -248,9 +250,7 @@ enum Helper {
 struct Service {
     spec: ServiceSpec,
     process: Arc<ProcessSpec>,
-    /// Boxed: a BTreeMap node has room for eleven entries, and most services have one
-    /// instance; unboxed, each service paid for eleven Instances (about 3 KiB).
-    instances: BTreeMap<u32, Box<Instance>>,
+    instances: InstanceMap,
     /// Removed by a reload: dropped once every instance has stopped.
     removed: bool,
     /// A reloaded config (or a restart) waiting for its `pre-start` check; `spec` stays the
@@ -280,9 +280,7 @@ struct Candidate {
 impl Service {
     fn new(spec: ServiceSpec) -> Service {
         let process = Arc::clone(&spec.process);
-        let instances = (0..spec.numprocs)
-            .map(|i| (i, Box::new(Instance::new())))
-            .collect();
+        let instances = InstanceMap::numbered(spec.numprocs);
         Service {
             spec,
             process,
@@ -698,7 +696,7 @@ impl Supervisor {
         self.services
             .get(service)
             .into_iter()
-            .flat_map(|s| s.instances.iter().map(|(index, i)| (*index, &**i)))
+            .flat_map(|s| s.instances.iter().map(|(index, i)| (*index, i)))
     }
 
     /// Whether an instance is still STARTING (the loop waits for a start to settle before
@@ -713,7 +711,7 @@ impl Supervisor {
         self.services.values().flat_map(|s| {
             s.instances
                 .iter()
-                .map(move |(index, i)| (s.spec.name.as_str(), *index, &**i))
+                .map(move |(index, i)| (s.spec.name.as_str(), *index, i))
         })
     }
 
@@ -724,7 +722,7 @@ impl Supervisor {
             s.instances
                 .iter()
                 .filter(|(_, i)| !i.retiring)
-                .map(move |(index, i)| (s, *index, &**i))
+                .map(move |(index, i)| (s, *index, i))
         })
     }
 
@@ -738,11 +736,7 @@ impl Supervisor {
     }
 
     fn instance(&self, id: &InstanceId) -> Option<&Instance> {
-        self.services
-            .get(&id.service)?
-            .instances
-            .get(&id.index)
-            .map(|i| &**i)
+        self.services.get(&id.service)?.instances.get(&id.index)
     }
 
     fn instance_mut(&mut self, id: &InstanceId) -> Option<&mut Instance> {
@@ -750,7 +744,6 @@ impl Supervisor {
             .get_mut(&id.service)?
             .instances
             .get_mut(&id.index)
-            .map(|i| &mut **i)
     }
 
     fn anything_active(&self) -> bool {

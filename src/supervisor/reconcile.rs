@@ -118,7 +118,7 @@ impl Supervisor {
             services
                 .get(&id.service)
                 .and_then(|s| s.instances.get(&id.index))
-                .is_some_and(|i| has_work(i))
+                .is_some_and(has_work)
         });
         self.work.iter().cloned().collect()
     }
@@ -485,12 +485,7 @@ fn is_up(service: &Service, i: &Instance) -> bool {
 }
 
 pub(super) fn health_of(service: &Service) -> Health {
-    let instances: Vec<&Instance> = service
-        .instances
-        .values()
-        .map(|i| &**i)
-        .filter(|i| !i.retiring)
-        .collect();
+    let instances: Vec<&Instance> = service.instances.values().filter(|i| !i.retiring).collect();
     let up = |i: &&Instance| is_up(service, i);
     if instances.iter().all(up) {
         Health::Up

@@ -5,8 +5,7 @@ use super::deps::DepTable;
 use super::waiters::{Entry, What};
 use super::Level;
 use super::{
-    log, Actions, ClientId, Goal, Instance, InstanceId, Service, ServiceSpec, State, Supervisor,
-    Vetted,
+    log, Actions, ClientId, Goal, InstanceId, Service, ServiceSpec, State, Supervisor, Vetted,
 };
 use crate::config::Config;
 use std::sync::Arc;
@@ -198,11 +197,7 @@ impl Supervisor {
         // An instance still retiring from an earlier shrink (or removal) is taken back as
         // it is: its pid stays tracked, and it comes back up once stopped.
         for index in 0..new_numprocs {
-            service
-                .instances
-                .entry(index)
-                .and_modify(|i| i.retiring = false)
-                .or_insert_with(|| Box::new(Instance::new()));
+            service.instances.get_or_insert_new(index).retiring = false;
         }
         for index in new_numprocs..old_numprocs {
             if let Some(instance) = service.instances.get_mut(&index) {

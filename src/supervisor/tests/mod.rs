@@ -7,7 +7,7 @@
 //! `essential db`), so a test can compare the exact sequence.
 
 use super::*;
-use crate::config::{Deps, Origin, Output, Policy, RestartPolicy, Rotation};
+use crate::config::{Origin, Output, Policy, RestartPolicy, Rotation};
 use crate::supervisor::{InstanceOutcome, InstanceStatus, Refusal};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -113,7 +113,7 @@ fn svc(name: &str) -> Svc {
             schedule: None,
             rescue: false,
         },
-        deps: Deps::default(),
+        deps: Default::default(),
         pre_start: None,
         triggers: Default::default(),
     })

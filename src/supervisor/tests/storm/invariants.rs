@@ -44,7 +44,7 @@ fn each_instance(
                     service: name.clone(),
                     index: *index,
                 },
-                &**i,
+                i,
             )
         })
     })

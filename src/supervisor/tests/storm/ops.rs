@@ -288,7 +288,7 @@ pub fn changed_config(config: &Config, seed: u64, changes: u8) -> Config {
                 config.services.remove(name);
                 // A validated config names only services that exist.
                 for spec in config.services.values_mut() {
-                    let deps = &mut spec.deps;
+                    let deps = &mut *spec.deps;
                     for list in [
                         &mut deps.requires,
                         &mut deps.wants,
