@@ -23,7 +23,10 @@ DEBIAN_KERNEL="$DEBIAN_CACHE/vmlinuz"
 DEBIAN_INITRD="$DEBIAN_CACHE/initrd.img"
 DEBIAN_SSH_KEY="$DEBIAN_CACHE/id_ed25519"
 DEBIAN_MEM="${DEBIAN_MEM:-1024}"
-DEBIAN_IMAGE_SIZE="${DEBIAN_IMAGE_SIZE:-2G}"
+# The image's size in MiB: the tree's size and a half again (room for the guest's logs, apt
+# and the test's writes), at least 2 GiB; DEBIAN_IMAGE_SIZE (mke2fs's notation, e.g. 4G)
+# sets it instead.
+DEBIAN_IMAGE_MIN_MIB=2048
 # Kernel command line: the root read-only until root-rw has checked it, the serial port as
 # console, classic interface names (eth0, as /etc/network/interfaces says).
 DEBIAN_CMDLINE="root=/dev/vda ro console=ttyS0 net.ifnames=0 printk.devkmsg=on panic=-1"
@@ -55,8 +58,7 @@ debian_base() {
 # $DEBIAN_IMAGE (ext4, no partition table) with its kernel and initrd beside it.
 debian_image() {
     debian_base
-    local stage="$DEBIAN_CACHE/stage" debs
-    vm_log "installing taskmaster's packages into a copy of the tree"
+    local stage debs
     if [ "${VM_NO_BUILD:-0}" = 1 ] && compgen -G "$CARGO_TARGET_DIR/debian/taskmaster*.deb" >/dev/null; then
         # VM_NO_BUILD=1: the packages already in target/debian, as they are.
         debs=("$CARGO_TARGET_DIR"/debian/taskmaster_*.deb "$CARGO_TARGET_DIR"/debian/taskmaster-init_*.deb)
@@ -64,8 +66,9 @@ debian_image() {
         mapfile -t debs < <("$REPO_DIR/pkg/build-debs")
     fi
     [ "${#debs[@]}" -eq 2 ] || vm_die "pkg/build-debs did not give two packages"
-    rm -rf "$stage"
-    cp -a "$DEBIAN_BASE/root" "$stage"
+    debian_stage_open
+    stage=$DEBIAN_STAGE
+    vm_log "installing taskmaster's packages into a copy of the tree"
     cp "${debs[@]}" "$stage/tmp/"
     chroot "$stage" sh -c 'dpkg -i /tmp/taskmaster_*.deb /tmp/taskmaster-init_*.deb' >/dev/null
     rm -f "$stage"/tmp/*.deb
@@ -95,11 +98,49 @@ IFACES
 
     cp "$(ls "$stage"/boot/vmlinuz-* | sort -V | tail -1)" "$DEBIAN_KERNEL"
     cp "$(ls "$stage"/boot/initrd.img-* | sort -V | tail -1)" "$DEBIAN_INITRD"
-    vm_log "packing $DEBIAN_IMAGE ($DEBIAN_IMAGE_SIZE, ext4)"
-    rm -f "$DEBIAN_IMAGE.tmp"
-    mkfs.ext4 -q -F -L root -d "$stage" "$DEBIAN_IMAGE.tmp" "$DEBIAN_IMAGE_SIZE"
-    mv "$DEBIAN_IMAGE.tmp" "$DEBIAN_IMAGE"
-    rm -rf "$stage"
+    debian_pack "$stage" "$DEBIAN_IMAGE"
+    debian_stage_close
+    trap - EXIT
+}
+
+# The staged tree: the cached base seen through an overlay (the changes land in a small
+# upper folder, not in a second copy of about 0.7 GiB), or a copy where overlayfs is missing.
+# Sets DEBIAN_STAGE; debian_stage_close undoes it (also at exit, if the caller dies).
+debian_stage_open() {
+    local dir="$DEBIAN_CACHE/stage"
+    debian_stage_close
+    mkdir -p "$dir/upper" "$dir/work" "$dir/root"
+    if mount -t overlay overlay \
+            -o "lowerdir=$DEBIAN_BASE/root,upperdir=$dir/upper,workdir=$dir/work" "$dir/root" 2>/dev/null; then
+        trap debian_stage_close EXIT
+    else
+        rmdir "$dir/root"
+        cp -a "$DEBIAN_BASE/root" "$dir/root"
+    fi
+    DEBIAN_STAGE=$dir/root
+}
+debian_stage_close() {
+    local dir="$DEBIAN_CACHE/stage"
+    ! mountpoint -q "$dir/root" 2>/dev/null || umount "$dir/root"
+    rm -rf "$dir"
+}
+
+# debian_pack TREE IMAGE: TREE as an ext4 image (no partition table). Checks first that the
+# disk holding IMAGE has room for it: a disk that fills while mke2fs writes gives a
+# confusing error about a file of the tree.
+debian_pack() {
+    local tree=$1 image=$2 tree_mib size need_mib avail_mib
+    tree_mib=$(du -sxm "$tree" | cut -f1)
+    size=${DEBIAN_IMAGE_SIZE:-$(( tree_mib * 3 / 2 > DEBIAN_IMAGE_MIN_MIB ? tree_mib * 3 / 2 : DEBIAN_IMAGE_MIN_MIB ))M}
+    # The image is sparse: what it takes on the disk is about the tree plus ext4's metadata.
+    need_mib=$(( tree_mib + tree_mib / 8 + 64 ))
+    rm -f "$image.tmp"
+    avail_mib=$(df -Pm "$(dirname "$image")" | awk 'NR == 2 { print $4 }')
+    [ "$avail_mib" -ge "$need_mib" ] ||
+        vm_die "packing $image needs about $need_mib MiB on $(dirname "$image"), which has $avail_mib MiB free (vm/cache holds $(du -sm "$VM_CACHE" | cut -f1) MiB; its images are rebuilt when missing)"
+    vm_log "packing $image ($size, ext4; the tree is $tree_mib MiB)"
+    mkfs.ext4 -q -F -L root -d "$tree" "$image.tmp" "$size"
+    mv "$image.tmp" "$image"
 }
 
 # debian_qemu IMAGE SSH_PORT CONSOLE_LOG [KERNEL_PARAMS...]: boots IMAGE in the background

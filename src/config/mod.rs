@@ -34,7 +34,7 @@ mod tests;
 
 pub use env_file::{expand_vars, parse_env_file, EnvFileError, MAX_ENV_FILE_BYTES};
 pub use env_vars::EnvVars;
-pub use rare::Rare;
+pub use rare::{Empty, Rare};
 pub use render::service_kdl;
 pub use resources::size_text;
 pub use reuse::{FileStamp, FileStamps, KnownFile, KnownFiles};

@@ -522,12 +522,14 @@ fn read_process(
             .read_all("env", |f| blocks::env(f, source))
             .map(EnvVars::from)
             .unwrap_or_default(),
-        credentials: read_credentials(reader),
-        capabilities: reader.read("capabilities", readers::capabilities),
+        credentials: Rare::new(read_credentials(reader)),
+        capabilities: Rare::new(reader.read("capabilities", readers::capabilities)),
         no_new_privs: reader.read("no-new-privs", Field::bool).unwrap_or(false),
-        limits: reader
-            .read_all("limits", |f| blocks::limits(f, source))
-            .unwrap_or_default(),
+        limits: Rare::new(
+            reader
+                .read_all("limits", |f| blocks::limits(f, source))
+                .unwrap_or_default(),
+        ),
         stdout_rotation: read_rotation(reader, "stdout-maxbytes", "stdout-backups"),
         stderr_rotation: read_rotation(reader, "stderr-maxbytes", "stderr-backups"),
         ready: reader
@@ -536,9 +538,11 @@ fn read_process(
             })
             .unwrap_or_default(),
         watchdog: reader.read("watchdog", readiness::positive_seconds),
-        env_files: reader
-            .read("env-file", readiness::env_files)
-            .unwrap_or_default(),
+        env_files: Rare::new(
+            reader
+                .read("env-file", readiness::env_files)
+                .unwrap_or_default(),
+        ),
         resources: Rare::new(super::resources::read(reader)),
         console: reader.read("console", Field::bool).unwrap_or(false),
     }

@@ -9,7 +9,7 @@
 use std::ops::{Deref, DerefMut};
 
 /// A value that has an empty form all services without the field share.
-pub trait Empty: Default + PartialEq + 'static {
+pub trait Empty: Default + 'static {
     /// The shared empty value (what `Default` makes).
     fn empty() -> &'static Self;
 }
@@ -18,7 +18,7 @@ pub trait Empty: Default + PartialEq + 'static {
 #[derive(Clone, Default)]
 pub struct Rare<T: Empty>(Option<Box<T>>);
 
-impl<T: Empty> Rare<T> {
+impl<T: Empty + PartialEq> Rare<T> {
     /// Boxes `value` unless it is empty.
     pub fn new(value: T) -> Rare<T> {
         match value == T::default() {
@@ -28,7 +28,15 @@ impl<T: Empty> Rare<T> {
     }
 }
 
-impl<T: Empty> From<T> for Rare<T> {
+impl<T: Empty> Rare<T> {
+    /// The value to change, if it was ever set: for a write that only clears (a reset, a
+    /// `take`), which through `DerefMut` would box an empty value for nothing.
+    pub fn boxed_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+}
+
+impl<T: Empty + PartialEq> From<T> for Rare<T> {
     fn from(value: T) -> Rare<T> {
         Rare::new(value)
     }
@@ -49,7 +57,7 @@ impl<T: Empty> DerefMut for Rare<T> {
 }
 
 /// Equal when the values are: an empty one boxed by a write equals one never boxed.
-impl<T: Empty> PartialEq for Rare<T> {
+impl<T: Empty + PartialEq> PartialEq for Rare<T> {
     fn eq(&self, other: &Self) -> bool {
         **self == **other
     }
@@ -91,5 +99,14 @@ mod tests {
         assert_ne!(deps, Rare::default());
         deps.wants.clear();
         assert_eq!(deps, Rare::default());
+    }
+
+    #[test]
+    fn a_clear_of_a_value_never_set_boxes_nothing() {
+        let mut deps: Rare<Deps> = Rare::default();
+        assert!(deps.boxed_mut().is_none());
+        assert!(deps.0.is_none());
+        deps.after.push("db".to_string());
+        assert!(deps.boxed_mut().is_some_and(|d| d.after == ["db"]));
     }
 }

@@ -98,7 +98,7 @@ fn fields(spec: &ServiceSpec, b: &mut Body) {
         b.block("env", &lines);
     }
     credentials(b, process.credentials.as_ref());
-    match &process.capabilities {
+    match &*process.capabilities {
         Some(list) => {
             // An empty list (none at all) is the field with no value.
             let names: Vec<String> = list.iter().map(|c| quote(&c.to_string())).collect();

@@ -107,11 +107,11 @@ pub struct ProcessSpec {
     pub stdout: Output,
     pub stderr: Output,
     pub env: EnvVars,
-    pub credentials: Option<Credentials>,
+    pub credentials: Rare<Option<Credentials>>,
     /// `None`: the field was not given (root keeps all, another user gets none).
-    pub capabilities: Option<Vec<caps::Capability>>,
+    pub capabilities: Rare<Option<Vec<caps::Capability>>>,
     pub no_new_privs: bool,
-    pub limits: Vec<Limit>,
+    pub limits: Rare<Vec<Limit>>,
     pub stdout_rotation: Rotation,
     pub stderr_rotation: Rotation,
     /// When a process counts as up (SPEC.md, "Readiness"); notify and fd:N change what the
@@ -120,11 +120,41 @@ pub struct ProcessSpec {
     /// `notify` only: the longest silence between two `WATCHDOG=1` (`WATCHDOG_USEC`).
     pub watchdog: Option<Duration>,
     /// `KEY=VALUE` files read at each start, in order, below `env`.
-    pub env_files: Vec<EnvFile>,
+    pub env_files: Rare<Vec<EnvFile>>,
     /// cgroup v2 limits (`memory-max`, `cpu-weight`, …); all `None`: none asked for.
     pub resources: Rare<Resources>,
     /// `console #true`: stdin, stdout and stderr are a pseudo-terminal the daemon owns.
     pub console: bool,
+}
+
+/// `user`/`group`, `capabilities`, `limits` and `env-file` are `Rare` (boxed only when
+/// given): a plain service has none, and every loaded service keeps its process spec.
+impl Empty for Option<Credentials> {
+    fn empty() -> &'static Option<Credentials> {
+        static EMPTY: Option<Credentials> = None;
+        &EMPTY
+    }
+}
+
+impl Empty for Option<Vec<caps::Capability>> {
+    fn empty() -> &'static Option<Vec<caps::Capability>> {
+        static EMPTY: Option<Vec<caps::Capability>> = None;
+        &EMPTY
+    }
+}
+
+impl Empty for Vec<Limit> {
+    fn empty() -> &'static Vec<Limit> {
+        static EMPTY: Vec<Limit> = Vec::new();
+        &EMPTY
+    }
+}
+
+impl Empty for Vec<EnvFile> {
+    fn empty() -> &'static Vec<EnvFile> {
+        static EMPTY: Vec<EnvFile> = Vec::new();
+        &EMPTY
+    }
 }
 
 /// cgroup v2 limits of one instance (SPEC.md, "Resources (cgroup v2)"). Each is written to

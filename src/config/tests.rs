@@ -49,10 +49,10 @@ fn defaults() {
             stdout: Output::Capture,
             stderr: Output::Capture,
             env: Default::default(),
-            credentials: None,
-            capabilities: None,
+            credentials: Default::default(),
+            capabilities: Default::default(),
             no_new_privs: false,
-            limits: Vec::new(),
+            limits: Default::default(),
             stdout_rotation: Rotation {
                 maxbytes: 0,
                 backups: 10,
@@ -63,7 +63,7 @@ fn defaults() {
             },
             ready: Default::default(),
             watchdog: None,
-            env_files: Vec::new(),
+            env_files: Default::default(),
             resources: Default::default(),
             console: false,
         }),
@@ -171,11 +171,13 @@ fn every_field() {
                 uid: 65534,
                 gid: 65534,
                 groups: vec![65534],
-            }),
+            })
+            .into(),
             capabilities: Some(vec![
                 caps::Capability::CAP_NET_BIND_SERVICE,
                 caps::Capability::CAP_SYS_TIME,
-            ]),
+            ])
+            .into(),
             no_new_privs: true,
             limits: vec![
                 Limit {
@@ -193,7 +195,8 @@ fn every_field() {
                     soft: libc::RLIM_INFINITY,
                     hard: libc::RLIM_INFINITY,
                 },
-            ],
+            ]
+            .into(),
             stdout_rotation: Rotation {
                 maxbytes: 50 * 1024 * 1024,
                 backups: 3,
@@ -204,7 +207,7 @@ fn every_field() {
             },
             ready: Default::default(),
             watchdog: None,
-            env_files: Vec::new(),
+            env_files: Default::default(),
             resources: Default::default(),
             console: false,
         }),
@@ -244,7 +247,7 @@ fn every_field() {
     assert_eq!(db.process.umask, Some(0o077));
     assert_eq!(db.policy.stopsignal, libc::SIGINT);
     assert_eq!(
-        db.process.credentials,
+        *db.process.credentials,
         Some(Credentials {
             user: None,
             uid: 0,

@@ -147,12 +147,17 @@ impl Daemon {
             Action::Signal { pid, signal, group } => {
                 let target = nix::unistd::Pid::from_raw(pid);
                 // SIGCONT before the thaw: it drops a SIGSTOP still pending in a frozen task.
-                let _ = if group && self.reaped_now.binary_search(&pid).is_ok() {
+                let reaped = self.reaped_now.binary_search(&pid).is_ok()
+                    || self.reaped_early.has_reaped(pid);
+                let _ = if group && reaped {
                     // The SIGKILL that ends the leftovers of a process reaped this turn: its
                     // pid is free for reuse, only its group (reserved while a member is
                     // left) may still be there. Without it, every service of a stop cost a
                     // second, useless kill(2) (and one that could hit a new process).
                     crate::process::signal_group_only(target, signal)
+                } else if reaped {
+                    // Gone, and its pid free for another process: nothing to signal.
+                    Ok(())
                 } else if group {
                     crate::process::signal_group(target, signal)
                 } else {
@@ -163,6 +168,7 @@ impl Daemon {
                 if group {
                     self.cgroups.group_signal(pid, signal);
                 }
+                self.reaped_early.step();
                 None
             }
             Action::SignalCgroup { id, signal } => {

@@ -26,6 +26,9 @@ impl Daemon {
     /// A reaped child: a pre-start's exit goes to the core with its output; a service's
     /// exit with the last line it wrote to stderr (read now: the pipe may still hold it).
     pub(super) fn collect_reaped(&mut self, event: Event, reaped: &mut Reaped) {
+        // A batch of 1,000 takes a while (a `cgroup.events` read each): the exits that come
+        // meanwhile are reaped on the way (see reaped_early.rs).
+        self.reaped_early.step();
         let Event::Exited { pid, status } = event else {
             if let Event::Stopped { pid } = event {
                 self.cgroups.stopped(pid);

@@ -87,7 +87,7 @@ impl HeapChurn {
         if self.loaded && settled && started() {
             self.loaded = false;
             release_free_heap();
-            super::code_pages::release();
+            super::code_pages::release_now_and_after_writes();
         }
     }
 }

@@ -34,6 +34,7 @@ mod output;
 mod pidfds;
 mod readopt;
 mod ready_pipes;
+mod reaped_early;
 mod reaper;
 mod requests;
 mod ring;
@@ -181,6 +182,8 @@ struct Daemon {
     /// The pids reaped in the batch the core is deciding about (sorted): a group signal
     /// to one of them reaches what is left of its group, never the pid itself.
     reaped_now: Vec<i32>,
+    /// Children reaped while this turn sent its signals, for the core at the turn's end.
+    reaped_early: reaped_early::ReapedEarly,
     exit_code: i32,
     done: bool,
 }

@@ -667,7 +667,7 @@ impl Outputs {
 /// Who the lines of process `pid` are from: its pid, and the ids it runs as (the daemon's
 /// own when the spec names no user).
 fn origin_of(pid: i32, spec: &ProcessSpec) -> Option<Origin> {
-    let (uid, gid) = match &spec.credentials {
+    let (uid, gid) = match &*spec.credentials {
         Some(credentials) => (credentials.uid, credentials.gid),
         None => (
             nix::unistd::getuid().as_raw(),

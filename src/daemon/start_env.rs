@@ -20,7 +20,7 @@ pub fn for_start(
     notify_socket: Option<&Path>,
 ) -> Result<ProcessSpec, SpawnFailure> {
     let mut env = BTreeMap::new();
-    for file in &spec.env_files {
+    for file in spec.env_files.iter() {
         match read_env_file(&file.path) {
             Ok(Some(vars)) => env.extend(vars),
             Ok(None) if file.optional => {}

@@ -328,6 +328,7 @@ impl Daemon {
             state_files,
             core_touched: false,
             reaped_now: Vec::new(),
+            reaped_early: Default::default(),
             exit_code: 0,
             done: false,
         };

@@ -171,6 +171,8 @@ impl Daemon {
 
     /// One loop turn: sleep in poll until something happens, then handle all of it.
     pub(super) fn turn(&mut self) {
+        // Signals sent outside a turn (at start, say) may have reaped children.
+        self.handle_reaped_early();
         // What the last turn changed, before sleeping.
         self.write_metrics_file();
         self.resume_accepting(Instant::now());
@@ -274,6 +276,7 @@ impl Daemon {
         {
             self.dispatch(Event::Tick);
         }
+        self.handle_reaped_early();
         // Last: whatever this turn settled counts.
         self.check_boot_finished();
         self.advance_final_shutdown();
@@ -368,6 +371,18 @@ impl Daemon {
         let waiting = self.exec_reports.iter().any(|p| p.seq > due.after);
         if !waiting || Instant::now() >= due.at {
             self.drain();
+        }
+    }
+
+    /// The children reaped while this turn sent its signals (see reaped_early.rs), to the
+    /// core as one batch; what it does in answer may signal, and reap, again.
+    fn handle_reaped_early(&mut self) {
+        loop {
+            let events = self.reaped_early.take();
+            if events.is_empty() {
+                return;
+            }
+            self.handle_reaped(events);
         }
     }
 

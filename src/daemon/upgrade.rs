@@ -191,7 +191,7 @@ impl Daemon {
         }
         // A zombie whose SIGCHLD was merged may wait for that drain: the new image would
         // not know to look for it.
-        if self.drain_due.is_some() {
+        if self.drain_due.is_some() || !self.reaped_early.is_empty() {
             return busy("exited processes are being reaped");
         }
         if self.loader.polled().is_some() {

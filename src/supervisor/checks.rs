@@ -70,11 +70,11 @@ impl Supervisor {
             Vetted::Reload(_) => "config changed",
             Vetted::Restart(_) => "restart requested",
         };
-        service.candidate = Some(Candidate {
+        service.candidate = Some(Box::new(Candidate {
             vetted,
             pid: None,
             deadline: Some(now + PRE_START_TIMEOUT),
-        });
+        }));
         let id = InstanceId {
             service: name.to_string(),
             index,

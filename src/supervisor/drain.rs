@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// An instance whose main process has exited while its cgroup still has processes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Drain {
     /// The main process that exited (for the log).
     pid: i32,
@@ -41,7 +41,7 @@ impl Supervisor {
         };
         if let Some(instance) = self.instance_mut(&id) {
             if instance.pid == Some(pid) {
-                instance.leftovers = Some(processes);
+                instance.seldom.leftovers = Some(processes);
             }
         }
     }
@@ -65,7 +65,7 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
-        let Some(processes) = instance.leftovers.take() else {
+        let Some(processes) = instance.seldom.boxed_mut().and_then(|s| s.leftovers.take()) else {
             return;
         };
         let what = if killed {
@@ -86,7 +86,7 @@ impl Supervisor {
                 "{name}: {processes} process(es) left in its cgroup after pid {pid} exited: {what}; STOPPING until they are gone"
             ),
         ));
-        instance.drain = Some(Drain {
+        instance.seldom.drain = Some(Drain {
             pid,
             killed,
             then: instance.state,
@@ -107,7 +107,7 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        let Some(drain) = instance.drain.as_mut() else {
+        let Some(drain) = instance.seldom.boxed_mut().and_then(|s| s.drain.as_mut()) else {
             return;
         };
         if !drain.killed {
@@ -140,7 +140,12 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        let Some(drain) = instance.drain.as_mut().filter(|d| !d.killed) else {
+        let Some(drain) = instance
+            .seldom
+            .boxed_mut()
+            .and_then(|s| s.drain.as_mut())
+            .filter(|d| !d.killed)
+        else {
             return;
         };
         drain.killed = true;
@@ -158,7 +163,7 @@ impl Supervisor {
     /// The loop saw the instance's cgroup empty.
     pub(super) fn on_cgroup_empty(&mut self, id: &InstanceId, out: &mut Actions) {
         let name = self.instance_name(id);
-        let Some(drain) = self.instance(id).and_then(|i| i.drain.as_ref()) else {
+        let Some(drain) = self.instance(id).and_then(|i| i.seldom.drain.as_ref()) else {
             return;
         };
         out.push(log(
@@ -178,7 +183,7 @@ impl Supervisor {
         let Some(i) = self.instance(id) else {
             return State::Stopped;
         };
-        let Some(drain) = &i.drain else {
+        let Some(drain) = &i.seldom.drain else {
             return i.state;
         };
         match (i.goal, drain.then) {
@@ -193,7 +198,7 @@ impl Supervisor {
         let Some(instance) = self.instance_mut(id) else {
             return;
         };
-        let Some(drain) = instance.drain.take() else {
+        let Some(drain) = instance.seldom.boxed_mut().and_then(|s| s.drain.take()) else {
             return;
         };
         instance.state = next;

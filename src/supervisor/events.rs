@@ -31,15 +31,17 @@ impl Supervisor {
             Ok(pid) => {
                 instance.pid = Some(pid);
                 instance.in_pre_start = false;
-                instance.last_stderr = None;
-                instance.oom = None;
+                if let Some(seldom) = instance.seldom.boxed_mut() {
+                    seldom.last_stderr = None;
+                    seldom.oom = None;
+                    seldom.notify_status = None;
+                }
                 self.pids.insert(pid, id);
                 out.push(log(Level::Info, format!("{name} spawned with pid {pid}")));
                 // Up time counts from exec, not from the decision to fork: a slow spawn
                 // (a loaded machine) must not eat into `starttime`.
                 instance.spawned_at = Some(now);
                 instance.group = Some(pid);
-                instance.notify_status = None;
                 instance.forced = None;
                 instance.deadline = start_deadline;
                 if starttime.is_zero() && !oneshot && !reported {
@@ -349,7 +351,7 @@ impl Supervisor {
         if let Some(instance) = self.instance_mut(&id) {
             if instance.pid == Some(pid) {
                 out.push(log(Level::Warning, format!("{name} (pid {pid}) {reason}")));
-                instance.oom = Some(reason);
+                instance.seldom.oom = Some(reason);
             }
         }
     }
@@ -361,7 +363,7 @@ impl Supervisor {
         };
         if let Some(instance) = self.instance_mut(&id) {
             if instance.pid == Some(pid) {
-                instance.last_stderr = Some(line);
+                instance.seldom.last_stderr = Some(line);
             }
         }
     }
@@ -417,7 +419,7 @@ impl Supervisor {
         let due = self.timers.due(now);
         self.check_timeouts(now, out);
         for id in due {
-            if self.instance(&id).is_some_and(|i| i.drain.is_some()) {
+            if self.instance(&id).is_some_and(|i| i.seldom.drain.is_some()) {
                 self.drain_due(&id, now, out);
                 continue;
             }

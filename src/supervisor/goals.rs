@@ -37,7 +37,9 @@ impl Supervisor {
         instance.wanted = true;
         instance.failed_starts = 0;
         instance.crash_streak = 0;
-        instance.restart_times.clear();
+        if let Some(seldom) = instance.seldom.boxed_mut() {
+            seldom.restart_times.clear();
+        }
         if !instance.is_active() {
             instance.state = State::Pending;
             instance.deadline = None;
@@ -235,7 +237,7 @@ impl Supervisor {
             self.send_stop(id, now, out);
             return;
         }
-        if instance.drain.is_some() {
+        if instance.seldom.drain.is_some() {
             // Its main process is gone; what is left of it in its cgroup goes now.
             self.kill_drain(id, now, out);
             return;

@@ -3,10 +3,11 @@
 //! instance is putting its facts back: pid, group, goal, counters and timers (kept as
 //! durations, since an `Instant` means nothing to another process image).
 
-use super::instance::{ForcedStop, Goal, Instance};
+use super::instance::{ForcedStop, Goal, Instance, Seldom};
 use super::state::{ExitStatus, State};
 use super::Level;
 use super::{log, Actions, InstanceId, Supervisor};
+use crate::config::Rare;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -103,7 +104,7 @@ impl Supervisor {
                 if i.retiring || i.restart_pending || i.in_pre_start {
                     return Err(HandoverBusy::Reloading(service.instance_name(*index)));
                 }
-                if i.drain.is_some() {
+                if i.seldom.drain.is_some() {
                     return Err(HandoverBusy::Draining(service.instance_name(*index)));
                 }
                 out.push(InstanceHandover {
@@ -126,10 +127,11 @@ impl Supervisor {
                     paused_from: i.paused_from,
                     blocked: i.blocked,
                     wanted: i.wanted,
-                    last_stderr: i.last_stderr.clone(),
-                    notify_status: i.notify_status.clone(),
+                    last_stderr: i.seldom.last_stderr.clone(),
+                    notify_status: i.seldom.notify_status.clone(),
                     forced: i.forced,
                     restarts_ago_ms: i
+                        .seldom
                         .restart_times
                         .iter()
                         .filter_map(|at| ago(now, Some(*at)))
@@ -187,15 +189,18 @@ impl Supervisor {
                 paused_from: item.paused_from,
                 blocked: item.blocked,
                 wanted: item.wanted,
-                last_stderr: item.last_stderr,
                 group: item.group,
-                notify_status: item.notify_status,
                 forced: item.forced,
-                restart_times: item
-                    .restarts_ago_ms
-                    .iter()
-                    .filter_map(|ms| back(now, Some(*ms)))
-                    .collect(),
+                seldom: Rare::new(Seldom {
+                    last_stderr: item.last_stderr,
+                    notify_status: item.notify_status,
+                    restart_times: item
+                        .restarts_ago_ms
+                        .iter()
+                        .filter_map(|ms| back(now, Some(*ms)))
+                        .collect(),
+                    ..Seldom::default()
+                }),
                 ..Instance::new()
             };
             if let Some(pid) = item.pid {

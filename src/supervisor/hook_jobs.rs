@@ -139,7 +139,7 @@ impl Supervisor {
             None => {
                 let mut service = Service::new(spec);
                 service.instances.clear();
-                service.job = Some(JobInfo::hook());
+                service.job = Some(Box::new(JobInfo::hook()));
                 self.services.insert(name.clone(), service);
                 self.jobs.names.insert(name.clone());
             }

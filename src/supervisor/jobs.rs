@@ -165,7 +165,7 @@ impl Supervisor {
         }
         let name = spec.name.clone();
         let mut service = Service::new(spec);
-        service.job = Some(JobInfo {
+        service.job = Some(Box::new(JobInfo {
             owner,
             adopted: false,
             timeout,
@@ -173,7 +173,7 @@ impl Supervisor {
             timed_out: false,
             ended: false,
             hook: false,
-        });
+        }));
         self.services.insert(name.clone(), service);
         self.jobs.names.insert(name.clone());
         out.push(log(
@@ -233,7 +233,7 @@ impl Supervisor {
         }
         let name = spec.name.clone();
         let mut service = Service::new(spec);
-        service.job = Some(JobInfo {
+        service.job = Some(Box::new(JobInfo {
             owner,
             adopted: true,
             timeout: None,
@@ -241,7 +241,7 @@ impl Supervisor {
             timed_out: false,
             ended: false,
             hook: false,
-        });
+        }));
         if let Some(instance) = service.instances.get_mut(&0) {
             instance.state = State::Running;
             instance.goal = Goal::Up;

@@ -184,7 +184,9 @@ impl Supervisor {
             Some(line) => format!("pre-start failed with {status}: {line}"),
             None => format!("pre-start failed with {status}"),
         };
-        instance.last_stderr = last;
+        if last.is_some() || instance.seldom.boxed_mut().is_some() {
+            instance.seldom.last_stderr = last;
+        }
         let who = format!("{name} (pre-start pid {pid})");
         if fail_start(instance, &who, &what, &policy, now, out) && policy.essential {
             out.push(Action::EssentialFailed { name });

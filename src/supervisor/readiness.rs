@@ -91,7 +91,7 @@ impl Supervisor {
             return;
         };
         if let Some(status) = message.status {
-            instance.notify_status = (!status.is_empty()).then_some(status);
+            instance.seldom.notify_status = (!status.is_empty()).then_some(status);
         }
         if message.reloading {
             out.push(log(
@@ -236,16 +236,17 @@ pub(super) fn over_restart_limit(
     now: Instant,
 ) -> Option<String> {
     let limit = policy.restart_limit?;
-    while instance
+    let seldom = &mut *instance.seldom;
+    while seldom
         .restart_times
         .front()
         .is_some_and(|at| now.saturating_duration_since(*at) > limit.window)
     {
-        instance.restart_times.pop_front();
+        seldom.restart_times.pop_front();
     }
-    instance.restart_times.push_back(now);
-    (instance.restart_times.len() > limit.count as usize).then(|| {
-        instance.restart_times.clear();
+    seldom.restart_times.push_back(now);
+    (seldom.restart_times.len() > limit.count as usize).then(|| {
+        seldom.restart_times.clear();
         format!(
             "restart limit: {} restarts in {} s",
             limit.count,

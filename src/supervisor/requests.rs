@@ -524,9 +524,9 @@ impl Supervisor {
             Some(super::ExitStatus::Signal(sig)) => (None, Some(crate::signals::name(sig))),
             None => (None, None),
         };
-        let stored =
-            Self::detail_now(i, now).or_else(|| i.notify_status.as_deref().map(Cow::Borrowed));
-        let detail = match (&i.oom, stored) {
+        let stored = Self::detail_now(i, now)
+            .or_else(|| i.seldom.notify_status.as_deref().map(Cow::Borrowed));
+        let detail = match (&i.seldom.oom, stored) {
             (Some(oom), Some(detail)) => Some(Cow::Owned(format!("{oom}; {detail}"))),
             (Some(oom), None) => Some(Cow::Borrowed(oom.as_str())),
             (None, detail) => detail,
@@ -548,7 +548,11 @@ impl Supervisor {
             exit_code,
             exit_signal,
             detail,
-            last_stderr: i.last_stderr.as_deref().filter(|_| i.state == State::Fatal),
+            last_stderr: i
+                .seldom
+                .last_stderr
+                .as_deref()
+                .filter(|_| i.state == State::Fatal),
             transient: service.job.is_some(),
             // A hook's run was asked for by nobody: no owner.
             owner: service.job.as_ref().filter(|j| !j.hook).map(|j| j.owner),

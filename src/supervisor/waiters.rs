@@ -311,10 +311,15 @@ impl Supervisor {
         if let Some(exit) = i.last_exit.filter(|_| i.state == State::Exited) {
             message = format!("{message} ({exit})");
         }
-        if let Some(detail) = i.detail.as_ref().or(i.notify_status.as_ref()) {
+        if let Some(detail) = i.detail.as_ref().or(i.seldom.notify_status.as_ref()) {
             message = format!("{message}: {detail}");
         }
-        if let Some(line) = i.last_stderr.as_ref().filter(|_| i.state == State::Fatal) {
+        if let Some(line) = i
+            .seldom
+            .last_stderr
+            .as_ref()
+            .filter(|_| i.state == State::Fatal)
+        {
             if !i.detail.as_ref().is_some_and(|d| d.contains(line.as_str())) {
                 message = format!("{message}; stderr: {line}");
             }

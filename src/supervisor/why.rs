@@ -52,7 +52,7 @@ impl Supervisor {
             return;
         };
         let (mut reason, cause) = self.reason(service, instance, now);
-        if let Some(oom) = &instance.oom {
+        if let Some(oom) = &instance.seldom.oom {
             reason = format!("{oom}; {reason}");
         }
         steps.push(WhyStep {
@@ -74,7 +74,7 @@ impl Supervisor {
             0 => String::new(),
             retries => format!(" (attempt {} of {})", i.failed_starts, retries + 1),
         };
-        let stderr = |i: &Instance| match &i.last_stderr {
+        let stderr = |i: &Instance| match &i.seldom.last_stderr {
             Some(line) => format!("; its last stderr line: {line}"),
             None => String::new(),
         };
@@ -88,7 +88,7 @@ impl Supervisor {
                     }
                     text.push(')');
                 }
-                if let Some(status) = &i.notify_status {
+                if let Some(status) = &i.seldom.notify_status {
                     text.push_str(&format!("; it says: {status}"));
                 }
                 (text, None)

@@ -13,7 +13,7 @@ const NONE: &str = "0000000000000000";
 fn it_runs_as_the_given_user_and_groups() {
     let _serial = serial();
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.credentials = Some(nobody());
+    *spec.credentials = Some(nobody());
     let child = Child::spawn(&spec);
     assert_status(child.0, "Uid", "65534 65534 65534 65534");
     assert_status(child.0, "Gid", "65534 65534 65534 65534");
@@ -24,7 +24,7 @@ fn it_runs_as_the_given_user_and_groups() {
 fn another_user_without_capabilities_has_none() {
     let _serial = serial();
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.credentials = Some(nobody());
+    *spec.credentials = Some(nobody());
     let child = Child::spawn(&spec);
     assert_status(child.0, "Uid", "65534 65534 65534 65534");
     for field in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
@@ -36,8 +36,8 @@ fn another_user_without_capabilities_has_none() {
 fn another_user_keeps_exactly_the_given_capabilities() {
     let _serial = serial();
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.credentials = Some(nobody());
-    spec.capabilities = Some(vec![Capability::CAP_NET_BIND_SERVICE]);
+    *spec.credentials = Some(nobody());
+    *spec.capabilities = Some(vec![Capability::CAP_NET_BIND_SERVICE]);
     let child = Child::spawn(&spec);
     assert_status(child.0, "Uid", "65534 65534 65534 65534");
     for field in ["CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd"] {
@@ -49,7 +49,7 @@ fn another_user_keeps_exactly_the_given_capabilities() {
 fn root_with_capabilities_gets_only_those() {
     let _serial = serial();
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.capabilities = Some(vec![Capability::CAP_NET_BIND_SERVICE]);
+    *spec.capabilities = Some(vec![Capability::CAP_NET_BIND_SERVICE]);
     let child = Child::spawn(&spec);
     assert_status(child.0, "Uid", "0 0 0 0");
     for field in ["CapPrm", "CapEff", "CapBnd"] {
@@ -75,7 +75,7 @@ fn a_refused_uid_switch_names_the_step_and_the_uid() {
     let err = std::thread::spawn(|| {
         caps::drop(None, CapSet::Effective, Capability::CAP_SETUID).expect("drop CAP_SETUID");
         let mut spec = spec(&["/bin/true"]);
-        spec.credentials = Some(nobody());
+        *spec.credentials = Some(nobody());
         spawn(&spec, ChildFd::Inherit, ChildFd::Inherit)
     })
     .join()

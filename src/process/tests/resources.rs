@@ -29,7 +29,7 @@ fn pair(soft: &str, hard: &str) -> Option<(String, String)> {
 fn limits_are_applied() {
     let _serial = serial();
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.limits = vec![
+    *spec.limits = vec![
         Limit {
             resource: LimitKind::Nofile,
             soft: 1000,
@@ -59,8 +59,8 @@ fn an_unprivileged_user_can_get_a_hard_limit_above_the_daemons() {
         .unwrap();
     assert!(hard < nr_open, "the hard nofile limit can be raised");
     let mut spec = spec(&["/bin/sleep", "30"]);
-    spec.credentials = Some(nobody());
-    spec.limits = vec![Limit {
+    *spec.credentials = Some(nobody());
+    *spec.limits = vec![Limit {
         resource: LimitKind::Nofile,
         soft: hard + 1,
         hard: hard + 1,
