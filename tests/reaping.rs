@@ -52,3 +52,35 @@ fn orphans_of_a_service_are_reaped_by_the_daemon() {
     });
     assert_eq!(h.state("orphans"), "RUNNING");
 }
+
+#[test]
+fn a_stop_of_many_handles_each_exit_once_and_they_start_again() {
+    // 200 SIGTERMs in one turn: the loop reaps while it sends them (every 64th) and the
+    // core hears of those exits at the end of the same turn, the rest by SIGCHLD.
+    let mut h = Harness::new();
+    h.service(
+        "many",
+        "service \"many\" {\n    cmd \"/bin/sleep\" \"1000\"\n    numprocs 200\n    starttime 0\n}\n",
+    );
+    h.start();
+    wait_until("all 200 to run", || h.state("many:199") == "RUNNING");
+    let daemon = h.daemon_pid();
+    h.ok(&["stop", "many"]);
+    for index in 0..200 {
+        assert_eq!(h.state(&format!("many:{index}")), "STOPPED", "many:{index}");
+    }
+    let log = h.log_text();
+    for index in 0..200 {
+        let name = format!("many:{index} (pid ");
+        let exits = log
+            .lines()
+            .filter(|l| l.contains(&name) && l.contains("exited with signal TERM"))
+            .count();
+        assert_eq!(exits, 1, "many:{index}'s exit logged {exits} times:\n{log}");
+    }
+    assert!(zombies_of(daemon).is_empty(), "{:?}", zombies_of(daemon));
+    h.ok(&["start", "many"]);
+    wait_until("all 200 to run again", || {
+        (0..200).all(|i| h.state(&format!("many:{i}")) == "RUNNING")
+    });
+}
