@@ -1,7 +1,7 @@
-//! Links taskmasterd (release builds only) with its hot code together: gold's
-//! `--section-ordering-file` places the functions listed in `link/taskmasterd.order` (those a
-//! real run of the daemon executed, found by `link/profile-hot-text`) first in `.text`, in
-//! that order, and everything else after them.
+//! Links taskmasterd (release builds only) with its hot code together: the functions listed
+//! in `link/taskmasterd.order` (those a real run of the daemon executed, found by
+//! `link/profile-hot-text`) are placed first in `.text`, in that order, and everything else
+//! after them.
 //!
 //! Why: the kernel maps a binary's pages 64 KiB at a time around each page it touches
 //! (fault-around), so a hot function every few pages makes nearly all of the 3.9 MiB of text
@@ -9,18 +9,26 @@
 //! together, the code it never runs as a daemon (`import`, `--shell`, clap's help, error
 //! paths) is never mapped (bench/PROFILES.md, memory).
 //!
-//! A list that has gone stale (functions renamed or gone) only places less code together:
-//! the linker ignores names it does not find. Without gold or the list, the link is the
-//! default one.
+//! How: the list is turned into a linker script for the default linker (rust-lld on
+//! x86_64-unknown-linux-gnu since Rust 1.90) that only adds to the default layout (`INSERT`):
+//! an output section `.text` whose first input sections are the listed functions' (with
+//! function sections, each function is `.text.SYMBOL`, or `.text.unlikely.SYMBOL` when LLVM
+//! thinks it cold), one pattern after another; every other `.text.*` section joins the same
+//! `.text` after them. Not lld's `--symbol-ordering-file`: it takes exact names only, and the
+//! list writes Rust's symbol hash as a wildcard (`17h*E`) where the name alone is unique,
+//! because a new `Cargo.lock` or rustc changes every hash but not the names.
+//!
+//! A list that has gone stale (functions renamed or gone) only places less code together: a
+//! pattern that matches nothing is no error. Without the list, the link is the default one.
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 const ORDER: &str = "link/taskmasterd.order";
 /// The same for tmctl, from what a one-shot `tmctl status` runs (`link/profile-tmctl-text`):
 /// its 100 KiB of hot code was spread over the 1.6 MiB of text, a page fault (3–4 µs in a
 /// VM) every 64 KiB it touched, in a command whose whole budget is a millisecond.
 const TMCTL_ORDER: &str = "link/tmctl.order";
-const GOLD: &str = "/usr/bin/ld.gold";
 
 fn main() {
     println!("cargo:rerun-if-changed={ORDER}");
@@ -32,22 +40,51 @@ fn main() {
     if !(release && native && linux) {
         return;
     }
-    let Ok(dir) = std::env::var("CARGO_MANIFEST_DIR") else {
+    let (Ok(dir), Ok(out)) = (
+        std::env::var("CARGO_MANIFEST_DIR"),
+        std::env::var("OUT_DIR"),
+    ) else {
         return;
     };
-    if !Path::new(GOLD).is_file() {
-        println!("cargo:warning=no {GOLD}: taskmasterd and tmctl are linked without their hot-code order");
-        return;
-    }
     for (bin, order) in [("taskmasterd", ORDER), ("tmctl", TMCTL_ORDER)] {
-        let order = Path::new(&dir).join(order);
-        if !order.is_file() {
+        let Ok(list) = std::fs::read_to_string(Path::new(&dir).join(order)) else {
+            continue;
+        };
+        let script = PathBuf::from(&out).join(format!("{bin}-hot-text.ld"));
+        if let Err(e) = std::fs::write(&script, hot_text_script(order, &list)) {
+            println!(
+                "cargo:warning=cannot write {}: {e}; {bin} is linked without its hot-code order",
+                script.display()
+            );
             continue;
         }
-        println!("cargo:rustc-link-arg-bin={bin}=-fuse-ld=gold");
-        println!(
-            "cargo:rustc-link-arg-bin={bin}=-Wl,--section-ordering-file={}",
-            order.display()
-        );
+        println!("cargo:rustc-link-arg-bin={bin}=-Wl,-T,{}", script.display());
     }
+}
+
+/// The linker script that places the functions of `list` (one symbol name a line, `*` and
+/// `?` as wildcards) first in `.text`, in the list's order. A line that is not a symbol name
+/// (anything but the characters of Rust's and C's mangled names) is left out rather than
+/// written into the script, where it could break the link.
+fn hot_text_script(order: &str, list: &str) -> String {
+    let mut script = format!(
+        "/* Made by build.rs from {order}: its functions first in .text, in its order. */\nSECTIONS {{\n  .text : {{\n"
+    );
+    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_$.*?".contains(c))
+        {
+            let _ = writeln!(script, "    *(.text.{name} .text.unlikely.{name})");
+        } else {
+            println!("cargo:warning={order}: not a symbol name, left out: {name}");
+        }
+    }
+    // `INSERT` keeps the rest of the default layout, in which lld puts `.text` before `.init`,
+    // `.fini` and `.plt`. After them instead, they share the hot code's first 64 KiB: the
+    // loader runs `_init` and the exit `__cxa_finalize@plt`, one page fault each at the far
+    // end of the text (tmctl, `perf trace -F all`). Every glibc program has a `.plt`: crt's
+    // `__cxa_finalize`, and the unwinder's `malloc`, `dl_find_object` (libgcc_eh).
+    script.push_str("  }\n} INSERT AFTER .plt;\n");
+    script
 }

@@ -4,8 +4,8 @@ hot_text.py add BIN          a counting uprobe on every function of BIN
 hot_text.py remove           removes them
 hot_text.py snapshot FILE     the call counts so far, into FILE
 hot_text.py write BIN ORDER [FROM TO]
-                             ORDER: the functions called at least once, as gold section names
-                             (each twice: .text.NAME and .text.unlikely.NAME); with two
+                             ORDER: the functions called at least once, their symbol names one
+                             a line (build.rs makes the linker script from it); with two
                              snapshots, those called between them first (the steady state)
 hot_text.py check BIN ORDER  how many entries of ORDER name functions BIN has
 """
@@ -113,10 +113,7 @@ def write(path, order, steady_from=None, steady_to=None):
     lines = []
     for _, _, name in sorted(hot):
         key = HASH.sub("", name)
-        pattern = key + "17h*E" if key != name and unhashed[key] == 1 else name
-        # LLVM puts a #[cold] function (RawVec::grow_one, hashbrown's reserve_rehash, which
-        # every push or insert may call) in .text.unlikely.NAME, the others in .text.NAME.
-        lines += [".text." + pattern, ".text.unlikely." + pattern]
+        lines.append(key + "17h*E" if key != name and unhashed[key] == 1 else name)
     size = sum(s for i, (_, s, _) in enumerate(funcs) if hits.get(i, 0) > 0)
     with open(order, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -131,8 +128,7 @@ def write(path, order, steady_from=None, steady_to=None):
 def check(path, order):
     names = [n for _, _, n in functions(path)]
     exact = set(names)
-    entries = [l.strip()[len(".text."):] for l in open(order) if l.startswith(".text.")]
-    entries = [e for e in entries if not e.startswith("unlikely.")]
+    entries = [l.strip() for l in open(order) if l.strip()]
     found = 0
     for e in entries:
         if ("*" in e and any(fnmatch.fnmatchcase(n, e) for n in names)) or e in exact:

@@ -8,16 +8,20 @@
 //! code that had run once (bench/PROFILES.md, memory).
 //!
 //! Once the load has settled (the heap trim after it), the daemon unmaps the pages of its
-//! own executable mappings (`MADV_DONTNEED`: clean file pages, so nothing is lost and they
-//! stay in the page cache). What the loop runs afterwards is mapped again by its first page
-//! fault (3-4 µs each in this VM, a few dozen after a boot): the daemon then maps what it
-//! uses, not what it once used. Only executable mappings: a read-only one may be RELRO
-//! (`.data.rel.ro`, `.got`), whose pages are private copies the loader relocated and then
-//! made read-only; dropped, they would come back from the file unrelocated. And within the
-//! code, only pages that are still the file's: a debugger's breakpoint or a uprobe (perf,
-//! bpftrace, `link/profile-hot-text`) is written into a private copy of its page, which a
-//! drop would silently replace with the file's, breakpoint gone (`/proc/self/pagemap` tells
-//! the two apart).
+//! own file mappings that are not writable, its code and read-only data (`MADV_DONTNEED`:
+//! clean file pages, so nothing is lost and they stay in the page cache). What the loop runs
+//! afterwards is mapped again by its first page fault (3-4 µs each in this VM, a few dozen
+//! after a boot): the daemon then maps what it uses, not what it once used. The read-only
+//! data counts since the link is lld's (`build.rs`): it puts `.rodata`, the unwind tables
+//! and what only the loader reads (`.rela.dyn`, `.dynsym`) in a read-only mapping of their
+//! own before the code, where gold had them in the code's mapping.
+//!
+//! Only pages that are still the file's are dropped (`/proc/self/pagemap` tells them apart):
+//! RELRO (`.data.rel.ro`, `.got`) is mapped read-only too, but the pages the loader
+//! relocated are private copies, which would come back from the file unrelocated; and a
+//! debugger's breakpoint or a uprobe (perf, bpftrace, `link/profile-hot-text`) is written
+//! into a private copy of its page of code, which a drop would silently replace with the
+//! file's, breakpoint gone.
 
 /// Set by the loop when it gives its code back after a load, cleared by the state-files
 /// writer, which gives the code back again once it has written what it was sent: the
@@ -41,9 +45,9 @@ pub fn release_if_asked() {
     }
 }
 
-/// Unmaps the pages of the daemon's own executable file mappings (with gold's layout, one
-/// mapping: text, read-only data, unwind tables). Errors are ignored: the pages then simply
-/// stay mapped.
+/// Unmaps the file's own pages of the daemon's binary's mappings that are not writable (the
+/// code; the read-only data and unwind tables; RELRO). Errors are ignored: the pages then
+/// simply stay mapped.
 #[cfg(target_os = "linux")]
 pub fn release() {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
@@ -61,15 +65,15 @@ pub fn release() {
         return;
     };
     for mapping in maps.lines().filter_map(Mapping::parse) {
-        if mapping.path != Some(binary) || !mapping.executable || mapping.writable {
+        if mapping.path != Some(binary) || mapping.writable {
             continue;
         }
         for (start, end) in file_page_runs(&pagemap, mapping.start, mapping.end) {
-            // SAFETY: the range lies in a mapping of this process that is file-backed,
-            // executable and not writable (code is never relocated in place in a PIE), and
-            // holds only pages that are the file's own (not private copies): MADV_DONTNEED
-            // only drops their page table entries, and the next access maps the same,
-            // unchanged file page again.
+            // SAFETY: the range lies in a mapping of this process that is file-backed and
+            // not writable, and holds only pages that are the file's own (not private
+            // copies: what the loader relocated, a breakpoint): MADV_DONTNEED only drops
+            // their page table entries, and the next access maps the same, unchanged file
+            // page again.
             unsafe {
                 libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
             }
@@ -121,7 +125,6 @@ struct Mapping<'a> {
     start: usize,
     end: usize,
     writable: bool,
-    executable: bool,
     path: Option<&'a str>,
 }
 
@@ -136,7 +139,6 @@ impl<'a> Mapping<'a> {
             start: usize::from_str_radix(start, 16).ok()?,
             end: usize::from_str_radix(end, 16).ok()?,
             writable: perms.as_bytes().get(1) == Some(&b'w'),
-            executable: perms.as_bytes().get(2) == Some(&b'x'),
             path: path.filter(|p| p.starts_with('/')),
         })
     }
@@ -155,14 +157,13 @@ mod tests {
                 start: 0x55d4c8a00000,
                 end: 0x55d4c8ea1000,
                 writable: false,
-                executable: true,
                 path: Some("/usr/sbin/taskmasterd"),
             })
         );
         let data = "55d4c8ea2000-55d4c8eaf000 rw-p 004a1000 08:01 1234 /usr/sbin/taskmasterd";
-        assert!(Mapping::parse(data).is_some_and(|m| m.writable && !m.executable));
+        assert!(Mapping::parse(data).is_some_and(|m| m.writable));
         let relro = "55d4c8ea1000-55d4c8ea2000 r--p 004a0000 08:01 1234 /usr/sbin/taskmasterd";
-        assert!(Mapping::parse(relro).is_some_and(|m| !m.writable && !m.executable));
+        assert!(Mapping::parse(relro).is_some_and(|m| !m.writable));
         let heap = "55d4ca000000-55d4ca4b0000 rw-p 00000000 00:00 0 [heap]";
         assert_eq!(Mapping::parse(heap).and_then(|m| m.path), None);
         let anonymous = "7f0000000000-7f0000021000 rw-p 00000000 00:00 0";
@@ -193,8 +194,9 @@ mod tests {
     #[test]
     fn the_code_still_runs_after_its_pages_are_given_back() {
         release();
-        // Running code, reading constants and relocated pointers (a trait object's
-        // vtable, formatting) all still work: nothing but clean text was dropped.
+        // Running code, reading constants (`.rodata`, dropped too) and relocated pointers
+        // (a trait object's vtable in RELRO, which a drop would bring back unrelocated, and
+        // formatting) all still work: nothing but the file's own pages was dropped.
         let shown: Box<dyn std::fmt::Display> = Box::new(94u8);
         assert_eq!(format!("{shown}"), "94");
         assert_eq!(

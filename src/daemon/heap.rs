@@ -112,17 +112,29 @@ pub(super) fn fix_thresholds() {}
 
 #[cfg(target_env = "gnu")]
 pub(super) fn release_free_heap() {
+    release_own_free_heap();
+    // Then the arenas of the helper threads that are gone.
+    arenas::trim_helper_arenas();
+}
+
+/// The free pages of every arena and the top of the caller's own, without the trimming
+/// threads of [`release_free_heap`]: for the state-files writer after a large batch. The
+/// loop trims the helper threads' arenas after a load; started by the writer too, those
+/// threads started and exited just as the writer gave the code back (code_pages.rs), and
+/// mapped about 0.7 MiB of it back (thread start and exit, at N=1000: bench/PROFILES.md).
+#[cfg(target_env = "gnu")]
+pub(super) fn release_own_free_heap() {
     // SAFETY: malloc_trim only returns free memory of the allocator's own arenas to the
     // kernel; it takes an integer (the padding to keep) and is thread-safe.
     unsafe { libc::malloc_trim(0) };
-    // The caller's own arena (the state-files writer trims after a large batch), then those
-    // of the helper threads that are gone.
     arenas::trim_own_arena();
-    arenas::trim_helper_arenas();
 }
 
 #[cfg(not(target_env = "gnu"))]
 pub(super) fn release_free_heap() {}
+
+#[cfg(not(target_env = "gnu"))]
+pub(super) fn release_own_free_heap() {}
 
 /// The free tops of the malloc arenas that helper threads used.
 ///

@@ -369,7 +369,7 @@ fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
             // Empty now, but with room for the whole batch: at 1,000 instances its table
             // kept 130 KiB of this thread's arena for good (heaptrack, bench/PROFILES.md).
             pending = Pending::default();
-            super::heap::release_free_heap();
+            super::heap::release_own_free_heap();
         }
         super::code_pages::release_if_asked();
     }
