@@ -133,8 +133,16 @@ fn attach_shows_the_screen_forwards_keys_ctrl_c_and_sizes_and_detaches_with_ctrl
             false => Err(term.text()),
         }
     });
-    // Ctrl-C reaches python as SIGINT from its terminal, and it lives on.
-    term.type_keys(b"while True: pass\r");
+    // Ctrl-C reaches python as SIGINT from its terminal, and it lives on. Typed only once
+    // the loop is seen running: a SIGINT that comes while python's readline waits for the
+    // statement's last line is left pending until more input comes (CPython checks for
+    // signals only when its select is interrupted), and the terminal's ISIG flushes any
+    // input queued behind it, so a Ctrl-C typed right after the statement could be lost.
+    term.type_keys(b"import time\r");
+    term.type_keys(b"while True: print('spinning'); time.sleep(0.05)\r");
+    term.expect("... ");
+    term.type_keys(b"\r");
+    term.expect("spinning\r\nspinning");
     term.type_keys(b"\x03");
     term.expect("KeyboardInterrupt");
     assert_eq!(h.running_pid("py"), pid);
