@@ -35,6 +35,7 @@ mod services;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod timeline;
 mod timers;
 mod transitions;
 mod waiters;
@@ -339,7 +340,7 @@ pub struct Supervisor {
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
-    timeline: analyze::Timeline,
+    timeline: timeline::Timeline,
     /// Booted in rescue mode and not left yet: only `rescue #true` services start by
     /// themselves.
     rescue: bool,
