@@ -398,6 +398,13 @@ impl Supervisor {
         self.deadline_cache.set(None);
     }
 
+    /// The service's name as the core's tables share it, made once at load (see
+    /// `crate::shared_names`): the daemon's tables with an entry per instance hold it too,
+    /// instead of a set of copies of their own.
+    pub fn shared_name(&self, service: &str) -> Arc<str> {
+        self.pids.shared_name(service)
+    }
+
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         self.handle_all(std::iter::once(event), now)
     }
