@@ -374,8 +374,9 @@ impl Daemon {
         }
     }
 
-    /// The children reaped while this turn sent its signals (see reaped_early.rs), to the
-    /// core as one batch; what it does in answer may signal, and reap, again.
+    /// The children reaped while this turn sent signals or collected exits (see
+    /// reaped_early.rs), to the core as one batch; what it does in answer may signal, and
+    /// reap, again.
     fn handle_reaped_early(&mut self) {
         loop {
             let events = self.reaped_early.take();
