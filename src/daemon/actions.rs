@@ -8,6 +8,7 @@ use crate::init::{FinalShutdown, PowerAction, Progress};
 use crate::log::Level;
 use crate::supervisor::{Action, Event, InstanceId, Purpose, SpawnFailure};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 impl Daemon {
@@ -187,7 +188,8 @@ impl Daemon {
             }
             Action::Forget { id } => {
                 self.outputs.forget_instance(&id);
-                self.cgroups.forget_instance(&id);
+                self.cgroups
+                    .forget_instance(&id, self.core.shared_name(&id.service));
                 None
             }
             // A plain status of names (no cgroup accounting asked for): the table or the
@@ -281,7 +283,10 @@ impl Daemon {
         name: &str,
         spec: &ProcessSpec,
     ) -> Result<i32, SpawnFailure> {
-        let cgroup = self.cgroups.prepare(id, &spec.resources)?;
+        let service = self.core.shared_name(&id.service);
+        let cgroup = self
+            .cgroups
+            .prepare(id, Arc::clone(&service), &spec.resources)?;
         // A console service writes to its terminal: the master is read as its stdout.
         let mut terminal = None;
         let (stdout, stderr, pipes) = if spec.console {
@@ -331,7 +336,7 @@ impl Daemon {
             self.console_taken(name);
         }
         self.heap_churn.add(1);
-        self.cgroups.spawned(pid, id, &spec.resources);
+        self.cgroups.spawned(pid, id, service, &spec.resources);
         self.outputs.attach(id, name, pid, spec, pipes);
         if let Some(master) = master {
             self.consoles.register(id, master);

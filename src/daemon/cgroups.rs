@@ -7,7 +7,6 @@ use crate::control::proto::InstanceStatus;
 use crate::log::{EventLog, Level};
 use crate::process::cgroup::{CgroupError, Cgroups, Usage};
 use crate::process::CgroupTarget;
-use crate::shared_names::SharedNames;
 use crate::supervisor::{InstanceId, SpawnFailure};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,10 +32,10 @@ pub(super) struct ServiceCgroups {
     /// EEXIST and every controller and limit file written again, on its way to `clone3`).
     /// `Rare`: with limits inline, each entry was 88 bytes, 180 KiB for 1,000 instances
     /// that almost never have any.
+    /// Keyed, as `members` and `killed` are, by the core's shared name of the service
+    /// ([`Supervisor::shared_name`](crate::supervisor::Supervisor::shared_name)): an entry
+    /// made at a spawn allocates nothing that lives on (see `crate::shared_names`).
     prepared: HashMap<(Arc<str>, u32), Rare<Resources>>,
-    /// The names of the services loaded, shared by `members` and `prepared`: an entry made
-    /// at a spawn allocates nothing that lives on (see `crate::shared_names`).
-    names: SharedNames,
 }
 
 struct Member {
@@ -51,11 +50,6 @@ struct Member {
 }
 
 impl ServiceCgroups {
-    /// The services now loaded (at start and at each reload): see `crate::shared_names`.
-    pub(super) fn know<'a>(&mut self, services: impl Iterator<Item = &'a str> + Clone) {
-        self.names.know(services);
-    }
-
     /// Sets up the daemon's subtree and says in the log what it got.
     pub(super) fn detect(log: &mut EventLog) -> ServiceCgroups {
         match Cgroups::detect() {
@@ -95,10 +89,12 @@ impl ServiceCgroups {
     }
 
     /// The instance's cgroup, ready for its next process: its `cgroup.procs` to join,
-    /// `None` without cgroups; an error when its limits cannot be applied.
+    /// `None` without cgroups; an error when its limits cannot be applied. `service` is the
+    /// core's shared name of `id.service`.
     pub(super) fn prepare(
         &mut self,
         id: &InstanceId,
+        service: Arc<str>,
         limits: &Resources,
     ) -> Result<Option<CgroupTarget>, SpawnFailure> {
         let fatal = |reason: String| SpawnFailure {
@@ -115,7 +111,7 @@ impl ServiceCgroups {
             return Ok(None);
         };
         // A killed cgroup, once empty, is removed and made again (prepare makes it).
-        let key = (self.names.get(&id.service), id.index);
+        let key = (service, id.index);
         let clone_into = !self.killed.contains(&key) || {
             let renewed = cgroups.remove(&id.service, id.index).is_ok();
             if renewed {
@@ -141,15 +137,21 @@ impl ServiceCgroups {
         Ok(Some(CgroupTarget { dir, clone_into }))
     }
 
-    /// A process spawned into the instance's cgroup.
-    pub(super) fn spawned(&mut self, pid: i32, id: &InstanceId, limits: &Resources) {
+    /// A process spawned into the instance's cgroup (`service`: as for `prepare`).
+    pub(super) fn spawned(
+        &mut self,
+        pid: i32,
+        id: &InstanceId,
+        service: Arc<str>,
+        limits: &Resources,
+    ) {
         let Some(cgroups) = &self.cgroups else {
             return;
         };
         self.members.insert(
             pid,
             Member {
-                service: self.names.get(&id.service),
+                service,
                 index: id.index,
                 oom_kills: oom_kills(cgroups, &id.service, id.index).unwrap_or(0),
                 memory_max: limits.memory_max,
@@ -313,9 +315,8 @@ impl ServiceCgroups {
     /// An instance gone for good (an ended job forgotten): its cgroup is removed now, not at
     /// exit, so that 10,000 jobs coming and going do not leave 10,000 cgroups behind (each
     /// costs kernel memory). Best effort: one still populated stays until exit.
-    pub(super) fn forget_instance(&mut self, id: &InstanceId) {
-        self.prepared
-            .remove(&(self.names.get(&id.service), id.index));
+    pub(super) fn forget_instance(&mut self, id: &InstanceId, service: Arc<str>) {
+        self.prepared.remove(&(service, id.index));
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_gone(&id.service, id.index);
         }

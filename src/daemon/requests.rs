@@ -265,8 +265,6 @@ impl Daemon {
                     core.loaded_spec(name).map(|spec| spec.process.clone())
                 });
                 self.heap_churn.add_load(config.services.len());
-                self.cgroups
-                    .know(config.services.keys().map(String::as_str));
                 self.graph = graph;
                 self.dispatch(Event::Reload { client, config });
                 self.keep_file_stamps(stamps);

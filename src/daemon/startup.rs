@@ -285,8 +285,7 @@ impl Daemon {
         );
         let mut heap_churn = heap::HeapChurn::default();
         heap_churn.add_load(config.services.len());
-        let mut cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
-        cgroups.know(config.services.keys().map(String::as_str));
+        let cgroups = super::cgroups::ServiceCgroups::detect(&mut log);
         let metrics = super::metrics::Metrics::new(opts.metrics_file.clone());
         let mut daemon = Daemon {
             cgroups,

@@ -7,44 +7,10 @@
 use super::deps::DepKind;
 use super::handover::{ago, back};
 use super::hooks::StateEvent;
+use super::timeline::Mark;
 use super::{Analysis, AnalyzeEntry};
 use super::{InstanceId, Service, State, Supervisor};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// When the boot began and each instance's first start after it.
-#[derive(Debug, Default)]
-pub(super) struct Timeline {
-    boot: Option<Instant>,
-    marks: BTreeMap<InstanceId, Mark>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Mark {
-    spawned: Option<Instant>,
-    ready: Option<Instant>,
-    /// FATAL before it was ever up.
-    failed: bool,
-}
-
-impl Timeline {
-    /// An instance gone for good (an ended job forgotten): its marks go too, so that jobs
-    /// coming and going cannot grow the timeline.
-    pub(super) fn forget(&mut self, id: &InstanceId) {
-        self.marks.remove(id);
-    }
-
-    /// How many instances it has marks of.
-    #[cfg(test)]
-    pub(super) fn marked(&self) -> usize {
-        self.marks.len()
-    }
-
-    pub(super) fn boot(&mut self, now: Instant) {
-        self.boot = Some(now);
-        self.marks.clear();
-    }
-}
 
 /// The boot's timeline as `tmctl upgrade` hands it to the new image (times as milliseconds
 /// before the handover): `tmctl analyze` still shows the boot after an upgrade.
@@ -71,10 +37,9 @@ impl Supervisor {
             boot_ago_ms: ago(now, Some(boot)).unwrap_or(0),
             marks: self
                 .timeline
-                .marks
                 .iter()
                 .map(|(id, mark)| MarkHandover {
-                    service: id.service.clone(),
+                    service: id.service,
                     index: id.index,
                     spawned_ago_ms: ago(now, mark.spawned),
                     ready_ago_ms: ago(now, mark.ready),
@@ -88,22 +53,15 @@ impl Supervisor {
     pub fn take_over_timeline(&mut self, handover: TimelineHandover, now: Instant) {
         self.touched();
         self.timeline.boot = back(now, Some(handover.boot_ago_ms));
-        self.timeline.marks = handover
-            .marks
-            .into_iter()
-            .map(|m| {
-                let id = InstanceId {
-                    service: m.service,
-                    index: m.index,
-                };
-                let mark = Mark {
-                    spawned: back(now, m.spawned_ago_ms),
-                    ready: back(now, m.ready_ago_ms),
-                    failed: m.failed,
-                };
-                (id, mark)
-            })
-            .collect();
+        let marks = handover.marks.into_iter().map(|m| {
+            let mark = Mark {
+                spawned: back(now, m.spawned_ago_ms),
+                ready: back(now, m.ready_ago_ms),
+                failed: m.failed,
+            };
+            (self.pids.shared_name(&m.service), m.index, mark)
+        });
+        self.timeline.set(marks);
     }
 }
 
@@ -138,7 +96,10 @@ impl Supervisor {
                         .is_some_and(|e| super::policy::is_expected(&service.spec.policy, e)));
             let spawned_at = instance.spawned_at;
             let state = instance.state;
-            let mark = self.timeline.marks.entry(id).or_default();
+            let name = self.pids.shared_name(&id.service);
+            let services = &self.services;
+            let instances = || services.values().map(|s| s.instances.keys().count()).sum();
+            let mark = self.timeline.entry(&id, name, instances);
             if mark.ready.is_some() {
                 continue;
             }
@@ -171,7 +132,7 @@ impl Supervisor {
             .filter_map(|id| {
                 let service = self.services.get(&id.service)?;
                 let instance = service.instances.get(&id.index)?;
-                let mark = self.timeline.marks.get(id).copied().unwrap_or_default();
+                let mark = self.timeline.get(id).unwrap_or_default();
                 Some(AnalyzeEntry {
                     name: self.instance_name(id),
                     service: id.service.clone(),
@@ -194,22 +155,14 @@ impl Supervisor {
     /// From the instance that came up last, back through the dependency that came up last
     /// before it was spawned, and so on: `[last, its cause, …, the first]`.
     fn critical_chain(&self) -> Vec<String> {
-        let ready = |id: &InstanceId| self.timeline.marks.get(id).and_then(|m| m.ready);
-        let Some(mut current) = self
-            .timeline
-            .marks
-            .iter()
-            .filter_map(|(id, m)| Some((m.ready?, id)))
-            .max()
-            .map(|(_, id)| id.clone())
-        else {
+        let ready = |id: &InstanceId| self.timeline.get(id).and_then(|m| m.ready);
+        let Some(mut current) = self.timeline.last_ready() else {
             return Vec::new();
         };
         let mut chain = vec![self.instance_name(&current)];
         while chain.len() < MAX_CHAIN {
             let spawned = self
                 .timeline
-                .marks
                 .get(&current)
                 .and_then(|m| m.spawned)
                 .unwrap_or(Instant::now());

@@ -35,6 +35,7 @@ mod services;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod timeline;
 mod timers;
 mod transitions;
 mod waiters;
@@ -339,7 +340,7 @@ pub struct Supervisor {
     /// Watched files that changed, waiting to be quiet.
     changes: watch::PendingChanges,
     /// The first start of each instance since boot, for `tmctl analyze`.
-    timeline: analyze::Timeline,
+    timeline: timeline::Timeline,
     /// Booted in rescue mode and not left yet: only `rescue #true` services start by
     /// themselves.
     rescue: bool,
@@ -395,6 +396,13 @@ impl Supervisor {
     /// worked out from it is worked out again.
     fn touched(&mut self) {
         self.deadline_cache.set(None);
+    }
+
+    /// The service's name as the core's tables share it, made once at load (see
+    /// `crate::shared_names`): the daemon's tables with an entry per instance hold it too,
+    /// instead of a set of copies of their own.
+    pub fn shared_name(&self, service: &str) -> Arc<str> {
+        self.pids.shared_name(service)
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {

@@ -36,6 +36,12 @@ impl Pids {
         self.names.know(services);
     }
 
+    /// The shared name of `service` (see [`SharedNames::get`]), for the core's other
+    /// tables with an entry per instance (the boot's timeline).
+    pub fn shared_name(&self, service: &str) -> Arc<str> {
+        self.names.get(service)
+    }
+
     pub fn insert(&mut self, pid: i32, id: InstanceId) {
         let owner = Owner {
             service: self.names.get(&id.service),
