@@ -49,7 +49,10 @@ impl<T: Empty> Deref for Rare<T> {
     }
 }
 
-/// A write boxes an empty value first (only tests and the parse's later steps write).
+/// A write boxes an empty value first. The core writes so to an instance's `seldom` part (a
+/// stderr line, a drain, a restart time), and tests to specs; the parse makes each part of
+/// a spec whole and then holds it through [`Rare::new`]. A write that only clears goes
+/// through [`Rare::boxed_mut`] instead.
 impl<T: Empty> DerefMut for Rare<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0.get_or_insert_with(Box::default)

@@ -91,16 +91,22 @@ pub fn release() {
 
 /// The runs of pages in `start..end` that are mapped and the file's own, from
 /// `/proc/self/pagemap` (one 64-bit entry per page: bit 63 present, bit 61 a file page).
-/// A private copy (a breakpoint) ends a run; so does a page not mapped, which needs no drop.
+/// A private copy (a breakpoint, a relocated page) ends a run; so does a page not mapped,
+/// which needs no drop. No runs when the page size is unknown.
 #[cfg(target_os = "linux")]
 fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usize, usize)> {
     use std::os::unix::fs::FileExt;
-    const PAGE: usize = 4096;
     const PRESENT: u64 = 1 << 63;
     const FILE_PAGE: u64 = 1 << 61;
-    let pages = (end - start) / PAGE;
+    // The kernel's page, not 4 KiB: pagemap has one entry per page of the running kernel,
+    // and aarch64 kernels may use 16 or 64 KiB pages. Read at 4 KiB there, the entries
+    // would be other pages' and could mark a relocated (RELRO) page as the file's.
+    let Some(page) = page_size() else {
+        return Vec::new();
+    };
+    let pages = end.saturating_sub(start) / page;
     let mut entries = vec![0u8; pages * 8];
-    let offset = (start / PAGE * 8) as u64;
+    let offset = (start / page * 8) as u64;
     if pagemap.read_exact_at(&mut entries, offset).is_err() {
         return Vec::new();
     }
@@ -110,9 +116,9 @@ fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usi
         let bits = u64::from_ne_bytes(entry.try_into().unwrap_or([0; 8]));
         let droppable = bits & PRESENT != 0 && bits & FILE_PAGE != 0;
         match (droppable, run) {
-            (true, None) => run = Some(start + i * PAGE),
+            (true, None) => run = Some(start + i * page),
             (false, Some(from)) => {
-                runs.push((from, start + i * PAGE));
+                runs.push((from, start + i * page));
                 run = None;
             }
             _ => {}
@@ -122,6 +128,13 @@ fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usi
         runs.push((from, end));
     }
     runs
+}
+
+/// The size of a page of memory, from `sysconf(_SC_PAGESIZE)`.
+#[cfg(target_os = "linux")]
+fn page_size() -> Option<usize> {
+    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
+    usize::try_from(size).ok().filter(|s| *s > 0)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -197,6 +210,48 @@ mod tests {
         assert!(runs
             .iter()
             .all(|(from, to)| code.start <= *from && from < to && *to <= code.end));
+    }
+
+    #[test]
+    fn a_written_page_of_a_read_only_file_mapping_is_not_dropped() {
+        // What RELRO is: a private file mapping whose pages the loader wrote, then made
+        // read-only. The written page is a private copy; the one only read is the file's.
+        use std::io::Write;
+        let page = page_size().expect("page size");
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(&vec![7u8; 2 * page]).expect("two pages");
+        // SAFETY: a new private mapping of a file this test owns, at an address the kernel
+        // picks; nothing else refers to it.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED);
+        let start = at as usize;
+        // SAFETY: both pages lie in the mapping made above, readable and writable.
+        let read = unsafe {
+            let read = std::ptr::read_volatile(start as *const u8);
+            std::ptr::write_volatile((start + page) as *mut u8, 9);
+            read
+        };
+        assert_eq!(read, 7);
+        // SAFETY: the mapping made above, made read-only as the loader does RELRO.
+        assert_eq!(unsafe { libc::mprotect(at, 2 * page, libc::PROT_READ) }, 0);
+        let pagemap = std::fs::File::open("/proc/self/pagemap").expect("pagemap");
+        let runs = file_page_runs(&pagemap, start, start + 2 * page);
+        // SAFETY: the mapping made above, not used after this.
+        unsafe { libc::munmap(at, 2 * page) };
+        assert_eq!(
+            runs,
+            [(start, start + page)],
+            "only the page read is the file's"
+        );
     }
 
     #[test]

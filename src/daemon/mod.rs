@@ -182,7 +182,8 @@ struct Daemon {
     /// The pids reaped in the batch the core is deciding about (sorted): a group signal
     /// to one of them reaches what is left of its group, never the pid itself.
     reaped_now: Vec<i32>,
-    /// Children reaped while this turn sent its signals, for the core at the turn's end.
+    /// Children reaped while this turn sent signals or collected exits, for the core at the
+    /// turn's end (reaped_early.rs).
     reaped_early: reaped_early::ReapedEarly,
     exit_code: i32,
     done: bool,

@@ -374,8 +374,9 @@ impl Daemon {
         }
     }
 
-    /// The children reaped while this turn sent its signals (see reaped_early.rs), to the
-    /// core as one batch; what it does in answer may signal, and reap, again.
+    /// The children reaped while this turn sent signals or collected exits (see
+    /// reaped_early.rs), to the core as one batch; what it does in answer may signal, and
+    /// reap, again.
     fn handle_reaped_early(&mut self) {
         loop {
             let events = self.reaped_early.take();
@@ -387,21 +388,18 @@ impl Daemon {
     }
 
     /// Reaped children to the core, in the order reaped, as one batch, except for the
-    /// daemon's own helpers (an upgrade's check, the rescue or control shell).
+    /// daemon's own helpers (the rescue or control shell; an upgrade's check, handled after
+    /// the whole batch: see `upgrade::check_exit_apart`).
     fn handle_reaped(&mut self, events: Vec<Event>) {
+        let (events, check) =
+            super::upgrade::check_exit_apart(events, self.upgrade.as_ref().map(|u| u.pid));
         let mut reaped = Reaped::default();
         for event in events {
-            if let Event::Exited { pid, status } = event {
-                let special = self.upgrade.as_ref().is_some_and(|u| u.pid == pid)
-                    || Some(pid) == self.rescue_shell
-                    || Some(pid) == self.shell_pid;
+            if let Event::Exited { pid, .. } = event {
+                let special = Some(pid) == self.rescue_shell || Some(pid) == self.shell_pid;
                 if special {
                     // What was reaped before it is handled first, in order.
                     self.dispatch_reaped(&mut reaped);
-                }
-                if self.upgrade.as_ref().is_some_and(|u| u.pid == pid) {
-                    self.upgrade_check_done(status);
-                    continue;
                 }
                 self.settle_exec_report(pid);
                 if Some(pid) == self.rescue_shell {
@@ -419,6 +417,9 @@ impl Daemon {
             self.collect_reaped(event, &mut reaped);
         }
         self.dispatch_reaped(&mut reaped);
+        if let Some(status) = check {
+            self.upgrade_check_done(status);
+        }
     }
 
     /// Reads one pipe (bounded) and hands captured output to its followers; whether

@@ -39,6 +39,32 @@ pub struct PendingUpgrade {
     pub deadline: Instant,
 }
 
+/// A reaped batch without the exit of the upgrade's check `check` (when it holds it), and
+/// that exit's status: the loop handles the check last, since its end may exec the new
+/// image, which would never hear of an exit reaped with it and not handled yet (that
+/// instance would stay RUNNING with a pid that is gone).
+pub(super) fn check_exit_apart(
+    events: Vec<crate::supervisor::Event>,
+    check: Option<i32>,
+) -> (Vec<crate::supervisor::Event>, Option<ExitStatus>) {
+    use crate::supervisor::Event;
+    let Some(check) = check else {
+        return (events, None);
+    };
+    let mut status = None;
+    let rest = events
+        .into_iter()
+        .filter(|event| match *event {
+            Event::Exited { pid, status: s } if pid == check => {
+                status = Some(s);
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    (rest, status)
+}
+
 /// The line `--upgrade-check` prints when this binary can take over.
 pub fn check_line() -> String {
     format!("taskmasterd handover {HANDOVER_VERSION}")
@@ -463,4 +489,37 @@ pub fn inherited_datagram(fd: i32) -> std::os::unix::net::UnixDatagram {
     handover::set_cloexec(fd, true);
     // SAFETY: handed over by the old image for exactly this.
     unsafe { std::os::unix::net::UnixDatagram::from_raw_fd(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::Event;
+
+    fn exited(pid: i32, code: i32) -> Event {
+        Event::Exited {
+            pid,
+            status: ExitStatus::Code(code),
+        }
+    }
+
+    fn pids(events: &[Event]) -> Vec<i32> {
+        let pid = |event: &Event| match *event {
+            Event::Exited { pid, .. } => pid,
+            _ => 0,
+        };
+        events.iter().map(pid).collect()
+    }
+
+    #[test]
+    fn the_checks_exit_is_taken_out_of_its_batch_and_the_rest_kept_in_order() {
+        let batch = vec![exited(10, 1), exited(77, 3), exited(11, 2)];
+        let (rest, check) = check_exit_apart(batch, Some(77));
+        assert_eq!(check, Some(ExitStatus::Code(3)));
+        assert_eq!(pids(&rest), [10, 11]);
+        let (rest, check) = check_exit_apart(vec![exited(10, 1)], Some(77));
+        assert_eq!((pids(&rest), check), (vec![10], None));
+        let (rest, check) = check_exit_apart(vec![exited(77, 0)], None);
+        assert_eq!((pids(&rest), check), (vec![77], None));
+    }
 }
