@@ -84,6 +84,15 @@ pub struct InstanceId {
     pub index: u32,
 }
 
+/// `InstanceId` of `service` and `index`, for tests.
+#[cfg(test)]
+pub(crate) fn instance_id(service: &str, index: u32) -> InstanceId {
+    InstanceId {
+        service: service.into(),
+        index,
+    }
+}
+
 #[derive(Debug)]
 pub enum Event {
     /// The daemon is up: start every autostart service.

@@ -83,12 +83,7 @@ impl Pids {
 mod tests {
     use super::*;
 
-    fn id(service: &str, index: u32) -> InstanceId {
-        InstanceId {
-            service: service.into(),
-            index,
-        }
-    }
+    use crate::supervisor::instance_id as id;
 
     #[test]
     fn entries_share_the_name_made_at_load() {

@@ -144,12 +144,7 @@ impl Marked {
 mod tests {
     use super::*;
 
-    fn id(service: &str, index: u32) -> InstanceId {
-        InstanceId {
-            service: service.into(),
-            index,
-        }
-    }
+    use crate::supervisor::instance_id as id;
 
     #[test]
     fn marks_are_found_by_instance_whatever_the_order_they_came_in() {
