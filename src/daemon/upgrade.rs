@@ -254,7 +254,15 @@ impl Daemon {
     pub(super) fn expire_upgrade_check(&mut self, now: Instant) {
         if let Some(pending) = self.upgrade.as_mut().filter(|u| u.deadline <= now) {
             pending.deadline = now + CHECK_TIMEOUT;
-            // SAFETY: plain kill(2) of our own unreaped child.
+            // Reaped while the turn signalled (its exit is handled at the turn's end): its
+            // pid may be another process's already. No step of a turn comes between that
+            // handling and this call today; this keeps the kill below true if one does.
+            if self.reaped_early.has_reaped(pending.pid) {
+                return;
+            }
+            // SAFETY: plain kill(2) of our own child, not reaped: a reaped one is handled in
+            // the turn that reaped it (upgrade_check_done clears `upgrade`) or, reaped
+            // early, is skipped above.
             unsafe { libc::kill(pending.pid, libc::SIGKILL) };
         }
     }
