@@ -105,7 +105,8 @@ IFACES
 
 # The staged tree: the cached base seen through an overlay (the changes land in a small
 # upper folder, not in a second copy of about 0.7 GiB), or a copy where overlayfs is missing.
-# Sets DEBIAN_STAGE; debian_stage_close undoes it (also at exit, if the caller dies).
+# Sets DEBIAN_STAGE; debian_stage_close undoes it (also at exit, if the caller dies: an EXIT
+# trap, which debian_image clears when done; its callers set none of their own before it).
 debian_stage_open() {
     local dir="$DEBIAN_CACHE/stage"
     debian_stage_close
