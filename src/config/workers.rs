@@ -10,7 +10,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
 
 /// At most this many threads work on one list, the caller's included.
 const MAX_THREADS: usize = 8;
@@ -51,12 +53,17 @@ pub(crate) fn share<T: Send>(
         // The helpers take no signal of the process: a daemon's go to its loop (a new
         // thread starts with its creator's mask, restored once they exist).
         let saved = block_signals();
+        let here = sched_getcpu().ok();
         let helpers: Vec<_> = (1..threads.min(items).min(MAX_THREADS))
-            .filter_map(|_| {
+            .filter_map(|nth| {
+                let take = &take;
                 std::thread::Builder::new()
                     .name("config-part".into())
                     .stack_size(STACK_BYTES)
-                    .spawn_scoped(scope, &take)
+                    .spawn_scoped(scope, move || {
+                        start_apart(nth, here);
+                        take()
+                    })
                     .ok()
             })
             .collect();
@@ -70,6 +77,26 @@ pub(crate) fn share<T: Send>(
         }
     });
     results
+}
+
+/// Moves the calling helper, the `nth` (from 1), to the `nth` CPU it may run on other than
+/// `creator`'s, then lets it run anywhere again. The scheduler starts a new thread on its
+/// creator's CPU, and its balancer left the two parse threads sharing one CPU for 2 to 18
+/// ms of a 45 ms parse while the other CPU sat idle (sched_switch trace of a cold start on
+/// the 2-CPU VM, bench/PROFILES.md). Best effort: a CPU that cannot be had is no error.
+fn start_apart(nth: usize, creator: Option<usize>) {
+    let me = Pid::from_raw(0);
+    let Ok(allowed) = sched_getaffinity(me) else {
+        return;
+    };
+    let elsewhere = (0..CpuSet::count())
+        .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false) && Some(cpu) != creator)
+        .nth(nth - 1);
+    let mut one = CpuSet::new();
+    if elsewhere.is_some_and(|cpu| one.set(cpu).is_ok()) && sched_setaffinity(me, &one).is_ok()
+    {
+        let _ = sched_setaffinity(me, &allowed);
+    }
 }
 
 /// Every signal but the faults a thread raises itself blocked; returns the mask before.
