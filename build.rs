@@ -73,8 +73,8 @@ fn main() {
 /// millisecond, and the start of a dynamically linked program is most of it on a virtual
 /// machine (the loader's mappings, symbol lookups and relocations: 20 of its 73 page faults,
 /// about 0.16 ms of a `tmctl status`; bench/PROFILES.md). taskmasterd stays dynamic: it
-/// looks up services' users and groups through NSS, whose modules a static glibc can load
-/// only when they are of the very glibc it was linked with.
+/// looks up services' users and groups through NSS, and a static glibc has only the `files`
+/// and `dns` modules (loading another crashes it: src/ctl/passwd_home.rs).
 ///
 /// How, as Cargo links every binary of a package with the same target features (so not
 /// with `crt-static`, which would make taskmasterd static too): two halves that only work
@@ -83,8 +83,12 @@ fn main() {
 /// every libc symbol is taken from the archive and the shared libc is left unused (and
 /// dropped by `--as-needed`); `-static-pie` makes the compiler driver start from
 /// `rcrt1.o` (which relocates the binary itself) and link with `-static -pie
-/// --no-dynamic-linker`. A test (`static_tmctl` in tests/packages.rs) holds the result to
-/// no interpreter and no needed library.
+/// --no-dynamic-linker`. std's shared libraries are still on the line, so lld would make
+/// the undefined weak symbols dynamic (`gettid`, `statx`, libc's `_nl_current_*_used`),
+/// which a static PIE relocates against its own image (to its base address, not 0: the
+/// shell crashed), and export libc's symbols: `-z nodynamic-undefined-weak` and
+/// `--exclude-libs=ALL` leave relative relocations only, as `crt-static` does.
+/// `tests/static_tmctl.rs` holds the binary to that (no interpreter, relative relocations).
 fn link_tmctl_static_pie() {
     println!("cargo:rustc-cfg=tmctl_static_pie");
     println!("cargo:rustc-link-arg-bin=tmctl=-static-pie");

@@ -23,15 +23,20 @@ fn tmctl_starts_without_the_dynamic_loader() {
         .iter()
         .map(|p| p.p_type(endian))
         .collect();
-    assert!(!segments.contains(&elf::PT_INTERP), "tmctl asks for a loader");
-    assert!(segments.contains(&elf::PT_DYNAMIC), "not a PIE: {segments:?}");
+    assert!(
+        !segments.contains(&elf::PT_INTERP),
+        "tmctl asks for a loader"
+    );
+    assert!(
+        segments.contains(&elf::PT_DYNAMIC),
+        "not a PIE: {segments:?}"
+    );
     let mut relocations = 0;
     for section in file.elf_section_table().iter() {
         if section.sh_flags(endian).0 & elf::SHF_ALLOC.0 == 0 {
             continue;
         }
-        let Some((relas, _)) = section.rela(endian, &*data).expect("a relocation section")
-        else {
+        let Some((relas, _)) = section.rela(endian, &*data).expect("a relocation section") else {
             continue;
         };
         for rela in relas {
