@@ -93,8 +93,7 @@ fn start_apart(nth: usize, creator: Option<usize>) {
         .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false) && Some(cpu) != creator)
         .nth(nth - 1);
     let mut one = CpuSet::new();
-    if elsewhere.is_some_and(|cpu| one.set(cpu).is_ok()) && sched_setaffinity(me, &one).is_ok()
-    {
+    if elsewhere.is_some_and(|cpu| one.set(cpu).is_ok()) && sched_setaffinity(me, &one).is_ok() {
         let _ = sched_setaffinity(me, &allowed);
     }
 }
@@ -166,7 +165,9 @@ mod tests {
     #[test]
     fn one_thread_does_everything_itself() {
         let caller = std::thread::current().id();
-        let results = share(5, 1, |i| (std::thread::current().id() == caller).then_some(i));
+        let results = share(5, 1, |i| {
+            (std::thread::current().id() == caller).then_some(i)
+        });
         assert_eq!(results, vec![Some(0), Some(1), Some(2), Some(3), Some(4)]);
     }
 }
