@@ -9,13 +9,13 @@
 //! reader (or a crash) never sees half of it.
 
 use crate::control::proto::InstanceStatus;
-use crate::supervisor::{ExitStatus, Instance, InstanceId, State, Supervisor, Touched};
+use crate::supervisor::{ExitStatus, Instance, InstanceId, InstanceName, State, Supervisor, Touched};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// The version of the file format below; a file of another version is never trusted.
@@ -115,12 +115,40 @@ enum Job {
     },
 }
 
-/// One instance as last written: its file is named when it is written, because a service a
-/// reload removed has no name in the core any more when its file must go.
+/// One instance as last written. Its file is named from the entry, because a service a
+/// reload removed has no name in the core any more when its file must go; the entry holds
+/// the core's shared name of the service and no string of its own. Made at the first sync,
+/// in the middle of a boot's spawn burst, an entry's two strings (the instance's name and
+/// its file's) each took one of the burst's freed 32-byte holes: 2,000 small blocks
+/// spread over the burst's stretch of heap kept nearly every page of it resident at
+/// N=1000, free space no trim could give back (bench/PROFILES.md, memory).
 struct Entry {
-    id: InstanceId,
-    file: String,
+    service: Arc<str>,
+    index: u32,
+    /// Named with its index (`web:0`, see [`InstanceName`]).
+    indexed: bool,
     seen: Seen,
+}
+
+impl Entry {
+    fn name(&self) -> InstanceName<'_> {
+        if self.indexed {
+            InstanceName::Indexed(&self.service, self.index)
+        } else {
+            InstanceName::Whole(&self.service)
+        }
+    }
+
+    fn file(&self) -> String {
+        file_name(self.name())
+    }
+
+    fn id(&self) -> InstanceId {
+        InstanceId {
+            service: self.service.to_string(),
+            index: self.index,
+        }
+    }
 }
 
 pub struct StateFiles {
@@ -190,12 +218,12 @@ impl StateFiles {
         for name in &names {
             let start = self
                 .seen
-                .partition_point(|e| e.id.service.as_str() < name.as_str());
-            let len = self.seen[start..].partition_point(|e| e.id.service == *name);
+                .partition_point(|e| *e.service < *name.as_str());
+            let len = self.seen[start..].partition_point(|e| *e.service == *name.as_str());
             let same_instances = core
                 .instances_of(name)
                 .map(|(index, _)| index)
-                .eq(self.seen[start..start + len].iter().map(|e| e.id.index));
+                .eq(self.seen[start..start + len].iter().map(|e| e.index));
             if !same_instances {
                 // Instances came or went (a reload, a job): everything from the start.
                 self.resync_from(0, core, &mut jobs, now);
@@ -208,7 +236,7 @@ impl StateFiles {
                 let entry = &mut self.seen[start + offset];
                 if !entry.seen.matches(instance) {
                     entry.seen = Seen::of(instance);
-                    jobs.extend(write_job(core, &entry.id, instance, now));
+                    jobs.extend(write_job(core, &entry.id(), instance, now));
                 }
             }
         }
@@ -218,46 +246,46 @@ impl StateFiles {
     /// The instances changed (a reload, the first sync): rebuild what was seen from
     /// `from` on, writing each instance there and removing files of the ones gone.
     fn resync_from(&mut self, from: usize, core: &Supervisor, jobs: &mut Vec<Job>, now: Instant) {
-        let mut before: HashMap<InstanceId, Entry> =
-            self.seen.drain(from..).map(|e| (e.id.clone(), e)).collect();
-        // Two passes: the entries, which live on, are all made first, and then the jobs,
-        // which the writer frees. Made in turns, each entry's two small strings sat between
-        // the job of one instance and the next, and once the writer had freed the jobs those
-        // strings pinned nearly every page of that stretch of the heap: at the first sync of
-        // a boot of 1,000, about 300 KiB of free heap that no trim could give back
-        // (bench/PROFILES.md, memory).
+        let mut before: HashMap<(Arc<str>, u32), Entry> = self
+            .seen
+            .drain(from..)
+            .map(|e| ((Arc::clone(&e.service), e.index), e))
+            .collect();
+        // The entries, which live on, are all made first (in one vector, with no block of
+        // their own), and then the jobs, which the writer frees.
         let count = core.instances().skip(from).count();
         let mut write = Vec::with_capacity(count);
         self.seen.reserve(count);
-        for (service, number, instance) in core.instances().skip(from) {
-            let id = InstanceId {
-                service: service.to_string(),
-                index: number,
-            };
-            let file = file_name(&core.instance_name(&id));
-            let known = before.remove(&id).filter(|e| e.file == file);
+        for (service, index, instance) in core.instances().skip(from) {
+            let service = core.shared_name(service);
+            let indexed = matches!(core.name_of(&service, index), InstanceName::Indexed(..));
+            let known = before
+                .remove(&(Arc::clone(&service), index))
+                .filter(|e| e.indexed == indexed);
             write.push(known.as_ref().is_none_or(|e| !e.seen.matches(instance)));
             self.seen.push(Entry {
-                id,
-                file,
+                service,
+                index,
+                indexed,
                 seen: Seen::of(instance),
             });
         }
         let made = self.seen[from..].iter().zip(write);
         for ((_, _, instance), (entry, write)) in core.instances().skip(from).zip(made) {
             if write {
-                jobs.extend(write_job(core, &entry.id, instance, now));
+                jobs.extend(write_job(core, &entry.id(), instance, now));
             }
         }
-        let current: HashSet<&str> = self.seen.iter().map(|e| e.file.as_str()).collect();
+        let current: HashSet<String> = self.seen.iter().map(Entry::file).collect();
         for gone in before.into_values() {
-            if !current.contains(gone.file.as_str()) {
-                jobs.push(Job::Remove { file: gone.file });
+            let file = gone.file();
+            if !current.contains(&file) {
+                jobs.push(Job::Remove { file });
             }
         }
         if let Some(stale) = self.stale.take() {
-            for file in stale.iter().filter(|f| !current.contains(f.as_str())) {
-                jobs.push(Job::Remove { file: file.clone() });
+            for file in stale.into_iter().filter(|f| !current.contains(f)) {
+                jobs.push(Job::Remove { file });
             }
         }
     }
@@ -338,7 +366,7 @@ fn write_job(core: &Supervisor, id: &InstanceId, i: &Instance, now: Instant) -> 
     })
 }
 
-fn file_name(instance: &str) -> String {
+fn file_name(instance: impl std::fmt::Display) -> String {
     format!("{instance}.json")
 }
 
