@@ -9,7 +9,9 @@
 //! reader (or a crash) never sees half of it.
 
 use crate::control::proto::InstanceStatus;
-use crate::supervisor::{ExitStatus, Instance, InstanceId, InstanceName, State, Supervisor, Touched};
+use crate::supervisor::{
+    ExitStatus, Instance, InstanceId, InstanceName, State, Supervisor, Touched,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -216,9 +218,7 @@ impl StateFiles {
         // entries are found by a binary search.
         let mut ranges = Vec::with_capacity(names.len());
         for name in &names {
-            let start = self
-                .seen
-                .partition_point(|e| *e.service < *name.as_str());
+            let start = self.seen.partition_point(|e| *e.service < *name.as_str());
             let len = self.seen[start..].partition_point(|e| *e.service == *name.as_str());
             let same_instances = core
                 .instances_of(name)
@@ -374,32 +374,58 @@ fn file_name(instance: impl std::fmt::Display) -> String {
 /// written, whatever the loop has sent since is taken in, so a job superseded before its
 /// turn came is never written (at a stop of 1,000 services, most STOPPING files are
 /// replaced by STOPPED before the writer reaches them: one write per service, not two).
+/// Never inlined: it is where the writer waits after the code drop, and inlined into its
+/// thread's closure it lay among code that only ran once (`link/taskmasterd.idle`).
+#[inline(never)]
 fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
     let mut pending = Pending::default();
     // Once: `getpid` is a system call at every use.
     let daemon_pid = std::process::id();
     while let Ok(first) = receiver.recv() {
         pending.add(first);
-        // A big batch (a boot, a reload, a shutdown) leaves this thread's arena full of freed
-        // pages that the loop's trims may have run too early to give back.
-        let mut written = 0usize;
-        loop {
-            for jobs in receiver.try_iter() {
-                pending.add(jobs);
-            }
-            let Some(job) = pending.next() else {
-                break;
-            };
-            perform(dir, job, daemon_pid);
-            written += 1;
+        let mut written = write_all(dir, &receiver, &mut pending, daemon_pid);
+        if super::code_pages::take_request() {
+            // The loop sent the load's last files before it asked for the drop: those not
+            // written yet are in the queue now. Written after the drop, they mapped the
+            // writer's code back for as long as the daemon sat idle (bench/PROFILES.md,
+            // memory).
+            written += write_all(dir, &receiver, &mut pending, daemon_pid);
+            release_heap_after(written, &mut pending);
+            super::code_pages::release();
+        } else {
+            release_heap_after(written, &mut pending);
         }
-        if written >= 64 {
-            // Empty now, but with room for the whole batch: at 1,000 instances its table
-            // kept 130 KiB of this thread's arena for good (heaptrack, bench/PROFILES.md).
-            pending = Pending::default();
-            super::heap::release_own_free_heap();
+    }
+}
+
+/// Writes what is pending and whatever comes meanwhile, until both are empty; how many.
+fn write_all(
+    dir: &Path,
+    receiver: &mpsc::Receiver<Vec<Job>>,
+    pending: &mut Pending,
+    daemon_pid: u32,
+) -> usize {
+    let mut written = 0;
+    loop {
+        for jobs in receiver.try_iter() {
+            pending.add(jobs);
         }
-        super::code_pages::release_if_asked();
+        let Some(job) = pending.next() else {
+            return written;
+        };
+        perform(dir, job, daemon_pid);
+        written += 1;
+    }
+}
+
+/// After a large batch (a boot, a reload, a shutdown), the free pages it left in this
+/// thread's arena given back: the loop's trims may have run too early for them.
+fn release_heap_after(written: usize, pending: &mut Pending) {
+    if written >= 64 {
+        // Empty now, but with room for the whole batch: at 1,000 instances its table
+        // kept 130 KiB of this thread's arena for good (heaptrack, bench/PROFILES.md).
+        *pending = Pending::default();
+        super::heap::release_own_free_heap();
     }
 }
 
