@@ -43,9 +43,15 @@ fn main() {
     println!("cargo:rerun-if-changed={IDLE}");
     println!("cargo:rerun-if-changed={TMCTL_ORDER}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(tmctl_static_pie)");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");
+    let x86_64 = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|arch| arch == "x86_64");
+    if native && linux && gnu && x86_64 {
+        link_tmctl_static_pie();
+    }
     if !(release && native && linux) {
         return;
     }
@@ -78,6 +84,33 @@ fn main() {
         }
         println!("cargo:rustc-link-arg-bin={bin}=-Wl,-T,{}", script.display());
     }
+}
+
+/// Links tmctl as a static PIE (glibc linked in, no dynamic loader), in every profile so that
+/// the tests run the binary that ships. Why: tmctl is a one-shot command whose budget is a
+/// millisecond, and the start of a dynamically linked program is most of it on a virtual
+/// machine (the loader's mappings, symbol lookups and relocations: 20 of its 73 page faults,
+/// about 0.16 ms of a `tmctl status`; bench/PROFILES.md). taskmasterd stays dynamic: it
+/// looks up services' users and groups through NSS, and a static glibc has only the `files`
+/// and `dns` modules (loading another crashes it: src/ctl/passwd_home.rs).
+///
+/// How, as Cargo links every binary of a package with the same target features (so not
+/// with `crt-static`, which would make taskmasterd static too): two halves that only work
+/// together. `tmctl_static_pie` makes `src/bin/tmctl.rs` link `libc.a` (`-Bstatic -lc`)
+/// right after tmctl's own objects, ahead of the `-Bdynamic -lc` that std asks for, so
+/// every libc symbol is taken from the archive and the shared libc is left unused (and
+/// dropped by `--as-needed`); `-static-pie` makes the compiler driver start from
+/// `rcrt1.o` (which relocates the binary itself) and link with `-static -pie
+/// --no-dynamic-linker`. std's shared libraries are still on the line, so lld would make
+/// the undefined weak symbols dynamic (`gettid`, `statx`, libc's `_nl_current_*_used`),
+/// which a static PIE relocates against its own image (to its base address, not 0: the
+/// shell crashed), and export libc's symbols: `-z nodynamic-undefined-weak` and
+/// `--exclude-libs=ALL` leave relative relocations only, as `crt-static` does.
+/// `tests/static_tmctl.rs` holds the binary to that (no interpreter, relative relocations).
+fn link_tmctl_static_pie() {
+    println!("cargo:rustc-cfg=tmctl_static_pie");
+    println!("cargo:rustc-link-arg-bin=tmctl=-static-pie");
+    println!("cargo:rustc-link-arg-bin=tmctl=-Wl,-z,nodynamic-undefined-weak,--exclude-libs=ALL");
 }
 
 /// The linker script that places the functions of the lists (one symbol name a line, `*` and

@@ -33,5 +33,7 @@ mod robustness;
 mod shell;
 mod socket;
 mod sockets;
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+mod static_tmctl;
 mod strict_mode;
 mod watch;

@@ -17,6 +17,14 @@
 
 use std::io::Write;
 
+// glibc linked in, so that tmctl is a static PIE (with `-static-pie`, from build.rs, which
+// says why and sets this cfg on x86_64 Linux with glibc). Named here, in tmctl's own crate,
+// because only this crate's native libraries come on the link line before std's
+// `-Bdynamic -lc`: the archive is searched first.
+#[cfg(tmctl_static_pie)]
+#[link(name = "c", kind = "static", modifiers = "-bundle")]
+unsafe extern "C" {}
+
 use taskmaster::cli::{PowerCommand, TmctlCli};
 use taskmaster::control::default_socket_path;
 use taskmaster::ctl::{self, CtlError, Format};

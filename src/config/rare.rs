@@ -34,6 +34,12 @@ impl<T: Empty> Rare<T> {
     pub fn boxed_mut(&mut self) -> Option<&mut T> {
         self.0.as_deref_mut()
     }
+
+    /// Whether a value was boxed (for tests of writes that must not box).
+    #[cfg(test)]
+    pub fn is_boxed(&self) -> bool {
+        self.0.is_some()
+    }
 }
 
 impl<T: Empty + PartialEq> From<T> for Rare<T> {

@@ -81,10 +81,7 @@ impl HistoryFile {
 fn history_path() -> Option<PathBuf> {
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
-        .or_else(|| {
-            let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok()??;
-            Some(user.dir.into_os_string())
-        });
+        .or_else(super::passwd_home::home_of_current_user);
     history_path_from(std::env::var_os("XDG_STATE_HOME"), home)
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod execute;
 pub mod history;
 pub mod jobs;
+mod passwd_home;
 pub mod power;
 pub mod ps;
 pub mod render;

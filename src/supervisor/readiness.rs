@@ -90,8 +90,16 @@ impl Supervisor {
         let Some(instance) = service.instances.get_mut(&id.index) else {
             return;
         };
-        if let Some(status) = message.status {
-            instance.seldom.notify_status = (!status.is_empty()).then_some(status);
+        match message.status {
+            Some(status) if !status.is_empty() => instance.seldom.notify_status = Some(status),
+            // An empty `STATUS=` clears: through `boxed_mut`, so an instance that never had a
+            // status does not box its seldom part for nothing.
+            Some(_) => {
+                if let Some(seldom) = instance.seldom.boxed_mut() {
+                    seldom.notify_status = None;
+                }
+            }
+            None => {}
         }
         if message.reloading {
             out.push(log(

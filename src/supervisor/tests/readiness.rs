@@ -71,6 +71,19 @@ fn notify_is_starting_until_ready_then_dependents_start_at_once() {
 }
 
 #[test]
+fn an_empty_status_clears_the_detail_and_boxes_nothing() {
+    let mut h = Harness::boot(config([svc("db").notify()]));
+    h.take_ops();
+    // Nothing to clear: the instance's seldom part stays unallocated.
+    h.notify(facts(100, 0, 100, &[1]), "STATUS=");
+    assert!(!h.instance("db").seldom.is_boxed());
+    h.notify(facts(100, 0, 100, &[1]), "STATUS=loading tables");
+    assert_eq!(h.status("db").detail.as_deref(), Some("loading tables"));
+    h.notify(facts(100, 0, 100, &[1]), "STATUS=");
+    assert_eq!(h.status("db").detail, None);
+}
+
+#[test]
 fn a_child_in_the_instances_session_may_say_ready_a_stranger_may_not() {
     let mut h = Harness::boot(config([
         svc("db").notify(),
