@@ -260,7 +260,10 @@ fn name_width(name: InstanceName) -> usize {
 /// The number of characters of `n` written in decimal, its sign included: counted, not
 /// written (the widths pass asks it of every pid and index of the table).
 fn decimal_width(n: i64) -> usize {
-    let digits = n.unsigned_abs().checked_ilog10().map_or(1, |log| log as usize + 1);
+    let digits = n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1);
     digits + usize::from(n < 0)
 }
 
