@@ -25,6 +25,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const ORDER: &str = "link/taskmasterd.order";
+/// Placed before ORDER's functions: what runs after the code drop (`src/daemon/code_pages.rs`)
+/// until the daemon sleeps, each thread's way from the drop back to its wait. That code is
+/// mapped again as it runs, 64 KiB around each page it touches, and stays mapped for as long
+/// as the daemon is idle: spread over the steady-state block, it kept 0.4-0.7 MiB of the
+/// binary mapped at N=1000 (bench/PROFILES.md, memory). Written by hand, from the page faults
+/// after the drop (`perf record -e minor-faults -c 1 -g`): `link/profile-hot-text` cannot
+/// tell that path from the rest of the steady state.
+const IDLE: &str = "link/taskmasterd.idle";
 /// The same for tmctl, from what a one-shot `tmctl status` runs (`link/profile-tmctl-text`):
 /// its 100 KiB of hot code was spread over the 1.6 MiB of text, a page fault (3–4 µs in a
 /// VM) every 64 KiB it touched, in a command whose whole budget is a millisecond.
@@ -32,6 +40,7 @@ const TMCTL_ORDER: &str = "link/tmctl.order";
 
 fn main() {
     println!("cargo:rerun-if-changed={ORDER}");
+    println!("cargo:rerun-if-changed={IDLE}");
     println!("cargo:rerun-if-changed={TMCTL_ORDER}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(tmctl_static_pie)");
@@ -52,12 +61,21 @@ fn main() {
     ) else {
         return;
     };
-    for (bin, order) in [("taskmasterd", ORDER), ("tmctl", TMCTL_ORDER)] {
-        let Ok(list) = std::fs::read_to_string(Path::new(&dir).join(order)) else {
+    for (bin, orders) in [
+        ("taskmasterd", &[IDLE, ORDER][..]),
+        ("tmctl", &[TMCTL_ORDER]),
+    ] {
+        let lists: Vec<(&str, String)> = (orders.iter())
+            .filter_map(|order| {
+                let list = std::fs::read_to_string(Path::new(&dir).join(order)).ok()?;
+                Some((*order, list))
+            })
+            .collect();
+        if lists.is_empty() {
             continue;
-        };
+        }
         let script = PathBuf::from(&out).join(format!("{bin}-hot-text.ld"));
-        if let Err(e) = std::fs::write(&script, hot_text_script(order, &list)) {
+        if let Err(e) = std::fs::write(&script, hot_text_script(&lists)) {
             println!(
                 "cargo:warning=cannot write {}: {e}; {bin} is linked without its hot-code order",
                 script.display()
@@ -95,22 +113,28 @@ fn link_tmctl_static_pie() {
     println!("cargo:rustc-link-arg-bin=tmctl=-Wl,-z,nodynamic-undefined-weak,--exclude-libs=ALL");
 }
 
-/// The linker script that places the functions of `list` (one symbol name a line, `*` and
-/// `?` as wildcards) first in `.text`, in the list's order. A line that is not a symbol name
-/// (anything but the characters of Rust's and C's mangled names) is left out rather than
-/// written into the script, where it could break the link.
-fn hot_text_script(order: &str, list: &str) -> String {
+/// The linker script that places the functions of the lists (one symbol name a line, `*` and
+/// `?` as wildcards; `#` starts a comment line) first in `.text`, in the lists' order (a
+/// function listed twice is placed where it is first listed). A line that is not a symbol
+/// name (anything but the characters of Rust's and C's mangled names) is left out rather
+/// than written into the script, where it could break the link.
+fn hot_text_script(lists: &[(&str, String)]) -> String {
+    let orders: Vec<&str> = lists.iter().map(|(order, _)| *order).collect();
     let mut script = format!(
-        "/* Made by build.rs from {order}: its functions first in .text, in its order. */\nSECTIONS {{\n  .text : {{\n"
+        "/* Made by build.rs from {}: their functions first in .text, in their order. */\nSECTIONS {{\n  .text : {{\n",
+        orders.join(", ")
     );
-    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_$.*?".contains(c))
-        {
-            let _ = writeln!(script, "    *(.text.{name} .text.unlikely.{name})");
-        } else {
-            println!("cargo:warning={order}: not a symbol name, left out: {name}");
+    for (order, list) in lists {
+        let names = list.lines().map(str::trim);
+        for name in names.filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            if name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_$.*?".contains(c))
+            {
+                let _ = writeln!(script, "    *(.text.{name} .text.unlikely.{name})");
+            } else {
+                println!("cargo:warning={order}: not a symbol name, left out: {name}");
+            }
         }
     }
     // `INSERT` keeps the rest of the default layout, in which lld puts `.text` before `.init`,

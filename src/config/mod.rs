@@ -28,6 +28,7 @@ mod syntax;
 mod triggers;
 mod users;
 mod values;
+mod workers;
 
 #[cfg(test)]
 mod tests;

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kdl::{KdlNode, KdlValue};
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 use super::fields::{describe, Field};
 use super::nesting::{too_deep, MAX_NESTING};
 use super::source::SourceText;
 use super::suggest::{did_you_mean, did_you_mean_field};
 use super::users;
-use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values};
+use super::{blocks, readers, readiness, schedule, split, syntax, triggers, values, workers};
 use super::{
     ConfigError, Credentials, Deps, Origin, Output, Policy, ProcessSpec, RestartPolicy, Rotation,
     ServiceSpec, ServiceType,
@@ -93,64 +92,30 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> ParsedFile {
 }
 
 /// [`parse_file`] of every `(file, text)`, in their order. Many files (a directory with one
-/// file per service) are parsed on one thread per CPU, each thread a run of consecutive
-/// files of about equal size; a single file may be cut in parts instead (see `split.rs`).
+/// file per service) are parsed on one thread per CPU, each thread taking the next file not
+/// taken (see `workers.rs`); a single file may be cut in parts instead (see `split.rs`).
 pub(crate) fn parse_files(files: &[(&Path, &str)]) -> Vec<ParsedFile> {
     let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();
     // A file of more than half the bytes is better cut in parts by `parse_file`.
     let one_large = files.iter().any(|(_, text)| text.len() * 2 > bytes);
-    let groups = if files.len() < 2 || bytes < split::MIN_SPLIT_BYTES || one_large {
-        1
-    } else {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        cpus.min(MAX_PARTS).min(files.len())
-    };
-    if groups < 2 {
+    let whole = |(file, text): &(&Path, &str)| parse_whole(&SourceText::new(file, text));
+    if files.len() < 2 || bytes < split::MIN_SPLIT_BYTES || one_large {
         return files
             .iter()
             .map(|(file, text)| parse_file(file, text))
             .collect();
     }
-    // Consecutive runs of about bytes / groups each.
-    let mut runs: Vec<&[(&Path, &str)]> = Vec::with_capacity(groups);
-    let (mut start, mut size) = (0, 0);
-    for (at, (_, text)) in files.iter().enumerate() {
-        size += text.len();
-        if size * groups >= bytes * (runs.len() + 1) && runs.len() + 1 < groups {
-            runs.push(&files[start..=at]);
-            start = at + 1;
-        }
-    }
-    runs.push(&files[start..]);
-    // The runs are the threads' work: no file is cut in parts as well.
-    let whole = |run: &[(&Path, &str)]| -> Vec<ParsedFile> {
-        run.iter()
-            .map(|(file, text)| parse_whole(&SourceText::new(file, text)))
-            .collect()
-    };
-    std::thread::scope(|scope| {
-        let saved = block_signals();
-        let helpers: Vec<_> = runs[1..]
-            .iter()
-            .map(|run| {
-                std::thread::Builder::new()
-                    .name("config-part".into())
-                    .stack_size(PART_STACK_BYTES)
-                    .spawn_scoped(scope, move || whole(run))
-            })
-            .collect();
-        restore_signals(saved);
-        let mut parsed = whole(runs[0]);
-        for (helper, run) in helpers.into_iter().zip(&runs[1..]) {
-            // A thread that could not start or died (a panic in the parser): its files are
-            // parsed here, where the same panic reaches the caller as before.
-            match helper.ok().and_then(|h| h.join().ok()) {
-                Some(done) => parsed.extend(done),
-                None => parsed.extend(whole(run)),
-            }
-        }
-        parsed
-    })
+    // The files are the threads' work: no file is cut in parts as well.
+    let done = workers::share(files.len(), cpus(), |at| Some(whole(&files[at])));
+    // A file whose thread died (a panic in the parser) is parsed here, where the same panic
+    // reaches the caller as before.
+    (done.into_iter().zip(files))
+        .map(|(parsed, file)| parsed.unwrap_or_else(|| whole(file)))
+        .collect()
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// One file parsed whole.
@@ -168,52 +133,31 @@ fn parse_whole(source: &SourceText<'_>) -> ParsedFile {
     parsed
 }
 
-/// Parts of a large file parsed at most this many at a time.
-const MAX_PARTS: usize = 8;
+/// A large file is cut in parts of about this many bytes, many more than there are CPUs:
+/// parsed one after the other on a thread, small parts cost about a tenth less than one
+/// part per CPU (the heap of each part's document is reused for the next instead of
+/// faulting in megabytes: bench/PROFILES.md, "Cold start"), and the threads share them
+/// out to the end.
+const PART_BYTES: usize = 8 * 1024;
 
-/// The stack of a thread parsing a part: the config loader's (the KDL parser recurses once
-/// per level of nesting, bounded before parsing; this is a margin).
-const PART_STACK_BYTES: usize = 16 * 1024 * 1024;
-
-/// [`parse_file`] of a large file in parts, one per CPU, each on a thread of its own but the
-/// first, which the caller parses (see `split.rs`). `None` when the file is not cut, or when
-/// a part does not parse: the whole file is parsed then, so that its errors are its own.
+/// [`parse_file`] of a large file in parts, taken by one thread per CPU, the caller one of
+/// them (see `split.rs` and `workers.rs`). `None` when the file is not cut, or when a part
+/// does not parse: the whole file is parsed then, so that its errors are its own.
 fn parse_in_parts(source: &SourceText<'_>) -> Option<ParsedFile> {
     let text = source.text();
-    // Asked only of a file worth cutting: std reads the cgroup's CPU quota files for it.
     if text.len() < split::MIN_SPLIT_BYTES {
         return None;
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let starts = split::part_starts(text, cpus.min(MAX_PARTS))?;
+    let starts = split::part_starts(text, text.len() / PART_BYTES)?;
     // The bound on nesting holds for every part (the whole file's parse checks it first).
     if too_deep(text, MAX_NESTING).is_some() {
         return None;
     }
     let ends = starts.iter().skip(1).copied().chain([text.len()]);
     let parts: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
-    let results: Vec<Option<ParsedFile>> = std::thread::scope(|scope| {
-        // The helpers take no signal of the process: a daemon's go to its loop (a new
-        // thread starts with its creator's mask, restored once they exist).
-        let saved = block_signals();
-        let helpers: Vec<_> = parts[1..]
-            .iter()
-            .map(|&(start, end)| {
-                std::thread::Builder::new()
-                    .name("config-part".into())
-                    .stack_size(PART_STACK_BYTES)
-                    .spawn_scoped(scope, move || parse_part(source, start, end))
-            })
-            .collect();
-        restore_signals(saved);
-        let first = parse_part(source, parts[0].0, parts[0].1);
-        std::iter::once(first)
-            .chain(
-                helpers
-                    .into_iter()
-                    .map(|helper| helper.ok().and_then(|h| h.join().ok()).flatten()),
-            )
-            .collect()
+    let results = workers::share(parts.len(), cpus(), |at| {
+        let (start, end) = parts[at];
+        parse_part(source, start, end)
     });
     let mut whole = ParsedFile::empty();
     for part in results {
@@ -232,29 +176,6 @@ fn parse_part(source: &SourceText<'_>, start: usize, end: usize) -> Option<Parse
     let mut parsed = ParsedFile::empty();
     read_nodes(document.nodes(), &source.part(start), &mut parsed);
     Some(parsed)
-}
-
-/// Every signal but the faults a thread raises itself blocked; returns the mask before.
-fn block_signals() -> SigSet {
-    let mut blocked = SigSet::all();
-    for fault in [
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGABRT,
-        Signal::SIGSYS,
-        Signal::SIGTRAP,
-    ] {
-        blocked.remove(fault);
-    }
-    let mut saved = SigSet::empty();
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut saved));
-    saved
-}
-
-fn restore_signals(saved: SigSet) {
-    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
 }
 
 impl ParsedFile {
@@ -663,7 +584,7 @@ mod tests {
         let errors = |p: &ParsedFile| p.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
         assert_eq!(errors(&parts), errors(&whole));
         // Service 598 (six lines each, one more for every bad one before it) is in the
-        // second part: its line counts from the start of the file.
+        // last part: its line counts from the start of the file.
         let last = errors(&parts).pop().unwrap_or_default();
         assert!(last.starts_with("big.kdl:3676:5: field `umask`"), "{last}");
     }

@@ -46,11 +46,10 @@ pub fn release_now_and_after_writes() {
     release();
 }
 
-/// For the state-files writer, with nothing left to write: [`release`] if the loop asked.
-pub fn release_if_asked() {
-    if AGAIN_AFTER_WRITES.swap(false, std::sync::atomic::Ordering::SeqCst) {
-        release();
-    }
+/// For the state-files writer, with nothing left to write: whether the loop asked for a
+/// [`release`] since (the writer then writes what the queue holds first, and releases).
+pub fn take_request() -> bool {
+    AGAIN_AFTER_WRITES.swap(false, std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Unmaps the file's own pages of the daemon's binary's mappings that are not writable (the
@@ -72,19 +71,24 @@ pub fn release() {
     let Ok(pagemap) = std::fs::File::open("/proc/self/pagemap") else {
         return;
     };
-    for mapping in maps.lines().filter_map(Mapping::parse) {
-        if mapping.path != Some(binary) || mapping.writable {
-            continue;
-        }
-        for (start, end) in file_page_runs(&pagemap, mapping.start, mapping.end) {
-            // SAFETY: the range lies in a mapping of this process that is file-backed and
-            // not writable, and holds only pages that are the file's own (not private
-            // copies: what the loader relocated, a breakpoint): MADV_DONTNEED only drops
-            // their page table entries, and the next access maps the same, unchanged file
-            // page again.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
+    // Every run is found before the first is dropped: the parse of the next line of the
+    // maps, run between two drops, mapped its own code back with the 64 KiB around it, and
+    // that stayed mapped while the daemon sat idle (perf's page faults after the drop:
+    // `str`'s searcher and a closure of the parse, among code that had run once).
+    let runs: Vec<(usize, usize)> = maps
+        .lines()
+        .filter_map(Mapping::parse)
+        .filter(|m| m.path == Some(binary) && !m.writable)
+        .flat_map(|m| file_page_runs(&pagemap, m.start, m.end))
+        .collect();
+    for (start, end) in runs {
+        // SAFETY: the range lies in a mapping of this process that is file-backed and
+        // not writable, and holds only pages that are the file's own (not private
+        // copies: what the loader relocated, a breakpoint): MADV_DONTNEED only drops
+        // their page table entries, and the next access maps the same, unchanged file
+        // page again.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
 }

@@ -86,7 +86,11 @@ impl HeapChurn {
         }
         if self.loaded && settled && started() {
             self.loaded = false;
-            release_free_heap();
+            // Without the trimming threads of `release_free_heap`: started just before the
+            // drop, they ran after it and mapped thread start and exit code back (perf's
+            // page faults after the drop). The helper arenas of the load were trimmed at
+            // its first settled turn, above.
+            release_own_free_heap();
             super::code_pages::release_now_and_after_writes();
         }
     }

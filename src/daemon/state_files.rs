@@ -9,13 +9,15 @@
 //! reader (or a crash) never sees half of it.
 
 use crate::control::proto::InstanceStatus;
-use crate::supervisor::{ExitStatus, Instance, InstanceId, State, Supervisor, Touched};
+use crate::supervisor::{
+    ExitStatus, Instance, InstanceId, InstanceName, State, Supervisor, Touched,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// The version of the file format below; a file of another version is never trusted.
@@ -115,12 +117,40 @@ enum Job {
     },
 }
 
-/// One instance as last written: its file is named when it is written, because a service a
-/// reload removed has no name in the core any more when its file must go.
+/// One instance as last written. Its file is named from the entry, because a service a
+/// reload removed has no name in the core any more when its file must go; the entry holds
+/// the core's shared name of the service and no string of its own. Made at the first sync,
+/// in the middle of a boot's spawn burst, an entry's two strings (the instance's name and
+/// its file's) each took one of the burst's freed 32-byte holes: 2,000 small blocks
+/// spread over the burst's stretch of heap kept nearly every page of it resident at
+/// N=1000, free space no trim could give back (bench/PROFILES.md, memory).
 struct Entry {
-    id: InstanceId,
-    file: String,
+    service: Arc<str>,
+    index: u32,
+    /// Named with its index (`web:0`, see [`InstanceName`]).
+    indexed: bool,
     seen: Seen,
+}
+
+impl Entry {
+    fn name(&self) -> InstanceName<'_> {
+        if self.indexed {
+            InstanceName::Indexed(&self.service, self.index)
+        } else {
+            InstanceName::Whole(&self.service)
+        }
+    }
+
+    fn file(&self) -> String {
+        file_name(self.name())
+    }
+
+    fn id(&self) -> InstanceId {
+        InstanceId {
+            service: self.service.to_string(),
+            index: self.index,
+        }
+    }
 }
 
 pub struct StateFiles {
@@ -154,8 +184,7 @@ impl StateFiles {
         let own_pid = format!("{}\n", std::process::id());
         write_atomically(dir, PID_FILE, own_pid.as_bytes())
             .map_err(|e| StateDirError::Io(dir.join(PID_FILE), e))?;
-        let found = instance_files(dir);
-        remove_lone_spares(dir, &found);
+        let found = read_dir_once(dir);
         Ok(StateFiles {
             dir: dir.to_path_buf(),
             seen: Vec::new(),
@@ -188,14 +217,12 @@ impl StateFiles {
         // entries are found by a binary search.
         let mut ranges = Vec::with_capacity(names.len());
         for name in &names {
-            let start = self
-                .seen
-                .partition_point(|e| e.id.service.as_str() < name.as_str());
-            let len = self.seen[start..].partition_point(|e| e.id.service == *name);
+            let start = self.seen.partition_point(|e| *e.service < *name.as_str());
+            let len = self.seen[start..].partition_point(|e| *e.service == *name.as_str());
             let same_instances = core
                 .instances_of(name)
                 .map(|(index, _)| index)
-                .eq(self.seen[start..start + len].iter().map(|e| e.id.index));
+                .eq(self.seen[start..start + len].iter().map(|e| e.index));
             if !same_instances {
                 // Instances came or went (a reload, a job): everything from the start.
                 self.resync_from(0, core, &mut jobs, now);
@@ -208,7 +235,7 @@ impl StateFiles {
                 let entry = &mut self.seen[start + offset];
                 if !entry.seen.matches(instance) {
                     entry.seen = Seen::of(instance);
-                    jobs.extend(write_job(core, &entry.id, instance, now));
+                    jobs.extend(write_job(core, &entry.id(), instance, now));
                 }
             }
         }
@@ -218,46 +245,46 @@ impl StateFiles {
     /// The instances changed (a reload, the first sync): rebuild what was seen from
     /// `from` on, writing each instance there and removing files of the ones gone.
     fn resync_from(&mut self, from: usize, core: &Supervisor, jobs: &mut Vec<Job>, now: Instant) {
-        let mut before: HashMap<InstanceId, Entry> =
-            self.seen.drain(from..).map(|e| (e.id.clone(), e)).collect();
-        // Two passes: the entries, which live on, are all made first, and then the jobs,
-        // which the writer frees. Made in turns, each entry's two small strings sat between
-        // the job of one instance and the next, and once the writer had freed the jobs those
-        // strings pinned nearly every page of that stretch of the heap: at the first sync of
-        // a boot of 1,000, about 300 KiB of free heap that no trim could give back
-        // (bench/PROFILES.md, memory).
+        let mut before: HashMap<(Arc<str>, u32), Entry> = self
+            .seen
+            .drain(from..)
+            .map(|e| ((Arc::clone(&e.service), e.index), e))
+            .collect();
+        // The entries, which live on, are all made first (in one vector, with no block of
+        // their own), and then the jobs, which the writer frees.
         let count = core.instances().skip(from).count();
         let mut write = Vec::with_capacity(count);
         self.seen.reserve(count);
-        for (service, number, instance) in core.instances().skip(from) {
-            let id = InstanceId {
-                service: service.to_string(),
-                index: number,
-            };
-            let file = file_name(&core.instance_name(&id));
-            let known = before.remove(&id).filter(|e| e.file == file);
+        for (service, index, instance) in core.instances().skip(from) {
+            let service = core.shared_name(service);
+            let indexed = matches!(core.name_of(&service, index), InstanceName::Indexed(..));
+            let known = before
+                .remove(&(Arc::clone(&service), index))
+                .filter(|e| e.indexed == indexed);
             write.push(known.as_ref().is_none_or(|e| !e.seen.matches(instance)));
             self.seen.push(Entry {
-                id,
-                file,
+                service,
+                index,
+                indexed,
                 seen: Seen::of(instance),
             });
         }
         let made = self.seen[from..].iter().zip(write);
         for ((_, _, instance), (entry, write)) in core.instances().skip(from).zip(made) {
             if write {
-                jobs.extend(write_job(core, &entry.id, instance, now));
+                jobs.extend(write_job(core, &entry.id(), instance, now));
             }
         }
-        let current: HashSet<&str> = self.seen.iter().map(|e| e.file.as_str()).collect();
+        let current: HashSet<String> = self.seen.iter().map(Entry::file).collect();
         for gone in before.into_values() {
-            if !current.contains(gone.file.as_str()) {
-                jobs.push(Job::Remove { file: gone.file });
+            let file = gone.file();
+            if !current.contains(&file) {
+                jobs.push(Job::Remove { file });
             }
         }
         if let Some(stale) = self.stale.take() {
-            for file in stale.iter().filter(|f| !current.contains(f.as_str())) {
-                jobs.push(Job::Remove { file: file.clone() });
+            for file in stale.into_iter().filter(|f| !current.contains(f)) {
+                jobs.push(Job::Remove { file });
             }
         }
     }
@@ -338,7 +365,7 @@ fn write_job(core: &Supervisor, id: &InstanceId, i: &Instance, now: Instant) -> 
     })
 }
 
-fn file_name(instance: &str) -> String {
+fn file_name(instance: impl std::fmt::Display) -> String {
     format!("{instance}.json")
 }
 
@@ -346,32 +373,58 @@ fn file_name(instance: &str) -> String {
 /// written, whatever the loop has sent since is taken in, so a job superseded before its
 /// turn came is never written (at a stop of 1,000 services, most STOPPING files are
 /// replaced by STOPPED before the writer reaches them: one write per service, not two).
+/// Never inlined: it is where the writer waits after the code drop, and inlined into its
+/// thread's closure it lay among code that only ran once (`link/taskmasterd.idle`).
+#[inline(never)]
 fn write_jobs(dir: &Path, receiver: mpsc::Receiver<Vec<Job>>) {
     let mut pending = Pending::default();
     // Once: `getpid` is a system call at every use.
     let daemon_pid = std::process::id();
     while let Ok(first) = receiver.recv() {
         pending.add(first);
-        // A big batch (a boot, a reload, a shutdown) leaves this thread's arena full of freed
-        // pages that the loop's trims may have run too early to give back.
-        let mut written = 0usize;
-        loop {
-            for jobs in receiver.try_iter() {
-                pending.add(jobs);
-            }
-            let Some(job) = pending.next() else {
-                break;
-            };
-            perform(dir, job, daemon_pid);
-            written += 1;
+        let mut written = write_all(dir, &receiver, &mut pending, daemon_pid);
+        if super::code_pages::take_request() {
+            // The loop sent the load's last files before it asked for the drop: those not
+            // written yet are in the queue now. Written after the drop, they mapped the
+            // writer's code back for as long as the daemon sat idle (bench/PROFILES.md,
+            // memory).
+            written += write_all(dir, &receiver, &mut pending, daemon_pid);
+            release_heap_after(written, &mut pending);
+            super::code_pages::release();
+        } else {
+            release_heap_after(written, &mut pending);
         }
-        if written >= 64 {
-            // Empty now, but with room for the whole batch: at 1,000 instances its table
-            // kept 130 KiB of this thread's arena for good (heaptrack, bench/PROFILES.md).
-            pending = Pending::default();
-            super::heap::release_own_free_heap();
+    }
+}
+
+/// Writes what is pending and whatever comes meanwhile, until both are empty; how many.
+fn write_all(
+    dir: &Path,
+    receiver: &mpsc::Receiver<Vec<Job>>,
+    pending: &mut Pending,
+    daemon_pid: u32,
+) -> usize {
+    let mut written = 0;
+    loop {
+        for jobs in receiver.try_iter() {
+            pending.add(jobs);
         }
-        super::code_pages::release_if_asked();
+        let Some(job) = pending.next() else {
+            return written;
+        };
+        perform(dir, job, daemon_pid);
+        written += 1;
+    }
+}
+
+/// After a large batch (a boot, a reload, a shutdown), the free pages it left in this
+/// thread's arena given back: the loop's trims may have run too early for them.
+fn release_heap_after(written: usize, pending: &mut Pending) {
+    if written >= 64 {
+        // Empty now, but with room for the whole batch: at 1,000 instances its table
+        // kept 130 KiB of this thread's arena for good (heaptrack, bench/PROFILES.md).
+        *pending = Pending::default();
+        super::heap::release_own_free_heap();
     }
 }
 
@@ -496,41 +549,40 @@ fn live_owner(dir: &Path) -> Option<i32> {
     (pid != us && comm.trim() == "taskmasterd" && !is_zombie(pid)).then_some(pid)
 }
 
-/// The `*.json` files in the directory.
-fn instance_files(dir: &Path) -> HashSet<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|name| name.ends_with(".json") && !name.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Removes the spares (`.NAME.spare`, see state_swap.rs) whose `NAME` is not there (left by
-/// a daemon that ended between making a first file and naming it), and temporary files
-/// (`.NAME.tmp`) a daemon that ended in the middle of a write left.
-fn remove_lone_spares(dir: &Path, found: &HashSet<String>) {
+/// The `*.json` files in the directory; removes the spares (`.NAME.spare`, see
+/// state_swap.rs) whose `NAME` is not there (left by a daemon that ended between making a
+/// first file and naming it) and temporary files (`.NAME.tmp`) a daemon that ended in the
+/// middle of a write left. One pass over the directory: after a run of 1,000 services it
+/// holds 2,000 entries, and a second pass cost 0.65 ms before the first spawn.
+fn read_dir_once(dir: &Path) -> HashSet<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return HashSet::new();
     };
+    let mut found = HashSet::new();
+    let mut hidden = Vec::new();
     for entry in entries.flatten() {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        let Some(hidden) = name.strip_prefix('.') else {
-            continue;
-        };
-        let lone = match hidden.strip_suffix(".spare") {
-            Some(of) => of.ends_with(".json") && !found.contains(of),
-            None => hidden.ends_with(".json.tmp"),
-        };
-        if lone {
-            let _ = std::fs::remove_file(entry.path());
+        if name.starts_with('.') {
+            hidden.push(name);
+        } else if name.ends_with(".json") {
+            found.insert(name);
         }
     }
+    for name in hidden {
+        let Some(rest) = name.strip_prefix('.') else {
+            continue;
+        };
+        let lone = match rest.strip_suffix(".spare") {
+            Some(of) => of.ends_with(".json") && !found.contains(of),
+            None => rest.ends_with(".json.tmp"),
+        };
+        if lone {
+            let _ = std::fs::remove_file(dir.join(&name));
+        }
+    }
+    found
 }
 
 /// Reads the state file of one instance; `None` when missing, unreadable, of another
@@ -581,7 +633,34 @@ fn read_if(
 
 #[cfg(test)]
 mod tests {
-    use super::{Job, Pending};
+    use super::{read_dir_once, Job, Pending};
+
+    #[test]
+    fn the_directory_read_at_start_finds_the_files_and_drops_lone_spares_and_temporaries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let names = [
+            "a.json",
+            ".a.json.spare",
+            ".b.json.spare",
+            ".c.json.tmp",
+            ".editor-swap",
+            "notes.txt",
+        ];
+        for name in names {
+            std::fs::write(dir.path().join(name), "{}").expect("write");
+        }
+        let found = read_dir_once(dir.path());
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), vec!["a.json"]);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![".a.json.spare", ".editor-swap", "a.json", "notes.txt"]
+        );
+    }
 
     fn remove(file: &str) -> Job {
         Job::Remove {

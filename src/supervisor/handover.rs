@@ -102,10 +102,10 @@ impl Supervisor {
             }
             for (index, i) in &service.instances {
                 if i.retiring || i.restart_pending || i.in_pre_start {
-                    return Err(HandoverBusy::Reloading(service.instance_name(*index)));
+                    return Err(HandoverBusy::Reloading(service.name_of(*index).to_string()));
                 }
                 if i.seldom.drain.is_some() {
-                    return Err(HandoverBusy::Draining(service.instance_name(*index)));
+                    return Err(HandoverBusy::Draining(service.name_of(*index).to_string()));
                 }
                 out.push(InstanceHandover {
                     service: name.clone(),

@@ -302,11 +302,14 @@ impl Service {
         }
     }
 
-    fn instance_name(&self, index: u32) -> String {
+    /// An instance's name as `tmctl status` shows it: the service's alone for its only
+    /// instance, else with the index.
+    fn name_of(&self, index: u32) -> InstanceName<'_> {
+        let name = &self.spec.name;
         if self.spec.numprocs == 1 && index == 0 {
-            self.spec.name.clone()
+            InstanceName::Whole(name)
         } else {
-            format!("{}:{}", self.spec.name, index)
+            InstanceName::Indexed(name, index)
         }
     }
 
@@ -606,9 +609,15 @@ impl Supervisor {
 
     /// The display name of an instance (`web`, `web:1`).
     pub fn instance_name(&self, id: &InstanceId) -> String {
-        match self.services.get(&id.service) {
-            Some(service) => service.instance_name(id.index),
-            None => format!("{}:{}", id.service, id.index),
+        self.name_of(&id.service, id.index).to_string()
+    }
+
+    /// The display name of an instance without making it (one of a service no longer
+    /// loaded is named with its index).
+    pub fn name_of<'a>(&'a self, service: &'a str, index: u32) -> InstanceName<'a> {
+        match self.services.get(service) {
+            Some(service) => service.name_of(index),
+            None => InstanceName::Indexed(service, index),
         }
     }
 

@@ -492,18 +492,7 @@ impl Supervisor {
         &self,
     ) -> impl Iterator<Item = (InstanceName<'_>, &'static str, Option<i32>)> + '_ {
         self.visible()
-            .map(|(s, index, i)| (Self::name_of(s, index), i.state.word(), i.pid))
-    }
-
-    /// An instance's name as `tmctl status` shows it: the service's alone for its only
-    /// instance, else with the index.
-    fn name_of(service: &super::Service, index: u32) -> InstanceName<'_> {
-        let name = &service.spec.name;
-        if service.spec.numprocs == 1 && index == 0 {
-            InstanceName::Whole(name)
-        } else {
-            InstanceName::Indexed(name, index)
-        }
+            .map(|(s, index, i)| (s.name_of(index), i.state.word(), i.pid))
     }
 
     pub fn status_views(&self, now: Instant) -> impl Iterator<Item = StatusView<'_>> + Clone {
@@ -536,7 +525,7 @@ impl Supervisor {
             (detail, next) => detail.or(next.map(Cow::Owned)),
         };
         StatusView {
-            name: Self::name_of(service, index),
+            name: service.name_of(index),
             service: name,
             state: i.state.word(),
             pid: i.pid,
