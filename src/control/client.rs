@@ -303,9 +303,8 @@ impl Client {
         }
     }
 
-    /// Reads what is there into the spare capacity of `pending`, which is not zeroed
-    /// first: zeroing a 64 KiB chunk for a reply of 300 bytes was a tenth of a one-line
-    /// `tmctl status`'s instructions and 16 page faults.
+    /// Reads what is there into the spare capacity of `pending` (not zeroed first, see
+    /// `spare_read`).
     fn read_some(&mut self) -> Result<usize, ClientError> {
         self.pending.reserve(READ_CHUNK);
         self.read_spare()
@@ -313,37 +312,8 @@ impl Client {
 
     /// One read into the spare capacity `pending` has (none: the read returns 0).
     fn read_spare(&mut self) -> Result<usize, ClientError> {
-        use std::os::fd::AsRawFd;
-        let spare = self.pending.spare_capacity_mut();
-        let result = loop {
-            // SAFETY: `spare` is memory `pending` owns and does not use yet, valid for
-            // writes of `spare.len()` bytes; read(2) writes at most that many and the
-            // socket's fd stays open for the call (it is owned by `self.stream`).
-            let read = unsafe {
-                libc::read(
-                    self.stream.as_raw_fd(),
-                    spare.as_mut_ptr().cast(),
-                    spare.len(),
-                )
-            };
-            match usize::try_from(read) {
-                Ok(read) => break Ok(read),
-                Err(_) => match io::Error::last_os_error() {
-                    e if e.kind() == io::ErrorKind::Interrupted => continue,
-                    e => break Err(e),
-                },
-            }
-        };
-        match result {
-            Ok(read) => {
-                let len = self.pending.len() + read;
-                // SAFETY: read(2) initialised the first `read` bytes of the spare capacity,
-                // and `read <= spare.len()`, so `len` is within the capacity.
-                unsafe { self.pending.set_len(len) };
-                Ok(read)
-            }
-            Err(e) => Err(ClientError::Receive(e)),
-        }
+        super::spare_read::read_into_spare(self.stream.as_fd(), &mut self.pending)
+            .map_err(ClientError::Receive)
     }
 
     /// Wait until the socket has something to read (data, end of stream, or an error that

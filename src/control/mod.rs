@@ -3,6 +3,7 @@
 pub mod client;
 pub mod from_core;
 pub mod proto;
+pub mod spare_read;
 pub mod table_reply;
 pub mod wire_status;
 

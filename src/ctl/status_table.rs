@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::control::proto::{is_status_line, status_list, InstanceStatus};
 use crate::supervisor::{InstanceName, StatusView};
 
-/// Columns are separated by two spaces; the last one is free text.
+/// Columns are separated by two spaces (only spaces: see `pad`); the last one is free text.
 const GAP: &str = "  ";
 
 /// What a line of the table shows of an instance: read straight from the daemon's reply
@@ -189,7 +189,7 @@ impl Widths {
         let cells = [
             name_width(name),
             state.chars().count(),
-            pid.map_or(1, decimal_width),
+            pid.map_or(1, |pid| decimal_width(pid.into())),
         ];
         for (width, cell) in self.0.iter_mut().zip(cells) {
             *width = (*width).max(cell);
@@ -235,23 +235,36 @@ pub fn write_lines<R: TableRow>(
     }
 }
 
-/// Spaces from a cell `width` wide to `column`, then the gap to the next column.
+/// Spaces from a cell `width` wide to `column`, then the gap to the next column (spaces
+/// too): pushed as slices of spaces, not one `char` at a time (three times a line).
 fn pad(text: &mut String, column: usize, width: usize) {
-    text.extend(std::iter::repeat_n(' ', column.saturating_sub(width)));
-    text.push_str(GAP);
+    const SPACES: &str = "                                ";
+    let mut missing = column.saturating_sub(width) + GAP.len();
+    while missing > 0 {
+        let run = missing.min(SPACES.len());
+        text.push_str(&SPACES[..run]);
+        missing -= run;
+    }
 }
 
 /// How many characters an instance's name takes, without writing it.
 fn name_width(name: InstanceName) -> usize {
     match name {
         InstanceName::Whole(name) => name.chars().count(),
-        InstanceName::Indexed(service, index) => service.chars().count() + 1 + decimal_width(index),
+        InstanceName::Indexed(service, index) => {
+            service.chars().count() + 1 + decimal_width(index.into())
+        }
     }
 }
 
-/// The number of characters of `n` written in decimal, its sign included.
-fn decimal_width(n: impl itoa::Integer) -> usize {
-    itoa::Buffer::new().format(n).len()
+/// The number of characters of `n` written in decimal, its sign included: counted, not
+/// written (the widths pass asks it of every pid and index of the table).
+fn decimal_width(n: i64) -> usize {
+    let digits = n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1);
+    digits + usize::from(n < 0)
 }
 
 /// The ANSI colour of a state word, if it gets one.
@@ -464,6 +477,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn padding_reaches_the_column_then_the_gap_even_past_a_run_of_spaces() {
+        for (column, width) in [(0, 0), (5, 5), (5, 2), (40, 1), (100, 3), (3, 9)] {
+            let mut text = String::new();
+            pad(&mut text, column, width);
+            let wanted = column.saturating_sub(width) + GAP.len();
+            assert_eq!(text, " ".repeat(wanted), "{column} {width}");
+        }
+    }
+
+    #[test]
     fn uptime_formats() {
         assert_eq!(format_uptime(0), "0:00:00");
         assert_eq!(format_uptime(5), "0:00:05");
@@ -610,7 +633,7 @@ w         EXITED   7     signal KILL
     #[test]
     fn decimals_as_display_writes_them() {
         for n in [0, 7, 9, 10, 99, 100, 4242, -1, -10, i32::MAX, i32::MIN] {
-            assert_eq!(decimal_width(n), n.to_string().len(), "{n}");
+            assert_eq!(decimal_width(n.into()), n.to_string().len(), "{n}");
             let mut text = String::from("x");
             write_pid(&mut text, Some(n));
             assert_eq!(text, format!("x{n}"));

@@ -5,6 +5,10 @@ use super::clients::{Client, MAX_CLIENTS};
 use super::Daemon;
 use crate::control::proto::{ErrorKind, Response};
 use crate::log::Level;
+use nix::errno::Errno;
+use nix::sys::socket::SockFlag;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 /// How long accepting pauses when the daemon is out of file descriptors.
@@ -26,9 +30,9 @@ impl Daemon {
             let Some(listener) = &self.listener else {
                 return;
             };
-            let stream = match listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            let stream = match accept_nonblocking(listener) {
+                Ok(stream) => stream,
+                Err(Errno::EMFILE | Errno::ENFILE) => {
                     // The pending connection stays readable: polling it again at once would
                     // spin. Stop accepting for a moment; a service exiting frees fds.
                     self.log.write(
@@ -40,9 +44,6 @@ impl Daemon {
                 }
                 Err(_) => return,
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             let mut client = Client::new(self.next_client, stream);
             self.next_client += 1;
             let (kind, refusal) = match client.peer_uid() {
@@ -73,4 +74,15 @@ impl Daemon {
             }
         }
     }
+}
+
+/// One pending connection, non-blocking and close-on-exec from the start (accept4's flags:
+/// no `ioctl(FIONBIO)` after it, a syscall of every `tmctl` command).
+fn accept_nonblocking(listener: &UnixListener) -> Result<UnixStream, Errno> {
+    let fd = nix::sys::socket::accept4(
+        listener.as_raw_fd(),
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: accept4 has just returned this fd, open and owned by no one else.
+    Ok(UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }

@@ -4,14 +4,19 @@
 use crate::control::proto::{
     decode_line, ErrorKind, Request, Response, TableStyle, MAX_REQUEST_BYTES,
 };
+use crate::control::spare_read::read_into_spare;
 use crate::control::table_reply;
 use crate::supervisor::{ClientId, InstanceId};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::ErrorKind as IoErrorKind;
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+/// Room made in the inbox for each read: a request is mostly under 200 bytes (one of 64 KiB,
+/// a `run` with its argv, takes several reads).
+const READ_CHUNK: usize = 4096;
 /// A client whose unsent replies pass this is disconnected (it does not read).
 const MAX_PENDING_REPLY_BYTES: usize = 16 * 1024 * 1024;
 /// No more requests are read from a client while this much of its replies is unsent: it
@@ -139,16 +144,19 @@ impl Client {
         if !self.wants_to_read() {
             return Vec::new();
         }
-        let mut buf = [0u8; 16 * 1024];
         while self.inbox.len() <= MAX_REQUEST_BYTES {
-            match self.stream.read(&mut buf) {
+            self.inbox.reserve(READ_CHUNK);
+            let room = self.inbox.capacity() - self.inbox.len();
+            match read_into_spare(self.stream.as_fd(), &mut self.inbox) {
                 Ok(0) => {
                     self.dead = true;
                     break;
                 }
-                Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
+                // Less than there was room for: the socket had no more. Not read again only
+                // to be told EAGAIN (a syscall of every request): poll says when more comes.
+                Ok(n) if n < room => break,
+                Ok(_) => {}
                 Err(e) if e.kind() == IoErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.dead = true;
                     break;

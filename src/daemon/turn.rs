@@ -261,13 +261,17 @@ impl Daemon {
                 client.expire_partial(now);
             }
         }
-        for gone in self.clients.iter().filter(|c| c.dead) {
-            self.core.client_gone(gone.id);
-            self.consoles.client_gone(gone.id);
-        }
-        self.clients.retain(|c| !c.dead);
+        self.drop_dead_clients();
         if listener_ready {
+            let first_new = self.clients.len();
             self.accept_clients();
+            // A client sends its request right after connecting (tmctl does), so it is
+            // usually there already: answered in this turn, not after one more poll (a
+            // sleep and a wake-up of the loop in every one-shot `tmctl` command).
+            for index in first_new..self.clients.len() {
+                self.serve_client(index);
+            }
+            self.drop_dead_clients();
         }
         if self
             .core
@@ -288,6 +292,15 @@ impl Daemon {
         let core = &self.core;
         self.heap_churn
             .trim_if_settled(self.exec_reports.is_empty(), || !core.any_starting());
+    }
+
+    /// Forgets the clients that are gone or broken (their fds are closed with them).
+    fn drop_dead_clients(&mut self) {
+        for gone in self.clients.iter().filter(|c| c.dead) {
+            self.core.client_gone(gone.id);
+            self.consoles.client_gone(gone.id);
+        }
+        self.clients.retain(|c| !c.dead);
     }
 
     /// After a turn that touched the core: the state files of what changed.
