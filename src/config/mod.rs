@@ -3,7 +3,8 @@
 //! The pieces, one idea each: `source` (offsets → line:col), `syntax` (KDL errors and
 //! hints), `parse` (service nodes and the field table), `fields`, `readers` and `blocks`
 //! (reading one field), `values` (signals, sizes, umasks…), `users` (user/group lookup),
-//! `permissions` (strict mode), `load` (the directory, names across files).
+//! `permissions` (strict mode), `load` (the directory, names across files), `split` and
+//! `workers` (a large file cut in parts, and the threads that take the parts or files in turn).
 
 mod blocks;
 mod env_file;
