@@ -84,6 +84,7 @@ pub fn attach(
     // SIGWINCH as a readable fd (the handler stays installed: tmctl ends soon after).
     let (winch, winch_write) = UnixStream::pair().map_err(CtlError::Output)?;
     winch.set_nonblocking(true).map_err(CtlError::Output)?;
+    // A handler: listed in process/dispositions.rs, which spawned children reset.
     signal_hook::low_level::pipe::register(libc::SIGWINCH, winch_write)
         .map_err(CtlError::Output)?;
     let raw = match interactive {

@@ -24,6 +24,7 @@ impl CtrlCPipe {
     pub fn catch() -> io::Result<CtrlCPipe> {
         let (read, write) = UnixStream::pair()?;
         read.set_nonblocking(true)?;
+        // A handler: listed in process/dispositions.rs, which spawned children reset.
         let id = signal_hook::low_level::pipe::register(SIGINT, write)?;
         Ok(CtrlCPipe { read, id })
     }

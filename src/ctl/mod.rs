@@ -93,6 +93,7 @@ fn take_terminal() {
     use nix::sys::signal::{signal, SigHandler, Signal};
     use nix::unistd::{getpgrp, tcsetpgrp};
     // A background process group calling tcsetpgrp gets SIGTTOU unless it is ignored.
+    // (Listed in process/dispositions.rs, which spawned children reset.)
     // SAFETY: setting a disposition to SIG_IGN and back installs no handler code.
     unsafe {
         let _ = signal(Signal::SIGTTOU, SigHandler::SigIgn);

@@ -20,12 +20,7 @@ use super::privileges::{CapHeader, Privileges, CAP_VERSION_3};
 use super::report::Failure;
 use super::sys;
 
-/// Signals are 1..NSIG: 64 of them on every Linux architecture but MIPS (128; not a
-/// target of taskmaster).
-const NSIG: usize = 65;
-
-/// The size of the kernel's sigset_t (64 bits), which rt_sigaction insists on.
-const KERNEL_SIGSET_SIZE: usize = 8;
+use super::dispositions::KERNEL_SIGSET_SIZE;
 
 /// Run the plan in the new child: execve, or report the failed step and exit with 127.
 pub(super) fn exec_child(plan: &ExecPlan, report: RawFd) -> ! {
@@ -71,10 +66,11 @@ fn prctl(
 /// The steps, in an order that matters; each comment says why it sits where it is.
 fn setup_and_exec(plan: &ExecPlan, report: &mut RawFd) -> Result<Infallible, Failure> {
     // 1. Signals. The parent blocked every signal around the clone, so none of the daemon's
-    //    handlers can run here. Reset every disposition to SIG_DFL while still blocked:
-    //    ignored ones (Rust ignores SIGPIPE) would survive execve, and handled ones must not
-    //    run in the child before execve. Then clear the mask, which execve also keeps.
-    reset_signal_dispositions()?;
+    //    handlers can run here. Reset to SIG_DFL, while still blocked, every disposition the
+    //    daemon may have changed (see `dispositions.rs`): ignored ones (Rust ignores
+    //    SIGPIPE) would survive execve, and handled ones must not run in the child before
+    //    execve. Then clear the mask, which execve also keeps.
+    reset_signal_dispositions(plan)?;
     let empty: u64 = 0;
     // SAFETY: `empty` is a live 8-byte kernel sigset; the old mask is not wanted (NULL).
     unsafe {
@@ -406,15 +402,13 @@ fn drop_privileges(p: &Privileges) -> Result<(), Failure> {
     Ok(())
 }
 
-fn reset_signal_dispositions() -> Result<(), Failure> {
-    // Every signal, unconditionally: setting SIG_DFL where it already is costs nothing.
+fn reset_signal_dispositions(plan: &ExecPlan) -> Result<(), Failure> {
     // The raw system call, because glibc's sigaction refuses 32 and 33 (its own), and a
     // daemon can inherit those ignored too (`cargo test` passes signal 32 ignored).
     // An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask on every
     // architecture's layout; the buffer is larger than any of them.
     let default = [0 as c_ulong; 8];
-    for signal in (1..NSIG).filter(|s| *s != libc::SIGKILL as usize && *s != libc::SIGSTOP as usize)
-    {
+    for signal in plan.signals_to_reset.iter().map(|signal| signal as usize) {
         // SAFETY: `default` is a live stack buffer at least as large as the kernel's
         // struct sigaction; the old action is not wanted (NULL).
         unsafe {

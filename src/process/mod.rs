@@ -16,6 +16,7 @@ pub mod cgroup;
 mod child;
 mod console;
 mod cstring_array;
+mod dispositions;
 mod environment;
 mod error;
 mod limits;

@@ -14,6 +14,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg};
 
 use super::cstring_array::CStringArray;
+use super::dispositions::SignalBits;
 use super::environment::Environment;
 use super::error::{errno_of, SpawnError, Step};
 use super::limits::PreparedLimit;
@@ -58,6 +59,8 @@ pub(super) struct ExecPlan {
     pub listen_pid: Option<PidSlot>,
     /// `console`: the terminal's slave side (≥ 3, close-on-exec).
     pub terminal: Option<RawFd>,
+    /// The signals the child sets back to SIG_DFL (the same for every child).
+    pub signals_to_reset: SignalBits,
 }
 
 /// Room for `WATCHDOG_PID=<pid>\0`, filled in by the child after fork (where nothing may
@@ -204,6 +207,7 @@ impl ExecPlan {
             listen,
             listen_pid,
             terminal,
+            signals_to_reset: SignalBits::to_reset(),
         };
         Ok((plan, held))
     }

@@ -164,6 +164,12 @@ fn signals_are_neither_ignored_nor_blocked() {
     // also signal 32, which glibc's sigaction refuses to touch); spawn blocks every signal
     // around fork. None of that may reach the program.
     let child = Child::spawn(&spec(&["/bin/sleep", "30"]));
+    wait_for_sleep_exec(&child);
+    assert_status(child.0, "SigIgn", "0000000000000000");
+    assert_status(child.0, "SigBlk", "0000000000000000");
+}
+
+fn wait_for_sleep_exec(child: &Child) {
     wait_until("sleep to be exec'd", || {
         (fs::read_to_string(format!("/proc/{}/comm", child.0))
             .ok()?
@@ -171,8 +177,21 @@ fn signals_are_neither_ignored_nor_blocked() {
             == "sleep")
             .then_some(())
     });
+}
+
+#[test]
+fn a_signal_ignored_after_the_first_spawn_is_not_inherited_either() {
+    let _serial = serial();
+    // The child resets what was not at SIG_DFL at the first spawn, plus the signals the
+    // crate may set later (`dispositions.rs`): tmctl ignores SIGTTOU around a handover.
+    drop(Child::spawn(&spec(&["/bin/true"])));
+    // SAFETY: setting a disposition to SIG_IGN and back installs no handler code.
+    unsafe { libc::signal(libc::SIGTTOU, libc::SIG_IGN) };
+    let child = Child::spawn(&spec(&["/bin/sleep", "30"]));
+    // SAFETY: as above.
+    unsafe { libc::signal(libc::SIGTTOU, libc::SIG_DFL) };
+    wait_for_sleep_exec(&child);
     assert_status(child.0, "SigIgn", "0000000000000000");
-    assert_status(child.0, "SigBlk", "0000000000000000");
 }
 
 #[test]
