@@ -621,4 +621,24 @@ mod tests {
         let parsed = parse_file(Path::new("big.kdl"), &text);
         assert!(!parsed.readable);
     }
+
+    #[test]
+    fn a_syntax_error_far_into_a_large_file_is_reported_once_at_its_line() {
+        // Past many 8 KiB parts: the parts that parse are thrown away with what they read.
+        let before = file(600);
+        let text = format!(
+            "{before}service \"broken\" {{ cmd /bin/true }}\n{}",
+            file(50)
+        );
+        let parsed = parse_file(Path::new("big.kdl"), &text);
+        assert!(!parsed.readable);
+        assert!(parsed.services.is_empty() && parsed.defined.is_empty());
+        let line = before.lines().count() + 1;
+        let errors: Vec<String> = parsed.errors.iter().map(|e| e.to_string()).collect();
+        let at_line = format!("big.kdl:{line}:");
+        assert!(errors.iter().any(|e| e.starts_with(&at_line)), "{errors:?}");
+        let mut unique = errors.clone();
+        unique.dedup();
+        assert_eq!(unique, errors);
+    }
 }

@@ -8,8 +8,8 @@ use super::{ConfigError, Origin};
 /// The text of one file with the byte offset of each line start, so that every error can
 /// name a line and column the way an editor shows them (1-based, columns in characters).
 ///
-/// A [`SourceText::part`] of a file (parsed on a thread of its own, see `split.rs`) takes
-/// offsets relative to where the part starts; [`SourceText::text`] is always the whole file.
+/// A [`SourceText::part`] of a file (a part parsed alone, see `split.rs`) takes offsets
+/// relative to where the part starts; [`SourceText::text`] is always the whole file.
 /// A part borrows the file's name and line starts: a large file is cut in many parts (9,000
 /// line starts, 72 KB, for 1,000 services), and a copy for each one was heap churn in the
 /// parse threads' arenas.

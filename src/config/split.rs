@@ -1,4 +1,5 @@
-//! Where a large service file can be cut into parts that are parsed on threads of their own.
+//! Where a large service file can be cut into parts that parse alone, which a few threads
+//! then take in turn (`workers.rs`).
 //!
 //! The KDL parser costs about 0.5 µs per byte (about 90 ms for one file of 1,000 services on
 //! the 2-core machine of bench/PROFILES.md), and at boot nothing can start before the

@@ -25,8 +25,9 @@ const STACK_BYTES: usize = 16 * 1024 * 1024;
 /// them); the result of item `i` at index `i`. `work` returning `None` stops every thread
 /// from taking more items. An item is `None` in the result when its work returned `None`,
 /// when it was never taken because of such a stop, or when the thread that took it died (a
-/// panic) or a helper thread could not start and the others stopped first: the caller does
-/// what is missing itself, or gives up on the batch.
+/// panic: every item that thread did is missing, not only the one it died in): the caller
+/// does what is missing itself, or gives up on the batch. A helper thread that cannot start
+/// is no loss: the threads that did start take its items.
 pub(crate) fn share<T: Send>(
     items: usize,
     threads: usize,

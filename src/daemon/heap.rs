@@ -122,10 +122,11 @@ pub(super) fn release_free_heap() {
 }
 
 /// The free pages of every arena and the top of the caller's own, without the trimming
-/// threads of [`release_free_heap`]: for the state-files writer after a large batch. The
-/// loop trims the helper threads' arenas after a load; started by the writer too, those
-/// threads started and exited just as the writer gave the code back (code_pages.rs), and
-/// mapped about 0.7 MiB of it back (thread start and exit, at N=1000: bench/PROFILES.md).
+/// threads of [`release_free_heap`]: for the state-files writer after a large batch, and
+/// for the loop at its code drop ([`HeapChurn::trim_if_settled`]). The loop trims the
+/// helper threads' arenas after a load; started by the writer too, those threads started
+/// and exited just as the writer gave the code back (code_pages.rs), and mapped about 0.7
+/// MiB of it back (thread start and exit, at N=1000: bench/PROFILES.md).
 #[cfg(target_env = "gnu")]
 pub(super) fn release_own_free_heap() {
     // SAFETY: malloc_trim only returns free memory of the allocator's own arenas to the
