@@ -155,6 +155,7 @@ class Session:
     def close(self):
         try:
             sweep()
+            self.adapter.after_kill()
         finally:
             if self.proc is not None and self.proc.returncode is None:
                 self.proc.poll()
